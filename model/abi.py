@@ -87,3 +87,11 @@ def exposed_registers(bitmap: int) -> tuple[str, ...]:
     ('r10', 'r11', 'r12', 'r13', 'r14', 'r15')
     """
     return tuple(reg for reg, bit in ENCODING_BIT.items() if bitmap >> bit & 1)
+
+STRUCT_LAYOUTS: dict[str, dict[str, int]] = {
+    "tdx_module_args": TDX_MODULE_ARGS,
+    "tdx_module_output": TDX_MODULE_OUTPUT,
+    "tdx_hypercall_args": TDX_HYPERCALL_ARGS,
+    "tdx_hypercall_args_oldest": TDX_HYPERCALL_ARGS_OLDEST,
+}
+"""Argument-structure name -> its field offsets."""
