@@ -1,0 +1,230 @@
+"""The one place where Z3 bit-vectors are built, with explicit names.
+
+Z3's Python operators on bit-vectors are a trap: ``<``, ``>>``, ``/`` and
+``%`` are the *signed* forms.  Everything in tdxproof that builds Z3 terms
+uses the helpers here instead, whose names say what they do (``ult`` vs
+``slt``, ``lshr`` vs ``ashr``), plus the plain ``+ - & | ^ ~ ==`` operators
+that have no signedness.
+
+Decisions: a one-bit flag is a 1-bit bit-vector (``from_bool``/``to_bool``
+convert to and from Z3 Booleans); widths are always given in bits and
+``zext_to``/``sext_to`` take the *target* width (not the number of added
+bits, which is what ``z3.ZeroExt`` takes).
+"""
+from __future__ import annotations
+
+import z3
+
+BitVec = z3.BitVecRef
+Bool = z3.BoolRef
+
+
+def const(value: int, width: int) -> BitVec:
+    """The constant ``value`` (taken modulo 2**width).
+
+    >>> const(-1, 8)
+    255
+    """
+    return z3.BitVecVal(value & ((1 << width) - 1), width)
+
+
+def variable(name: str, width: int) -> BitVec:
+    """A named unconstrained bit-vector.
+
+    >>> variable("rax0", 64).size()
+    64
+    """
+    return z3.BitVec(name, width)
+
+
+def width(value: BitVec) -> int:
+    """>>> width(const(3, 16))
+    16
+    """
+    return value.size()
+
+
+def value_of(term: BitVec) -> int:
+    """The unsigned value of a term that simplifies to a constant.
+
+    >>> value_of(const(5, 8) + const(255, 8))
+    4
+    """
+    simple = z3.simplify(term)
+    if not z3.is_bv_value(simple):
+        raise ValueError(f"not a constant: {term}")
+    return simple.as_long()
+
+
+# --- comparisons (Z3 Booleans) --------------------------------------------
+
+def ult(a: BitVec, b: BitVec) -> Bool:
+    """Unsigned a < b.
+
+    >>> z3.simplify(ult(const(1, 8), const(255, 8)))
+    True
+    """
+    return z3.ULT(a, b)
+
+
+def ule(a: BitVec, b: BitVec) -> Bool:
+    """>>> z3.simplify(ule(const(255, 8), const(255, 8)))
+    True
+    """
+    return z3.ULE(a, b)
+
+
+def slt(a: BitVec, b: BitVec) -> Bool:
+    """Signed a < b (255 is -1 in 8 bits).
+
+    >>> z3.simplify(slt(const(255, 8), const(1, 8)))
+    True
+    """
+    return z3.SLT(a, b)
+
+
+def sle(a: BitVec, b: BitVec) -> Bool:
+    """>>> z3.simplify(sle(const(128, 8), const(127, 8)))
+    True
+    """
+    return z3.SLE(a, b)
+
+
+def eq(a: BitVec, b: BitVec) -> Bool:
+    """>>> z3.simplify(eq(const(2, 4), const(18, 4)))
+    True
+    """
+    return a == b
+
+
+# --- shifts and rotates (amount has the operand's width) -------------------
+
+def shl(a: BitVec, amount: BitVec) -> BitVec:
+    """Shift left; amounts >= the width give 0.
+
+    >>> value_of(shl(const(0x81, 8), const(1, 8)))
+    2
+    >>> value_of(shl(const(1, 8), const(9, 8)))
+    0
+    """
+    return a << amount
+
+
+def lshr(a: BitVec, amount: BitVec) -> BitVec:
+    """Logical (unsigned) shift right.
+
+    >>> value_of(lshr(const(0x80, 8), const(7, 8)))
+    1
+    """
+    return z3.LShR(a, amount)
+
+
+def ashr(a: BitVec, amount: BitVec) -> BitVec:
+    """Arithmetic (signed) shift right; amounts >= the width fill with the sign.
+
+    >>> hex(value_of(ashr(const(0x80, 8), const(7, 8))))
+    '0xff'
+    >>> hex(value_of(ashr(const(0x80, 8), const(20, 8))))
+    '0xff'
+    """
+    return a >> amount
+
+
+def rol(a: BitVec, amount: BitVec) -> BitVec:
+    """Rotate left by ``amount`` modulo the width.
+
+    >>> hex(value_of(rol(const(0x81, 8), const(9, 8))))
+    '0x3'
+    """
+    return z3.RotateLeft(a, amount)
+
+
+def ror(a: BitVec, amount: BitVec) -> BitVec:
+    """Rotate right by ``amount`` modulo the width.
+
+    >>> hex(value_of(ror(const(0x81, 8), const(1, 8))))
+    '0xc0'
+    """
+    return z3.RotateRight(a, amount)
+
+
+# --- widths and bits -------------------------------------------------------
+
+def zext_to(target: int, a: BitVec) -> BitVec:
+    """Zero-extend ``a`` to ``target`` bits.
+
+    >>> value_of(zext_to(16, const(0xff, 8)))
+    255
+    """
+    added = target - a.size()
+    if added < 0:
+        raise ValueError(f"zero-extension of {a.size()} bits to {target}")
+    return a if added == 0 else z3.ZeroExt(added, a)
+
+
+def sext_to(target: int, a: BitVec) -> BitVec:
+    """Sign-extend ``a`` to ``target`` bits.
+
+    >>> hex(value_of(sext_to(16, const(0x80, 8))))
+    '0xff80'
+    """
+    added = target - a.size()
+    if added < 0:
+        raise ValueError(f"sign-extension of {a.size()} bits to {target}")
+    return a if added == 0 else z3.SignExt(added, a)
+
+
+def extract(high: int, low: int, a: BitVec) -> BitVec:
+    """Bits ``high`` down to ``low`` inclusive.
+
+    >>> hex(value_of(extract(15, 8, const(0x1234, 16))))
+    '0x12'
+    """
+    return z3.Extract(high, low, a)
+
+
+def bit(a: BitVec, index: int) -> BitVec:
+    """Bit ``index`` of ``a`` as a 1-bit vector.
+
+    >>> value_of(bit(const(0b100, 8), 2))
+    1
+    """
+    return z3.Extract(index, index, a)
+
+
+def concat(high: BitVec, low: BitVec) -> BitVec:
+    """``high`` above ``low``.
+
+    >>> hex(value_of(concat(const(0x12, 8), const(0x34, 8))))
+    '0x1234'
+    """
+    return z3.Concat(high, low)
+
+
+def from_bool(condition: Bool) -> BitVec:
+    """A Z3 Boolean as a 1-bit vector (1 for true).
+
+    >>> value_of(from_bool(z3.BoolVal(True)))
+    1
+    """
+    return z3.If(condition, const(1, 1), const(0, 1))
+
+
+def to_bool(flag: BitVec) -> Bool:
+    """A 1-bit vector as a Z3 Boolean (true for 1).
+
+    >>> z3.simplify(to_bool(const(1, 1)))
+    True
+    """
+    if flag.size() != 1:
+        raise ValueError(f"a condition is one bit, not {flag.size()}")
+    return flag == const(1, 1)
+
+
+def ite(condition: Bool, then: BitVec, otherwise: BitVec) -> BitVec:
+    """``then`` if ``condition`` else ``otherwise``.
+
+    >>> value_of(ite(z3.BoolVal(False), const(1, 4), const(2, 4)))
+    2
+    """
+    return z3.If(condition, then, otherwise)
