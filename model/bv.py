@@ -38,7 +38,9 @@ def variable(name: str, width: int) -> BitVec:
 
 
 def width(value: BitVec) -> int:
-    """>>> width(const(3, 16))
+    """The width in bits.
+
+    >>> width(const(3, 16))
     16
     """
     return value.size()
@@ -68,7 +70,9 @@ def ult(a: BitVec, b: BitVec) -> Bool:
 
 
 def ule(a: BitVec, b: BitVec) -> Bool:
-    """>>> z3.simplify(ule(const(255, 8), const(255, 8)))
+    """Unsigned a <= b.
+
+    >>> z3.simplify(ule(const(255, 8), const(255, 8)))
     True
     """
     return z3.ULE(a, b)
@@ -80,18 +84,22 @@ def slt(a: BitVec, b: BitVec) -> Bool:
     >>> z3.simplify(slt(const(255, 8), const(1, 8)))
     True
     """
-    return z3.SLT(a, b)
+    return a < b  # Z3's Python "<" is the signed comparison
 
 
 def sle(a: BitVec, b: BitVec) -> Bool:
-    """>>> z3.simplify(sle(const(128, 8), const(127, 8)))
+    """Signed a <= b.
+
+    >>> z3.simplify(sle(const(128, 8), const(127, 8)))
     True
     """
-    return z3.SLE(a, b)
+    return a <= b  # signed, as Z3's Python "<=" is
 
 
 def eq(a: BitVec, b: BitVec) -> Bool:
-    """>>> z3.simplify(eq(const(2, 4), const(18, 4)))
+    """a == b as a Z3 Boolean.
+
+    >>> z3.simplify(eq(const(2, 4), const(18, 4)))
     True
     """
     return a == b

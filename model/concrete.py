@@ -42,7 +42,9 @@ class MissingSymbol(LookupError):
 
 
 def mask(width: int) -> int:
-    """>>> hex(mask(8))
+    """The all-ones value of ``width`` bits.
+
+    >>> hex(mask(8))
     '0xff'
     """
     return (1 << width) - 1
