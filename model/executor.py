@@ -1,0 +1,700 @@
+"""The symbolic executor: every path of one function, as Z3 terms.
+
+It runs a function of a parsed :class:`grammar.ast.Program` from its entry,
+in a fully symbolic entry state, and returns one :class:`PathResult` per
+(merged) path.  The pieces are kept apart, KLEE-style: :class:`Path` is the
+per-path state (immutable; a fork makes new ones), :class:`Executor` the
+stepping loop over a worklist, :class:`Solver` the wrapper that times and
+bounds every query, and :mod:`model.tdx` / :mod:`model.extable` the models
+of the special instructions and of the kernel's exception table.
+
+Decisions recorded here:
+
+* **Forks** happen at conditional branches (each side kept unless the solver
+  proves it infeasible: a timeout keeps it), at TDX instructions (one path
+  per outcome, see :mod:`model.tdx`) and at a nested ``ret`` whose target
+  may differ from the call's return address.
+* **Merge policy.**  Paths that reach the same instruction with the same
+  call stack and the same *TDX event sequence* (kind, ordinal, outcome,
+  source, output set and fixup of every event so far) are merged into one:
+  their path conditions are or-ed, every register, flag, memory and event
+  value becomes ``If(c, a, b)`` on the condition ``c`` of the first path's
+  own suffix, and their logs (trace, memory accesses, fault sites) keep a
+  guard per entry saying on which of the merged paths it happened.  So a
+  run of k independent diamonds is one path, and the properties can still
+  ask "on the fault path ...": paths that differ in a TDX outcome are never
+  merged.  Paths that end are never merged.  The worklist always steps the
+  path that is earliest in program order (call stack first), so the sides
+  of a diamond wait for each other at the join.
+* **Loops** are bounded: a path that transfers control to the same label
+  (or function entry) more than ``loop_bound`` times ends as ``BOUND``; a
+  call nesting deeper than ``call_depth`` ends as ``BOUND`` too.  The bound
+  is reported in the result.
+* **Calls.**  ``call`` to a function of the program is inlined: the pushed
+  return address is a named symbol per call site (``return_<fn>_<index>``)
+  and the matching ``ret`` resumes after the call.  The outermost ``ret``
+  returns to whatever is at the entry RSP (``returned_to``).  A call (or
+  ``jmp``) to a name in ``never_returning`` ends the path as ``PANIC``.  Any
+  other external call clobbers the System V caller-saved registers and the
+  arithmetic flags with fresh values, clears DF (as the ABI requires of
+  the callee), pops the return address and is recorded as an assumption
+  (it preserves memory, the callee-saved registers and the extended
+  state).  ``jmp __x86_return_thunk`` is a ``ret``; ``jmp`` to another
+  function of the program is a tail call; ``jmp`` to another external name
+  is an external call followed by ``ret``.
+* **Faults.**  ``seamcall``/``tdcall`` faults and ``ud2`` (#UD) go through
+  the exception table: routed or, with no entry, the path ends as ``OOPS``.
+  ``int3`` (#BP) is never fixed up by the kernel: ``OOPS``.  Each such
+  instruction on a path is logged as a :class:`FaultSite`.  Ordinary
+  memory accesses are assumed not to fault (SPEC section 7).
+* **Unsupported** instructions (the lifter's ``UnsupportedInstruction``),
+  control leaving the program's code, an exception-table entry of an
+  unmodelled type, or a nested ``ret`` to an unexpected address end the path
+  as ``UNSUPPORTED`` with the reason in ``detail``; a property must never
+  count such a path as proved.
+* Every memory access is logged as a :class:`MemoryAccess` with its address,
+  width and the RSP at that moment (for ``no-red-zone`` and ``frame``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
+
+import z3
+
+from grammar import ast
+from grammar.source import Origin, SourceError
+from model import abi, bv, ir, symbolic
+from model.extable import ExceptionTable, Location
+from model.lift import lift
+from model.symbolic import SymbolicState
+from model.tdx import FIRMWARE_MODES, KINDS, Outcome, TdxEvent, TdxModel, Transition, entry_extended_state
+
+RETURN_THUNKS = frozenset({"__x86_return_thunk"})
+DEFAULT_NEVER_RETURNING = frozenset({"__tdx_hypercall_failed"})
+TRUE = z3.BoolVal(True)
+
+_RET = ir.Step((ir.SetReg("rsp", ir.Binary(ir.BinOp.ADD, ir.Reg("rsp"), ir.Const(8, 64))),),
+               ir.Return(ir.Load(ir.Reg("rsp"), 64)))
+"""A ``ret``: what ``jmp __x86_return_thunk`` does."""
+
+
+class PathEnd(enum.Enum):
+    """Why a path finished."""
+
+    RETURNED = "returned"
+    PANIC = "panic"
+    OOPS = "oops"
+    BOUND = "bound"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """How the executor and the TDX model behave.
+
+    ``module_outputs``/``module_reads``/``outcomes``/``extended_resets`` are
+    keyed by instruction kind (``seamcall``, ``tdcall``); see
+    :class:`model.tdx.TdxModel`.  ``solver_timeout`` is in seconds, per query.
+    ``module_namespace`` names the module's uninterpreted functions.
+    """
+
+    firmware: str = "spec"
+    module_outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    module_reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    outcomes: Mapping[str, frozenset[Outcome]] = field(default_factory=dict)
+    never_returning: frozenset[str] = DEFAULT_NEVER_RETURNING
+    loop_bound: int = 16
+    call_depth: int = 8
+    tdcall_may_fault: bool = False
+    extended_resets: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    solver_timeout: float = 10.0
+    module_namespace: str = "module"
+    entry_prefix: str = "entry"
+    merge: bool = True
+
+    def __post_init__(self) -> None:
+        if self.firmware not in FIRMWARE_MODES:
+            raise ValueError(f"firmware mode {self.firmware!r} is not one of {FIRMWARE_MODES}")
+        if self.loop_bound < 1 or self.call_depth < 0 or self.solver_timeout <= 0:
+            raise ValueError("loop bound, call depth and solver timeout must be positive")
+
+    def tdx_model(self) -> TdxModel:
+        return TdxModel(firmware=self.firmware, module_outputs=self.module_outputs,
+                        module_reads=self.module_reads, outcomes=self.outcomes,
+                        tdcall_may_fault=self.tdcall_may_fault,
+                        extended_resets=self.extended_resets, namespace=self.module_namespace)
+
+
+# --- what a path records ---------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class MemoryAccess:
+    """One memory read or write: ``width`` bits at ``address`` while RSP was
+    ``rsp``; ``guard`` says on which of the merged paths it happened."""
+
+    kind: str
+    address: z3.BitVecRef
+    width: int
+    rsp: z3.BitVecRef
+    origin: Origin
+    guard: z3.BoolRef = TRUE
+
+
+@dataclass(frozen=True, eq=False)
+class FaultSite:
+    """An instruction that may fault: its traps, and whether the exception
+    table handles every one of them (``fixup``: the label it resumes at)."""
+
+    instruction: str
+    traps: tuple[int, ...]
+    handled: bool
+    fixup: str | None
+    origin: Origin
+    guard: z3.BoolRef = TRUE
+
+
+@dataclass(frozen=True)
+class Frame:
+    """An inlined call: resume at ``resume`` when ``ret`` pops ``return_address``."""
+
+    callee: str
+    resume: Location
+    return_address: z3.BitVecRef = field(compare=False)
+
+
+@dataclass(frozen=True, eq=False)
+class PathResult:
+    """One finished (possibly merged) path.
+
+    ``trace``/``trace_guards`` are parallel: the i-th source line ran on
+    the merged paths where ``trace_guards[i]`` holds (:meth:`path_in` picks
+    one concrete path's lines from a model).  ``detail`` says why a path
+    ended (the bound, the unsupported instruction, the never-returning
+    callee ...), ``where`` the source line it ended at, ``returned_to`` the
+    address the final ``ret`` jumped to (``RETURNED`` only).
+    """
+
+    condition: z3.BoolRef
+    state: SymbolicState
+    entry: SymbolicState
+    events: tuple[TdxEvent, ...]
+    trace: tuple[Origin, ...]
+    end: PathEnd
+    assumptions: tuple[str, ...]
+    trace_guards: tuple[z3.BoolRef, ...] = ()
+    accesses: tuple[MemoryAccess, ...] = ()
+    faults: tuple[FaultSite, ...] = ()
+    detail: str = ""
+    where: Origin | None = None
+    returned_to: z3.BitVecRef | None = None
+    extended: z3.ExprRef | None = None
+    entry_extended: z3.ExprRef | None = None
+    bound: int | None = None
+
+    @property
+    def outcomes(self) -> tuple[Outcome, ...]:
+        return tuple(event.outcome for event in self.events)
+
+    def path_in(self, model: z3.ModelRef) -> tuple[Origin, ...]:
+        """The source lines of the one concrete path that ``model`` takes."""
+        return tuple(origin for origin, guard in zip(self.trace, self.trace_guards)
+                     if z3.is_true(model.eval(guard, model_completion=True)))
+
+
+@dataclass(frozen=True, eq=False)
+class Path:
+    """The per-path state of a run in progress (never mutated: a step makes
+    a new one, so forked paths share nothing mutable)."""
+
+    location: Location
+    frames: tuple[Frame, ...]
+    state: SymbolicState
+    extended: z3.ExprRef
+    conditions: tuple[z3.BoolRef, ...] = ()
+    events: tuple[TdxEvent, ...] = ()
+    trace: tuple[Origin, ...] = ()
+    guards: tuple[z3.BoolRef, ...] = ()
+    accesses: tuple[MemoryAccess, ...] = ()
+    faults: tuple[FaultSite, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    visits: Mapping[str, int] = field(default_factory=dict)
+
+    def with_(self, **changes) -> "Path":
+        return dataclasses.replace(self, **changes)
+
+    def assuming(self, condition: z3.BoolRef) -> "Path":
+        return self.with_(conditions=self.conditions + (condition,))
+
+    def assume_text(self, text: str) -> "Path":
+        return self if text in self.assumptions else self.with_(assumptions=self.assumptions + (text,))
+
+    @property
+    def merge_key(self) -> tuple:
+        return (self.location, self.frames, tuple(event.merge_key for event in self.events))
+
+
+# --- the solver wrapper ------------------------------------------------------
+
+class Verdict(enum.Enum):
+    SAT = "sat"
+    UNSAT = "unsat"
+    UNKNOWN = "unknown"
+
+
+class Solver:
+    """Every query the executor asks, each with a timeout; a timeout is
+    ``UNKNOWN``, which callers must treat as "maybe" (never "infeasible")."""
+
+    def __init__(self, timeout: float):
+        self.timeout_ms = max(1, int(timeout * 1000))
+        self.queries = 0
+        self.unknowns = 0
+        self.seconds = 0.0
+
+    def check(self, constraints: tuple[z3.BoolRef, ...]) -> tuple[Verdict, z3.ModelRef | None]:
+        solver = z3.Solver()
+        solver.set("timeout", self.timeout_ms)
+        solver.add(*constraints)
+        started = time.perf_counter()
+        answer = solver.check()
+        self.seconds += time.perf_counter() - started
+        self.queries += 1
+        if answer == z3.sat:
+            return Verdict.SAT, solver.model()
+        if answer == z3.unsat:
+            return Verdict.UNSAT, None
+        self.unknowns += 1
+        return Verdict.UNKNOWN, None
+
+    def may_hold(self, conditions: tuple[z3.BoolRef, ...], condition: z3.BoolRef) -> bool:
+        """Whether ``condition`` may hold on a path (unknown counts as yes)."""
+        simple = z3.simplify(condition)
+        if z3.is_false(simple):
+            return False
+        if z3.is_true(simple):
+            return True
+        return self.check(conditions + (simple,))[0] is not Verdict.UNSAT
+
+    def single_value(self, conditions: tuple[z3.BoolRef, ...], term: z3.BitVecRef) -> int | None:
+        """The one value ``term`` has on every model of ``conditions``, if
+        the solver can show there is just one."""
+        simple = z3.simplify(term)
+        if z3.is_bv_value(simple):
+            return simple.as_long()
+        verdict, model = self.check(conditions)
+        if verdict is not Verdict.SAT:
+            return None
+        value = model.eval(term, model_completion=True)
+        if self.check(conditions + (term != value,))[0] is Verdict.UNSAT:
+            return value.as_long()
+        return None
+
+
+# --- the symbolic interpreter's environment ---------------------------------
+
+class _Environment:
+    """Names for the values the IR leaves to the interpreter: fresh
+    undefined values, symbol addresses and the current call site's return
+    address."""
+
+    def __init__(self, counter: Iterator[int], site: Location):
+        self._counter = counter
+        self._site = site
+
+    def fresh(self, width: int, reason: str) -> z3.BitVecRef:
+        tag = "".join(ch if ch.isalnum() else "_" for ch in reason)[:40]
+        return bv.variable(f"undefined{next(self._counter)}_{tag}", width)
+
+    def symbol(self, name: str) -> z3.BitVecRef:
+        return bv.variable(f"symbol_{name}", 64)
+
+    def return_address(self) -> z3.BitVecRef:
+        return return_address_symbol(self._site)
+
+
+def return_address_symbol(site: Location) -> z3.BitVecRef:
+    """The address after the ``call`` at ``site`` (one name per call site)."""
+    function, index = site
+    return bv.variable(f"return_{function}_{index}", 64)
+
+
+def _expressions(node) -> Iterator:
+    """The IR sub-expressions of ``node`` (itself included), outermost first."""
+    yield node
+    for item in dataclasses.fields(node):
+        child = getattr(node, item.name)
+        if dataclasses.is_dataclass(child) and not isinstance(child, type):
+            yield from _expressions(child)
+
+
+def _loads(step: ir.Step) -> Iterator[ir.Load]:
+    roots = [effect for effect in step.effects]
+    if isinstance(step.control, (ir.Branch, ir.Return)):
+        roots.append(step.control)
+    for root in roots:
+        for node in _expressions(root):
+            if isinstance(node, ir.Load):
+                yield node
+
+
+def _conjunction(conditions: tuple[z3.BoolRef, ...]) -> z3.BoolRef:
+    if not conditions:
+        return TRUE
+    return conditions[0] if len(conditions) == 1 else z3.And(*conditions)
+
+
+def _guarded(guard: z3.BoolRef, condition: z3.BoolRef) -> z3.BoolRef:
+    return condition if z3.is_true(guard) else z3.And(guard, condition)
+
+
+def _shared_prefix(left: tuple, right: tuple) -> int:
+    count = 0
+    for a, b in zip(left, right):
+        if a is not b:
+            break
+        count += 1
+    return count
+
+
+def _updated(state: SymbolicState, registers: Mapping[str, z3.BitVecRef] = {},
+             flags: Mapping[str, z3.BitVecRef] = {}) -> SymbolicState:
+    """``state`` with some registers and flags replaced."""
+    return dataclasses.replace(state, regs={**state.regs, **registers},
+                               flags={**state.flags, **flags})
+
+
+# --- the stepping loop -----------------------------------------------------
+
+class Executor:
+    """Runs functions of one program under one set of options."""
+
+    def __init__(self, program: ast.Program, options: ExecutorOptions = ExecutorOptions()):
+        self.program = program
+        self.options = options
+        self.solver = Solver(options.solver_timeout)
+        self.table = ExceptionTable(program)
+        self.tdx = options.tdx_model()
+        self._order = {function.name: position for position, function in enumerate(program.functions)}
+        self._steps: dict[Location, ir.Step | SourceError] = {}
+        self._counter = itertools.count()
+        self._results: list[PathResult] = []
+
+    # public
+
+    def run(self, name: str) -> list[PathResult]:
+        """Every path of function ``name`` from its entry."""
+        try:
+            self.program.function(name)
+        except KeyError:
+            raise SourceError(f"no function named {name!r} in the input") from None
+        entry = SymbolicState.fresh(self.options.entry_prefix)
+        entry_extended = entry_extended_state(self.options.entry_prefix)
+        self._entry, self._entry_extended = entry, entry_extended
+        self._results = []
+        worklist = [Path((name, 0), (), entry, entry_extended)]
+        while worklist:
+            path = min(worklist, key=self._program_order)
+            worklist.remove(path)
+            if self.options.merge:
+                partners = [other for other in worklist if other.merge_key == path.merge_key]
+                for other in partners:
+                    worklist.remove(other)
+                    path = self._merge(path, other, worklist)
+            worklist.extend(self._step(path))
+        return self._results
+
+    # ordering and merging
+
+    def _program_order(self, path: Path) -> tuple:
+        points = [frame.resume for frame in path.frames] + [path.location]
+        return tuple((self._order[function], index) for function, index in points)
+
+    def _merge(self, a: Path, b: Path, worklist: list[Path]) -> Path:
+        shared = _shared_prefix(a.conditions, b.conditions)
+        if shared == len(a.conditions) or shared == len(b.conditions):
+            worklist.append(b)   # not exclusive by construction: keep both
+            return a
+        first = _conjunction(a.conditions[shared:])
+        second = _conjunction(b.conditions[shared:])
+
+        def choose(x, y):
+            return x if x.eq(y) else z3.If(first, x, y)
+
+        def merge_map(x: Mapping, y: Mapping) -> dict:
+            return {key: choose(x[key], y[key]) for key in x}
+
+        state = dataclasses.replace(
+            a.state, regs=merge_map(a.state.regs, b.state.regs),
+            flags=merge_map(a.state.flags, b.state.flags),
+            memory=choose(a.state.memory, b.state.memory))
+        events = tuple(dataclasses.replace(
+            x, inputs=merge_map(x.inputs, y.inputs), outputs=merge_map(x.outputs, y.outputs),
+            status=None if x.status is None else choose(x.status, y.status))
+            for x, y in zip(a.events, b.events))
+
+        def merge_log(x: tuple, y: tuple) -> tuple:
+            common = _shared_prefix(x, y)
+            return (x[:common]
+                    + tuple(dataclasses.replace(item, guard=_guarded(item.guard, first)) for item in x[common:])
+                    + tuple(dataclasses.replace(item, guard=_guarded(item.guard, second)) for item in y[common:]))
+
+        common = min(_shared_prefix(a.trace, b.trace), _shared_prefix(a.guards, b.guards))
+        trace = a.trace[:common] + a.trace[common:] + b.trace[common:]
+        guards = (a.guards[:common] + tuple(_guarded(g, first) for g in a.guards[common:])
+                  + tuple(_guarded(g, second) for g in b.guards[common:]))
+        visits = {label: max(a.visits.get(label, 0), b.visits.get(label, 0))
+                  for label in {**a.visits, **b.visits}}
+        return a.with_(
+            state=state, extended=choose(a.extended, b.extended),
+            conditions=a.conditions[:shared] + (z3.Or(first, second),),
+            events=events, trace=trace, guards=guards,
+            accesses=merge_log(a.accesses, b.accesses), faults=merge_log(a.faults, b.faults),
+            assumptions=a.assumptions + tuple(t for t in b.assumptions if t not in a.assumptions),
+            visits=visits)
+
+    # ending paths
+
+    def _finish(self, path: Path, end: PathEnd, detail: str = "", where: Origin | None = None,
+                returned_to: z3.BitVecRef | None = None, bound: int | None = None) -> list[Path]:
+        self._results.append(PathResult(
+            condition=_conjunction(path.conditions), state=path.state, entry=self._entry,
+            events=path.events, trace=path.trace, end=end, assumptions=path.assumptions,
+            trace_guards=path.guards, accesses=path.accesses, faults=path.faults, detail=detail,
+            where=where, returned_to=returned_to, extended=path.extended,
+            entry_extended=self._entry_extended, bound=bound))
+        return []
+
+    # stepping
+
+    def _step(self, path: Path) -> list[Path]:
+        function, index = path.location
+        items = self.program.function(function).items
+        while index < len(items) and isinstance(items[index], ast.Label):
+            index += 1
+        if index >= len(items):
+            return self._finish(path, PathEnd.UNSUPPORTED,
+                                f"execution falls off the end of function {function!r}",
+                                self.program.function(function).origin)
+        instr = items[index]
+        path = path.with_(location=(function, index))
+        step = self._lifted((function, index), instr)
+        if isinstance(step, SourceError):
+            return self._finish(path, PathEnd.UNSUPPORTED, step.render(), instr.origin)
+        if isinstance(step.control, ir.Jump) and step.control.target in RETURN_THUNKS:
+            step = _RET
+        return self._execute(path, instr, step)
+
+    def _lifted(self, location: Location, instr: ast.Instruction) -> ir.Step | SourceError:
+        if location not in self._steps:
+            try:
+                self._steps[location] = lift(instr)
+            except SourceError as error:
+                self._steps[location] = error
+        return self._steps[location]
+
+    def _execute(self, path: Path, instr: ast.Instruction, step: ir.Step) -> list[Path]:
+        env = _Environment(self._counter, path.location)
+        before = path.state
+        accesses = tuple(self._accesses(step, before, env, instr.origin))
+        after = symbolic.execute(step, before, env)
+        path = path.with_(state=after, trace=path.trace + (instr.origin,), guards=path.guards + (TRUE,),
+                          accesses=path.accesses + accesses)
+        control = step.control
+        following = (path.location[0], path.location[1] + 1)
+        if control is None:
+            return [path.with_(location=following)]
+        if isinstance(control, ir.Branch):
+            taken = bv.to_bool(symbolic.evaluate(control.condition, before, env))
+            return self._branch(path, taken, control.target, following, instr.origin)
+        if isinstance(control, ir.Jump):
+            return self._jump(path, control.target, instr.origin)
+        if isinstance(control, ir.Call):
+            return self._call(path, control.target, following, instr.origin)
+        if isinstance(control, ir.Return):
+            return self._return(path, symbolic.evaluate(control.address, before, env), instr.origin)
+        if isinstance(control, ir.TdxInstruction):
+            return self._tdx(path, control.kind, following, instr.origin)
+        if isinstance(control, ir.Trap):
+            return self._trap(path, control, instr)
+        raise TypeError(f"unknown control transfer {control!r}")
+
+    def _accesses(self, step: ir.Step, state: SymbolicState, env: _Environment,
+                  origin: Origin) -> Iterator[MemoryAccess]:
+        rsp = state.regs["rsp"]
+        for load in _loads(step):
+            yield MemoryAccess("read", symbolic.evaluate(load.address, state, env), load.width, rsp, origin)
+        for effect in step.effects:
+            if isinstance(effect, ir.Store):
+                yield MemoryAccess("write", symbolic.evaluate(effect.address, state, env),
+                                   effect.value.width, rsp, origin)
+
+    # control transfers
+
+    def _transfer(self, path: Path, label: str, origin: Origin) -> list[Path]:
+        """Go to ``label`` (a label or function entry of the program),
+        counting the visit against the loop bound."""
+        count = path.visits.get(label, 0) + 1
+        if count > self.options.loop_bound:
+            return self._finish(path, PathEnd.BOUND,
+                                f"{label!r} reached more than {self.options.loop_bound} times",
+                                origin, bound=self.options.loop_bound)
+        location = self._resolve(label)
+        if location is None:
+            return self._finish(path, PathEnd.UNSUPPORTED,
+                                f"control transfer to {label!r}, which is not code in a function",
+                                origin)
+        return [path.with_(location=location, visits={**path.visits, label: count})]
+
+    def _resolve(self, label: str) -> Location | None:
+        if label in self.program.labels:
+            function, index = self.program.labels[label]
+            return None if function is None else (function, index)
+        if label in self._order:
+            return label, 0
+        return None
+
+    def _is_internal(self, label: str) -> bool:
+        return label in self.program.labels or label in self._order
+
+    def _branch(self, path: Path, taken: z3.BoolRef, target: str, following: Location,
+                origin: Origin) -> list[Path]:
+        taken = z3.simplify(taken)
+        sides = []
+        if self.solver.may_hold(path.conditions, taken):
+            sides.append((True, path if z3.is_true(taken) else path.assuming(taken)))
+        not_taken = z3.simplify(z3.Not(taken))
+        if not sides or self.solver.may_hold(path.conditions, not_taken):
+            sides.append((False, path if z3.is_true(not_taken) else path.assuming(not_taken)))
+        successors = []
+        for is_taken, side in sides:
+            if is_taken:
+                successors += self._transfer(side, target, origin)
+            else:
+                successors.append(side.with_(location=following))
+        return successors
+
+    def _jump(self, path: Path, target: str, origin: Origin) -> list[Path]:
+        if target in self.options.never_returning:
+            return self._finish(path, PathEnd.PANIC, f"tail call to never-returning {target}", origin)
+        if self._is_internal(target):
+            return self._transfer(path, target, origin)
+        path = self._external_call(path, target, origin, "tail call")
+        env = _Environment(self._counter, path.location)
+        address = symbolic.evaluate(_RET.control.address, path.state, env)
+        return self._return(path.with_(state=symbolic.execute(_RET, path.state, env)), address, origin)
+
+    def _call(self, path: Path, target: str, following: Location, origin: Origin) -> list[Path]:
+        if target in self.options.never_returning:
+            return self._finish(path, PathEnd.PANIC, f"call to never-returning {target}", origin)
+        if not self._is_internal(target):
+            path = self._external_call(path, target, origin, "call")
+            rsp = path.state.regs["rsp"] + bv.const(8, 64)
+            return [_updated_path(path, {"rsp": rsp}).with_(location=following)]
+        if len(path.frames) >= self.options.call_depth:
+            return self._finish(path, PathEnd.BOUND,
+                                f"call to {target} nested deeper than {self.options.call_depth}",
+                                origin, bound=self.options.call_depth)
+        frame = Frame(target, following, return_address_symbol(path.location))
+        return self._transfer(path.with_(frames=path.frames + (frame,)), target, origin)
+
+    def _external_call(self, path: Path, target: str, origin: Origin, how: str) -> Path:
+        """An external function ran: caller-saved registers and arithmetic
+        flags are fresh, DF is clear (the ABI's rule for a returning callee)."""
+        serial = next(self._counter)
+        registers = {reg: bv.variable(f"{target}_{serial}_{reg}", 64) for reg in abi.CALLER_SAVED}
+        flags = {flag: bv.variable(f"{target}_{serial}_{flag}", 1)
+                 for flag in abi.FLAGS if flag not in ("df", "if")}
+        flags["df"] = bv.const(0, 1)
+        path = _updated_path(path, registers, flags)
+        return path.assume_text(
+            f"external {how} to {target} at {origin.render()} changes only the caller-saved "
+            f"registers and flags (memory, callee-saved registers and extended state preserved)")
+
+    def _return(self, path: Path, address: z3.BitVecRef, origin: Origin) -> list[Path]:
+        """A ``ret`` (RSP already popped) to ``address``."""
+        if not path.frames:
+            return self._finish(path, PathEnd.RETURNED, "returned", origin, returned_to=address)
+        frame = path.frames[-1]
+        expected = address == frame.return_address
+        successors = []
+        if self.solver.may_hold(path.conditions, z3.Not(expected)):
+            stray = path.assuming(z3.simplify(z3.Not(expected)))
+            self._finish(stray, PathEnd.UNSUPPORTED,
+                         f"ret from inlined {frame.callee} to an address other than its caller's", origin)
+            if not self.solver.may_hold(path.conditions, expected):
+                return []
+            path = path.assuming(z3.simplify(expected))
+        successors.append(path.with_(location=frame.resume, frames=path.frames[:-1]))
+        return successors
+
+    def _tdx(self, path: Path, kind: str, following: Location, origin: Origin) -> list[Path]:
+        if kind not in KINDS:
+            return self._finish(path, PathEnd.UNSUPPORTED, f"unknown TDX instruction {kind!r}", origin)
+        index = sum(1 for event in path.events if event.kind == kind)
+        try:
+            transitions = self.tdx.transitions(
+                kind, index, origin, path.location, path.state.regs, path.extended, self.table,
+                lambda term: self.solver.single_value(path.conditions, term))
+        except SourceError as error:
+            return self._finish(path, PathEnd.UNSUPPORTED, error.render(), origin)
+        path = self._fault_site(path, kind, [t for t in transitions if t.event.outcome.is_fault], origin)
+        successors = []
+        for transition in transitions:
+            successors += self._take(path, transition, following, origin)
+        return successors
+
+    def _fault_site(self, path: Path, instruction: str, faults: list[Transition], origin: Origin) -> Path:
+        if not faults:
+            return path
+        fixups = {t.resume for t in faults}
+        site = FaultSite(instruction, tuple(t.event.outcome.trap for t in faults),
+                         handled=not any(t.oops for t in faults),
+                         fixup=fixups.pop() if len(fixups) == 1 else None, origin=origin)
+        return path.with_(faults=path.faults + (site,))
+
+    def _take(self, path: Path, transition: Transition, following: Location, origin: Origin) -> list[Path]:
+        event = transition.event
+        path = _updated_path(path, transition.registers, transition.flags).with_(
+            extended=transition.extended, events=path.events + (event,))
+        path = path.assume_text(transition.assumption)
+        if transition.oops:
+            return self._finish(path, PathEnd.OOPS,
+                                f"{event.kind} {event.outcome.value} with no exception-table entry", origin)
+        if transition.resume is not None:
+            return self._transfer(path, transition.resume, origin)
+        return [path.with_(location=following)]
+
+    def _trap(self, path: Path, trap: ir.Trap, instr: ast.Instruction) -> list[Path]:
+        origin = instr.origin
+        if trap.vector != abi.TRAP_UD:
+            return self._finish(path, PathEnd.OOPS, f"{instr.base} raises {trap.kind}, never fixed up", origin)
+        try:
+            fixup = self.table.route(path.location, trap.vector)
+        except SourceError as error:
+            return self._finish(path, PathEnd.UNSUPPORTED, error.render(), origin)
+        site = FaultSite(instr.base, (trap.vector,), fixup is not None,
+                         None if fixup is None else fixup.to_label, origin)
+        path = path.with_(faults=path.faults + (site,))
+        if fixup is None:
+            return self._finish(path, PathEnd.OOPS, f"{instr.base} raises {trap.kind} with no exception-table entry",
+                                origin)
+        if fixup.rax is not None:
+            path = _updated_path(path, {"rax": bv.const(fixup.rax, 64)})
+        return self._transfer(path, fixup.to_label, origin)
+
+
+def _updated_path(path: Path, registers: Mapping[str, z3.BitVecRef] = {},
+                  flags: Mapping[str, z3.BitVecRef] = {}) -> Path:
+    return path.with_(state=_updated(path.state, registers, flags))
+
+
+def execute_function(program: ast.Program, name: str,
+                     options: ExecutorOptions = ExecutorOptions()) -> list[PathResult]:
+    """Every path of function ``name`` of ``program``, from a fully symbolic
+    entry state (see the module docstring for what a path is)."""
+    return Executor(program, options).run(name)

@@ -1,0 +1,294 @@
+"""The TDX instructions SEAMCALL and TDCALL: what the model lets the module do.
+
+One instruction becomes one :class:`Transition` per possible outcome; the
+executor forks a path per transition.  Decisions (SPEC.md sections 5-6):
+
+* **SEAMCALL** has three outcomes, each possible unless narrowed:
+  VMfailInvalid (CF=1 and, as for every VMX "VMfailInvalid", PF AF ZF SF OF
+  cleared; no register changes), a fault #UD or #GP (no register or flag
+  changes; the exception table decides where it resumes and whether RAX gets
+  the trap number), and completion (the "VMsucceed" flags: CF PF AF ZF SF OF
+  all cleared; RAX <- the leaf's status; the output registers <- the
+  module's values).
+* **TDCALL** completes (and, with ``tdcall_may_fault``, may also fault #UD or
+  #GP).  RAX <- status; the arithmetic flags after it are values the module
+  chooses (the model does not assume the module clears them).
+* **Which registers the module may change** on completion, first rule that
+  applies: (1) TDCALL leaf 0 (TDG.VP.VMCALL, RAX provably 0) with RCX
+  provably one valid bitmap -- exactly the registers the bitmap exposes
+  (``model.abi.exposed_registers``); a bitmap exposing RAX, RCX, RSP or bits
+  above 15 is not valid and falls through to (3); (2) an output set given
+  per instruction kind by the caller (a contract's narrowed assumption;
+  the firmware mode does not widen it); (3) the worst case
+  ``MODULE_WORST_CASE_OUTPUTS``, plus RBP with firmware ``clobbers-rbp``.
+  RSP and DF/IF never change.
+* **The module's values are uninterpreted functions** of the call's ordinal
+  on the path (0 for the first TDX instruction of that kind, 1 for the
+  next, ...) and of the registers the module reads (default: every GPR but
+  RSP, whose value is the caller's stack depth, not an input).  So the same
+  inputs at the same call give the same outputs, which equivalence checking
+  relies on, while two calls in sequence are not forced to agree (the
+  module has state).  Function names are ``<namespace>_<kind>_<register>``
+  (``_status`` for RAX, ``_flag_<f>`` for TDCALL's flags); a second run
+  with another ``namespace`` gives an independent module, which relational
+  checks (``scrub``) use.
+* **Extended (AVX) state** is one abstract value of sort ``ExtendedState``,
+  preserved unless the instruction's leaf (RAX) is one declared to reset it
+  (then it becomes ``extended_init``, the architectural INIT state).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import z3
+
+from grammar.ast import GPR64
+from grammar.source import Origin
+from model import abi, bv
+from model.extable import ExceptionTable, Fixup, Location
+
+SEAMCALL, TDCALL = "seamcall", "tdcall"
+KINDS = (SEAMCALL, TDCALL)
+
+FIRMWARE_MODES = ("spec", "clobbers-rbp")
+
+DEFAULT_MODULE_READS: tuple[str, ...] = tuple(reg for reg in GPR64 if reg != "rsp")
+"""The registers the module's outputs depend on, unless configured."""
+
+ARITHMETIC_FLAGS: tuple[str, ...] = ("cf", "pf", "af", "zf", "sf", "of")
+
+EXTENDED_STATE = z3.DeclareSort("ExtendedState")
+EXTENDED_INIT = z3.Const("extended_init", EXTENDED_STATE)
+
+
+def entry_extended_state(prefix: str) -> z3.ExprRef:
+    """The unknown extended (AVX) state at function entry."""
+    return z3.Const(f"{prefix}_extended", EXTENDED_STATE)
+
+
+class Outcome(enum.Enum):
+    """How a TDX instruction ended."""
+
+    COMPLETION = "completion"
+    VMFAILINVALID = "vmfailinvalid"
+    FAULT_UD = "fault #UD"
+    FAULT_GP = "fault #GP"
+
+    @property
+    def trap(self) -> int | None:
+        """The trap number of a fault outcome.
+
+        >>> Outcome.FAULT_GP.trap, Outcome.COMPLETION.trap
+        (13, None)
+        """
+        return {Outcome.FAULT_UD: abi.TRAP_UD, Outcome.FAULT_GP: abi.TRAP_GP}.get(self)
+
+    @property
+    def is_fault(self) -> bool:
+        return self.trap is not None
+
+
+ALL_OUTCOMES = frozenset(Outcome)
+FAULTS = (Outcome.FAULT_UD, Outcome.FAULT_GP)
+
+
+@dataclass(frozen=True, eq=False)
+class TdxEvent:
+    """One TDX instruction on a path, as the proofs see it.
+
+    ``inputs`` are all sixteen GPRs just before the instruction (what the
+    module saw); ``reads`` the ones its outputs depend on; ``outputs`` the
+    registers the module may have changed, each bound to its new value (a
+    function application), on completion only; ``status`` the new RAX on
+    completion; ``output_rule`` says which rule chose ``outputs`` (for the
+    report's assumptions); ``fixup`` the exception-table route of a fault
+    (``None`` when the fault has no entry: an oops).
+    """
+
+    kind: str
+    index: int
+    outcome: Outcome
+    origin: Origin
+    inputs: Mapping[str, z3.BitVecRef]
+    reads: tuple[str, ...] = ()
+    outputs: Mapping[str, z3.BitVecRef] = field(default_factory=dict)
+    status: z3.BitVecRef | None = None
+    output_rule: str = ""
+    bitmap: int | None = None
+    fixup: Fixup | None = None
+
+    @property
+    def merge_key(self) -> tuple:
+        """What two paths must share for their events to be merged."""
+        return (self.kind, self.index, self.outcome, self.origin)
+
+    @property
+    def trap(self) -> int | None:
+        return self.outcome.trap
+
+    def describe(self) -> str:
+        """One line for reports, e.g. ``seamcall #0: completion``."""
+        return f"{self.kind} #{self.index}: {self.outcome.value}"
+
+
+@dataclass(frozen=True, eq=False)
+class Transition:
+    """One outcome of a TDX instruction: the new register, flag and extended
+    values, and where execution continues (``resume``: a label, for a routed
+    fault; ``oops``: a fault with no exception-table entry)."""
+
+    event: TdxEvent
+    registers: Mapping[str, z3.BitVecRef]
+    flags: Mapping[str, z3.BitVecRef]
+    extended: z3.ExprRef
+    assumption: str
+    resume: str | None = None
+    oops: bool = False
+
+
+KnownValue = Callable[[z3.BitVecRef], "int | None"]
+"""Answers the single value a term must have on the current path, or None."""
+
+
+@dataclass(frozen=True)
+class TdxModel:
+    """The SEAMCALL/TDCALL model, configured once per executor run."""
+
+    firmware: str = "spec"
+    module_outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    module_reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    outcomes: Mapping[str, frozenset[Outcome]] = field(default_factory=dict)
+    tdcall_may_fault: bool = False
+    extended_resets: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    namespace: str = "module"
+
+    def __post_init__(self) -> None:
+        if self.firmware not in FIRMWARE_MODES:
+            raise ValueError(f"firmware mode {self.firmware!r} is not one of {FIRMWARE_MODES}")
+        for table in (self.module_outputs, self.module_reads, self.outcomes, self.extended_resets):
+            for kind in table:
+                if kind not in KINDS:
+                    raise ValueError(f"unknown TDX instruction kind {kind!r}")
+        for kind, registers in self.module_outputs.items():
+            if "rsp" in registers or "rax" in registers:
+                raise ValueError(f"{kind} outputs may not name rsp or rax (rax is the status)")
+
+    # --- the pieces -------------------------------------------------------
+
+    def possible_outcomes(self, kind: str) -> tuple[Outcome, ...]:
+        """The outcomes forked, in a fixed order.
+
+        >>> [o.value for o in TdxModel().possible_outcomes(TDCALL)]
+        ['completion']
+        >>> len(TdxModel().possible_outcomes(SEAMCALL))
+        4
+        """
+        if kind == SEAMCALL:
+            allowed = ALL_OUTCOMES
+        elif self.tdcall_may_fault:
+            allowed = frozenset((Outcome.COMPLETION,) + FAULTS)
+        else:
+            allowed = frozenset((Outcome.COMPLETION,))
+        allowed &= self.outcomes.get(kind, ALL_OUTCOMES)
+        return tuple(outcome for outcome in Outcome if outcome in allowed)
+
+    def reads(self, kind: str) -> tuple[str, ...]:
+        return self.module_reads.get(kind, DEFAULT_MODULE_READS)
+
+    def worst_case(self) -> tuple[str, ...]:
+        """>>> TdxModel(firmware="clobbers-rbp").worst_case()[-1]
+        'rbp'
+        """
+        extra = ("rbp",) if self.firmware == "clobbers-rbp" else ()
+        return abi.MODULE_WORST_CASE_OUTPUTS + extra
+
+    def output_set(self, kind: str, registers: Mapping[str, z3.BitVecRef],
+                   known: KnownValue) -> tuple[tuple[str, ...], str, int | None]:
+        """(registers the module may change, the rule that said so, bitmap)."""
+        if kind == TDCALL and known(registers["rax"]) == abi.TDG_VP_VMCALL:
+            bitmap = known(registers["rcx"])
+            if bitmap is not None and valid_bitmap(bitmap):
+                return (abi.exposed_registers(bitmap),
+                        f"TDG.VP.VMCALL exposes {bitmap:#x}", bitmap)
+        if kind in self.module_outputs:
+            return tuple(self.module_outputs[kind]), "narrowed by contract", None
+        return self.worst_case(), f"worst case (firmware {self.firmware})", None
+
+    def _function(self, kind: str, what: str, reads: tuple[str, ...], width: int) -> z3.FuncDeclRef:
+        domain = [z3.BitVecSort(64)] * (1 + len(reads))
+        return z3.Function(f"{self.namespace}_{kind}_{what}", *domain, z3.BitVecSort(width))
+
+    def _apply(self, kind: str, what: str, index: int, registers: Mapping[str, z3.BitVecRef],
+               width: int = 64) -> z3.BitVecRef:
+        reads = self.reads(kind)
+        arguments = [bv.const(index, 64)] + [registers[reg] for reg in reads]
+        return self._function(kind, what, reads, width)(*arguments)
+
+    def _extended_after(self, kind: str, rax: z3.BitVecRef, extended: z3.ExprRef) -> z3.ExprRef:
+        leaves = self.extended_resets.get(kind, ())
+        if not leaves:
+            return extended
+        return z3.If(z3.Or([rax == bv.const(leaf, 64) for leaf in leaves]), EXTENDED_INIT, extended)
+
+    # --- the model --------------------------------------------------------
+
+    def transitions(self, kind: str, index: int, origin: Origin, location: Location,
+                    registers: Mapping[str, z3.BitVecRef], extended: z3.ExprRef,
+                    table: ExceptionTable, known: KnownValue) -> list[Transition]:
+        """Every outcome of the ``kind`` instruction at ``location``.
+
+        ``index`` is its ordinal among the ``kind`` instructions on the path;
+        ``registers`` the GPRs just before it.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"unknown TDX instruction kind {kind!r}")
+        inputs = dict(registers)
+        reads = self.reads(kind)
+        result = []
+        for outcome in self.possible_outcomes(kind):
+            if outcome is Outcome.COMPLETION:
+                result.append(self._completion(kind, index, origin, inputs, reads, extended, known))
+            elif outcome is Outcome.VMFAILINVALID:
+                event = TdxEvent(kind, index, outcome, origin, inputs, reads)
+                flags = {flag: bv.const(1 if flag == "cf" else 0, 1) for flag in ARITHMETIC_FLAGS}
+                result.append(Transition(event, {}, flags, extended,
+                                         f"{kind} at {origin.render()} may fail with VMfailInvalid"))
+            else:
+                fixup = table.route(location, outcome.trap)
+                event = TdxEvent(kind, index, outcome, origin, inputs, reads, fixup=fixup)
+                changed = {} if fixup is None or fixup.rax is None else {"rax": bv.const(fixup.rax, 64)}
+                result.append(Transition(
+                    event, changed, {}, extended,
+                    f"{kind} at {origin.render()} may raise {outcome.value[len('fault '):]}",
+                    resume=None if fixup is None else fixup.to_label, oops=fixup is None))
+        return result
+
+    def _completion(self, kind, index, origin, inputs, reads, extended, known) -> Transition:
+        outputs, rule, bitmap = self.output_set(kind, inputs, known)
+        values = {reg: self._apply(kind, reg, index, inputs) for reg in outputs}
+        status = self._apply(kind, "status", index, inputs)
+        if kind == SEAMCALL:
+            flags = {flag: bv.const(0, 1) for flag in ARITHMETIC_FLAGS}
+        else:
+            flags = {flag: self._apply(kind, f"flag_{flag}", index, inputs, 1)
+                     for flag in ARITHMETIC_FLAGS}
+        event = TdxEvent(kind, index, Outcome.COMPLETION, origin, inputs, reads,
+                         outputs=values, status=status, output_rule=rule, bitmap=bitmap)
+        changed = dict(values, rax=status)
+        assumption = (f"{kind} at {origin.render()} completes; module outputs "
+                      f"{', '.join(outputs) or 'none'} ({rule})")
+        return Transition(event, changed, flags, self._extended_after(kind, inputs["rax"], extended),
+                          assumption)
+
+
+def valid_bitmap(bitmap: int) -> bool:
+    """Whether a TDG.VP.VMCALL exposure bitmap is one the model trusts:
+    16 bits, not exposing RAX, RCX (the bitmap itself) or RSP.
+
+    >>> valid_bitmap(abi.TDVMCALL_EXPOSE_REGS_MASK), valid_bitmap(0x10), valid_bitmap(1 << 16)
+    (True, False, False)
+    """
+    forbidden = {abi.ENCODING_BIT[reg] for reg in ("rax", "rcx", "rsp")}
+    return 0 <= bitmap < 1 << 16 and not any(bitmap >> bit & 1 for bit in forbidden)
