@@ -64,7 +64,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 def _cmd_ir(args: argparse.Namespace) -> int:
     from grammar.frontend import load_program
-    from proofs.listing import ir_text
+    from model.printer import ir_text
     program = load_program(args.files, _front_end_options(args))
     print(ir_text(program, args.function), end="")
     return EXIT_PROVED
