@@ -198,7 +198,9 @@ class TdxModel:
         return self.module_reads.get(kind, DEFAULT_MODULE_READS)
 
     def worst_case(self) -> tuple[str, ...]:
-        """>>> TdxModel(firmware="clobbers-rbp").worst_case()[-1]
+        """The registers the module may change when nothing narrows them.
+
+        >>> TdxModel(firmware="clobbers-rbp").worst_case()[-1]
         'rbp'
         """
         extra = ("rbp",) if self.firmware == "clobbers-rbp" else ()
