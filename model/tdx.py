@@ -121,8 +121,10 @@ class TdxEvent:
 
     @property
     def merge_key(self) -> tuple:
-        """What two paths must share for their events to be merged."""
-        return (self.kind, self.index, self.outcome, self.origin)
+        """What two paths must share for their events to be merged: the
+        same instruction and outcome, the same output set, the same route."""
+        return (self.kind, self.index, self.outcome, self.origin, tuple(self.outputs),
+                self.output_rule, self.bitmap, self.fixup)
 
     @property
     def trap(self) -> int | None:

@@ -1,55 +1,56 @@
 """The symbolic executor, the TDX instruction models and the exception table.
 
-Small programs are built as AST nodes (one instruction per source line of a
-pretend file ``t.S``), run through the real lifter and symbolic interpreter,
-and the resulting paths are checked with Z3: every claim below is an
-obligation the solver proves (or refutes) on the path, never a string match.
+Small AT&T snippets (parsed by the real instruction parser, one function per
+pretend file ``<name>.S``) run through the real lifter and symbolic
+interpreter, and the resulting paths are checked with Z3: every claim below
+is an obligation the solver proves (or refutes) on the path.
 """
 from __future__ import annotations
 
-import z3
+import textwrap
+
 import pytest
+import z3
 
 from grammar import ast
+from grammar.parser import parse_instruction
 from grammar.source import Origin
 from model import abi
 from model.executor import ExecutorOptions, PathEnd, execute_function
 from model.extable import ExceptionTable, ExtableError
 from model.tdx import Outcome
 
-R, I, T, M = ast.Register, ast.Immediate, ast.Target, ast.Memory
-FILE = "t.S"
 
 
 class Source:
-    """Builds a program: each item gets the next line of ``t.S``."""
+    """Builds a program from AT&T text, one function at a time: each line is
+    a label (``name:``), an instruction, or blank; origins are
+    ``<function>.S:<line>``, counting from the first line of the text."""
 
     def __init__(self):
-        self.line = 0
         self.functions: list[ast.Function] = []
         self.extable: list[ast.ExtableEntry] = []
 
-    def _origin(self) -> Origin:
-        self.line += 1
-        return Origin(FILE, self.line)
-
-    def ins(self, base: str, *operands, width: int | None = None) -> ast.Instruction:
-        return ast.Instruction(base, base, tuple(operands), self._origin(), width)
-
-    def label(self, name: str) -> ast.Label:
-        return ast.Label(name, self._origin())
-
-    def function(self, name: str, *items) -> None:
-        self.functions.append(ast.Function(name, self._origin(), ".text", tuple(items)))
+    def function(self, name: str, text: str) -> None:
+        items: list[ast.Item] = []
+        for number, line in enumerate(textwrap.dedent(text).strip("\n").splitlines(), start=1):
+            line = line.strip()
+            origin = Origin(f"{name}.S", number)
+            if line.endswith(":"):
+                items.append(ast.Label(line[:-1], origin))
+            elif line:
+                items.append(parse_instruction(line, origin, {}))
+        self.functions.append(ast.Function(name, Origin(f"{name}.S", 0), ".text", tuple(items)))
 
     def fault_entry(self, from_label: str, to_label: str, kind: str = "fault") -> None:
-        self.extable.append(ast.ExtableEntry(from_label, to_label, kind, self._origin()))
+        self.extable.append(ast.ExtableEntry(from_label, to_label, kind, Origin("extable.S", 1)))
 
     def program(self) -> ast.Program:
         labels = {item.name: (function.name, index)
                   for function in self.functions
                   for index, item in enumerate(function.items) if isinstance(item, ast.Label)}
-        return ast.Program((FILE,), tuple(self.functions), tuple(self.extable), labels)
+        return ast.Program(tuple(f"{f.name}.S" for f in self.functions), tuple(self.functions),
+                           tuple(self.extable), labels)
 
 
 def run(source: Source, name: str, **options) -> list:
@@ -81,10 +82,15 @@ def by_outcome(paths) -> dict:
 
 def test_branch_forks_into_two_paths_with_their_own_conditions():
     s = Source()
-    s.function("f",
-               s.ins("test", R("rdi"), R("rdi"), width=64), s.ins("je", T("zero")),
-               s.ins("mov", I(1), R("rax"), width=64), s.ins("ret"),
-               s.label("zero"), s.ins("mov", I(2), R("rax"), width=64), s.ins("ret"))
+    s.function("f", """
+        testq %rdi, %rdi
+        je zero
+        movq $1, %rax
+        ret
+    zero:
+        movq $2, %rax
+        ret
+    """)
     paths = run(s, "f")
     assert len(paths) == 2 and all(p.end is PathEnd.RETURNED for p in paths)
     for path in paths:
@@ -97,27 +103,28 @@ def test_branch_forks_into_two_paths_with_their_own_conditions():
 
 
 def test_infeasible_side_is_dropped_by_the_solver():
-    # rax = rdi & 1 can never be 2, but only a solver query says so.
+    # rax = 2 * (rdi & 1) can never be 4, but only a solver query says so.
     s = Source()
-    s.function("f",
-               s.ins("mov", R("rdi"), R("rax"), width=64), s.ins("and", I(1), R("rax"), width=64),
-               s.ins("add", R("rax"), R("rax"), width=64),
-               s.ins("cmp", I(4), R("rax"), width=64), s.ins("je", T("never")),
-               s.ins("ret"),
-               s.label("never"), s.ins("ud2"))
+    s.function("f", """
+        movq %rdi, %rax
+        andq $1, %rax
+        addq %rax, %rax
+        cmpq $4, %rax
+        je never
+        ret
+    never:
+        ud2
+    """)
     paths = run(s, "f")
     assert [p.end for p in paths] == [PathEnd.RETURNED]
     assert all(origin.line != 8 for origin in paths[0].trace)
 
 
 def diamonds(s: Source, count: int) -> None:
-    """``count`` independent if-then blocks: rax counts the clear low bits of rdi."""
-    items = [s.ins("xor", R("eax"), R("eax"), width=32)]
-    for k in range(count):
-        items += [s.ins("bt", I(k), R("rdi"), width=64), s.ins("jc", T(f"skip{k}")),
-                  s.ins("add", I(1), R("rax"), width=64), s.label(f"skip{k}")]
-    items.append(s.ins("ret"))
-    s.function("f", *items)
+    """``count`` independent if-then blocks: rax counts the clear low bits
+    of rdi; the ``incq`` of block k is on line 4k+4."""
+    blocks = "".join(f"btq ${k}, %rdi\njc skip{k}\nincq %rax\nskip{k}:\n" for k in range(count))
+    s.function("f", "xorl %eax, %eax\n" + blocks + "ret\n")
 
 
 def test_twenty_diamonds_merge_into_one_path():
@@ -134,8 +141,8 @@ def test_twenty_diamonds_merge_into_one_path():
     solver.add(path.condition, rdi == 0b101)
     assert solver.check() == z3.sat
     lines = path.path_in(solver.model())
-    adds = [origin for origin in lines if origin.line % 4 == 0]
-    assert len(adds) == 18
+    increments = [origin for origin in lines if origin.line % 4 == 0]
+    assert len(increments) == 18
 
 
 def test_without_merging_diamonds_multiply():
@@ -148,10 +155,13 @@ def test_without_merging_diamonds_multiply():
 # --- loops -------------------------------------------------------------------------
 
 def counted_loop(s: Source, count: int) -> None:
-    s.function("f",
-               s.ins("mov", I(count), R("ecx"), width=32),
-               s.label("again"), s.ins("dec", R("ecx"), width=32), s.ins("jne", T("again")),
-               s.ins("ret"))
+    s.function("f", f"""
+        movl ${count}, %ecx
+    again:
+        decl %ecx
+        jne again
+        ret
+    """)
 
 
 def test_loop_within_the_bound_returns():
@@ -172,46 +182,59 @@ def test_loop_beyond_the_bound_ends_as_bound_and_reports_it():
 
 def test_symbolic_loop_is_cut_at_the_bound():
     s = Source()
-    s.function("f", s.label("top"), s.ins("dec", R("rdi"), width=64), s.ins("jne", T("top")), s.ins("ret"))
+    s.function("f", """
+    top:
+        decq %rdi
+        jne top
+        ret
+    """)
     paths = run(s, "f", loop_bound=4)
-    ends = sorted(p.end.value for p in paths)
-    assert ends.count("bound") == 1 and ends.count("returned") >= 1
+    ends = [p.end for p in paths]
+    assert ends.count(PathEnd.BOUND) == 1 and ends.count(PathEnd.RETURNED) >= 1
 
 
 # --- path ends ----------------------------------------------------------------------
 
+PANIC_ON_NONZERO = """
+    testq %rax, %rax
+    jne fail
+    ret
+fail:
+    call __tdx_hypercall_failed
+"""
+
+
 def test_call_to_never_returning_function_is_panic():
     s = Source()
-    s.function("f", s.ins("test", R("rax"), R("rax"), width=64), s.ins("jne", T("fail")),
-               s.ins("ret"), s.label("fail"), s.ins("call", T("__tdx_hypercall_failed")))
+    s.function("f", PANIC_ON_NONZERO)
     paths = run(s, "f")
-    ends = {p.end for p in paths}
-    assert ends == {PathEnd.RETURNED, PathEnd.PANIC}
+    assert {p.end for p in paths} == {PathEnd.RETURNED, PathEnd.PANIC}
     panic = next(p for p in paths if p.end is PathEnd.PANIC)
     assert holds(panic, panic.entry.regs["rax"] != 0)
-    assert "__tdx_hypercall_failed" in panic.detail
+    assert "__tdx_hypercall_failed" in panic.detail and panic.where.line == 5
+    # not declared never-returning: the call returns and execution falls off the end
     ends = {p.end for p in run(s, "f", never_returning=frozenset())}
-    assert ends == {PathEnd.RETURNED, PathEnd.UNSUPPORTED}   # the call returns, then falls off the end
+    assert ends == {PathEnd.RETURNED, PathEnd.UNSUPPORTED}
 
 
 def test_unsupported_instruction_ends_the_path_with_its_name():
     s = Source()
-    s.function("f", s.ins("jmp", ast.Indirect(R("rax"))))
+    s.function("f", "jmp *%rax")
     (path,) = run(s, "f")
     assert path.end is PathEnd.UNSUPPORTED and "jmp" in path.detail and path.where.line == 1
 
 
 def test_falling_off_the_end_is_unsupported():
     s = Source()
-    s.function("f", s.ins("nop"))
+    s.function("f", "nop")
     (path,) = run(s, "f")
     assert path.end is PathEnd.UNSUPPORTED and "falls off" in path.detail
 
 
 def test_int3_and_unhandled_ud2_are_oops():
     s = Source()
-    s.function("f", s.ins("int3"))
-    s.function("g", s.ins("ud2"))
+    s.function("f", "int3")
+    s.function("g", "ud2")
     assert [p.end for p in run(s, "f")] == [PathEnd.OOPS]
     (path,) = run(s, "g")
     assert path.end is PathEnd.OOPS and not path.faults[0].handled
@@ -219,7 +242,12 @@ def test_int3_and_unhandled_ud2_are_oops():
 
 def test_ud2_with_fault_entry_puts_trap_in_rax_and_resumes():
     s = Source()
-    s.function("f", s.label("insn"), s.ins("ud2"), s.label("fixup"), s.ins("ret"))
+    s.function("f", """
+    insn:
+        ud2
+    fixup:
+        ret
+    """)
     s.fault_entry("insn", "fixup")
     (path,) = run(s, "f")
     assert path.end is PathEnd.RETURNED and holds(path, path.state.regs["rax"] == abi.TRAP_UD)
@@ -230,8 +258,15 @@ def test_ud2_with_fault_entry_puts_trap_in_rax_and_resumes():
 
 def test_internal_call_is_inlined_and_returns_after_the_call():
     s = Source()
-    s.function("g", s.ins("mov", I(5), R("eax"), width=32), s.ins("ret"))
-    s.function("f", s.ins("call", T("g")), s.ins("add", I(1), R("rax"), width=64), s.ins("ret"))
+    s.function("g", """
+        movl $5, %eax
+        ret
+    """)
+    s.function("f", """
+        call g
+        addq $1, %rax
+        ret
+    """)
     (path,) = run(s, "f")
     assert path.end is PathEnd.RETURNED
     assert holds(path, path.state.regs["rax"] == 6)
@@ -243,15 +278,23 @@ def test_internal_call_is_inlined_and_returns_after_the_call():
 
 def test_call_depth_bound():
     s = Source()
-    s.function("f", s.ins("call", T("f")), s.ins("ret"))
+    s.function("f", """
+        call f
+        ret
+    """)
     paths = run(s, "f", call_depth=3)
     assert [p.end for p in paths] == [PathEnd.BOUND] and paths[0].bound == 3
 
 
 def test_external_call_clobbers_caller_saved_and_is_an_assumption():
     s = Source()
-    s.function("f", s.ins("mov", I(7), R("rbx"), width=64), s.ins("mov", I(7), R("rdi"), width=64),
-               s.ins("call", T("memset")), s.ins("ret"))
+    s.function("f", """
+        movq $7, %rbx
+        movq $7, %rdi
+        std
+        call memset
+        ret
+    """)
     (path,) = run(s, "f")
     regs = path.state.regs
     assert holds(path, regs["rbx"] == 7)
@@ -263,8 +306,11 @@ def test_external_call_clobbers_caller_saved_and_is_an_assumption():
 
 def test_return_thunk_is_a_return_and_jmp_to_a_function_is_a_tail_call():
     s = Source()
-    s.function("g", s.ins("mov", I(3), R("eax"), width=32), s.ins("jmp", T("__x86_return_thunk")))
-    s.function("f", s.ins("jmp", T("g")))
+    s.function("g", """
+        movl $3, %eax
+        jmp __x86_return_thunk
+    """)
+    s.function("f", "jmp g")
     (path,) = run(s, "f")
     assert path.end is PathEnd.RETURNED and holds(path, path.state.regs["rax"] == 3)
     assert holds(path, path.state.regs["rsp"] == path.entry.regs["rsp"] + 8)
@@ -272,17 +318,29 @@ def test_return_thunk_is_a_return_and_jmp_to_a_function_is_a_tail_call():
 
 def test_inlined_ret_to_a_clobbered_slot_is_unsupported():
     s = Source()
-    s.function("g", s.ins("mov", R("rdi"), M(base=R("rsp"), width=64), width=64), s.ins("ret"))
-    s.function("f", s.ins("call", T("g")), s.ins("ret"))
-    ends = {p.end for p in run(s, "f")}
-    assert PathEnd.UNSUPPORTED in ends
+    s.function("g", """
+        movq %rdi, (%rsp)
+        ret
+    """)
+    s.function("f", """
+        call g
+        ret
+    """)
+    paths = run(s, "f")
+    stray = [p for p in paths if p.end is PathEnd.UNSUPPORTED]
+    assert len(stray) == 1 and "other than its caller's" in stray[0].detail
 
 
 # --- SEAMCALL ------------------------------------------------------------------------
 
 def seamcall_function(s: Source, with_entry: bool = True, kind: str = "fault") -> None:
-    s.function("f", s.ins("mov", R("rdi"), R("rax"), width=64), s.label("call"), s.ins("seamcall"),
-               s.label("done"), s.ins("ret"))
+    s.function("f", """
+        movq %rdi, %rax
+    call:
+        seamcall
+    done:
+        ret
+    """)
     if with_entry:
         s.fault_entry("call", "done", kind)
 
@@ -320,16 +378,18 @@ def test_seamcall_has_four_outcomes_as_the_spec_says():
 def test_seamcall_fault_without_entry_is_oops():
     s = Source()
     seamcall_function(s, with_entry=False)
-    ends = {path.outcomes: path.end for path in run(s, "f")}
+    paths = run(s, "f")
+    ends = {path.outcomes: path.end for path in paths}
     assert ends[(Outcome.FAULT_UD,)] is ends[(Outcome.FAULT_GP,)] is PathEnd.OOPS
     assert ends[(Outcome.COMPLETION,)] is PathEnd.RETURNED
-    assert all(not site.handled for path in run(s, "f") for site in path.faults)
+    assert all(not site.handled for path in paths for site in path.faults)
 
 
 def test_default_type_entry_resumes_without_writing_rax():
     s = Source()
     seamcall_function(s, kind="default")
     fault = by_outcome(run(s, "f"))[(Outcome.FAULT_GP,)]
+    assert fault.end is PathEnd.RETURNED
     assert holds(fault, fault.state.regs["rax"] == fault.entry.regs["rdi"])
 
 
@@ -353,22 +413,37 @@ def test_outcomes_can_be_narrowed():
     assert [p.outcomes for p in paths] == [(Outcome.COMPLETION,)]
 
 
+COMPLETION_ONLY = {"seamcall": frozenset({Outcome.COMPLETION})}
+
+
 def test_module_outputs_are_functions_of_the_inputs():
     # Two implementations handing the module the same registers get the same
     # outputs; two calls in sequence, or another namespace, need not.
     s = Source()
-    s.function("a", s.ins("mov", R("rdi"), R("rax"), width=64), s.ins("seamcall"), s.ins("ret"))
-    s.function("b", s.ins("xchg", R("rdi"), R("rax"), width=64), s.ins("mov", R("rax"), R("rdi"), width=64),
-               s.ins("seamcall"), s.ins("ret"))
-    s.function("twice", s.ins("seamcall"), s.ins("mov", R("r12"), R("rcx"), width=64), s.ins("seamcall"),
-               s.ins("ret"))
-    only = {"seamcall": frozenset({Outcome.COMPLETION})}
-    (a,) = run(s, "a", outcomes=only)
-    (b,) = run(s, "b", outcomes=only)
-    assert holds(a, z3.And(a.state.regs["rcx"] == b.state.regs["rcx"], a.state.regs["rax"] == b.state.regs["rax"]))
-    (other,) = run(s, "a", outcomes=only, module_namespace="other")
+    s.function("a", """
+        movq %rdi, %rax
+        seamcall
+        ret
+    """)
+    s.function("b", """
+        xchgq %rdi, %rax
+        movq %rax, %rdi
+        seamcall
+        ret
+    """)
+    s.function("twice", """
+        seamcall
+        movq %r12, %rcx
+        seamcall
+        ret
+    """)
+    (a,) = run(s, "a", outcomes=COMPLETION_ONLY)
+    (b,) = run(s, "b", outcomes=COMPLETION_ONLY)
+    assert holds(a, z3.And(a.state.regs["rcx"] == b.state.regs["rcx"],
+                           a.state.regs["rax"] == b.state.regs["rax"]))
+    (other,) = run(s, "a", outcomes=COMPLETION_ONLY, module_namespace="other")
     assert possible(a, a.state.regs["rcx"] != other.state.regs["rcx"])
-    (twice,) = run(s, "twice", outcomes=only)
+    (twice,) = run(s, "twice", outcomes=COMPLETION_ONLY)
     first, second = twice.events
     assert (first.index, second.index) == (0, 1)
     assert possible(twice, first.outputs["rdx"] != second.outputs["rdx"])
@@ -376,13 +451,16 @@ def test_module_outputs_are_functions_of_the_inputs():
 
 def test_extended_state_preserved_unless_leaf_declared_to_reset():
     s = Source()
-    s.function("f", s.ins("mov", I(0x21), R("eax"), width=32), s.ins("seamcall"), s.ins("ret"))
-    only = {"seamcall": frozenset({Outcome.COMPLETION})}
-    (kept,) = run(s, "f", outcomes=only)
+    s.function("f", """
+        movl $0x21, %eax
+        seamcall
+        ret
+    """)
+    (kept,) = run(s, "f", outcomes=COMPLETION_ONLY)
     assert holds(kept, kept.extended == kept.entry_extended)
-    (reset,) = run(s, "f", outcomes=only, extended_resets={"seamcall": (0x21,)})
+    (reset,) = run(s, "f", outcomes=COMPLETION_ONLY, extended_resets={"seamcall": (0x21,)})
     assert possible(reset, reset.extended != reset.entry_extended)
-    (other,) = run(s, "f", outcomes=only, extended_resets={"seamcall": (0x22,)})
+    (other,) = run(s, "f", outcomes=COMPLETION_ONLY, extended_resets={"seamcall": (0x22,)})
     assert holds(other, other.extended == other.entry_extended)
 
 
@@ -390,25 +468,37 @@ def test_extended_state_preserved_unless_leaf_declared_to_reset():
 
 def test_tdcall_completes_only_unless_it_may_fault():
     s = Source()
-    s.function("f", s.label("call"), s.ins("tdcall"), s.label("done"), s.ins("ret"))
+    s.function("f", """
+    call:
+        tdcall
+    done:
+        ret
+    """)
     s.fault_entry("call", "done")
     (path,) = run(s, "f")
     assert path.outcomes == (Outcome.COMPLETION,) and path.faults == ()
-    assert len(run(s, "f", tdcall_may_fault=True)) == 3
+    paths = run(s, "f", tdcall_may_fault=True)
+    assert sorted(p.outcomes[0].value for p in paths) == ["completion", "fault #GP", "fault #UD"]
 
 
-def vmcall(s: Source, *setup) -> None:
-    s.function("f", s.ins("xor", R("eax"), R("eax"), width=32), *setup, s.ins("tdcall"), s.ins("ret"))
+def vmcall(s: Source, setup: str) -> None:
+    s.function("f", f"""
+        xorl %eax, %eax
+        {setup}
+        tdcall
+        ret
+    out:
+        ret
+    """)
 
 
 def test_vmcall_with_constant_bitmap_exposes_exactly_its_registers():
     s = Source()
-    vmcall(s, s.ins("mov", I(abi.TDVMCALL_EXPOSE_REGS_MASK_OLDEST), R("ecx"), width=32))
+    vmcall(s, "movl $0xfc00, %ecx")
     (path,) = run(s, "f")
     (event,) = path.events
     assert event.bitmap == abi.TDVMCALL_EXPOSE_REGS_MASK_OLDEST
-    exposed = abi.exposed_registers(abi.TDVMCALL_EXPOSE_REGS_MASK_OLDEST)
-    assert set(event.outputs) == set(exposed)
+    assert set(event.outputs) == set(abi.exposed_registers(abi.TDVMCALL_EXPOSE_REGS_MASK_OLDEST))
     for reg in ("rdx", "rbx", "rsi", "rdi", "r8", "r9", "rbp"):
         assert holds(path, path.state.regs[reg] == path.entry.regs[reg])
     for reg in ("r10", "r11"):
@@ -418,31 +508,35 @@ def test_vmcall_with_constant_bitmap_exposes_exactly_its_registers():
 
 def test_vmcall_bitmap_known_only_through_the_path_condition():
     s = Source()
-    vmcall(s, s.ins("mov", R("rdi"), R("rcx"), width=64),
-           s.ins("cmp", I(abi.TDVMCALL_EXPOSE_REGS_MASK), R("rcx"), width=64), s.ins("jne", T("out")))
-    s.functions[-1] = ast.Function("f", s.functions[-1].origin, ".text",
-                                   s.functions[-1].items + (s.label("out"), s.ins("ret")))
+    vmcall(s, """
+        movq %rdi, %rcx
+        cmpq $0xffcc, %rcx
+        jne out
+    """)
     paths = run(s, "f")
-    with_call = [p for p in paths if p.events]
-    assert len(with_call) == 1
-    assert with_call[0].events[0].bitmap == abi.TDVMCALL_EXPOSE_REGS_MASK
-    assert holds(with_call[0], with_call[0].state.regs["rbp"] == with_call[0].entry.regs["rbp"])
+    (called,) = [p for p in paths if p.events]
+    assert called.events[0].bitmap == abi.TDVMCALL_EXPOSE_REGS_MASK
+    assert holds(called, called.state.regs["rbp"] == called.entry.regs["rbp"])
 
 
 def test_unknown_bitmap_or_leaf_means_worst_case():
     s = Source()
-    vmcall(s, s.ins("mov", R("rdi"), R("rcx"), width=64))
+    vmcall(s, "movq %rdi, %rcx")
     (event,) = run(s, "f")[0].events
     assert event.bitmap is None and set(event.outputs) == set(abi.MODULE_WORST_CASE_OUTPUTS)
     s = Source()
-    s.function("f", s.ins("mov", I(0xFFCC), R("ecx"), width=32), s.ins("tdcall"), s.ins("ret"))
+    s.function("f", """
+        movl $0xffcc, %ecx
+        tdcall
+        ret
+    """)
     (event,) = run(s, "f")[0].events
     assert event.bitmap is None
 
 
 def test_bitmap_exposing_rsp_is_not_trusted():
     s = Source()
-    vmcall(s, s.ins("mov", I(0x10), R("ecx"), width=32))
+    vmcall(s, "movl $0x10, %ecx")
     (event,) = run(s, "f")[0].events
     assert event.bitmap is None
 
@@ -451,9 +545,12 @@ def test_bitmap_exposing_rsp_is_not_trusted():
 
 def test_accesses_record_address_width_and_rsp():
     s = Source()
-    s.function("f", s.ins("push", R("rbx"), width=64), s.ins("mov", R("eax"), M(disp=-8, base=R("rsp"), width=32),
-                                                             width=32),
-               s.ins("pop", R("rbx"), width=64), s.ins("ret"))
+    s.function("f", """
+        pushq %rbx
+        movl %eax, -8(%rsp)
+        popq %rbx
+        ret
+    """)
     (path,) = run(s, "f")
     rsp0 = path.entry.regs["rsp"]
     kinds = [(a.kind, a.width, a.origin.line) for a in path.accesses]
@@ -464,7 +561,13 @@ def test_accesses_record_address_width_and_rsp():
 
 def test_extable_covers_the_next_instruction_and_rejects_bad_entries():
     s = Source()
-    s.function("f", s.label("a"), s.label("b"), s.ins("seamcall"), s.label("end"), s.ins("ret"))
+    s.function("f", """
+    a:
+    b:
+        seamcall
+    end:
+        ret
+    """)
     s.fault_entry("a", "end")
     table = ExceptionTable(s.program())
     assert table.route(("f", 2), 13).rax == 13 and table.route(("f", 4), 6) is None
@@ -472,7 +575,7 @@ def test_extable_covers_the_next_instruction_and_rejects_bad_entries():
     with pytest.raises(ExtableError, match="two exception-table entries"):
         ExceptionTable(s.program())
     s = Source()
-    s.function("f", s.ins("ret"))
+    s.function("f", "ret")
     s.fault_entry("nowhere", "f")
     with pytest.raises(ExtableError, match="undefined label"):
         ExceptionTable(s.program())
@@ -481,5 +584,4 @@ def test_extable_covers_the_next_instruction_and_rejects_bad_entries():
 def test_unmodelled_extable_type_is_unsupported_not_guessed():
     s = Source()
     seamcall_function(s, kind="uaccess")
-    ends = {p.end for p in run(s, "f")}
-    assert PathEnd.UNSUPPORTED in ends
+    assert PathEnd.UNSUPPORTED in {p.end for p in run(s, "f")}
