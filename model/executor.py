@@ -396,7 +396,7 @@ class Executor:
         entry_extended = entry_extended_state(self.options.entry_prefix)
         self._entry, self._entry_extended = entry, entry_extended
         self._results = []
-        worklist = [Path((name, 0), (), entry, entry_extended)]
+        worklist = [self._settled(Path((name, 0), (), entry, entry_extended))]
         while worklist:
             path = min(worklist, key=self._program_order)
             worklist.remove(path)
@@ -405,8 +405,18 @@ class Executor:
                 for other in partners:
                     worklist.remove(other)
                     path = self._merge(path, other, worklist)
-            worklist.extend(self._step(path))
+            worklist.extend(self._settled(successor) for successor in self._step(path))
         return self._results
+
+    def _settled(self, path: Path) -> Path:
+        """``path`` moved past label items to the instruction they label, so
+        paths arriving by a jump or by falling through meet at one location."""
+        function, index = path.location
+        items = self.program.function(function).items
+        settled = index
+        while settled < len(items) and isinstance(items[settled], ast.Label):
+            settled += 1
+        return path if settled == index else path.with_(location=(function, settled))
 
     # ordering and merging
 
@@ -474,14 +484,11 @@ class Executor:
     def _step(self, path: Path) -> list[Path]:
         function, index = path.location
         items = self.program.function(function).items
-        while index < len(items) and isinstance(items[index], ast.Label):
-            index += 1
         if index >= len(items):
             return self._finish(path, PathEnd.UNSUPPORTED,
                                 f"execution falls off the end of function {function!r}",
                                 self.program.function(function).origin)
         instr = items[index]
-        path = path.with_(location=(function, index))
         step = self._lifted((function, index), instr)
         if isinstance(step, SourceError):
             return self._finish(path, PathEnd.UNSUPPORTED, step.render(), instr.origin)

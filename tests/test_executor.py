@@ -152,6 +152,34 @@ def test_without_merging_diamonds_multiply():
     assert len(run(s, "f")) == 1
 
 
+def test_paths_meet_at_an_instruction_whatever_label_they_arrive_by():
+    s = Source()
+    s.function("f", """
+        testq %rdi, %rdi
+        je second
+    first:
+    second:
+        movq $1, %rax
+        ret
+    """)
+    (path,) = run(s, "f")
+    assert [origin.line for origin in path.trace].count(5) == 1
+
+
+def test_merging_keeps_tdx_outcomes_apart():
+    s = Source()
+    blocks = ["btq ${k}, %rdi\njc skip{k}\nincq %rax\nskip{k}:\n".format(k=k) for k in range(16)]
+    s.function("f", "xorl %eax, %eax\n" + "".join(blocks[:8])
+               + "call:\nseamcall\ndone:\n" + "".join(blocks[8:]) + "ret\n")
+    s.fault_entry("call", "done")
+    paths = run(s, "f")
+    assert sorted(p.outcomes[0].value for p in paths) == sorted(o.value for o in Outcome)
+    fault = next(p for p in paths if p.outcomes == (Outcome.FAULT_GP,))
+    rdi, rax = fault.entry.regs["rdi"], fault.state.regs["rax"]
+    later_clear = sum(z3.If(z3.Extract(k, k, rdi) == 0, q(1), q(0)) for k in range(8, 16))
+    assert holds(fault, rax == 13 + later_clear)
+
+
 # --- loops -------------------------------------------------------------------------
 
 def counted_loop(s: Source, count: int) -> None:
