@@ -86,7 +86,9 @@ class BinaryOp(enum.Enum):
 
     @classmethod
     def spelled(cls, text: str) -> "BinaryOp":
-        """>>> BinaryOp.spelled("<>") is BinaryOp.NOT_EQUAL
+        """The operator spelled ``text`` (``<>`` is ``!=``).
+
+        >>> BinaryOp.spelled("<>") is BinaryOp.NOT_EQUAL
         True
         """
         if text == "<>":

@@ -203,7 +203,9 @@ class _Address:
 
 
 def _fits_signed(value: int, bits: int) -> bool:
-    """>>> _fits_signed(-2**31, 32), _fits_signed(2**31, 32)
+    """Whether ``value`` is a signed ``bits``-bit integer.
+
+    >>> _fits_signed(-2**31, 32), _fits_signed(2**31, 32)
     (True, False)
     """
     return -(1 << (bits - 1)) <= value < (1 << (bits - 1))
@@ -242,7 +244,7 @@ class _StatementBuilder(ExpressionBuilder):
         return register
 
     def scale_of(self, expr: Expr, meta) -> int:
-        scale = evaluate(expr, self.symbols, self.at(meta))
+        scale = evaluate(expr, self.symbols, self.origin)
         if scale not in (1, 2, 4, 8):
             raise SourceError(f"expecting scale factor of 1, 2, 4, or 8: got {scale}",
                               self.at(meta))
@@ -288,10 +290,10 @@ class _StatementBuilder(ExpressionBuilder):
         disp = 0
         if expr is not None:
             if address is not None and address.base is not None and address.base.name == "rip":
-                symbol, disp = relocatable(expr, self.symbols, where)
+                symbol, disp = relocatable(expr, self.symbols, self.origin)
                 symbol_name = None if symbol is None else self.resolve(symbol.name)
             else:
-                disp = evaluate(expr, self.symbols, where)
+                disp = evaluate(expr, self.symbols, self.origin)
         if not _fits_signed(disp, 32):
             raise SourceError(f"{disp:#x} out of range of signed 32bit displacement", where)
         base = index = None
@@ -323,7 +325,7 @@ class _StatementBuilder(ExpressionBuilder):
 
     @v_args(meta=True)
     def immediate(self, meta, children):
-        return _Operand(ast.Immediate(evaluate(children[0], self.symbols, self.at(meta))),
+        return _Operand(ast.Immediate(evaluate(children[0], self.symbols, self.origin)),
                         self.at(meta))
 
     @v_args(meta=True)
@@ -429,14 +431,17 @@ def _signature(form: Form, operands: list[_Operand], name: str, where: Origin) -
 
 
 def _resolve_direct(op: _Operand, token: str, symbols: Mapping[str, int],
-                    resolve: Callable[[str], str]):
-    """A bare expression: a branch target (``t``) or an absolute address."""
+                    resolve: Callable[[str], str], origin: Origin):
+    """A bare expression: a branch target (``t``) or an absolute address.
+
+    ``origin`` is where the statement starts (symbol offsets count from it).
+    """
     expr = op.value.expr
     if token == "t":
         if not isinstance(expr, Symbol) or expr.name in symbols:
             raise SourceError(f"branch target '{expr}' must be a label", op.origin)
         return ast.Target(resolve(expr.name))
-    address = evaluate(expr, symbols, op.origin)
+    address = evaluate(expr, symbols, origin)
     if not _fits_signed(address, 32):
         raise SourceError(f"absolute address {address:#x} out of range of signed 32bit "
                           f"displacement", op.origin)
@@ -512,7 +517,8 @@ def _needs_rex(form: Form, operands, width: int | None) -> bool:
             registers.append(inner)
         elif isinstance(inner, ast.Memory):
             registers += [reg for reg in (inner.base, inner.index) if reg is not None]
-    return (width == 64 and form.rex_w) or any(reg.needs_rex for reg in registers)
+    return (width == 64 and form.rex_w) or any(
+        reg.needs_rex or reg.family in ast.GPR64[8:] for reg in registers)
 
 
 def _check_prefixes(form: Form, prefixes: list[lark.Token], operands, name: str,
@@ -524,11 +530,13 @@ def _check_prefixes(form: Form, prefixes: list[lark.Token], operands, name: str,
         if group in seen:
             raise SourceError("same type of prefix used twice", where)
         seen.add(group)
+        lockable = operands and isinstance(operands[-1], ast.Memory)
+        if prefix == "lock" and not (prefix in form.prefixes and lockable):
+            raise SourceError("expecting lockable instruction after 'lock' (add, sub, adc, "
+                              "sbb, and, or, xor, not, neg, inc, dec or xchg with a memory "
+                              "destination)", where)
         if prefix not in form.prefixes:
             raise SourceError(f"prefix '{prefix}' is not supported with '{name}'", where)
-        if prefix == "lock" and not (operands and isinstance(operands[-1], ast.Memory)):
-            raise SourceError("expecting lockable instruction after 'lock' (a memory "
-                              "destination)", where)
         if prefix == "notrack" and not (operands and isinstance(operands[0], ast.Indirect)):
             raise SourceError("expecting indirect branch instruction after 'notrack'", where)
 
@@ -552,7 +560,7 @@ def parse_instruction(text: str, origin: Origin, symbols: Mapping[str, int],
     where = origin.at_column(origin.column + mnemonic_token.column - 1)
     form, suffix = _lookup(name, where)
     tokens = _signature(form, parsed, name, where)
-    values = [_resolve_direct(op, token, symbols, resolve) if isinstance(op.value, _Direct)
+    values = [_resolve_direct(op, token, symbols, resolve, origin) if isinstance(op.value, _Direct)
               else op.value for op, token in zip(parsed, tokens)]
     if suffix is not None and not form.suffix_with_target and "t" in tokens:
         raise SourceError(f"invalid instruction suffix for '{form.base}'", where)
@@ -573,6 +581,8 @@ def parse_instruction(text: str, origin: Origin, symbols: Mapping[str, int],
             if isinstance(value, ast.Register) and value.name in HIGH_BYTE_REGISTERS:
                 raise SourceError(f"can't encode register '{value}' in an instruction "
                                   f"requiring REX prefix", op.origin)
+    if "a" in tokens and operands[0].segment is not None:
+        raise SourceError(f"segment override on '{name}' is ineffectual", parsed[0].origin)
     _check_prefixes(form, prefixes, operands, name, where)
     return ast.Instruction(
         mnemonic=name,
