@@ -1,0 +1,67 @@
+"""The front end's entry points: ``.S`` files -> :class:`ast.Program` or plain assembly.
+
+Each input file is a translation unit of its own, as in the kernel build:
+preprocessed by :mod:`grammar.cpp`, read by the GNU-as layer of
+:mod:`grammar.macros`, then assembled into one program by
+:mod:`grammar.program` (or re-emitted by :mod:`grammar.emit`).
+``--config CONFIG_X=y`` means ``-DCONFIG_X=1`` and ``=n`` means
+``-UCONFIG_X``; the shipped shim headers (``model/shims``) are searched after
+every user ``-I`` directory unless ``use_shims`` is off.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import model
+from grammar import ast
+from grammar.cpp import preprocess
+from grammar.emit import emit
+from grammar.macros import Assembly, expand
+from grammar.program import build_program
+from grammar.source import SourceError
+
+SHIM_DIR = Path(model.__file__).parent / "shims"
+
+
+@dataclass(frozen=True)
+class FrontEndOptions:
+    include_dirs: tuple[str, ...] = ()
+    defines: tuple[str, ...] = ()
+    undefines: tuple[str, ...] = ()
+    configs: Mapping[str, bool] = field(default_factory=dict)
+    cpp: str | None = None
+    use_shims: bool = True
+
+
+def assemble(path: str, options: FrontEndOptions) -> Assembly:
+    """One file through the C preprocessor and the GNU-as layer."""
+    lines = preprocess(path, options.include_dirs, options.defines, options.undefines,
+                       options.configs, options.cpp,
+                       str(SHIM_DIR) if options.use_shims else None)
+    return expand(path, lines)
+
+
+def _assemble_all(paths: Sequence[str], options: FrontEndOptions) -> list[Assembly]:
+    if not paths:
+        raise SourceError("no input files")
+    return [assemble(path, options) for path in paths]
+
+
+def load_program(paths: Sequence[str], options: FrontEndOptions = FrontEndOptions()) -> ast.Program:
+    """The parsed program of ``paths`` (functions, labels, exception table)."""
+    return build_program(paths, _assemble_all(paths, options))
+
+
+def expand_to_assembly(paths: Sequence[str],
+                       options: FrontEndOptions = FrontEndOptions()) -> str:
+    """The whole expansion as plain assembly that GNU as assembles to the same
+    ``.text`` bytes and ``__ex_table`` relocations as the original.
+
+    The program is built too, so that input the model would reject is rejected
+    here as well.
+    """
+    assemblies = _assemble_all(paths, options)
+    build_program(paths, assemblies)
+    return "".join(emit(assembly) for assembly in assemblies)

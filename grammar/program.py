@@ -1,0 +1,233 @@
+"""Statements of the GNU-as layer -> the :class:`ast.Program` the model reads.
+
+Decisions:
+
+* **Functions.**  A label defined in a code section starts a function when
+  its symbol is typed as a function anywhere in the file (``.type name,
+  @function``; also ``%function``, ``STT_FUNC``, ``"function"``), or when it
+  is global (``.globl``/``.global``/``.weak``) and no function is open in
+  that section (so a global label inside a function, the kernel's
+  ``SYM_INNER_LABEL``, stays a label).  A function ends at its ``.size``
+  directive, at the next function start in its section, or at the end of the
+  file.  Its items are the labels (its own first) and instructions of its
+  section in between; statements of other sections (``.pushsection``
+  exception-table entries) interleave freely.
+* **Labels.**  ``Program.labels`` maps every label defined in a code section
+  to (function, index of its :class:`ast.Label` in the function's items); a
+  code label outside every function maps to ``(None, -1)``.
+* **Exception table.**  The ``.long`` values of ``__ex_table`` are read in
+  threes: ``from - .``, ``to - .`` and the type, a constant (1 default,
+  2 fault, as the kernel's ``EX_TYPE_*``; another value keeps its number) or,
+  in older trees, ``handler - .`` naming ``ex_handler_fault`` /
+  ``ex_handler_default`` (another handler keeps its name).  Anything else in
+  ``__ex_table`` is an error.
+* **Undefined labels** (GNU as would accept them as external symbols): a
+  ``call`` or ``jmp`` to a name that is not local is an external function;
+  a reference to an undefined local (``.L...`` or a numeric ``Nf``), a
+  conditional jump or a RIP-relative operand naming an undefined symbol, and
+  an exception-table label that is not defined, are errors.
+* **Alignment** inside a function with an explicit fill other than ``0x90``
+  (NOP) would put non-instruction bytes in the function's flow: an error.
+* Several input files are separate translation units (as the kernel builds
+  them); a function or label name defined in two of them is an error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from grammar import ast
+from grammar.expressions import Binary, BinaryOp, Symbol, evaluate, parse_expression
+from grammar.macros import (Assembly, DataStatement, Directive, InstructionStatement,
+                            LabelDefinition, numeric_label_spelling, split_operands)
+from grammar.source import Origin, SourceError
+
+EXTABLE_SECTION = "__ex_table"
+EXTABLE_TYPES = {1: "default", 2: "fault"}
+"""The kernel's ``EX_TYPE_DEFAULT`` and ``EX_TYPE_FAULT``."""
+EXTABLE_HANDLERS = {"ex_handler_default": "default", "ex_handler_fault": "fault"}
+FUNCTION_TYPES = frozenset({"@function", "%function", "stt_func", '"function"', "function"})
+GLOBAL_DIRECTIVES = frozenset({".globl", ".global", ".weak"})
+NOP_FILL = 0x90
+
+
+@dataclass
+class _Open:
+    order: int
+    name: str
+    origin: Origin
+    section: str
+    items: list = field(default_factory=list)
+
+
+def _symbol_declarations(assembly: Assembly) -> tuple[set[str], set[str]]:
+    """(names typed as functions, names declared global) in one file."""
+    functions, globals_ = set(), set()
+    for statement in assembly.statements:
+        if not isinstance(statement, Directive):
+            continue
+        operands = split_operands(statement.operands)
+        if statement.name == ".type" and len(operands) == 2:
+            if operands[1].lower() in FUNCTION_TYPES:
+                functions.add(operands[0])
+        elif statement.name == ".type" and len(operands) == 1 and " " in operands[0]:
+            name, kind = operands[0].split(None, 1)
+            if kind.lower() in FUNCTION_TYPES:
+                functions.add(name)
+        elif statement.name in GLOBAL_DIRECTIVES:
+            globals_.update(operand for operand in operands if operand)
+    return functions, globals_
+
+
+def _alignment_fill(statement: Directive, symbols: dict[str, int]) -> int | None:
+    operands = split_operands(statement.operands)
+    if len(operands) < 2 or not operands[1]:
+        return None
+    return evaluate(parse_expression(operands[1], statement.origin), symbols,
+                    statement.origin) & 0xFF
+
+
+def _functions(assembly: Assembly) -> tuple[list[ast.Function], dict[str, tuple[str | None, int]]]:
+    typed, globals_ = _symbol_declarations(assembly)
+    open_by_section: dict[str, _Open] = {}
+    done: list[tuple[int, ast.Function]] = []
+    labels: dict[str, tuple[str | None, int]] = {}
+
+    def close(section: str) -> None:
+        current = open_by_section.pop(section, None)
+        if current is not None:
+            done.append((current.order, ast.Function(
+                current.name, current.origin, current.section, tuple(current.items))))
+
+    for order, statement in enumerate(assembly.statements):
+        section = statement.section
+        if section not in assembly.code_sections:
+            continue
+        current = open_by_section.get(section)
+        if isinstance(statement, LabelDefinition):
+            name = statement.name
+            if name in typed or (name in globals_ and current is None):
+                close(section)
+                current = open_by_section[section] = _Open(order, name, statement.origin, section)
+            if current is None:
+                labels[name] = (None, -1)
+            else:
+                labels[name] = (current.name, len(current.items))
+                current.items.append(ast.Label(name, statement.origin))
+        elif isinstance(statement, InstructionStatement):
+            if current is not None:
+                current.items.append(statement.instruction)
+        elif isinstance(statement, Directive):
+            if statement.name == ".size":
+                operands = split_operands(statement.operands)
+                for open_section, candidate in list(open_by_section.items()):
+                    if operands and candidate.name == operands[0]:
+                        close(open_section)
+            elif (statement.name in (".align", ".balign", ".p2align") and current is not None
+                  and _alignment_fill(statement, assembly.symbols) not in (None, NOP_FILL)):
+                raise SourceError("alignment inside a function pads with bytes that are not "
+                                  "NOPs: the padding would be executed", statement.origin)
+    for section in list(open_by_section):
+        close(section)
+    return [function for _, function in sorted(done, key=lambda pair: pair[0])], labels
+
+
+def _label_of(text: str, origin: Origin) -> str | None:
+    """``sym - .`` -> ``sym``; anything else -> None."""
+    expr = parse_expression(text, origin)
+    if (isinstance(expr, Binary) and expr.op is BinaryOp.SUBTRACT
+            and isinstance(expr.left, Symbol) and isinstance(expr.right, Symbol)
+            and expr.right.name == "."):
+        return expr.left.name
+    return None
+
+
+def _extable(assembly: Assembly) -> list[ast.ExtableEntry]:
+    values: list[tuple[str, Origin]] = []
+    for statement in assembly.statements:
+        if statement.section != EXTABLE_SECTION:
+            continue
+        if isinstance(statement, DataStatement):
+            if statement.directive not in (".long", ".int", ".4byte"):
+                raise SourceError(f"unsupported '{statement.directive}' in {EXTABLE_SECTION} "
+                                  "(entries are three .long values)", statement.origin)
+            values.extend((value, statement.origin) for value in statement.values)
+        elif isinstance(statement, (LabelDefinition, InstructionStatement)):
+            raise SourceError(f"unexpected {type(statement).__name__} in {EXTABLE_SECTION}",
+                              statement.origin)
+        elif statement.name not in (".align", ".balign", ".p2align", ".pushsection",
+                                    ".section", ".popsection", ".previous"):
+            raise SourceError(f"unsupported '{statement.name}' in {EXTABLE_SECTION}",
+                              statement.origin)
+    if len(values) % 3:
+        raise SourceError(f"{EXTABLE_SECTION} holds {len(values)} .long values, not whole "
+                          "entries of three (from - ., to - ., type)", values[-1][1])
+    entries = []
+    for index in range(0, len(values), 3):
+        (source, origin), (target, _), (kind, _) = values[index:index + 3]
+        from_label, to_label = _label_of(source, origin), _label_of(target, origin)
+        if from_label is None or to_label is None:
+            raise SourceError(f"{EXTABLE_SECTION} entry '{source}', '{target}' is not of the "
+                              "form 'label - .'", origin)
+        handler = _label_of(kind, origin)
+        if handler is not None:
+            kind_name = EXTABLE_HANDLERS.get(handler, handler)
+        else:
+            number = evaluate(parse_expression(kind, origin), assembly.symbols, origin)
+            kind_name = EXTABLE_TYPES.get(number, str(number))
+        entries.append(ast.ExtableEntry(from_label, to_label, kind_name, origin))
+    return entries
+
+
+def _undefined(name: str, origin: Origin, why: str) -> SourceError:
+    spelled = numeric_label_spelling(name)
+    return SourceError(f"undefined label '{spelled or name}'{why}", origin)
+
+
+def _check_references(assembly: Assembly, extable: list[ast.ExtableEntry]) -> None:
+    defined = {s.name for s in assembly.statements if isinstance(s, LabelDefinition)}
+    defined |= set(assembly.symbols)
+    for statement in assembly.statements:
+        if not isinstance(statement, InstructionStatement):
+            continue
+        instruction = statement.instruction
+        for operand in instruction.operands:
+            if isinstance(operand, ast.Target) and operand.label not in defined:
+                local = operand.label.startswith(".L")
+                if local or instruction.base not in ("call", "jmp"):
+                    raise _undefined(operand.label, instruction.origin,
+                                     "" if local else f" (only call/jmp may name an external "
+                                     f"symbol, not '{instruction.mnemonic}')")
+            if (isinstance(operand, ast.Memory) and operand.symbol is not None
+                    and operand.symbol.startswith(".L") and operand.symbol not in defined):
+                raise _undefined(operand.symbol, instruction.origin, "")
+    for entry in extable:
+        for label in (entry.from_label, entry.to_label):
+            if label not in defined:
+                raise _undefined(label, entry.origin, f" in {EXTABLE_SECTION} entry")
+
+
+def build_program(files: Sequence[str], assemblies: Sequence[Assembly]) -> ast.Program:
+    """One :class:`ast.Program` from the files' assemblies."""
+    functions: list[ast.Function] = []
+    extable: list[ast.ExtableEntry] = []
+    labels: dict[str, tuple[str | None, int]] = {}
+    symbols: dict[str, int] = {}
+    globals_: set[str] = set()
+    for assembly in assemblies:
+        file_functions, file_labels = _functions(assembly)
+        file_extable = _extable(assembly)
+        _check_references(assembly, file_extable)
+        for name in file_labels:
+            if name in labels:
+                origin = next(s.origin for s in assembly.statements
+                              if isinstance(s, LabelDefinition) and s.name == name)
+                raise SourceError(f"label '{name}' is defined in more than one input file",
+                                  origin)
+        functions += file_functions
+        extable += file_extable
+        labels.update(file_labels)
+        symbols.update(assembly.symbols)
+        globals_ |= _symbol_declarations(assembly)[1]
+    return ast.Program(files=tuple(files), functions=tuple(functions), extable=tuple(extable),
+                       labels=labels, symbols=symbols, globals=frozenset(globals_))
