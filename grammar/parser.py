@@ -562,7 +562,8 @@ def parse_instruction(text: str, origin: Origin, symbols: Mapping[str, int],
     tokens = _signature(form, parsed, name, where)
     values = [_resolve_direct(op, token, symbols, resolve, origin) if isinstance(op.value, _Direct)
               else op.value for op, token in zip(parsed, tokens)]
-    if suffix is not None and not form.suffix_with_target and "t" in tokens:
+    if suffix is not None and ((not form.suffix_with_target and "t" in tokens)
+                               or (form.sized and not tokens)):
         raise SourceError(f"invalid instruction suffix for '{form.base}'", where)
     width, source = _infer(form, tokens, values, suffix, name, where)
     operands = []
