@@ -291,7 +291,8 @@ class _StatementBuilder(ExpressionBuilder):
         if expr is not None:
             if address is not None and address.base is not None and address.base.name == "rip":
                 symbol, disp = relocatable(expr, self.symbols, self.origin)
-                symbol_name = None if symbol is None else self.resolve(symbol.name)
+                symbol_name = None if symbol is None else _label(symbol, self.origin,
+                                                                   self.resolve)
             else:
                 disp = evaluate(expr, self.symbols, self.origin)
         if not _fits_signed(disp, 32):
@@ -430,6 +431,18 @@ def _signature(form: Form, operands: list[_Operand], name: str, where: Origin) -
     raise SourceError(f"operand type mismatch for '{name}'", where)
 
 
+def _label(symbol: Symbol, origin: Origin, resolve: Callable[[str], str]) -> str:
+    """The label a branch target or RIP-relative symbol names, resolved.
+
+    ``origin`` is where the statement starts (symbol offsets count from it).
+    """
+    if symbol.name == ".":
+        where = origin if symbol.offset is None else origin.at_column(
+            origin.column + symbol.offset)
+        raise SourceError("the location counter '.' is not supported as a label here", where)
+    return resolve(symbol.name)
+
+
 def _resolve_direct(op: _Operand, token: str, symbols: Mapping[str, int],
                     resolve: Callable[[str], str], origin: Origin):
     """A bare expression: a branch target (``t``) or an absolute address.
@@ -440,7 +453,7 @@ def _resolve_direct(op: _Operand, token: str, symbols: Mapping[str, int],
     if token == "t":
         if not isinstance(expr, Symbol) or expr.name in symbols:
             raise SourceError(f"branch target '{expr}' must be a label", op.origin)
-        return ast.Target(resolve(expr.name))
+        return ast.Target(_label(expr, origin, resolve))
     address = evaluate(expr, symbols, origin)
     if not _fits_signed(address, 32):
         raise SourceError(f"absolute address {address:#x} out of range of signed 32bit "

@@ -76,7 +76,8 @@ MEMORY_FORMS = [
     "(,%rcx,8)", "16(,%rcx,2)", "-0x80000000(%r12,%r9,8)", "0x7fffffff(%rdi)",
     "sym(%rip)", "sym+8(%rip)", "sym-8(%rip)", "8+sym(%rip)", "0x10(%rip)", "local_label(%rip)",
     "%gs:0x10", "%fs:(%rax)", "%gs:8(%rax,%rbx,4)", "%gs:FRAME_OFFSET", "(FRAME_OFFSET+0x30)(%rsp)",
-    "TDX_MODULE_r11(%rsi)", "TDX_MODULE_rcx(%rdi)", "1f(%rip)", "1b(%rip)",
+    "TDX_MODULE_r11(%rsi)", "TDX_MODULE_rcx(%rdi)", "1f(%rip)", "1b(%rip)", "FRAME_OFFSET(%rip)",
+    "MASK+sym(%rip)", "(sym + 2 * FRAME_OFFSET)(%rip)",
 ]
 IMMEDIATES = {8: ["$1", "$-1", "$255", "$-128", "$'a", "$0x7f"],
               16: ["$0xffff", "$-0x8000", "$0b101", "$010"],
@@ -293,14 +294,15 @@ REJECTED = [
     # syntax and unknown mnemonics
     "mov %rax %rbx", "mov %rax,", "mov (%rax, %rbx", "mov $, %rax", "movzlq %eax, %rax",
     "frobnicate %rax", "jz", "jmp %rax", "call *%eax", "ret %rax", "int3 $3", "add %rax", "add", "mov $1 +, %rax",
-    "mov $08, %eax", "mov $1F, %rax",
+    "mov $08, %eax", "mov $1F, %rax", "mov $1 ~ 2, %eax",
+    "lea sym*2(%rip), %rax",
 ]
 
 DEVIATIONS = [
     # GNU as accepts these silently; we reject them on purpose (module docstring).
     "movzx (%rax), %eax", "movsx (%rax), %eax", "mov (%eax), %ebx", "movsxd %eax, %eax",
     "retw", "rep", "lock", "mov %es, %ax", "push %gs", "mov $1/0, %eax",
-    "movsl %eax, %rax",
+    "movsl %eax, %rax", "jmp .", "lea .(%rip), %rax",
 ]
 
 
