@@ -1,0 +1,499 @@
+"""The GNU-as layer against GNU as itself.
+
+Each case is a small ``.S`` text.  GNU as (through ``cc -c``, as Kbuild
+runs it) assembles the original; our front end expands it and re-emits it
+as plain assembly, which ``as`` assembles again; the ``.text`` bytes and the
+relocations of ``.text`` and ``__ex_table`` must be identical.  Where the
+feature is about what the model sees (functions, labels, origins, the
+exception table) the program is checked as well.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from grammar import ast
+from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
+from grammar.source import SourceError
+
+NO_SHIMS = FrontEndOptions(use_shims=False)
+
+
+def _object_facts(obj: Path) -> tuple[bytes, list[str]]:
+    binary = obj.with_suffix(".bin")
+    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(obj), str(binary)], check=True)
+    relocations = []
+    for section in (".text", "__ex_table"):
+        dump = subprocess.run(["objdump", "-r", "-j", section, str(obj)],
+                              capture_output=True, text=True).stdout
+        relocations += [f"{section} {line}" for line in dump.splitlines()
+                        if line[:1] in "0123456789abcdef" and line[:1] and " R_X86" in line]
+    return binary.read_bytes(), relocations
+
+
+def gnu_as_facts(source: Path, options: FrontEndOptions = NO_SHIMS) -> tuple[bytes, list[str]]:
+    """``.text`` bytes and relocations of the original, assembled by ``cc -c``."""
+    obj = source.with_suffix(".orig.o")
+    command = ["cc", "-c", "-x", "assembler-with-cpp", "-D__ASSEMBLY__"]
+    command += [f"-D{name}=1" for name, on in options.configs.items() if on]
+    command += [str(source), "-o", str(obj)]
+    run = subprocess.run(command, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return _object_facts(obj)
+
+
+def expanded_facts(source: Path, options: FrontEndOptions = NO_SHIMS) -> tuple[bytes, list[str]]:
+    """The same facts for our re-emitted expansion, assembled by ``as``."""
+    text = expand_to_assembly([str(source)], options)
+    emitted = source.with_suffix(".expanded.s")
+    emitted.write_text(text)
+    obj = source.with_suffix(".expanded.o")
+    run = subprocess.run(["as", "--64", str(emitted), "-o", str(obj)], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr + "\n" + text
+    return _object_facts(obj)
+
+
+def write(tmp_path: Path, text: str, name: str = "case.S") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def assert_same_as_gnu_as(tmp_path: Path, text: str,
+                          options: FrontEndOptions = NO_SHIMS) -> bytes:
+    source = write(tmp_path, text)
+    original = gnu_as_facts(source, options)
+    assert original[0], "the case must produce .text bytes"
+    assert expanded_facts(source, options) == original
+    return original[0]
+
+
+def program(tmp_path: Path, text: str) -> ast.Program:
+    return load_program([str(write(tmp_path, text))], NO_SHIMS)
+
+
+def mnemonics(prog: ast.Program, name: str) -> list[str]:
+    return [str(instruction) for instruction in prog.function(name).instructions]
+
+
+# -- statements, comments, labels ------------------------------------------------
+
+
+def test_statements_split_on_semicolons_and_hash_comments(tmp_path):
+    text = """
+    push %rax; push %rbx ; pop %rbx  # pop %rax; this is all a comment
+    movq $0x23, %rcx   # '#' after code
+    movb $'#', %al ; movb $';', %cl
+    .byte 0x90 # nop written as data is not allowed in code, but this is a comment
+    """.replace(".byte 0x90 ", "")
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data[:3] == bytes([0x50, 0x53, 0x5B])
+    prog = program(tmp_path, ".globl f\nf:\n" + text)
+    assert [i.base for i in prog.function("f").instructions] == \
+        ["push", "push", "pop", "mov", "mov", "mov"]
+
+
+def test_numeric_local_labels_forward_and_backward(tmp_path):
+    text = """
+    .globl f
+    f:
+    1:  dec %eax
+        jnz 1b
+    1:  jmp 2f
+        jmp 1b
+    2:  jmp 1f
+    1:  ret
+    """
+    assert_same_as_gnu_as(tmp_path, text)
+    items = program(tmp_path, text).function("f").items
+    targets = [op.label for i in items if isinstance(i, ast.Instruction)
+               for op in i.operands if isinstance(op, ast.Target)]
+    labels = [i.name for i in items if isinstance(i, ast.Label)]
+    assert labels == ["f", ".Lnum.1.1", ".Lnum.1.2", ".Lnum.2.1", ".Lnum.1.3"]
+    assert targets == [".Lnum.1.1", ".Lnum.2.1", ".Lnum.1.2", ".Lnum.1.3"]
+
+
+def test_named_and_local_labels_and_several_per_statement(tmp_path):
+    text = ".globl f\nf: .Lx: 3: mov %eax, %ecx\n jmp .Lx\n jmp 3b\n"
+    assert_same_as_gnu_as(tmp_path, text)
+    prog = program(tmp_path, text)
+    assert prog.labels[".Lx"] == ("f", 1) and prog.labels[".Lnum.3.1"] == ("f", 2)
+
+
+# -- macros -------------------------------------------------------------------
+
+
+def test_macro_parameters_required_default_vararg_keyword(tmp_path):
+    text = r"""
+    .macro LOAD dst:req, value=7, rest:vararg
+        movl $\value, \dst
+        .ifnb \rest
+        .irp r, \rest
+        push \r
+        .endr
+        .endif
+    .endm
+    LOAD %eax
+    LOAD %ecx 9
+    LOAD value=3 dst=%edx
+    LOAD %esi, 1, %rax, %rbx
+    LOAD %edi 2 %r8 %r9
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data[:5] == bytes([0xB8, 7, 0, 0, 0])
+
+
+def test_macro_arguments_follow_gnu_as_whitespace_rules(tmp_path):
+    # '2 +1' is one argument (GNU as drops the blank before '+'), '2 -1' two.
+    text = r"""
+    .macro TWO a, b=7
+        movl $\a, %eax
+        movl $\b, %ecx
+    .endm
+    TWO 2 +1
+    TWO 2 -1
+    TWO (1 + 2),4
+    TWO "5 + 5"
+    TWO 1,2
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data[1] == 3 and data[6] == 7 and data[11] == 2 and data[16] == 0xFF
+
+
+def test_backslash_parens_and_at_counter(tmp_path):
+    text = r"""
+    .macro INNER
+    .Linner\@: jmp .Linner\@
+    .endm
+    .macro OUTER reg
+        mov %\reg\()d, %eax
+    .Louter\@:
+        INNER
+        jmp .Louter\@
+        INNER
+    .endm
+    OUTER r8
+    OUTER r9
+    """
+    assert_same_as_gnu_as(tmp_path, text)
+    prog = program(tmp_path, ".globl f\nf:\n" + text)
+    labels = [i.name for i in prog.function("f").items if isinstance(i, ast.Label)]
+    # \@ counts every expansion, nested ones included: OUTER=0, INNER=1, 2; OUTER=3 ...
+    assert labels == ["f", ".Louter0", ".Linner1", ".Linner2", ".Louter3", ".Linner4",
+                      ".Linner5"]
+
+
+def test_macro_names_are_case_insensitive_and_override_instructions(tmp_path):
+    text = """
+    .macro Push reg
+        pushq \\reg
+        pushq \\reg
+    .endm
+    PUSH %rax
+    push %rbx
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data == bytes([0x50, 0x50, 0x53, 0x53])
+
+
+def test_exitm_and_purgem(tmp_path):
+    text = """
+    .macro M n
+        .if \\n == 0
+            .exitm
+        .endif
+        push %rax
+        M "(\\n - 1)"
+    .endm
+    M 3
+    .purgem M
+    .macro M
+        pop %rcx
+    .endm
+    M
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data == bytes([0x50, 0x50, 0x50, 0x59])
+
+
+def test_recursion_is_bounded(tmp_path):
+    with pytest.raises(SourceError, match="nested too deeply") as error:
+        program(tmp_path, ".macro R\nR\n.endm\nR\n")
+    assert error.value.origin.expansion  # the chain of expansions is reported
+
+
+def test_expansion_chain_outermost_first(tmp_path):
+    text = ".macro A\n nop\n.endm\n.macro B\n A\n.endm\n.globl f\nf:\n B\n"
+    instruction = program(tmp_path, text).function("f").instructions[0]
+    assert instruction.origin.line == 2
+    assert [(frame.name, frame.line) for frame in instruction.origin.expansion] == \
+        [("B", 9), ("A", 5)]
+
+
+# -- conditionals ---------------------------------------------------------------
+
+
+def test_conditionals_with_expressions_and_nesting(tmp_path):
+    text = """
+    X = 3
+    .set Y, X * 2
+    .if (X == 3) && !(Y < 6) || 0
+        inc %eax
+    .elseif 1
+        inc %ebx
+    .else
+        inc %ecx
+    .endif
+    .if X > 5
+        .if 1 / 0
+            bad instruction is skipped
+        .endif
+        inc %edx
+    .elseif Y - 6
+        inc %esi
+    .else
+        inc %edi
+    .endif
+    .ifeq X - 3
+        push %rax
+    .endif
+    .ifne X - 3
+        push %rbx
+    .endif
+    .ifgt X
+        push %rcx
+    .endif
+    .iflt X
+        push %rdx
+    .endif
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data == bytes([0xFF, 0xC0, 0xFF, 0xC7, 0x50, 0x51])
+
+
+def test_ifdef_ifb_ifc(tmp_path):
+    text = r"""
+    .equ DEFINED_SYM, 1
+    .macro CHECK a, b
+    .ifb \a
+        push %rax
+    .endif
+    .ifnb \b
+        push %rcx
+    .endif
+    .ifc \a,\b
+        push %rdx
+    .endif
+    .ifnc \a,\b
+        push %rbx
+    .endif
+    .endm
+    CHECK
+    CHECK x, x
+    CHECK x, y
+    .ifdef DEFINED_SYM
+        pop %rax
+    .endif
+    .ifndef UNDEFINED_SYM
+        pop %rcx
+    .endif
+    .ifdef UNDEFINED_SYM
+        pop %rdx
+    .endif
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data == bytes([0x50, 0x52, 0x51, 0x52, 0x51, 0x53, 0x58, 0x59])
+
+
+# -- repetition -------------------------------------------------------------------
+
+
+def test_irp_irpc_rept_nested(tmp_path):
+    text = """
+    .irp reg, rax, rbx, r12
+        push %\\reg
+    .endr
+    .irpc n, 123
+        .rept \\n
+        nop
+        .endr
+    .endr
+    .rept 0
+        hlt
+    .endr
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data == bytes([0x50, 0x53, 0x41, 0x54]) + b"\x90" * 6
+
+
+# -- symbols ------------------------------------------------------------------------
+
+
+def test_set_equ_assignment_and_redefinition(tmp_path):
+    text = """
+    .set A, 1
+    movl $A, %eax
+    .set A, A + 1
+    movl $A, %ecx
+    B = A << 4
+    .equ C, B | 1
+    movl $C, %edx
+    .equiv D, 5
+    movl $D, %esi
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    prog = program(tmp_path, text)
+    assert prog.symbols == {"A": 2, "B": 32, "C": 33, "D": 5}
+    assert data[1] == 1 and data[6] == 2 and data[11] == 33
+
+
+def test_equiv_cannot_redefine(tmp_path):
+    with pytest.raises(SourceError, match="already defined"):
+        program(tmp_path, ".equ A, 1\n.equiv A, 2\n")
+
+
+# -- sections, data, alignment, functions, exception table -------------------------
+
+
+SECTIONS = """
+    .section .noinstr.text, "ax"
+    .globl first
+    .type first, @function
+    .balign 16, 0x90
+first:
+    call helper
+1:  mov (%rdi), %rax
+2:  ret
+    .pushsection __ex_table, "a"
+    .balign 4
+    .long 1b - .
+    .long 2b - .
+    .long 2
+    .popsection
+    .pushsection .rodata
+    .quad 0x1122334455667788, first
+    .word 7, 8
+    .ascii "text; # not a comment"
+    .popsection
+    .size first, .-first
+
+    .text
+    .p2align 4
+    .globl second
+second:
+    push %rbx
+    .globl inner
+inner:
+    pop %rbx
+    .section .data
+    .long 1, 2
+    .previous
+    jmp helper
+    .size second, .-second
+    .align 8
+helper:
+    ret
+"""
+
+
+def test_sections_data_alignment_against_as(tmp_path):
+    source = write(tmp_path, SECTIONS)
+    original = gnu_as_facts(source)
+    assert expanded_facts(source) == original
+    assert any("__ex_table" in line for line in original[1])
+
+
+def test_functions_labels_and_extable(tmp_path):
+    prog = program(tmp_path, SECTIONS)
+    assert [f.name for f in prog.functions] == ["first", "second"]
+    first, second = prog.functions
+    assert first.section == ".noinstr.text" and second.section == ".text"
+    assert [i.base for i in first.instructions] == ["call", "mov", "ret"]
+    assert [i.base for i in second.instructions] == ["push", "pop", "jmp"]
+    assert prog.labels["inner"] == ("second", 2)
+    assert prog.labels["helper"] == (None, -1)
+    assert prog.globals == {"first", "second", "inner"}
+    (entry,) = prog.extable
+    assert (entry.from_label, entry.to_label, entry.kind) == (".Lnum.1.1", ".Lnum.2.1", "fault")
+    assert prog.labels[entry.from_label] == ("first", 2)
+
+
+def test_extable_types_and_old_handler_form(tmp_path):
+    text = """
+    .globl f
+f:
+1:  mov (%rdi), %rax
+2:  ret
+    .pushsection __ex_table, "a"
+    .long (1b) - ., (2b) - ., 1
+    .long 1b - .
+    .long 2b - .
+    .long ex_handler_fault - .
+    .long 1b - ., 2b - ., 12
+    .popsection
+    """
+    prog = program(tmp_path, text)
+    assert [entry.kind for entry in prog.extable] == ["default", "fault", "12"]
+
+
+def test_tdx_instructions_written_as_bytes(tmp_path):
+    text = """
+    .globl f
+f:
+    .byte 0x66, 0x0f, 0x01, 0xcc
+    .byte 0x66,0x0f,0x01,0xcf, 0x66,0x0f,0x01,0xcc
+    ret
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data.startswith(bytes([0x66, 0x0F, 0x01, 0xCC]))
+    instructions = program(tmp_path, text).function("f").instructions
+    assert [i.base for i in instructions] == ["tdcall", "seamcall", "tdcall", "ret"]
+    assert instructions[1].origin.line == 5
+
+
+def test_prefix_statement_joins_the_next_instruction(tmp_path):
+    text = ".globl f\nf:\n lock; incl (%rdi)\n ret\n"
+    assert_same_as_gnu_as(tmp_path, text)
+    (lock, _) = program(tmp_path, text).function("f").instructions
+    assert lock.prefixes == ("lock",)
+
+
+def test_cpp_include_and_line_mapping(tmp_path):
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "defs.h").write_text(
+        "#ifndef DEFS\n#define DEFS\n#define MASK 0xFFCC\n"
+        "#define SAVE(r) push r; \\\n  pop r\n#endif\n")
+    text = ('#include "inc/defs.h"\n#include "inc/defs.h"\n#define MASK 0xFC00\n'
+            "/* a comment\n   over lines */\n.globl f\nf:\n"
+            "  movl $MASK, %ecx\n  SAVE(%rbx)\n")
+    source = write(tmp_path, text)
+    prog = load_program([str(source)], NO_SHIMS)
+    mov, push, pop = prog.function("f").instructions
+    assert mov.operands[0] == ast.Immediate(0xFC00)
+    assert (Path(mov.origin.file).name, mov.origin.line) == ("case.S", 8)
+    assert (push.origin.line, pop.origin.line) == (9, 9) and pop.origin.column > push.origin.column
+    assert expanded_facts(source) == gnu_as_facts(source)
+
+
+def test_config_options_reach_the_preprocessor(tmp_path):
+    text = "#ifdef CONFIG_FOO\n push %rbp\n#else\n push %rbx\n#endif\n#ifndef CONFIG_BAR\n ret\n#endif\n"
+    for foo in (True, False):
+        options = FrontEndOptions(use_shims=False, configs={"CONFIG_FOO": foo, "CONFIG_BAR": False})
+        data = assert_same_as_gnu_as(tmp_path, text, options)
+        assert data == bytes([0x55 if foo else 0x53, 0xC3])
+
+
+def test_undefined_labels(tmp_path):
+    ok = program(tmp_path, ".globl f\nf:\n call external_fn\n jmp other_external\n")
+    assert [str(i) for i in ok.function("f").instructions] == ["call external_fn",
+                                                              "jmp other_external"]
+    for text, message in [(".globl f\nf:\n jmp .Lnowhere\n", "'.Lnowhere'"),
+                          (".globl f\nf:\n jmp 1f\n", "'1f'"),
+                          (".globl f\nf:\n jnz external\n", "only call/jmp"),
+                          (".globl f\nf:\n jmp 1b\n", "'1b'")]:
+        with pytest.raises(SourceError, match=message) as error:
+            program(tmp_path, text)
+        assert error.value.origin.line == 3
