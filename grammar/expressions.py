@@ -318,7 +318,8 @@ def parse_expression(text: str, origin: Origin) -> Expr:
     return build(tree, origin, ExpressionBuilder())
 
 
-def _symbol_origin(symbol: Symbol, origin: Origin) -> Origin:
+def symbol_origin(symbol: Symbol, origin: Origin) -> Origin:
+    """Where ``symbol`` is, given the origin of the text it was parsed from."""
     if symbol.offset is None:
         return origin
     return origin.at_column(origin.column + symbol.offset)
@@ -342,7 +343,7 @@ def evaluate(expr: Expr, symbols: Mapping[str, int], origin: Origin) -> int:
     if isinstance(expr, Symbol):
         if expr.name not in symbols:
             raise SourceError(f"undefined symbol '{expr.name}' (its value is needed)",
-                              _symbol_origin(expr, origin))
+                              symbol_origin(expr, origin))
         return wrap64(symbols[expr.name])
     if isinstance(expr, Unary):
         return wrap64(expr.op.function(evaluate(expr.operand, symbols, origin)))

@@ -46,7 +46,7 @@ from lark import v_args
 
 from grammar import ast
 from grammar.expressions import (ExpressionBuilder, Expr, Symbol, build, evaluate,
-                                 parse_tree, relocatable)
+                                 parse_tree, relocatable, symbol_origin)
 from grammar.source import Origin, SourceError
 
 SUFFIX_WIDTHS = {"b": 8, "w": 16, "l": 32, "q": 64}
@@ -437,9 +437,8 @@ def _label(symbol: Symbol, origin: Origin, resolve: Callable[[str], str]) -> str
     ``origin`` is where the statement starts (symbol offsets count from it).
     """
     if symbol.name == ".":
-        where = origin if symbol.offset is None else origin.at_column(
-            origin.column + symbol.offset)
-        raise SourceError("the location counter '.' is not supported as a label here", where)
+        raise SourceError("the location counter '.' is not supported as a label here",
+                          symbol_origin(symbol, origin))
     return resolve(symbol.name)
 
 

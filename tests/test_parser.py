@@ -194,8 +194,11 @@ def assert_reprinted_identically(statements: list[str], directory: Path) -> None
         pytest.fail("the two files differ but no single statement does")
 
 
+GENERATED = generated_statements()
+
+
 def test_generated_statements_assemble_identically(tmp_path):
-    statements = generated_statements()
+    statements = GENERATED
     assert len(statements) > 1500
     failures = []
     for text in statements:
@@ -258,7 +261,7 @@ def test_every_mnemonic_and_suffix_against_as(tmp_path):
 
 def test_every_base_is_generated_and_known():
     bases = set()
-    for text in generated_statements():
+    for text in GENERATED:
         bases.add(parse_instruction(text, ORIGIN, SYMBOLS).base)
     assert bases == set(KNOWN_MNEMONICS)
 
@@ -392,7 +395,7 @@ def test_error_columns(text, column, message):
 
 
 def test_format_round_trips_to_the_same_instruction():
-    for text in generated_statements():
+    for text in GENERATED:
         first = parse_instruction(text, ORIGIN, SYMBOLS)
         second = parse_instruction(format_instruction(first), ORIGIN, SYMBOLS)
         assert (second.base, second.width, second.operands, second.prefixes) == (
