@@ -13,9 +13,10 @@ import pytest
 import z3
 
 from grammar import ast
+from grammar.ast import GPR64
 from grammar.parser import parse_instruction
 from grammar.source import Origin
-from model import abi
+from model import abi, bv
 from model.executor import ExecutorOptions, PathEnd, execute_function
 from model.extable import ExceptionTable, ExtableError
 from model.tdx import Outcome
@@ -613,3 +614,134 @@ def test_unmodelled_extable_type_is_unsupported_not_guessed():
     s = Source()
     seamcall_function(s, kind="uaccess")
     assert PathEnd.UNSUPPORTED in {p.end for p in run(s, "f")}
+
+
+# --- the executor's paths against the CPU -------------------------------------------------
+
+# A host wrapper in miniature, written for this test: leaf in RDI, args in
+# RSI (saved on the stack across SEAMCALL, whose worst case may change RSI),
+# RCX..R11 in and out through the struct, the status codes of SPEC section 5.
+COSIM_WRAPPER = f"""
+    pushq %rbp
+    movq %rsp, %rbp
+    pushq %rsi
+    movq %rdi, %rax
+    movq 0(%rsi), %rcx
+    movq 8(%rsi), %rdx
+    movq 16(%rsi), %r8
+    movq 24(%rsi), %r9
+    movq 32(%rsi), %r10
+    movq 40(%rsi), %r11
+.Lcall:
+    seamcall
+    jc .Lfail
+    popq %rsi
+    movq %rcx, 0(%rsi)
+    movq %rdx, 8(%rsi)
+    movq %r8, 16(%rsi)
+    movq %r9, 24(%rsi)
+    movq %r10, 32(%rsi)
+    movq %r11, 40(%rsi)
+.Lout:
+    popq %rbp
+    ret
+.Lfail:
+    popq %rsi
+    movabsq ${abi.TDX_SEAMCALL_VMFAILINVALID:#x}, %rax
+    jmp .Lout
+.Lfault:
+    popq %rsi
+    movabsq ${abi.TDX_SW_ERROR:#x}, %rdi
+    orq %rdi, %rax
+    jmp .Lout
+"""
+M64 = (1 << 64) - 1
+STRUCT = len(abi.TDX_MODULE_OUTPUT) * 8
+CASES = 25
+FLAGS = ("cf", "pf", "af", "zf", "sf", "of", "df")
+
+
+def random_value(rng) -> int:
+    """Random 64-bit values with random bit density, and edge values."""
+    if rng.randrange(8) == 0:
+        return rng.choice([0, M64, 1 << 63, (1 << 63) - 1, 1 << 31, 0xFF])
+    density = rng.random()
+    return sum(1 << bit for bit in range(64) if rng.random() < density)
+
+
+def pinned(path, regs, flags, memory, module):
+    """The values of the path's terms for one concrete entry state and
+    module behaviour (``module``: per event, (status, outputs)): a function
+    from a list of terms to a list of values, ``None`` for a term that stays
+    symbolic (it depends on a value the SDM leaves undefined)."""
+    pairs = [(path.entry.regs[name], q(value)) for name, value in regs.items()]
+    pairs += [(path.entry.flags[name], z3.BitVecVal(value, 1)) for name, value in flags.items()]
+    array = z3.K(z3.BitVecSort(64), z3.BitVecVal(0, 8))
+    for address, data in memory.items():
+        for offset, byte in enumerate(data):
+            array = z3.Store(array, q(address + offset), z3.BitVecVal(byte, 8))
+    pairs.append((path.entry.memory, array))
+    functions = []
+    for event, (status, outputs) in zip(path.events, module):
+        if event.status is not None:
+            functions.append((event.status.decl(), q(status)))
+            functions += [(term.decl(), q(outputs[name])) for name, term in event.outputs.items()]
+
+    def values(terms: list) -> list:
+        # one substitution for all terms: substituting is what costs
+        term = z3.substitute(z3.Concat(*terms) if len(terms) > 1 else terms[0], *pairs)
+        term = z3.simplify(z3.substitute_funs(term, *functions) if functions else term)
+        if z3.is_bv_value(term):
+            whole, result = term.as_long(), []
+            for part in reversed(terms):
+                result.append(whole & ((1 << part.size()) - 1))
+                whole >>= part.size()
+            return result[::-1]
+        return values(terms[:1])[0:1] + values(terms[1:]) if len(terms) > 1 else [None]
+    return values
+
+
+def test_wrapper_paths_predict_what_the_cpu_does():
+    import random
+    from model import native
+
+    if native.native_available() is not None:
+        pytest.skip(native.native_available())
+    s = Source()
+    s.function("w", COSIM_WRAPPER)
+    s.fault_entry(".Lcall", ".Lfault")
+    paths = by_outcome(run(s, "w"))
+    program = native.NativeProgram.build(".text\n.globl w\nw:\n" + COSIM_WRAPPER, "w",
+                                         extable=[(".Lcall", ".Lfault", "fault")])
+    rng = random.Random(2024)
+    behaviours = {
+        Outcome.COMPLETION: lambda: native.TdxBehaviour.completion(
+            random_value(rng), {name: random_value(rng) for name in abi.MODULE_WORST_CASE_OUTPUTS}),
+        Outcome.VMFAILINVALID: native.TdxBehaviour.vmfailinvalid,
+        Outcome.FAULT_UD: lambda: native.TdxBehaviour.fault(6),
+        Outcome.FAULT_GP: lambda: native.TdxBehaviour.fault(13),
+    }
+    cases = []
+    for outcome, behaviour in behaviours.items():
+        for _ in range(CASES):
+            regs = {name: random_value(rng) for name in GPR64 if name != "rsp"}
+            regs["rsi"] = native.ARGS_ADDRESS
+            flags = {name: rng.getrandbits(1) for name in ("cf", "pf", "af", "zf", "sf", "of", "df")}
+            struct = bytes(rng.getrandbits(8) for _ in range(STRUCT))
+            cases.append((outcome, native.NativeCase(regs=regs, flags=flags, memory={native.ARGS_ADDRESS: struct},
+                                                     tdx_script=[behaviour()])))
+    results = program.run([case for _, case in cases])
+    for (outcome, case), result in zip(cases, results):
+        path = paths[(outcome,)]
+        assert result.end == "returned"
+        module = [(b.status, {**case.entry_regs(), **b.outputs}) for b in case.tdx_script]
+        values = pinned(path, case.entry_regs(), case.flags, case.memory, module)
+        taken, *final_regs, struct = values([bv.from_bool(path.condition)]
+                                            + [path.state.regs[name] for name in GPR64]
+                                            + [path.state.load(q(native.ARGS_ADDRESS), STRUCT)])
+        assert taken == 1, outcome
+        assert dict(zip(GPR64, final_regs)) == result.regs, outcome
+        assert struct.to_bytes(STRUCT, "little") == result.memory[native.ARGS_ADDRESS], outcome
+        for name, flag in zip(FLAGS, values([path.state.flags[name] for name in FLAGS])):
+            if flag is not None:   # else a value the SDM leaves undefined
+                assert flag == result.flags[name], (outcome, name)
