@@ -10,7 +10,7 @@ original did.  Each line ends with a comment naming its origin.
 """
 from __future__ import annotations
 
-from grammar.macros import (Assembly, DataStatement, Directive, InstructionStatement,
+from grammar.macros import (Assembly, DataStatement, InstructionStatement,
                             LabelDefinition, Statement)
 from grammar.parser import format_instruction
 

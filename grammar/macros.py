@@ -126,7 +126,7 @@ def split_statements(text: str) -> list[tuple[int, str]]:
     """A line -> its statements as (0-based column, text), comment removed.
 
     >>> split_statements('  push %rax; mov $1, %eax # note; not a statement')
-    [(2, 'push %rax'), (12, 'mov $1, %eax')]
+    [(2, 'push %rax'), (13, 'mov $1, %eax')]
     >>> split_statements(".ascii \\"a;#b\\" ; .byte ';")
     [(0, '.ascii "a;#b"'), (16, ".byte ';")]
     """

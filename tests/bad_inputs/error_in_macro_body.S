@@ -1,0 +1,5 @@
+/* expect-error: line 3: takes 2 operand(s) */
+.macro BAD
+	mov %rax
+.endm
+	BAD

@@ -1,0 +1,2 @@
+/* expect-error: line 2: '.exitm' outside a macro */
+	.exitm

@@ -1,0 +1,3 @@
+/* expect-error: line 3: not UTF-8 text */
+	nop
+	nop # café

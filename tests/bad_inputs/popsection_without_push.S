@@ -1,0 +1,3 @@
+/* expect-error: line 3: .popsection without a matching .pushsection */
+	nop
+	.popsection

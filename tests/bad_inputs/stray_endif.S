@@ -1,0 +1,3 @@
+/* expect-error: line 3: '.endif' without a matching '.if' */
+	nop
+	.endif

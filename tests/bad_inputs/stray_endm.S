@@ -1,0 +1,2 @@
+/* expect-error: line 2: '.endm' without a matching '.macro' */
+.endm

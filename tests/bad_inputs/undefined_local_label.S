@@ -1,0 +1,5 @@
+/* expect-error: line 4: undefined label '.Lmissing' */
+	.globl f
+f:
+	jz .Lmissing
+	ret

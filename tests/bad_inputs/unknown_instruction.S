@@ -1,0 +1,5 @@
+/* expect-error: line 4: no such instruction */
+	.globl f
+f:
+	frobq %rax
+	ret

@@ -1,0 +1,5 @@
+/* expect-error: line 4: unterminated conditional */
+.if 1
+.endif
+.if 0
+	ret

@@ -1,0 +1,7 @@
+/* expect-error: line 3: unterminated .rept */
+.macro M
+	.rept 2
+	nop
+.endm
+	M
+.endr

@@ -1,0 +1,4 @@
+/* expect-error: line 3: unterminated .rept */
+	nop
+	.rept 3
+	nop
