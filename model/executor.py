@@ -134,8 +134,9 @@ class ExecutorOptions:
 
 @dataclass(frozen=True, eq=False)
 class MemoryAccess:
-    """One memory read or write: ``width`` bits at ``address`` while RSP was
-    ``rsp``; ``guard`` says on which of the merged paths it happened."""
+    """One memory read or write: ``width`` bits at ``address`` by an
+    instruction that found RSP at ``rsp`` and left it at ``rsp_after``;
+    ``guard`` says on which of the merged paths it happened."""
 
     kind: str
     address: z3.BitVecRef
@@ -143,6 +144,16 @@ class MemoryAccess:
     rsp: z3.BitVecRef
     origin: Origin
     guard: z3.BoolRef = TRUE
+    rsp_after: z3.BitVecRef | None = None
+
+    @property
+    def stack_floor(self) -> z3.BitVecRef:
+        """The lower of RSP before and after the instruction: a ``push``
+        writes just above its new RSP, a ``pop`` reads just above its old
+        one, and neither touches the red zone (``no-red-zone`` compares
+        ``address`` with this)."""
+        after = self.rsp if self.rsp_after is None else self.rsp_after
+        return after if after.eq(self.rsp) else z3.If(bv.ult(after, self.rsp), after, self.rsp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -507,8 +518,8 @@ class Executor:
     def _execute(self, path: Path, instr: ast.Instruction, step: ir.Step) -> list[Path]:
         env = _Environment(self._counter, path.location)
         before = path.state
-        accesses = tuple(self._accesses(step, before, env, instr.origin))
         after = symbolic.execute(step, before, env)
+        accesses = tuple(self._accesses(step, before, after, env, instr.origin))
         path = path.with_(state=after, trace=path.trace + (instr.origin,), guards=path.guards + (TRUE,),
                           accesses=path.accesses + accesses)
         control = step.control
@@ -530,15 +541,16 @@ class Executor:
             return self._trap(path, control, instr)
         raise TypeError(f"unknown control transfer {control!r}")
 
-    def _accesses(self, step: ir.Step, state: SymbolicState, env: _Environment,
+    def _accesses(self, step: ir.Step, state: SymbolicState, after: SymbolicState, env: _Environment,
                   origin: Origin) -> Iterator[MemoryAccess]:
-        rsp = state.regs["rsp"]
+        rsp, rsp_after = state.regs["rsp"], after.regs["rsp"]
         for load in _loads(step):
-            yield MemoryAccess("read", symbolic.evaluate(load.address, state, env), load.width, rsp, origin)
+            yield MemoryAccess("read", symbolic.evaluate(load.address, state, env), load.width, rsp, origin,
+                               rsp_after=rsp_after)
         for effect in step.effects:
             if isinstance(effect, ir.Store):
                 yield MemoryAccess("write", symbolic.evaluate(effect.address, state, env),
-                                   effect.value.width, rsp, origin)
+                                   effect.value.width, rsp, origin, rsp_after=rsp_after)
 
     # control transfers
 

@@ -584,8 +584,13 @@ def test_accesses_record_address_width_and_rsp():
     rsp0 = path.entry.regs["rsp"]
     kinds = [(a.kind, a.width, a.origin.line) for a in path.accesses]
     assert kinds == [("write", 64, 1), ("write", 32, 2), ("read", 64, 3), ("read", 64, 4)]
-    below = path.accesses[1]
+    push, below, pop, ret = path.accesses
     assert holds(path, z3.And(below.rsp == rsp0 - 8, below.address == rsp0 - 16))
+    # push writes above its new RSP, pop and ret read above their old one;
+    # only the store below RSP is under its stack floor
+    under = [bv.ult(a.address, a.stack_floor) for a in path.accesses]
+    assert [possible(path, u) for u in under] == [False, True, False, False]
+    assert holds(path, z3.Implies(bv.ule(16, rsp0), under[1]))
 
 
 def test_extable_covers_the_next_instruction_and_rejects_bad_entries():
