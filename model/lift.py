@@ -61,6 +61,9 @@ def semantics(*bases: str) -> Callable[[Semantics], Semantics]:
 def lift(instr: ast.Instruction) -> ir.Step:
     """The IR step of ``instr``; :class:`UnsupportedInstruction` if not modelled."""
     function = _SEMANTICS.get(instr.base)
+    if instr.base in UNSUPPORTED:
+        raise UnsupportedInstruction(
+            f"unsupported instruction '{instr}' ({UNSUPPORTED[instr.base]})", instr.origin)
     if function is None:
         raise UnsupportedInstruction(
             f"unsupported instruction '{instr}' (no semantics for '{instr.base}')", instr.origin)
@@ -789,8 +792,15 @@ def endbr64(x: Lifting) -> ir.Step:
     return x.step()
 
 
-@semantics("lfence")
-def lfence(x: Lifting) -> ir.Step:
+@semantics("lfence", "mfence", "sfence")
+def fence(x: Lifting) -> ir.Step:
+    """Ordering only: no effect on a single thread's registers, flags or memory."""
+    x.operands(0)
+    return x.step()
+
+
+@semantics("pause")
+def pause(x: Lifting) -> ir.Step:
     x.operands(0)
     return x.step()
 
@@ -811,6 +821,13 @@ def clc(x: Lifting) -> ir.Step:
 @semantics("stc")
 def stc(x: Lifting) -> ir.Step:
     return _set_flag(x, "cf", 1)
+
+
+@semantics("cmc")
+def cmc(x: Lifting) -> ir.Step:
+    x.operands(0)
+    x.set_flags(cf=negate(flag("cf")))
+    return x.step()
 
 
 @semantics("cld")
@@ -835,3 +852,9 @@ def sti(x: Lifting) -> ir.Step:
 
 SUPPORTED: frozenset[str] = frozenset(_SEMANTICS)
 """Every instruction base with semantics."""
+
+UNSUPPORTED: dict[str, str] = {
+    "hlt": "privileged; halts the processor",
+    "cpuid": "results depend on the processor model",
+}
+"""Bases the parser accepts that are deliberately not modelled, and why."""
