@@ -19,7 +19,7 @@ from grammar import ast
 from grammar.cpp import preprocess
 from grammar.emit import emit
 from grammar.macros import Assembly, expand
-from grammar.program import build_program
+from grammar.program import build_program, separate_units
 from grammar.source import SourceError
 
 SHIM_DIR = Path(model.__file__).parent / "shims"
@@ -46,7 +46,7 @@ def assemble(path: str, options: FrontEndOptions) -> Assembly:
 def _assemble_all(paths: Sequence[str], options: FrontEndOptions) -> list[Assembly]:
     if not paths:
         raise SourceError("no input files")
-    return [assemble(path, options) for path in paths]
+    return separate_units([assemble(path, options) for path in paths])
 
 
 def load_program(paths: Sequence[str], options: FrontEndOptions = FrontEndOptions()) -> ast.Program:

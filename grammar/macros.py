@@ -232,10 +232,12 @@ def numeric_label_name(number: str, instance: int) -> str:
 def numeric_label_spelling(name: str) -> str | None:
     """The ``Nf`` reference a never-defined unique name came from, if any.
 
-    >>> numeric_label_spelling(".Lnum.1.3"), numeric_label_spelling(".Lout")
-    ('1f', None)
+    >>> numeric_label_spelling(".Lnum.1.3"), numeric_label_spelling(".Lnum.2.1__1")
+    ('1f', '2f')
+    >>> numeric_label_spelling(".Lout") is None
+    True
     """
-    match = re.fullmatch(r"\.Lnum\.(\d+)\.\d+", name)
+    match = re.fullmatch(r"\.Lnum\.(\d+)\.\d+(__\d+)?", name)
     return f"{match.group(1)}f" if match else None
 
 

@@ -29,11 +29,15 @@ Decisions:
 * **Alignment** inside a function with an explicit fill other than ``0x90``
   (NOP) would put non-instruction bytes in the function's flow: an error.
 * Several input files are separate translation units (as the kernel builds
-  them); a function or label name defined in two of them is an error.
+  them): a local label (``.L...``, numeric labels included) that an earlier
+  file also defines is renamed with the suffix ``__N`` (N the file's index)
+  by :func:`separate_units`; a global or function name defined in two files
+  is an error.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from grammar import ast
@@ -231,3 +235,48 @@ def build_program(files: Sequence[str], assemblies: Sequence[Assembly]) -> ast.P
         globals_ |= _symbol_declarations(assembly)[1]
     return ast.Program(files=tuple(files), functions=tuple(functions), extable=tuple(extable),
                        labels=labels, symbols=symbols, globals=frozenset(globals_))
+
+
+def _rename_operand(operand: ast.Operand, renames: dict[str, str]) -> ast.Operand:
+    if isinstance(operand, ast.Target) and operand.label in renames:
+        return ast.Target(renames[operand.label])
+    if isinstance(operand, ast.Memory) and operand.symbol in renames:
+        return replace(operand, symbol=renames[operand.symbol])
+    if isinstance(operand, ast.Indirect):
+        return ast.Indirect(_rename_operand(operand.operand, renames))
+    return operand
+
+
+def _rename(assembly: Assembly, renames: dict[str, str]) -> Assembly:
+    pattern = re.compile(r"(?<![\w.$])(" + "|".join(map(re.escape, renames)) + r")(?![\w.$])")
+
+    def text(value: str) -> str:
+        return pattern.sub(lambda match: renames[match.group(1)], value)
+
+    statements = []
+    for statement in assembly.statements:
+        if isinstance(statement, LabelDefinition):
+            statement = replace(statement, name=renames.get(statement.name, statement.name))
+        elif isinstance(statement, InstructionStatement):
+            instruction = statement.instruction
+            operands = tuple(_rename_operand(operand, renames) for operand in instruction.operands)
+            statement = replace(statement, instruction=replace(instruction, operands=operands))
+        elif isinstance(statement, DataStatement):
+            statement = replace(statement, values=tuple(text(value) for value in statement.values))
+        else:
+            statement = replace(statement, operands=text(statement.operands))
+        statements.append(statement)
+    return Assembly(assembly.file, statements, dict(assembly.symbols), set(assembly.code_sections))
+
+
+def separate_units(assemblies: Sequence[Assembly]) -> list[Assembly]:
+    """Rename the local labels a later file shares with an earlier one."""
+    taken: set[str] = set()
+    result = []
+    for index, assembly in enumerate(assemblies):
+        defined = {s.name for s in assembly.statements if isinstance(s, LabelDefinition)}
+        renames = {name: f"{name}__{index}" for name in sorted(defined & taken)
+                   if name.startswith(".L")}
+        result.append(_rename(assembly, renames) if renames else assembly)
+        taken |= {renames.get(name, name) for name in defined}
+    return result

@@ -497,3 +497,22 @@ def test_undefined_labels(tmp_path):
         with pytest.raises(SourceError, match=message) as error:
             program(tmp_path, text)
         assert error.value.origin.line == 3
+
+
+def test_several_files_are_separate_units(tmp_path):
+    body = ".globl {0}\n{0}:\n1: jmp .Lout\n.Lout: jmp 1b\n" \
+           ".pushsection __ex_table, \"a\"\n.long 1b - ., .Lout - ., 2\n.popsection\n"
+    first = write(tmp_path, body.format("one"), "one.S")
+    second = write(tmp_path, body.format("two"), "two.S")
+    prog = load_program([str(first), str(second)], NO_SHIMS)
+    assert [str(i) for i in prog.function("two").instructions] == ["jmp .Lout__1",
+                                                                  "jmp .Lnum.1.1__1"]
+    assert [(e.from_label, e.to_label) for e in prog.extable] == \
+        [(".Lnum.1.1", ".Lout"), (".Lnum.1.1__1", ".Lout__1")]
+    emitted = tmp_path / "both.s"
+    emitted.write_text(expand_to_assembly([str(first), str(second)], NO_SHIMS))
+    run = subprocess.run(["as", "--64", str(emitted), "-o", str(tmp_path / "both.o")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    with pytest.raises(SourceError, match="more than one input file"):
+        load_program([str(first), str(first)], NO_SHIMS)
