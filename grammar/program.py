@@ -27,7 +27,8 @@ Decisions:
   conditional jump or a RIP-relative operand naming an undefined symbol, and
   an exception-table label that is not defined, are errors.
 * **Alignment** inside a function with an explicit fill other than ``0x90``
-  (NOP) would put non-instruction bytes in the function's flow: an error.
+  (NOP), or a 2/4-byte fill pattern (``.balignw`` ...), would put
+  non-instruction bytes in the function's flow: an error.
 * Several input files are separate translation units (as the kernel builds
   them): a local label (``.L...``, numeric labels included) that an earlier
   file also defines is renamed with the suffix ``__N`` (N the file's index)
@@ -42,8 +43,9 @@ from typing import Sequence
 
 from grammar import ast
 from grammar.expressions import Binary, BinaryOp, Symbol, evaluate, parse_expression
-from grammar.macros import (Assembly, DataStatement, Directive, InstructionStatement,
-                            LabelDefinition, numeric_label_spelling, split_operands)
+from grammar.macros import (ALIGN_DIRECTIVES, Assembly, DataStatement, Directive,
+                            InstructionStatement, LabelDefinition, numeric_label_spelling,
+                            split_operands)
 from grammar.source import Origin, SourceError
 
 EXTABLE_SECTION = "__ex_table"
@@ -127,8 +129,9 @@ def _functions(assembly: Assembly) -> tuple[list[ast.Function], dict[str, tuple[
                 for open_section, candidate in list(open_by_section.items()):
                     if operands and candidate.name == operands[0]:
                         close(open_section)
-            elif (statement.name in (".align", ".balign", ".p2align") and current is not None
-                  and _alignment_fill(statement, assembly.symbols) not in (None, NOP_FILL)):
+            elif (statement.name in ALIGN_DIRECTIVES and current is not None and (
+                    statement.name[-1] in "wl" or _alignment_fill(statement, assembly.symbols)
+                    not in (None, NOP_FILL))):
                 raise SourceError("alignment inside a function pads with bytes that are not "
                                   "NOPs: the padding would be executed", statement.origin)
     for section in list(open_by_section):

@@ -516,3 +516,37 @@ def test_several_files_are_separate_units(tmp_path):
     assert run.returncode == 0, run.stderr
     with pytest.raises(SourceError, match="more than one input file"):
         load_program([str(first), str(first)], NO_SHIMS)
+
+
+def test_at_counter_values_match_gnu_as(tmp_path):
+    # The counter's value itself is observable through an immediate.
+    text = r"""
+    .macro N
+        movl $\@, %ecx
+    .endm
+    .macro O
+        movl $\@, %eax
+        N
+        .irp x, 1, 2
+        N
+        .endr
+        movl $\@, %edx
+    .endm
+    N
+    O
+    .rept 2
+    O
+    .endr
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert data[1] == 0 and data[6] == 1
+
+
+def test_alignment_padding_inside_a_function(tmp_path):
+    text = ".globl f\nf:\n nop\n .balign 8, 0x90\n nop\n .p2align 3\n ret\n"
+    assert_same_as_gnu_as(tmp_path, text)
+    assert [i.base for i in program(tmp_path, text).function("f").instructions] == \
+        ["nop", "nop", "ret"]
+    for bad in (".balign 8, 0xcc", ".balignw 8, 0x9090"):
+        with pytest.raises(SourceError, match="padding would be executed"):
+            program(tmp_path, f".globl f\nf:\n nop\n {bad}\n ret\n")
