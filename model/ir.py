@@ -41,7 +41,9 @@ class BinOp(enum.Enum):
     """Binary operators; comparisons yield width 1, the rest the operand width.
 
     Shift and rotate amounts are of the operand width and taken modulo
-    nothing: the lifter masks counts as the architecture does.
+    nothing: the lifter masks counts as the architecture does.  (A shift by
+    the width or more gives 0, or the sign for ``ASHR``; a rotation is by
+    the amount modulo the width, which is what rotating means.)
     """
 
     ADD = "+"

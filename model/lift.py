@@ -99,10 +99,6 @@ def negate(value: ir.Expr) -> ir.Expr:
     return ir.Unary(UnOp.NOT, value)
 
 
-def is_zero(value: ir.Expr) -> ir.Expr:
-    return binary(BinOp.EQ, value, const(0, value.width))
-
-
 def ite(condition: ir.Expr, then: ir.Expr, otherwise: ir.Expr) -> ir.Expr:
     """``Ite``, decided at lift time when the condition is a constant
     (an immediate shift count)."""
@@ -129,12 +125,25 @@ def flag(name: str) -> ir.Flag:
 # --- flags per the SDM, named after flag and family -----------------------------
 
 def cf_add(a: ir.Expr, b: ir.Expr, result: ir.Expr) -> ir.Expr:
-    """Carry out of ``a + b``: the sum wrapped below ``a``."""
+    """Carry out of ``a + b``: the sum wrapped below ``a``.
+
+    >>> from model.concrete import evaluate, ConcreteState, ConcreteEnv
+    >>> value = lambda e: evaluate(e, ConcreteState.zero(), ConcreteEnv())
+    >>> a, b = const(0xF0, 8), const(0x20, 8)
+    >>> value(cf_add(a, b, binary(BinOp.ADD, a, b)))
+    1
+    """
     return binary(BinOp.ULT, result, a)
 
 
 def cf_adc(a: ir.Expr, b: ir.Expr, carry: ir.Expr) -> ir.Expr:
-    """Carry out of ``a + b + carry``: bit ``width`` of the widened sum."""
+    """Carry out of ``a + b + carry``: bit ``width`` of the widened sum.
+
+    >>> from model.concrete import evaluate, ConcreteState, ConcreteEnv
+    >>> value = lambda e: evaluate(e, ConcreteState.zero(), ConcreteEnv())
+    >>> value(cf_adc(const(0xFF, 8), const(0, 8), const(1, 1)))
+    1
+    """
     wide = a.width + 1
     total = binary(BinOp.ADD, binary(BinOp.ADD, ir.ZeroExt(wide, a), ir.ZeroExt(wide, b)),
                    ir.ZeroExt(wide, carry))
@@ -147,30 +156,57 @@ def cf_sub(a: ir.Expr, b: ir.Expr) -> ir.Expr:
 
 
 def cf_sbb(a: ir.Expr, b: ir.Expr, borrow: ir.Expr) -> ir.Expr:
-    """Borrow of ``a - (b + borrow)``, compared one bit wider."""
+    """Borrow of ``a - (b + borrow)``, compared one bit wider.
+
+    >>> from model.concrete import evaluate, ConcreteState, ConcreteEnv
+    >>> value = lambda e: evaluate(e, ConcreteState.zero(), ConcreteEnv())
+    >>> value(cf_sbb(const(5, 8), const(0xFF, 8), const(1, 1)))
+    1
+    """
     wide = a.width + 1
     return binary(BinOp.ULT, ir.ZeroExt(wide, a),
                   binary(BinOp.ADD, ir.ZeroExt(wide, b), ir.ZeroExt(wide, borrow)))
 
 
 def of_add(a: ir.Expr, b: ir.Expr, result: ir.Expr) -> ir.Expr:
-    """Signed overflow of an addition: the result's sign differs from both operands'."""
+    """Signed overflow of an addition: the result's sign differs from both operands'.
+
+    >>> from model.concrete import evaluate, ConcreteState, ConcreteEnv
+    >>> value = lambda e: evaluate(e, ConcreteState.zero(), ConcreteEnv())
+    >>> a, b = const(0x7F, 8), const(1, 8)
+    >>> value(of_add(a, b, binary(BinOp.ADD, a, b)))
+    1
+    """
     return msb(binary(BinOp.AND, binary(BinOp.XOR, a, result), binary(BinOp.XOR, b, result)))
 
 
 def of_sub(a: ir.Expr, b: ir.Expr, result: ir.Expr) -> ir.Expr:
     """Signed overflow of a subtraction: operands' signs differ and the result's
-    sign differs from ``a``'s."""
+    sign differs from ``a``'s.
+
+    >>> from model.concrete import evaluate, ConcreteState, ConcreteEnv
+    >>> value = lambda e: evaluate(e, ConcreteState.zero(), ConcreteEnv())
+    >>> a, b = const(0x80, 8), const(1, 8)
+    >>> value(of_sub(a, b, binary(BinOp.SUB, a, b)))
+    1
+    """
     return msb(binary(BinOp.AND, binary(BinOp.XOR, a, b), binary(BinOp.XOR, a, result)))
 
 
 def af_arith(a: ir.Expr, b: ir.Expr, result: ir.Expr) -> ir.Expr:
-    """Carry or borrow out of bit 3 (add and subtract families alike)."""
+    """Carry or borrow out of bit 3 (add and subtract families alike).
+
+    >>> from model.concrete import evaluate, ConcreteState, ConcreteEnv
+    >>> value = lambda e: evaluate(e, ConcreteState.zero(), ConcreteEnv())
+    >>> a, b = const(0x0F, 8), const(1, 8)
+    >>> value(af_arith(a, b, binary(BinOp.ADD, a, b))), value(af_arith(a, b, binary(BinOp.SUB, a, b)))
+    (1, 0)
+    """
     return bit(binary(BinOp.XOR, binary(BinOp.XOR, a, b), result), 4)
 
 
 def zf_result(result: ir.Expr) -> ir.Expr:
-    return is_zero(result)
+    return equals(result, 0)
 
 
 def sf_result(result: ir.Expr) -> ir.Expr:
@@ -178,7 +214,13 @@ def sf_result(result: ir.Expr) -> ir.Expr:
 
 
 def pf_result(result: ir.Expr) -> ir.Expr:
-    """1 when the low byte of ``result`` has an even number of set bits."""
+    """1 when the low byte of ``result`` has an even number of set bits.
+
+    >>> from model.concrete import evaluate, ConcreteState, ConcreteEnv
+    >>> value = lambda e: evaluate(e, ConcreteState.zero(), ConcreteEnv())
+    >>> value(pf_result(const(0x103, 16))), value(pf_result(const(0x07, 16)))
+    (1, 0)
+    """
     parity = bit(result, 0)
     for index in range(1, 8):
         parity = binary(BinOp.XOR, parity, bit(result, index))
@@ -251,6 +293,13 @@ def write_register(register: ast.Register, value: ir.Expr, current: ir.Expr) -> 
 
     The one place for the sub-register rules: 32-bit writes zero-extend,
     16/8-bit writes merge, ``%ah``-style writes replace bits 15..8.
+
+    >>> from model.concrete import evaluate, ConcreteState, ConcreteEnv
+    >>> value = lambda e: evaluate(e, ConcreteState({'rax': 0x1122334455667788}, {}), ConcreteEnv())
+    >>> hex(value(write_register(ast.Register("ah"), const(0xAB, 8), ir.Reg("rax"))))
+    '0x112233445566ab88'
+    >>> hex(value(write_register(ast.Register("eax"), const(1, 32), ir.Reg("rax"))))
+    '0x1'
     """
     if value.width != register.width:
         raise ir.WidthError(f"%{register.name} written with {value.width} bits")
@@ -563,7 +612,7 @@ def neg(x: Lifting) -> ir.Step:
     zero, value = const(0, width), x.read(destination, width)
     result = binary(BinOp.SUB, zero, value)
     x.write(destination, result)
-    x.set_flags(cf=negate(is_zero(value)), of=of_sub(zero, value, result),
+    x.set_flags(cf=negate(equals(value, 0)), of=of_sub(zero, value, result),
                 af=af_arith(zero, value, result), **result_flags(result))
     return x.step()
 
