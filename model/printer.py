@@ -222,7 +222,8 @@ def _tdx_instruction(control: ir.TdxInstruction) -> str:
 def _where(origin: Origin) -> str:
     where = f"{origin.file}:{origin.line}"
     if origin.expansion:
-        where += " [" + " > ".join(frame.name for frame in origin.expansion) + "]"
+        where += " [" + " > ".join(f"{frame.name} at {frame.file}:{frame.line}"
+                                   for frame in origin.expansion) + "]"
     return where
 
 

@@ -404,3 +404,27 @@ def test_ir_text_shows_each_step_with_its_source_line():
     assert "return to mem64[rsp]" in text
     with pytest.raises(Exception, match="no function named 'g'"):
         printer.ir_text(program, ["g"])
+
+
+def test_tdxproof_ir_prints_the_ir_of_a_source_file(tmp_path, capsys):
+    from proofs.cli import main
+    source = tmp_path / "wrapper.S"
+    source.write_text(
+        "#include <linux/linkage.h>\n"
+        ".macro LOAD reg\n"
+        "\tmovq (%rsi), \\reg\n"
+        ".endm\n"
+        "SYM_FUNC_START(probe)\n"
+        "\tLOAD %rcx\n"
+        "\tseamcall\n"
+        "\tRET\n"
+        "SYM_FUNC_END(probe)\n"
+        "SYM_FUNC_START(broken)\n"
+        "\tcpuid\n"
+        "SYM_FUNC_END(broken)\n")
+    assert main(["ir", str(source), "--function", "probe"]) == 0
+    out = capsys.readouterr().out
+    assert f"{source}:3 [LOAD at {source}:6]: movq (%rsi), %rcx\n    rcx := mem64[rsi]" in out
+    assert f"{source}:7: seamcall\n    seamcall (TDX module)" in out
+    assert main(["ir", str(source)]) == 2  # cpuid is not modelled: an error, never skipped
+    assert f"{source}:11:" in capsys.readouterr().err
