@@ -252,29 +252,27 @@ _CONDITIONS: dict[str, Callable[[], ir.Expr]] = {
     "l": _signed_less,
     "le": lambda: binary(BinOp.OR, flag("zf"), _signed_less()),
 }
-"""The eight positive x86 condition codes; each has a negation ``n...``."""
+"""The eight positive x86 condition codes, as functions of the flags."""
 
-_ALIASES: dict[str, tuple[str, bool]] = {
-    "o": ("o", True), "no": ("o", False),
-    "b": ("b", True), "c": ("b", True), "nae": ("b", True),
-    "ae": ("b", False), "nb": ("b", False), "nc": ("b", False),
-    "e": ("e", True), "z": ("e", True), "ne": ("e", False), "nz": ("e", False),
-    "be": ("be", True), "na": ("be", True), "a": ("be", False), "nbe": ("be", False),
-    "s": ("s", True), "ns": ("s", False),
-    "p": ("p", True), "pe": ("p", True), "np": ("p", False), "po": ("p", False),
-    "l": ("l", True), "nge": ("l", True), "ge": ("l", False), "nl": ("l", False),
-    "le": ("le", True), "ng": ("le", True), "g": ("le", False), "nle": ("le", False),
-}
-"""Every condition-code spelling GNU as accepts -> (positive code, sense)."""
+_NEGATIONS: dict[str, str] = {
+    "no": "o", "ae": "b", "ne": "e", "a": "be", "ns": "s", "np": "p", "ge": "l", "g": "le"}
+"""The other eight: each the negation of a positive one."""
 
-CONDITION_CODES: tuple[str, ...] = tuple(_ALIASES)
+CONDITION_CODES: tuple[str, ...] = tuple(_CONDITIONS) + tuple(_NEGATIONS)
+"""The canonical condition spellings (the parser maps every alias, ``jz``,
+``cmovnae``, ``setpo``..., to one of these)."""
 
 
 def condition(code: str) -> ir.Expr:
-    """The one-bit condition ``code`` (any alias) over the current flags."""
-    positive, sense = _ALIASES[code]
-    value = _CONDITIONS[positive]()
-    return value if sense else negate(value)
+    """The one-bit condition ``code`` (canonical spelling) over the flags.
+
+    >>> from model.printer import text
+    >>> text(condition("a")), text(condition("l"))
+    ('~(cf | zf)', '(sf ^ of)')
+    """
+    if code in _NEGATIONS:
+        return negate(_CONDITIONS[_NEGATIONS[code]]())
+    return _CONDITIONS[code]()
 
 
 # --- one instruction being lifted ----------------------------------------------
