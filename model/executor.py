@@ -455,7 +455,8 @@ class Executor:
             memory=choose(a.state.memory, b.state.memory))
         events = tuple(dataclasses.replace(
             x, inputs=merge_map(x.inputs, y.inputs), outputs=merge_map(x.outputs, y.outputs),
-            status=None if x.status is None else choose(x.status, y.status))
+            status=None if x.status is None else choose(x.status, y.status),
+            flags=merge_map(x.flags, y.flags))
             for x, y in zip(a.events, b.events))
 
         def merge_log(x: tuple, y: tuple) -> tuple:

@@ -104,7 +104,8 @@ class TdxEvent:
     function application), on completion only; ``status`` the new RAX on
     completion; ``output_rule`` says which rule chose ``outputs`` (for the
     report's assumptions); ``fixup`` the exception-table route of a fault
-    (``None`` when the fault has no entry: an oops).
+    (``None`` when the fault has no entry: an oops); ``flags`` the
+    arithmetic flags the instruction set (none on a fault).
     """
 
     kind: str
@@ -118,6 +119,7 @@ class TdxEvent:
     output_rule: str = ""
     bitmap: int | None = None
     fixup: Fixup | None = None
+    flags: Mapping[str, z3.BitVecRef] = field(default_factory=dict)
 
     @property
     def merge_key(self) -> tuple:
@@ -255,8 +257,8 @@ class TdxModel:
             if outcome is Outcome.COMPLETION:
                 result.append(self._completion(kind, index, origin, inputs, reads, extended, known))
             elif outcome is Outcome.VMFAILINVALID:
-                event = TdxEvent(kind, index, outcome, origin, inputs, reads)
                 flags = {flag: bv.const(1 if flag == "cf" else 0, 1) for flag in ARITHMETIC_FLAGS}
+                event = TdxEvent(kind, index, outcome, origin, inputs, reads, flags=flags)
                 result.append(Transition(event, {}, flags, extended,
                                          f"{kind} at {origin.render()} may fail with VMfailInvalid"))
             else:
@@ -279,7 +281,7 @@ class TdxModel:
             flags = {flag: self._apply(kind, f"flag_{flag}", index, inputs, 1)
                      for flag in ARITHMETIC_FLAGS}
         event = TdxEvent(kind, index, Outcome.COMPLETION, origin, inputs, reads,
-                         outputs=values, status=status, output_rule=rule, bitmap=bitmap)
+                         outputs=values, status=status, output_rule=rule, bitmap=bitmap, flags=flags)
         changed = dict(values, rax=status)
         assumption = (f"{kind} at {origin.render()} completes; module outputs "
                       f"{', '.join(outputs) or 'none'} ({rule})")
