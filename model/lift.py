@@ -10,7 +10,7 @@ What it decides, and why:
   instruction and where it came from: nothing is ever skipped silently.
 * Each instruction is a *parallel* assignment: every operand is read in the
   state before the instruction (``Reg``, ``Flag``, ``Load`` nodes), then all
-  effects are written.  ``_Effects`` collects them; writes to parts of the
+  effects are written.  :class:`Lifting` collects them; writes to parts of the
   same register within one instruction (``xchg %al, %ah``) compose in order.
 * Sub-registers follow the architecture in the one register-write helper,
   :func:`write_register`: 32-bit writes zero bits 63..32, 8/16-bit writes
@@ -25,11 +25,13 @@ What it decides, and why:
 * ``call T``: ``rsp := rsp-8``, ``[rsp-8] := ReturnAddress()``, control
   ``Call(T)``; ``ret``: ``rsp := rsp+8``, control ``Return([rsp])``;
   ``tdcall``/``seamcall``: no effects, control ``TdxInstruction``;
-  ``int3``/``ud2``: control ``Trap``.
+  ``int3``/``ud2``: control ``Trap``; ``cld``/``std`` write DF and
+  ``cli``/``sti`` IF (in user mode the CPU faults on the latter two; the
+  native harness plays the kernel there).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NoReturn
 
 from grammar import ast
 from grammar.source import SourceError
@@ -60,10 +62,10 @@ def semantics(*bases: str) -> Callable[[Semantics], Semantics]:
 
 def lift(instr: ast.Instruction) -> ir.Step:
     """The IR step of ``instr``; :class:`UnsupportedInstruction` if not modelled."""
-    function = _SEMANTICS.get(instr.base)
     if instr.base in UNSUPPORTED:
         raise UnsupportedInstruction(
             f"unsupported instruction '{instr}' ({UNSUPPORTED[instr.base]})", instr.origin)
+    function = _SEMANTICS.get(instr.base)
     if function is None:
         raise UnsupportedInstruction(
             f"unsupported instruction '{instr}' (no semantics for '{instr.base}')", instr.origin)
@@ -323,7 +325,7 @@ class Lifting:
         self._stores: list[ir.Store] = []
 
     # errors
-    def unsupported(self, why: str) -> None:
+    def unsupported(self, why: str) -> NoReturn:
         raise UnsupportedInstruction(f"unsupported instruction '{self.instr}': {why}",
                                      self.instr.origin)
 
@@ -343,7 +345,6 @@ class Lifting:
             if isinstance(operand, ast.Memory) and operand.width is not None:
                 return operand.width
         self.unsupported("operation size unknown")
-        raise AssertionError("unreachable")
 
     def operand_width(self, operand: ast.Operand) -> int:
         if isinstance(operand, ast.Register):
@@ -393,7 +394,6 @@ class Lifting:
         if isinstance(operand, ast.Memory):
             return ir.Load(self.address(operand), self.operand_width(operand))
         self.unsupported(f"operand {operand} is not a value")
-        raise AssertionError("unreachable")
 
     def write(self, operand: ast.Operand, value: ir.Expr) -> None:
         """Write a destination operand (register or memory)."""
