@@ -7,7 +7,8 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
   (``'c``).  Every statement is read through :func:`scrub`, GNU as's
   whitespace rule: in the operand field a run of blanks survives (as one
   space) only between two "symbol characters" (names, digits and x86's
-  ``*%-([{}``) or before a quote; so ``M 2 +1`` passes one argument ``2+1``
+  ``*%-([{}``), or after a string or before a quote; so ``M 2 +1`` passes
+  one argument ``2+1``
   and ``M 2 -1`` two.  Text produced by an expansion is read (and scrubbed)
   again, as GNU as does.
 * **Labels**: ``name:`` and numeric ``N:`` at the start of a statement.  The
@@ -176,7 +177,8 @@ def scrub(text: str) -> str:
             pending = True
             index += 1
             continue
-        if pending and out[-1][-1:] in _SCRUB_KEEPS and (char in _SCRUB_KEEPS or char in "\"'"):
+        if pending and (out[-1][-1:] in _SCRUB_KEEPS or out[-1][-1:] == '"') and (
+                char in _SCRUB_KEEPS or char in "\"'"):
             out.append(" ")
         pending = False
         if char in "\"'":

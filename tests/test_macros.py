@@ -550,3 +550,25 @@ def test_alignment_padding_inside_a_function(tmp_path):
     for bad in (".balign 8, 0xcc", ".balignw 8, 0x9090"):
         with pytest.raises(SourceError, match="padding would be executed"):
             program(tmp_path, f".globl f\nf:\n nop\n {bad}\n ret\n")
+
+
+ARGUMENT_SPELLINGS = [
+    "2 +1", "2 + 1", "2+ 1", "2 1", "2,1", "2 , 1", "2 ,1", "2 -1", "x 1", "x -1", "-x 1",
+    "2 (1)", "2 / 1", "x (1)", "2 !1", "2 <1", "2 'a", '2 "1"', "2\t1", "x\t-1", '"2 + 1"',
+    '"1" "2"', "(1)+(2),3", "b=3", "b=3 a=4", "a=(1 + 1)", "", "x*2 1", "(x) -1",
+    ",2", " , 3", "a=,b=2", "1,,", "a= 4", "b = 5", "1 ;", "x%2 1", "1,\t2", "-1 -2", "~1",
+]
+
+
+def test_argument_spellings_bind_like_gnu_as(tmp_path):
+    invocations = "\n".join(f"TWO {spelling}" for spelling in ARGUMENT_SPELLINGS)
+    text = f"""
+    x = 5
+    .macro TWO a=9, b=7
+        movl $(\\a), %eax
+        movl $(\\b), %ecx
+    .endm
+    {invocations}
+    """
+    data = assert_same_as_gnu_as(tmp_path, text)
+    assert len(data) == 10 * len(ARGUMENT_SPELLINGS)
