@@ -1,0 +1,437 @@
+"""Counterexamples: from a Z3 model to a concrete, replayable scenario.
+
+A refuted obligation comes with a model of its path.  This module turns
+the model into a *scenario* -- entry registers and flags, the entry memory
+bytes the run reads, the addresses of symbols, and for each TDX
+instruction its outcome and the registers the module returned -- and
+replays it with the concrete interpreter (:mod:`model.concrete`), one
+lifted instruction at a time, independently of the symbolic executor.  The
+replay's final state is then judged by the same property checker through
+a concrete :class:`proofs.properties.PathView`; ``confirmed`` says whether
+the concrete run really violates the obligation (no spurious
+counterexamples).  The JSON form (SPEC.md section 8) carries everything
+needed to run the scenario again, natively (``tdxproof replay``) or here
+(:func:`replay_counterexample`).
+
+Decisions recorded here:
+
+* Control flow in the replay follows the executor's documented rules
+  (inlined internal calls, ``__x86_return_thunk`` is ``ret``, never-returning
+  callees end as panic, external calls clobber the caller-saved registers
+  with the scenario's values and clear DF, faults go through the exception
+  table or oops); a TDX instruction takes the scenario's next event, and a
+  mismatch (another kind, no event left) is a :class:`ReplayDiverged`.
+* Flags the module chooses after a TDCALL and values the SDM leaves
+  undefined stay undefined (``None``) in the replay: the concrete
+  interpreter never guesses them.
+* Numbers are written as ``0x`` hex strings in JSON; memory bytes as an
+  address -> byte map sorted by address.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import z3
+
+from grammar import ast
+from grammar.ast import GPR64
+from grammar.source import Origin
+from model import abi, concrete, ir
+from model.concrete import ConcreteEnv, ConcreteState
+from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, _loads
+from model.extable import ExceptionTable
+from model.lift import lift
+from model.tdx import ARITHMETIC_FLAGS, Outcome
+from proofs.properties import (PROPERTIES, AccessView, ConcreteOps, EventView, FaultView, PathView)
+
+STEP_LIMIT = 10000
+"""Instructions a replay may run before it is cut off (as ``bound``)."""
+
+
+class ReplayDiverged(RuntimeError):
+    """The concrete run left the path the scenario describes."""
+
+
+def _hex(value: int | None) -> str | None:
+    return None if value is None else f"{value:#x}"
+
+
+def _number(text) -> int:
+    return text if isinstance(text, int) else int(text, 0)
+
+
+def origin_json(origin: Origin) -> dict:
+    return {"file": origin.file, "line": origin.line, "column": origin.column,
+            "expansion": [frame.render() for frame in origin.expansion]}
+
+
+# --- the scenario ------------------------------------------------------------------
+
+@dataclass
+class Scenario:
+    """Everything a replay needs; ``memory`` maps entry byte addresses to
+    bytes, and ``read_missing`` answers (and records) bytes not in it."""
+
+    registers: dict[str, int]
+    flags: dict[str, int | None]
+    memory: dict[int, int]
+    events: list[dict]
+    symbols: dict[str, int] = field(default_factory=dict)
+    external: dict[str, list[dict[str, int]]] = field(default_factory=dict)
+    read_missing: Callable[[int], int] | None = None
+
+    def entry_byte(self, address: int) -> int:
+        if address not in self.memory:
+            if self.read_missing is None:
+                raise ReplayDiverged(f"the run reads memory byte {address:#x}, which the scenario lacks")
+            self.memory[address] = self.read_missing(address)
+        return self.memory[address]
+
+    def entry_load(self, address: int, size: int) -> int:
+        return sum(self.entry_byte((address + i) % 2**64) << 8 * i for i in range(size))
+
+
+@dataclass
+class TraceStep:
+    origin: Origin
+    text: str
+    changed: dict[str, int]
+    note: str = ""
+
+
+@dataclass
+class ConcreteRun:
+    entry: ConcreteState
+    final: ConcreteState
+    end: str
+    where: Origin | None
+    events: list[EventView]
+    accesses: list[AccessView]
+    faults: list[FaultView]
+    steps: list[TraceStep]
+
+    def view(self, scenario: Scenario) -> PathView:
+        env = ConcreteEnv(read_missing=scenario.entry_byte)
+        return PathView(ConcreteOps(), self.end, self.entry.regs, self.final.regs, self.final.flags,
+                        lambda address, size: self.final.read_bytes(address, size, env),
+                        scenario.entry_load, tuple(self.events), tuple(self.accesses),
+                        tuple(self.faults), self.where)
+
+
+# --- the concrete replay -------------------------------------------------------------
+
+class _Replay:
+    def __init__(self, program: ast.Program, scenario: Scenario, never_returning=DEFAULT_NEVER_RETURNING):
+        self.program = program
+        self.scenario = scenario
+        self.table = ExceptionTable(program)
+        self.never_returning = never_returning
+        self.functions = {fn.name for fn in program.functions}
+        self.events: list[EventView] = []
+        self.accesses: list[AccessView] = []
+        self.faults: list[FaultView] = []
+        self.steps: list[TraceStep] = []
+        self.external_calls: dict[str, int] = {}
+
+    def _location(self, label: str):
+        if label in self.program.labels and self.program.labels[label][0] is not None:
+            return self.program.labels[label]
+        if label in self.functions:
+            return (label, 0)
+        return None
+
+    def _env(self, site) -> ConcreteEnv:
+        return_address = self.scenario.symbols.get(f"return_{site[0]}_{site[1]}",
+                                                   0xC0DE000000000000 + 16 * site[1])
+        symbols = {name[len("symbol_"):]: value for name, value in self.scenario.symbols.items()
+                   if name.startswith("symbol_")}
+        return ConcreteEnv(symbols, return_address, self.scenario.entry_byte)
+
+    def _external(self, state: ConcreteState, target: str) -> ConcreteState:
+        calls = self.scenario.external.get(target, [])
+        count = self.external_calls.get(target, 0)
+        self.external_calls[target] = count + 1
+        values = calls[count] if count < len(calls) else {}
+        regs = dict(state.regs)
+        for reg in abi.CALLER_SAVED:
+            regs[reg] = values.get(reg, 0)
+        flags = dict(state.flags)
+        for flag in ARITHMETIC_FLAGS:
+            flags[flag] = values.get(flag)
+        flags["df"] = 0
+        return ConcreteState(regs, flags, state.memory)
+
+    def run(self, name: str) -> ConcreteRun:
+        scenario = self.scenario
+        entry = ConcreteState(dict(scenario.registers), dict(scenario.flags), {})
+        state = ConcreteState(dict(entry.regs), dict(entry.flags), {})
+        location, frames = (name, 0), []
+        for _ in range(STEP_LIMIT):
+            function, index = location
+            items = self.program.function(function).items
+            while index < len(items) and isinstance(items[index], ast.Label):
+                index += 1
+            if index >= len(items):
+                return self._end(entry, state, "unsupported", None)
+            instr = items[index]
+            location = (function, index)
+            step = lift(instr)
+            env = self._env(location)
+            pending = [("read", concrete.evaluate(load.address, state, env), load.width)
+                       for load in _loads(step)]
+            pending += [("write", concrete.evaluate(effect.address, state, env), effect.value.width)
+                        for effect in step.effects if isinstance(effect, ir.Store)]
+            new = concrete.execute(step, state, env)
+            self.accesses += [AccessView(kind, address, width // 8, state.regs["rsp"], new.regs["rsp"],
+                                         instr.origin, True) for kind, address, width in pending]
+            trace = TraceStep(instr.origin, str(instr),
+                              {r: v for r, v in new.regs.items() if v != state.regs[r]})
+            self.steps.append(trace)
+            control, following = step.control, (function, index + 1)
+            old, state = state, new
+            if isinstance(control, ir.Jump) and control.target in RETURN_THUNKS:
+                control = ir.Return(ir.Load(ir.Reg("rsp"), 64))
+                old = state
+                state = ConcreteState(dict(state.regs, rsp=(state.regs["rsp"] + 8) % 2**64),
+                                      state.flags, state.memory)
+            if control is None:
+                location = following
+            elif isinstance(control, ir.Branch):
+                taken = concrete.evaluate(control.condition, old, env)
+                if taken is None:
+                    raise ReplayDiverged(f"branch on an undefined flag at {instr.origin.render()}")
+                location = self._location(control.target) if taken else following
+            elif isinstance(control, (ir.Jump, ir.Call)):
+                target = control.target
+                if target in self.never_returning:
+                    return self._end(entry, state, "panic", instr.origin)
+                if isinstance(control, ir.Call):
+                    if target in self.functions or target in self.program.labels:
+                        frames.append((following, env.return_address()))
+                        location = self._location(target)
+                    else:
+                        state = self._external(state, target)
+                        state.regs["rsp"] = (state.regs["rsp"] + 8) % 2**64
+                        location = following
+                elif self._location(target) is not None:
+                    location = self._location(target)
+                else:
+                    state = self._external(state, target)
+                    address = state.read_bytes(state.regs["rsp"], 8, env)
+                    state.regs["rsp"] = (state.regs["rsp"] + 8) % 2**64
+                    if not frames:
+                        return self._end(entry, state, "returned", instr.origin)
+                    location = self._pop(frames, address, instr)
+            elif isinstance(control, ir.Return):
+                address = concrete.evaluate(control.address, old, env)
+                if not frames:
+                    return self._end(entry, state, "returned", instr.origin)
+                location = self._pop(frames, address, instr)
+            elif isinstance(control, ir.TdxInstruction):
+                state, location, end = self._tdx(control.kind, old, location, following, instr.origin, trace)
+                if end:
+                    return self._end(entry, state, end, instr.origin)
+            elif isinstance(control, ir.Trap):
+                fixup = self.table.route(location, control.vector) if control.vector == abi.TRAP_UD else None
+                if control.vector == abi.TRAP_UD:
+                    self.faults.append(FaultView(instr.base, fixup is not None, instr.origin, True))
+                if fixup is None:
+                    return self._end(entry, state, "oops", instr.origin)
+                if fixup.rax is not None:
+                    state.regs["rax"] = fixup.rax
+                location = self._location(fixup.to_label)
+            else:
+                raise TypeError(f"unknown control transfer {control!r}")
+            if location is None:
+                return self._end(entry, state, "unsupported", instr.origin)
+        return self._end(entry, state, "bound", None)
+
+    def _pop(self, frames, address, instr):
+        resume, expected = frames.pop()
+        if address != expected:
+            raise ReplayDiverged(f"ret at {instr.origin.render()} to {address:#x}, not the caller's {expected:#x}")
+        return resume
+
+    def _tdx(self, kind, state, location, following, origin, trace):
+        position = len(self.events)
+        if position >= len(self.scenario.events) or self.scenario.events[position]["kind"] != kind:
+            raise ReplayDiverged(f"{kind} at {origin.render()} is not the scenario's next TDX event")
+        script = self.scenario.events[position]
+        outcome = Outcome(script["outcome"])
+        regs, flags = dict(state.regs), dict(state.flags)
+        if kind == "seamcall":
+            traps = [o.trap for o in (Outcome.FAULT_UD, Outcome.FAULT_GP)]
+            routes = [self.table.route(location, trap) for trap in traps]
+            self.faults.append(FaultView(kind, all(r is not None for r in routes), origin, True))
+        resume, end = following, ""
+        if outcome is Outcome.COMPLETION:
+            for reg, value in script["registers"].items():
+                regs[reg] = _number(value)
+            regs["rax"] = _number(script["status"])
+            for flag in ARITHMETIC_FLAGS:
+                flags[flag] = 0 if kind == "seamcall" else None
+        elif outcome is Outcome.VMFAILINVALID:
+            for flag in ARITHMETIC_FLAGS:
+                flags[flag] = 1 if flag == "cf" else 0
+        else:
+            fixup = self.table.route(location, outcome.trap)
+            if fixup is None:
+                end = "oops"
+            else:
+                if fixup.rax is not None:
+                    regs["rax"] = fixup.rax
+                resume = self._location(fixup.to_label)
+        status = regs["rax"] if outcome is Outcome.COMPLETION else None
+        self.events.append(EventView(kind, outcome, origin, dict(state.regs), dict(regs), status))
+        trace.changed = {r: v for r, v in regs.items() if v != state.regs[r]}
+        trace.note = f"{kind}: {outcome.value}"
+        return ConcreteState(regs, flags, state.memory), resume, end
+
+    def _end(self, entry, state, end, where) -> ConcreteRun:
+        return ConcreteRun(entry, state, end, where, self.events, self.accesses, self.faults, self.steps)
+
+
+def replay(program: ast.Program, name: str, scenario: Scenario) -> ConcreteRun:
+    """Run function ``name`` concretely on ``scenario``."""
+    return _Replay(program, scenario).run(name)
+
+
+# --- from a model ------------------------------------------------------------------------
+
+_EXTERNAL = re.compile(r"^(?P<target>.+)_(?P<serial>\d+)_(?P<reg>[a-z0-9]+)$")
+
+
+def _value(model: z3.ModelRef, term) -> int:
+    return model.eval(term, model_completion=True).as_long()
+
+
+def _events(model, events, rename=None) -> list[dict]:
+    out = []
+    for event in events:
+        outputs, status = dict(event.outputs), event.status
+        if rename is not None:
+            names = list(outputs)
+            terms = rename([outputs[n] for n in names] + ([status] if status is not None else []))
+            outputs = dict(zip(names, terms))
+            status = terms[-1] if status is not None else None
+        out.append({"kind": event.kind, "index": event.index, "outcome": event.outcome.value,
+                    "source": origin_json(event.origin),
+                    "registers": {reg: _hex(_value(model, term)) for reg, term in sorted(outputs.items())},
+                    "status": None if status is None else _hex(_value(model, status))})
+    return out
+
+
+def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scenario:
+    """The scenario of ``path`` in ``model`` (``varied``: the independent
+    module of a relational check)."""
+    from proofs.prover import _Renaming
+    entry = path.entry
+    registers = {reg: _value(model, entry.regs[reg]) for reg in GPR64}
+    flags = {flag: _value(model, term) for flag, term in entry.flags.items()}
+    symbols, external = {}, {}
+    callers = {}
+    for decl in model.decls():
+        name = decl.name()
+        if decl.arity():
+            continue
+        if name.startswith(("symbol_", "return_")):
+            symbols[name] = model[decl].as_long()
+        else:
+            match = _EXTERNAL.match(name)
+            if match and match["reg"] in abi.CALLER_SAVED + tuple(ARITHMETIC_FLAGS):
+                callers.setdefault(match["target"], {}).setdefault(int(match["serial"]), {})[match["reg"]] = \
+                    model[decl].as_long()
+    for target, calls in callers.items():
+        external[target] = [calls[serial] for serial in sorted(calls)]
+    rename = _Renaming().rename if varied else None
+    memory_array = entry.memory
+    return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
+                    lambda address: _value(model, z3.Select(memory_array, z3.BitVecVal(address, 64))))
+
+
+def _render(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, bool)):
+        return _hex(int(value)) if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    return str(value)
+
+
+def _evaluated(model, value):
+    if isinstance(value, z3.ExprRef):
+        return _hex(_value(model, value)) if z3.is_bv(value) else str(model.eval(value))
+    return _render(value)
+
+
+def confirm(program: ast.Program, name: str, contract, pid: str, detail: str, runs: list[ConcreteRun],
+            scenarios: list[Scenario]) -> bool:
+    """Whether the concrete run(s) violate obligation (pid, detail)."""
+    prop = PROPERTIES[pid]
+    views = [run.view(scenario) for run, scenario in zip(runs, scenarios)]
+    claims = prop.check(*views, contract) if prop.relational else prop.check(views[0], contract)
+    return any(claim.detail == detail and claim.violated is True for claim in claims)
+
+
+def build_counterexample(program, name, config, contract, pid, detail, model, path, claim, views,
+                         settings) -> dict:
+    """The JSON form of a refutation (SPEC.md section 8), replayed and checked."""
+    relational = PROPERTIES[pid].relational
+    scenarios = [scenario_from_model(model, path)]
+    if relational:
+        scenarios.append(scenario_from_model(model, path, varied=True))
+        scenarios[1].memory = scenarios[0].memory
+    runs, problem = [], ""
+    try:
+        runs = [replay(program, name, scenario) for scenario in scenarios]
+        confirmed = confirm(program, name, contract, pid, detail, runs, scenarios)
+    except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol) as error:
+        confirmed, problem = False, str(error)
+    cex = {
+        "property": pid, "detail": detail, "function": name, "config": config,
+        "files": list(program.files), "firmware": settings.firmware,
+        "contract": contract.key if contract else None,
+        "entry": {"registers": {reg: _hex(v) for reg, v in scenarios[0].registers.items()},
+                  "flags": scenarios[0].flags},
+        "memory": {_hex(a): _hex(b) for a, b in sorted(scenarios[0].memory.items())},
+        "symbols": {n: _hex(v) for n, v in sorted(scenarios[0].symbols.items())},
+        "external_calls": {t: [{r: _hex(v) for r, v in call.items()} for call in calls]
+                           for t, calls in sorted(scenarios[0].external.items())},
+        "tdx": scenarios[0].events,
+        "path": [origin_json(origin) for origin in path.path_in(model)],
+        "end": path.end.value,
+        "where": origin_json(claim.origin) if claim.origin else None,
+        "expected": _evaluated(model, claim.expected),
+        "actual": _evaluated(model, claim.actual),
+        "confirmed": confirmed,
+    }
+    if relational:
+        cex["varied_tdx"] = scenarios[1].events
+    if problem:
+        cex["replay_problem"] = problem
+    if runs:
+        cex["trace"] = [{"source": origin_json(step.origin), "instruction": step.text,
+                         "changed": {r: _hex(v) for r, v in step.changed.items()}, "note": step.note}
+                        for step in runs[0].steps]
+    return cex
+
+
+def scenario_from_json(cex: Mapping, varied: bool = False) -> Scenario:
+    """The scenario a counterexample file describes (memory it lacks reads
+    as a :class:`ReplayDiverged`)."""
+    external = {t: [{r: _number(v) for r, v in call.items()} for call in calls]
+                for t, calls in cex.get("external_calls", {}).items()}
+    return Scenario({r: _number(v) for r, v in cex["entry"]["registers"].items()},
+                    dict(cex["entry"]["flags"]),
+                    {_number(a): _number(b) for a, b in cex["memory"].items()},
+                    list(cex["varied_tdx"] if varied else cex["tdx"]),
+                    {n: _number(v) for n, v in cex.get("symbols", {}).items()}, external)
+
+
+def replay_counterexample(program: ast.Program, cex: Mapping, contract=None) -> bool:
+    """Replay a counterexample file concretely; whether it violates its property."""
+    relational = PROPERTIES[cex["property"]].relational
+    scenarios = [scenario_from_json(cex)] + ([scenario_from_json(cex, varied=True)] if relational else [])
+    runs = [replay(program, cex["function"], scenario) for scenario in scenarios]
+    return confirm(program, cex["function"], contract, cex["property"], cex["detail"], runs, scenarios)

@@ -1,0 +1,496 @@
+"""The property catalog (SPEC.md section 7): one checker per property ID.
+
+A checker reads one finished path through a :class:`PathView` and yields
+:class:`Claim` objects: "on this path, ``violated`` would break obligation
+``detail`` of this property".  The same checker runs on two kinds of view:
+
+* a symbolic view over the executor's :class:`model.executor.PathResult`
+  (values are Z3 terms, ``violated`` a Z3 Boolean that the prover hands to
+  the solver together with the path condition: unsat = the obligation
+  holds on this path), and
+* a concrete view over a counterexample replayed with the concrete
+  interpreter (values are Python integers, ``violated`` a Python bool), so
+  that every refutation is confirmed by an independent execution.
+
+The views share one small algebra (:class:`Ops`) so that a property is
+written once.  Decisions recorded here:
+
+* Properties about the return (``callee-saved``, ``stack-balance``,
+  ``return-address``, ``direction-flag``, the status and output
+  properties) are claimed on paths that *return*; panic and oops paths
+  are judged by ``fault-handled`` and ``panic-on-tdcall-failure``.
+* ``no-red-zone``: an access is below the stack pointer when its address is
+  in the ``STACK_DEPTH`` bytes below both the RSP before and the RSP after
+  its instruction (``push`` and ``call`` write at the new RSP, which is
+  below the old one; a struct elsewhere in memory is not "below RSP").
+* ``frame``: the function's own frame is the ``STACK_DEPTH`` bytes below
+  the entry RSP (the return-address slot at entry RSP is the caller's);
+  the contract adds its struct.
+* ``fault-handled``: every fault site on the path routes every trap it may
+  raise through the exception table, and no path ends in an oops.
+* ``fault-codes`` and ``vmfailinvalid-code`` judge the paths that return
+  after the failure; a fault that oopses is ``fault-handled``'s refutation.
+* ``scrub`` is relational: the checker gets a second view of the same path
+  in which every value the TDX module or VMM returned is replaced by an
+  independent one (same entry state); every register that is neither RAX,
+  RSP nor callee-saved must agree between the two.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import z3
+
+from grammar.source import Origin
+from model import abi, bv
+from model.tdx import Outcome
+
+CATALOG: tuple[str, ...] = (
+    "callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
+    "fault-handled", "direction-flag", "input-marshalling", "output-marshalling",
+    "status-return", "r10-to-rax", "vmfailinvalid-code", "fault-codes",
+    "failure-no-output", "scrub", "panic-on-tdcall-failure")
+"""Every property ID of SPEC.md section 7, in report order."""
+
+STACK_DEPTH = 4096
+"""Bytes below the entry RSP that the function may use as its frame."""
+
+SCRUBBED: tuple[str, ...] = tuple(
+    reg for reg in abi.ENCODING_BIT if reg not in ("rax", "rsp") + abi.CALLEE_SAVED)
+"""Registers that must hold no module/VMM-controlled value at return."""
+
+RETURNED, PANIC, OOPS = "returned", "panic", "oops"
+"""Path ends, by their ``PathEnd`` values."""
+
+
+# --- one algebra, two representations -----------------------------------------
+
+class Ops:
+    """Z3 terms (the default) ..."""
+
+    def const(self, value: int, width: int = 64) -> Any:
+        return bv.const(value, width)
+
+    def boolean(self, value: bool) -> Any:
+        return z3.BoolVal(value)
+
+    def eq(self, a, b):
+        return bv.eq(a, b)
+
+    def ne(self, a, b):
+        return z3.Not(bv.eq(a, b))
+
+    def ult(self, a, b):
+        return bv.ult(a, b)
+
+    def ule(self, a, b):
+        return bv.ule(a, b)
+
+    def add(self, a, b):
+        return a + b
+
+    def sub(self, a, b):
+        return a - b
+
+    def and_(self, a, b):
+        return a & b
+
+    def all_(self, *conditions):
+        return z3.And(*conditions)
+
+    def any_(self, *conditions):
+        return z3.Or(*conditions)
+
+    def not_(self, condition):
+        return z3.Not(condition)
+
+
+class ConcreteOps(Ops):
+    """... or unsigned Python integers and bools.
+
+    >>> ops = ConcreteOps()
+    >>> ops.add(2**64 - 1, 2), ops.ult(1, 2), ops.ne(3, 3)
+    (1, True, False)
+    """
+
+    def const(self, value: int, width: int = 64) -> int:
+        return value & ((1 << width) - 1)
+
+    def boolean(self, value: bool) -> bool:
+        return bool(value)
+
+    def eq(self, a, b):
+        return a == b
+
+    def ne(self, a, b):
+        return a != b
+
+    def ult(self, a, b):
+        return a < b
+
+    def ule(self, a, b):
+        return a <= b
+
+    def add(self, a, b):
+        return (a + b) & (2**64 - 1)
+
+    def sub(self, a, b):
+        return (a - b) & (2**64 - 1)
+
+    def and_(self, a, b):
+        return a & b
+
+    def all_(self, *conditions):
+        return all(conditions)
+
+    def any_(self, *conditions):
+        return any(conditions)
+
+    def not_(self, condition):
+        return not condition
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One TDX instruction on the path: the registers it saw (``inputs``),
+    the registers right after it (``after``) and its status (completion)."""
+
+    kind: str
+    outcome: Outcome
+    origin: Origin
+    inputs: Mapping[str, Any]
+    after: Mapping[str, Any]
+    status: Any = None
+
+
+@dataclass(frozen=True)
+class AccessView:
+    """One memory access; ``guard``: whether it happened on this path."""
+
+    kind: str
+    address: Any
+    size: int
+    rsp_before: Any
+    rsp_after: Any
+    origin: Origin
+    guard: Any
+
+
+@dataclass(frozen=True)
+class FaultView:
+    """An instruction that may fault; ``handled``: every trap is routed."""
+
+    instruction: str
+    handled: bool
+    origin: Origin
+    guard: Any
+
+
+@dataclass(frozen=True)
+class PathView:
+    """What a checker may ask about one path."""
+
+    ops: Ops
+    end: str
+    entry: Mapping[str, Any]
+    final: Mapping[str, Any]
+    flags: Mapping[str, Any]
+    load: Callable[[Any, int], Any]
+    entry_load: Callable[[Any, int], Any]
+    events: tuple[EventView, ...] = ()
+    accesses: tuple[AccessView, ...] = ()
+    faults: tuple[FaultView, ...] = ()
+    where: Origin | None = None
+
+    @property
+    def returned(self) -> bool:
+        return self.end == RETURNED
+
+    def last_event(self, kind: str) -> EventView | None:
+        events = [event for event in self.events if event.kind == kind]
+        return events[-1] if events else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``violated`` would refute obligation ``detail``; ``expected`` and
+    ``actual`` are what the report shows."""
+
+    detail: str
+    violated: Any
+    origin: Origin | None
+    expected: Any = None
+    actual: Any = None
+
+
+# --- the registry ---------------------------------------------------------------
+
+Check = Callable[..., Iterable[Claim]]
+
+
+@dataclass(frozen=True)
+class Property:
+    """A property: its checker, its obligations (``details``, one per
+    obligation, from the contract) and whether it needs a contract."""
+
+    id: str
+    check: Check
+    summary: str
+    details: Callable[[Any], tuple[str, ...]]
+    applies: Callable[[Any], bool]
+    needs_contract: bool
+    relational: bool = False
+
+
+PROPERTIES: dict[str, Property] = {}
+
+
+def checks(property_id: str, summary: str, *, details: Callable[[Any], tuple[str, ...]] = lambda c: ("",),
+           contract: bool = False, applies: Callable[[Any], bool] = lambda c: True,
+           relational: bool = False) -> Callable[[Check], Check]:
+    """Register the decorated function as the checker of ``property_id``."""
+    def register(function: Check) -> Check:
+        if property_id not in CATALOG:
+            raise ValueError(f"{property_id!r} is not in the property catalog")
+        if property_id in PROPERTIES:
+            raise ValueError(f"two checkers for {property_id!r}")
+        PROPERTIES[property_id] = Property(property_id, function, summary, details,
+                                           applies, contract, relational)
+        return function
+    return register
+
+
+def applicable(contract) -> tuple[str, ...]:
+    """The property IDs that apply to a function with ``contract`` (or None)."""
+    return tuple(pid for pid in CATALOG
+                 if (contract is not None or not PROPERTIES[pid].needs_contract)
+                 and (contract is None or PROPERTIES[pid].applies(contract)))
+
+
+# --- helpers shared by the checkers ---------------------------------------------
+
+def struct_address(path: PathView, contract, field_name: str):
+    ops = path.ops
+    return ops.add(path.entry[contract.struct_pointer], ops.const(contract.layout[field_name]))
+
+
+def struct_written(path: PathView, contract):
+    """Whether the contract lets the wrapper write outputs on this path."""
+    ops = path.ops
+    conditions = []
+    if contract.struct_may_be_null:
+        conditions.append(ops.ne(path.entry[contract.struct_pointer], ops.const(0)))
+    if contract.outputs_when is not None:
+        flags = path.entry[contract.outputs_when.register]
+        conditions.append(ops.ne(ops.and_(flags, ops.const(contract.outputs_when.mask)), ops.const(0)))
+    return ops.all_(*conditions) if conditions else ops.boolean(True)
+
+
+def changed_fields(path: PathView, contract, fields: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """(field, "its bytes changed") for each of ``fields``."""
+    ops = path.ops
+    for name in fields:
+        address = struct_address(path, contract, name)
+        yield name, ops.ne(path.load(address, 8), path.entry_load(address, 8))
+
+
+def _inside(ops: Ops, address, size: int, low, length: int):
+    """Whether ``size`` bytes at ``address`` lie in ``[low, low + length)``,
+    without wrap-around."""
+    return ops.ule(ops.sub(address, low), ops.const(length - size))
+
+
+# --- properties of every function -------------------------------------------------
+
+@checks("callee-saved", "RBX, RBP, R12-R15 equal their entry values at every return",
+        details=lambda c: abi.CALLEE_SAVED)
+def callee_saved(path: PathView, contract) -> Iterator[Claim]:
+    if path.returned:
+        for reg in abi.CALLEE_SAVED:
+            yield Claim(reg, path.ops.ne(path.final[reg], path.entry[reg]), path.where,
+                        path.entry[reg], path.final[reg])
+
+
+@checks("stack-balance", "RSP = entry RSP + 8 at every return")
+def stack_balance(path: PathView, contract) -> Iterator[Claim]:
+    if path.returned:
+        expected = path.ops.add(path.entry["rsp"], path.ops.const(8))
+        yield Claim("", path.ops.ne(path.final["rsp"], expected), path.where, expected, path.final["rsp"])
+
+
+@checks("return-address", "the return-address slot at entry RSP is unchanged when ret reads it")
+def return_address(path: PathView, contract) -> Iterator[Claim]:
+    if path.returned:
+        expected = path.entry_load(path.entry["rsp"], 8)
+        actual = path.load(path.entry["rsp"], 8)
+        yield Claim("", path.ops.ne(actual, expected), path.where, expected, actual)
+
+
+@checks("no-red-zone", "no memory access below the current RSP")
+def no_red_zone(path: PathView, contract) -> Iterator[Claim]:
+    ops = path.ops
+    for access in path.accesses:
+        below = ops.all_(_inside(ops, access.address, 1, ops.sub(access.rsp_before, ops.const(STACK_DEPTH)),
+                                 STACK_DEPTH),
+                         _inside(ops, access.address, 1, ops.sub(access.rsp_after, ops.const(STACK_DEPTH)),
+                                 STACK_DEPTH))
+        yield Claim("", ops.all_(access.guard, below), access.origin, access.rsp_after, access.address)
+
+
+@checks("frame", "every write lands in the function's own frame or a struct of its contract")
+def frame(path: PathView, contract) -> Iterator[Claim]:
+    ops = path.ops
+    low = ops.sub(path.entry["rsp"], ops.const(STACK_DEPTH))
+    for access in path.accesses:
+        if access.kind != "write":
+            continue
+        regions = [_inside(ops, access.address, access.size, low, STACK_DEPTH)]
+        if contract is not None:
+            regions.append(_inside(ops, access.address, access.size,
+                                   path.entry[contract.struct_pointer], contract.struct_size))
+        yield Claim("", ops.all_(access.guard, ops.not_(ops.any_(*regions))), access.origin,
+                    None, access.address)
+
+
+@checks("fault-handled", "every instruction that may fault has an exception-table entry")
+def fault_handled(path: PathView, contract) -> Iterator[Claim]:
+    ops = path.ops
+    for site in path.faults:
+        if not site.handled:
+            yield Claim("", site.guard, site.origin, "an exception-table entry", "none")
+    if path.end == OOPS and not any(not site.handled for site in path.faults):
+        yield Claim("", ops.boolean(True), path.where, "no oops", "oops")
+
+
+@checks("direction-flag", "DF is clear at return")
+def direction_flag(path: PathView, contract) -> Iterator[Claim]:
+    if path.returned:
+        yield Claim("", path.ops.ne(path.flags["df"], path.ops.const(0, 1)), path.where,
+                    path.ops.const(0, 1), path.flags["df"])
+
+
+# --- properties of a wrapper contract -------------------------------------------------
+
+def _input_registers(contract) -> tuple[str, ...]:
+    return ("rax",) + tuple(dict.fromkeys(
+        list(contract.inputs) + list(contract.input_registers) + list(contract.input_constants)))
+
+
+def _expected_input(path: PathView, contract, reg: str):
+    ops = path.ops
+    if reg == "rax":
+        return path.entry[contract.leaf] if isinstance(contract.leaf, str) else ops.const(contract.leaf)
+    if reg in contract.input_constants:
+        return ops.const(contract.input_constants[reg])
+    if reg in contract.input_registers:
+        return path.entry[contract.input_registers[reg]]
+    return path.entry_load(struct_address(path, contract, reg), 8)
+
+
+@checks("input-marshalling", "at the TDX instruction each input register holds what the ABI says",
+        details=_input_registers, contract=True)
+def input_marshalling(path: PathView, contract) -> Iterator[Claim]:
+    for event in path.events:
+        if event.kind != contract.instruction:
+            continue
+        for reg in _input_registers(contract):
+            expected = _expected_input(path, contract, reg)
+            yield Claim(reg, path.ops.ne(event.inputs[reg], expected), event.origin,
+                        expected, event.inputs[reg])
+
+
+def _output_details(contract) -> tuple[str, ...]:
+    return tuple(contract.outputs) + ("other fields",)
+
+
+@checks("output-marshalling", "on completion each output field holds the instruction's output register",
+        details=_output_details, contract=True)
+def output_marshalling(path: PathView, contract) -> Iterator[Claim]:
+    event = path.last_event(contract.instruction)
+    if not path.returned or event is None or event.outcome is not Outcome.COMPLETION:
+        return
+    ops = path.ops
+    written = struct_written(path, contract)
+    for name in contract.outputs:
+        actual = path.load(struct_address(path, contract, name), 8)
+        yield Claim(name, ops.all_(written, ops.ne(actual, event.after[name])), path.where,
+                    event.after[name], actual)
+    for name, changed in changed_fields(path, contract, contract.layout):
+        if name in contract.outputs:
+            yield Claim("other fields", ops.all_(ops.not_(written), changed), path.where)
+        else:
+            yield Claim("other fields", changed, path.where)
+
+
+@checks("status-return", "on completion RAX at return is the instruction's status",
+        contract=True, applies=lambda c: c.returns == "status")
+def status_return(path: PathView, contract) -> Iterator[Claim]:
+    event = path.last_event(contract.instruction)
+    if path.returned and event is not None and event.outcome is Outcome.COMPLETION:
+        yield Claim("", path.ops.ne(path.final["rax"], event.status), path.where,
+                    event.status, path.final["rax"])
+
+
+@checks("r10-to-rax", "on completion with TDCALL status 0, RAX at return is the TDVMCALL's R10",
+        contract=True, applies=lambda c: c.returns == "r10")
+def r10_to_rax(path: PathView, contract) -> Iterator[Claim]:
+    event = path.last_event(contract.instruction)
+    if path.returned and event is not None and event.outcome is Outcome.COMPLETION:
+        ops = path.ops
+        yield Claim("", ops.all_(ops.eq(event.status, ops.const(0)),
+                                 ops.ne(path.final["rax"], event.after["r10"])),
+                    path.where, event.after["r10"], path.final["rax"])
+
+
+@checks("vmfailinvalid-code", "on VMfailInvalid RAX = TDX_SEAMCALL_VMFAILINVALID",
+        contract=True, applies=lambda c: c.failure_codes)
+def vmfailinvalid_code(path: PathView, contract) -> Iterator[Claim]:
+    if path.returned and any(e.outcome is Outcome.VMFAILINVALID for e in path.events):
+        expected = path.ops.const(abi.TDX_SEAMCALL_VMFAILINVALID)
+        yield Claim("", path.ops.ne(path.final["rax"], expected), path.where, expected, path.final["rax"])
+
+
+_FAULT_DETAILS = {Outcome.FAULT_UD: "#UD", Outcome.FAULT_GP: "#GP"}
+
+
+@checks("fault-codes", "on a fault with trap N, RAX = TDX_SW_ERROR | N",
+        details=lambda c: tuple(_FAULT_DETAILS.values()), contract=True,
+        applies=lambda c: c.failure_codes)
+def fault_codes(path: PathView, contract) -> Iterator[Claim]:
+    if not path.returned:
+        return
+    for event in path.events:
+        if event.outcome.is_fault:
+            expected = path.ops.const(abi.TDX_SW_ERROR | event.outcome.trap)
+            yield Claim(_FAULT_DETAILS[event.outcome], path.ops.ne(path.final["rax"], expected),
+                        path.where, expected, path.final["rax"])
+
+
+@checks("failure-no-output", "on failure paths nothing is written to the struct",
+        contract=True, applies=lambda c: bool(c.outputs) and c.failure_codes)
+def failure_no_output(path: PathView, contract) -> Iterator[Claim]:
+    if path.returned and any(e.outcome is not Outcome.COMPLETION for e in path.events):
+        for name, changed in changed_fields(path, contract, contract.layout):
+            yield Claim("", changed, path.where, f"{name} unchanged", f"{name} written")
+
+
+@checks("scrub", "no register but RAX and the restored callee-saved ones holds a module/VMM value",
+        details=lambda c: SCRUBBED, contract=True, applies=lambda c: c.scrub, relational=True)
+def scrub(path: PathView, varied: PathView, contract) -> Iterator[Claim]:
+    if path.returned:
+        for reg in SCRUBBED:
+            yield Claim(reg, path.ops.ne(path.final[reg], varied.final[reg]), path.where,
+                        path.final[reg], varied.final[reg])
+
+
+@checks("panic-on-tdcall-failure", "a nonzero TDCALL status reaches the never-returning failure function",
+        contract=True, applies=lambda c: c.panic_on_failure)
+def panic_on_tdcall_failure(path: PathView, contract) -> Iterator[Claim]:
+    if path.end == PANIC:
+        return
+    ops = path.ops
+    for event in path.events:
+        if event.kind == "tdcall" and event.outcome is Outcome.COMPLETION:
+            yield Claim("", ops.ne(event.status, ops.const(0)), path.where or event.origin,
+                        "panic", path.end)

@@ -1,0 +1,498 @@
+"""The prover: the executor's paths and the property checkers -> verdicts.
+
+For one function (under one configuration) it picks the wrapper contract,
+runs the symbolic executor, asks every selected property's checker for its
+claims on every path, and decides each obligation with Z3:
+
+* a claim's ``violated`` together with the path condition and the stated
+  assumptions is handed to the solver (one solver per path, the path
+  context asserted once, each claim under ``push``/``pop``, every query with
+  the user's timeout);
+* **sat** on any path refutes the obligation, with a counterexample built
+  from that model (:mod:`proofs.counterexample`); **unknown** on any path
+  (and no sat) leaves it unknown; **unsat** everywhere proves it -- unless
+  a feasible path ended at a bound or on something unsupported, which makes
+  every obligation not refuted elsewhere *unknown* (never proved);
+* ``scrub`` (relational) asks about the same path twice: the second copy
+  has every TDX-module/VMM output function renamed, i.e. an independent
+  module under the same entry state, with both path conditions asserted.
+
+Decisions recorded here:
+
+* **Assumptions** (SPEC.md section 7) are asserted, and printed: the entry
+  RSP is 8-byte aligned and at least ``STACK_MARGIN`` away from both ends of
+  the address space; the contract's struct is 8-byte aligned, does not wrap
+  and does not overlap the function's frame (``properties.STACK_DEPTH``
+  bytes below the entry RSP) or the return-address slot (or is NULL where
+  the contract allows it); the contract's module-output set narrows the
+  TDX model (``call``) or not (``worst-case``, ``bitmap``).
+* **Choosing a contract.**  Contracts are keyed by name and era.  The era is
+  ``--abi`` when given, else the one era whose contract names occur in the
+  input (``__tdx_module_call`` means legacy, ``__seamcall_ret`` unified),
+  else undecided.  Several candidates left (an undecided era, or same-name
+  legacy variants) are all checked and the one with the fewest refuted
+  obligations wins, ties going to the first in contract-file order; the
+  choice and its reason are printed as an assumption, and ``--variant``
+  forces one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import z3
+
+from grammar import ast
+from grammar.source import Origin
+from model import abi, bv, ir, symbolic
+from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
+from model.lift import lift
+from model.tdx import Outcome
+from proofs import contracts as contract_data
+from proofs.contracts import Contract
+from proofs.properties import (CATALOG, PROPERTIES, STACK_DEPTH, AccessView, Claim, EventView,
+                               FaultView, Ops, PathView, applicable)
+
+STACK_MARGIN = 0x10000
+"""The entry RSP is at least this far from address 0 and from 2**64."""
+
+MODULE_NAMESPACE, VARIED_NAMESPACE = "module", "varied"
+PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user chose for a ``check`` run (besides files and configs)."""
+
+    properties: tuple[str, ...] = CATALOG
+    era: str | None = None
+    firmware: str = "spec"
+    timeout: float = 10.0
+    contracts: tuple[Contract, ...] = ()
+    variants: Mapping[str, str] = field(default_factory=dict)
+    loop_bound: int = 16
+
+
+@dataclass
+class ObligationResult:
+    property: str
+    detail: str
+    status: str
+    seconds: float
+    counterexample: dict | None = None
+    origin: Origin | None = None
+    reason: str = ""
+
+
+@dataclass
+class FunctionResult:
+    function: str
+    config: str
+    abi: str
+    contract: str | None
+    origin: Origin
+    obligations: list[ObligationResult]
+    assumptions: list[str]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.obligations if o.status == status)
+
+
+# --- symbolic views ---------------------------------------------------------------
+
+class _Instructions:
+    """Source origin -> instruction, and the RSP an instruction leaves."""
+
+    def __init__(self, program: ast.Program):
+        self._by_origin: dict[Origin, ast.Instruction] = {}
+        for function in program.functions:
+            for instr in function.instructions:
+                self._by_origin.setdefault(instr.origin, instr)
+
+    def rsp_after(self, origin: Origin, rsp: z3.BitVecRef) -> z3.BitVecRef:
+        """RSP after the instruction at ``origin`` when it is a function of
+        RSP alone (``push``, ``pop``, ``call``, ``sub $n, %rsp`` ...), else
+        the RSP before it."""
+        instr = self._by_origin.get(origin)
+        if instr is None:
+            return rsp
+        try:
+            step = lift(instr)
+        except Exception:
+            return rsp
+        for effect in step.effects:
+            if isinstance(effect, ir.SetReg) and effect.name == "rsp" and _only_rsp(effect.value):
+                state = symbolic.SymbolicState({"rsp": rsp}, {}, None)
+                return symbolic.evaluate(effect.value, state, symbolic.SymbolicEnv())
+        return rsp
+
+
+class _Memory:
+    """Read-over-write resolution: ``Select(Store(m, a, v), b)`` becomes
+    ``v`` when ``a - b`` simplifies to 0, ``Select(m, b)`` when it is another
+    constant or when ``a`` and ``b`` lie in two of the ``regions`` that the
+    asserted assumptions keep apart (the frame around the entry RSP and the
+    contract's struct), else ``If(a == b, v, Select(m, b))`` -- down to the
+    entry memory.  The solver then sees bit-vector formulas over a few
+    entry-memory bytes instead of long store chains (far faster).
+
+    ``regions`` are ``(base variable, lowest offset, end offset)``; the
+    assumptions must make any two of them disjoint."""
+
+    def __init__(self, regions: tuple[tuple[z3.BitVecRef, int, int], ...] = ()):
+        self._regions = regions
+        self._places: dict[int, tuple] = {}
+        self._cache: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
+
+    def __call__(self, term: z3.ExprRef) -> z3.ExprRef:
+        key = term.get_id()     # the cache keeps ``term`` alive, so its id stays its own
+        if key not in self._cache:
+            if z3.is_select(term):
+                result = self._select(term.arg(0), self(term.arg(1)))
+            elif z3.is_app(term) and term.num_args() and not z3.is_store(term) and not z3.is_array(term):
+                result = _updated(term, [self(child) for child in term.children()])
+            else:
+                result = term
+            self._cache[key] = (term, result)
+        return self._cache[key][1]
+
+    def _located(self, address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int, int | None]:
+        """(base variable, offset, region index) of ``address``, cached."""
+        key = address.get_id()
+        if key not in self._places:
+            base, offset = _base_offset(address)
+            region = None
+            for position, (variable, low, end) in enumerate(self._regions):
+                if base is not None and base.eq(variable) and low <= offset < end:
+                    region = position
+            self._places[key] = (address, base, offset, region)
+        return self._places[key][1:]
+
+    def _select(self, array: z3.ExprRef, address: z3.BitVecRef) -> z3.BitVecRef:
+        base, offset, region = self._located(address)
+        while z3.is_store(array):
+            written = self(array.arg(1))
+            other_base, other_offset, other_region = self._located(written)
+            if base is not None and other_base is not None and base.eq(other_base):
+                if offset == other_offset:
+                    return self(array.arg(2))
+                array = array.arg(0)
+                continue
+            if region is not None and other_region is not None and other_region != region:
+                array = array.arg(0)
+                continue
+            distance = z3.simplify(written - address)
+            if z3.is_bv_value(distance):
+                if distance.as_long() == 0:
+                    return self(array.arg(2))
+                array = array.arg(0)
+                continue
+            return z3.If(written == address, self(array.arg(2)), self._select(array.arg(0), address))
+        if z3.is_app_of(array, z3.Z3_OP_ITE):
+            return z3.If(self(array.arg(0)), self._select(array.arg(1), address),
+                         self._select(array.arg(2), address))
+        return z3.Select(array, address)
+
+
+def _base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
+    """``address`` as variable + signed constant, when it is that.
+
+    >>> x = z3.BitVec("x", 64)
+    >>> _base_offset(x - 8)[1], _base_offset(x)[1], _base_offset(x * 2)[0]
+    (-8, 0, None)
+    """
+    simple = z3.simplify(address)
+    if z3.is_const(simple) and not z3.is_bv_value(simple):
+        return simple, 0
+    if z3.is_app_of(simple, z3.Z3_OP_BADD) and simple.num_args() == 2:
+        constant, variable = simple.arg(0), simple.arg(1)
+        if z3.is_bv_value(variable):
+            constant, variable = variable, constant
+        if z3.is_bv_value(constant) and z3.is_const(variable):
+            value = constant.as_long()
+            return variable, value - 2**64 if value >= 2**63 else value
+    return None, 0
+
+
+def _updated(term: z3.ExprRef, children: list[z3.ExprRef]) -> z3.ExprRef:
+    """``term`` with new children (n-ary operators such as ``concat`` keep
+    their arity, which rebuilding through ``decl()`` would not)."""
+    if all(new.eq(old) for new, old in zip(children, term.children())):
+        return term
+    array = (z3.Ast * len(children))(*[child.as_ast() for child in children])
+    return z3.z3._to_expr_ref(z3.Z3_update_term(term.ctx_ref(), term.as_ast(), len(children), array), term.ctx)
+
+
+def _only_rsp(expr) -> bool:
+    if isinstance(expr, ir.Reg):
+        return expr.name == "rsp"
+    if isinstance(expr, ir.Const):
+        return True
+    if isinstance(expr, ir.Binary):
+        return _only_rsp(expr.left) and _only_rsp(expr.right)
+    return False
+
+
+def _event_view(event) -> EventView:
+    after = dict(event.inputs)
+    if event.outcome is Outcome.COMPLETION:
+        after.update(event.outputs)
+        after["rax"] = event.status
+    return EventView(event.kind, event.outcome, event.origin, event.inputs, after, event.status)
+
+
+def symbolic_view(result: PathResult, instructions: _Instructions) -> PathView:
+    """The checkers' view of one executor path."""
+    accesses = tuple(AccessView(a.kind, a.address, a.width // 8, a.rsp,
+                                instructions.rsp_after(a.origin, a.rsp), a.origin, a.guard)
+                     for a in result.accesses)
+    faults = tuple(FaultView(f.instruction, f.handled, f.origin, f.guard) for f in result.faults)
+    return PathView(Ops(), result.end.value, result.entry.regs, result.state.regs, result.state.flags,
+                    result.state.load, result.entry.load, tuple(_event_view(e) for e in result.events),
+                    accesses, faults, result.where)
+
+
+class _Renaming:
+    """Every TDX-module output function renamed into an independent one."""
+
+    def __init__(self):
+        self._pairs: dict[str, tuple] = {}
+
+    def _collect(self, term: z3.ExprRef, seen: set[int]) -> None:
+        stack = [term]
+        while stack:
+            node = stack.pop()
+            key = node.get_id()
+            if key in seen:
+                continue
+            seen.add(key)
+            if z3.is_app(node):
+                decl = node.decl()
+                name = decl.name()
+                if decl.arity() and name.startswith(MODULE_NAMESPACE + "_") and name not in self._pairs:
+                    domain = [decl.domain(i) for i in range(decl.arity())]
+                    twin = z3.Function(VARIED_NAMESPACE + name[len(MODULE_NAMESPACE):], *domain, decl.range())
+                    self._pairs[name] = (decl, twin(*[z3.Var(i, s) for i, s in enumerate(domain)]))
+                stack.extend(node.children())
+
+    def rename(self, terms: Iterable[z3.ExprRef]) -> list[z3.ExprRef]:
+        terms = list(terms)
+        seen: set[int] = set()
+        for term in terms:
+            self._collect(term, seen)
+        if not self._pairs:
+            return terms
+        pairs = list(self._pairs.values())
+        return [z3.substitute_funs(term, *pairs) for term in terms]
+
+
+def varied_view(result: PathResult, view: PathView) -> tuple[PathView, z3.BoolRef]:
+    """The same path with an independent module: (its view, its condition)."""
+    names = list(view.final)
+    renamed = _Renaming().rename([result.condition] + [view.final[n] for n in names])
+    final = dict(zip(names, renamed[1:]))
+    return dataclasses.replace(view, final=final), renamed[0]
+
+
+# --- assumptions --------------------------------------------------------------------
+
+def _assumptions(state: symbolic.SymbolicState, contract: Contract | None) -> tuple[list, list[str]]:
+    entry, rsp = state.regs, state.regs["rsp"]
+    formulas = [state.flags["df"] == bv.const(0, 1),
+                rsp & bv.const(7, 64) == bv.const(0, 64),
+                bv.ule(bv.const(STACK_MARGIN, 64), rsp),
+                bv.ule(rsp, bv.const(2**64 - STACK_MARGIN, 64))]
+    texts = ["DF is clear at entry (System V)",
+             "the entry RSP is 8-byte aligned and the stack does not wrap around the address space",
+             "ordinary memory accesses do not fault"]
+    if contract is not None:
+        pointer = entry[contract.struct_pointer]
+        size = contract.struct_size
+        low = rsp - bv.const(STACK_DEPTH, 64)
+        valid = z3.And(pointer & bv.const(7, 64) == bv.const(0, 64),
+                       bv.ule(pointer, bv.const(2**64 - size, 64)),
+                       z3.Or(bv.ule(pointer + bv.const(size, 64), low),
+                             bv.ule(rsp + bv.const(8, 64), pointer)))
+        if contract.struct_may_be_null:
+            valid = z3.Or(pointer == bv.const(0, 64), valid)
+        formulas.append(valid)
+        texts.append(f"struct {contract.struct} at {contract.struct_pointer.upper()} "
+                     f"({size} bytes){' (or NULL)' if contract.struct_may_be_null else ''} is 8-byte "
+                     f"aligned, does not wrap, and does not overlap the function's frame "
+                     f"({STACK_DEPTH} bytes below entry RSP) or the return-address slot")
+        texts.append(contract.assumption())
+        leaf = (f"leaf unconstrained (any value of {contract.leaf.upper()})" if isinstance(contract.leaf, str)
+                else f"leaf {contract.leaf}" + (" (TDG.VP.VMCALL)" if contract.leaf == abi.TDG_VP_VMCALL
+                                                and contract.instruction == "tdcall" else ""))
+        texts.append(f"{contract.key}: {leaf}")
+    return formulas, texts
+
+
+def _regions(state: symbolic.SymbolicState, contract: Contract | None) -> tuple:
+    """The memory regions the assumptions keep apart (see :class:`_Memory`)."""
+    regions = [(state.regs["rsp"], -STACK_DEPTH, 8)]
+    if contract is not None and contract.struct_pointer != "rsp":
+        regions.append((state.regs[contract.struct_pointer], 0, contract.struct_size))
+    return tuple(regions)
+
+
+def _executor_options(settings: Settings, contract: Contract | None, namespace: str = MODULE_NAMESPACE
+                      ) -> ExecutorOptions:
+    outputs = {}
+    if contract is not None and contract.module_outputs == "call":
+        outputs = {contract.instruction: abi.MODULE_CALL_OUTPUTS}
+    return ExecutorOptions(firmware=settings.firmware, module_outputs=outputs,
+                           solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
+                           module_namespace=namespace)
+
+
+# --- deciding obligations -------------------------------------------------------------
+
+class _Obligation:
+    def __init__(self, pid: str, detail: str):
+        self.pid, self.detail = pid, detail
+        self.status = PROVED
+        self.seconds = 0.0
+        self.witness: tuple | None = None
+        self.origin: Origin | None = None
+        self.reason = ""
+
+    def settle(self, status: str, reason: str = "") -> None:
+        if self.status == REFUTED:
+            return
+        if status == REFUTED or self.status == PROVED:
+            self.status, self.reason = status, reason
+
+
+def _solver(timeout: float, context: Iterable[z3.BoolRef], memory: _Memory) -> z3.Solver:
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(timeout * 1000)))
+    solver.add(*[memory(term) for term in context])
+    return solver
+
+
+def _decide(solver: z3.Solver, claim: Claim, obligation: _Obligation, path: PathResult,
+            views: tuple, memory: _Memory) -> None:
+    started = time.perf_counter()
+    violated = z3.simplify(memory(claim.violated))
+    if z3.is_false(violated):
+        obligation.seconds += time.perf_counter() - started
+        return
+    solver.push()
+    solver.add(violated)
+    answer = solver.check()
+    if answer == z3.sat:
+        obligation.witness = (solver.model(), path, claim, views)
+        obligation.origin = claim.origin
+        obligation.settle(REFUTED)
+    elif answer == z3.unknown:
+        obligation.settle(UNKNOWN, f"solver: {solver.reason_unknown()}")
+    solver.pop()
+    obligation.seconds += time.perf_counter() - started
+
+
+def _prove(program: ast.Program, name: str, contract: Contract | None, settings: Settings,
+           paths: list[PathResult]) -> tuple[list[_Obligation], list[str]]:
+    instructions = _Instructions(program)
+    selected = [pid for pid in applicable(contract) if pid in settings.properties]
+    obligations = {(pid, detail): _Obligation(pid, detail)
+                   for pid in selected for detail in PROPERTIES[pid].details(contract)}
+    formulas, texts = _assumptions(paths[0].entry, contract) if paths else ([], [])
+    regions = _regions(paths[0].entry, contract) if paths else ()
+    for path in paths:
+        for text in path.assumptions:
+            if text not in texts:
+                texts.append(text)
+        if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
+            solver = _solver(settings.timeout, formulas + [path.condition], _Memory())
+            if solver.check() != z3.unsat:
+                where = f" at {path.where.render()}" if path.where else ""
+                for obligation in obligations.values():
+                    obligation.settle(UNKNOWN, f"a path ended ({path.end.value}){where}: {path.detail}")
+            continue
+        view = symbolic_view(path, instructions)
+        memory = _Memory(regions)
+        solver = None
+        for pid in selected:
+            prop = PROPERTIES[pid]
+            if prop.relational:
+                varied, condition = varied_view(path, view)
+                claims = list(prop.check(view, varied, contract))
+                if claims:
+                    relational = _solver(settings.timeout, formulas + [path.condition, condition], memory)
+                    for claim in claims:
+                        obligation = obligations[(pid, claim.detail)]
+                        if obligation.status != REFUTED:
+                            _decide(relational, claim, obligation, path, (view, varied), memory)
+                continue
+            for claim in prop.check(view, contract):
+                obligation = obligations[(pid, claim.detail)]
+                if obligation.status == REFUTED:
+                    continue
+                if solver is None:
+                    solver = _solver(settings.timeout, formulas + [path.condition], memory)
+                _decide(solver, claim, obligation, path, (view,), memory)
+    return list(obligations.values()), texts
+
+
+def _results(program: ast.Program, name: str, config: str, contract: Contract | None,
+             obligations: list[_Obligation], texts: list[str], settings: Settings) -> FunctionResult:
+    from proofs.counterexample import build_counterexample
+    out = []
+    for o in obligations:
+        cex = None
+        if o.status == REFUTED:
+            model, path, claim, views = o.witness
+            cex = build_counterexample(program, name, config, contract, o.pid, o.detail,
+                                       model, path, claim, views, settings)
+        out.append(ObligationResult(o.pid, o.detail, o.status, o.seconds, cex, o.origin, o.reason))
+    return FunctionResult(name, config, contract.era if contract else "-",
+                          contract.key if contract else None, program.function(name).origin, out, texts)
+
+
+def candidate_contracts(program: ast.Program, name: str, settings: Settings) -> tuple[tuple[Contract, ...], str]:
+    """The contracts ``name`` may be checked against, and why (see module doc)."""
+    contracts = settings.contracts
+    era, why = settings.era, "era chosen with --abi"
+    if era is None:
+        why = "the only contract of that name"
+        names = {fn.name for fn in program.functions}
+        eras = {e for e in contract_data.ERAS
+                if names & {c.name for c in contracts if c.era == e}
+                - {c.name for c in contracts if c.era != e}}
+        if len(eras) == 1:
+            era = eras.pop()
+            why = "era inferred from the other wrappers in the input"
+    found = tuple(c for c in contracts if c.name == name and (era is None or c.era == era))
+    if name in settings.variants:
+        found = tuple(c for c in found if c.variant == settings.variants[name])
+        why = "--variant"
+    return found, why
+
+
+def check_function(program: ast.Program, name: str, config: str, settings: Settings) -> FunctionResult:
+    """Every selected obligation of function ``name`` (see module doc)."""
+    found, why = candidate_contracts(program, name, settings)
+    runs: dict[tuple, list[PathResult]] = {}
+    best = None
+    for contract in found or (None,):
+        options = _executor_options(settings, contract)
+        key = tuple(sorted(options.module_outputs.items()))
+        if key not in runs:
+            runs[key] = execute_function(program, name, options)
+        obligations, texts = _prove(program, name, contract, settings, runs[key])
+        refuted = sum(1 for o in obligations if o.status == REFUTED)
+        if best is None or refuted < best[0]:
+            best = (refuted, contract, obligations, texts)
+    _, contract, obligations, texts = best
+    if contract is not None:
+        if len(found) > 1:
+            others = ", ".join(c.key for c in found if c is not contract)
+            texts.insert(0, f"contract {contract.key} chosen for {name}: fewest refuted obligations "
+                            f"among the candidates (also tried: {others})")
+        else:
+            texts.insert(0, f"contract {contract.key} ({why})")
+    texts.insert(0, f"firmware: {settings.firmware}")
+    return _results(program, name, config, contract, obligations, texts, settings)
