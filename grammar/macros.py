@@ -43,8 +43,9 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
   ``.fini``).
 * **Data** (:data:`DATA_DIRECTIVES`) is kept for re-emission; in a code
   section only ``.byte`` runs spelling TDCALL (``66 0f 01 cc``) or SEAMCALL
-  (``66 0f 01 cf``) are accepted and become instructions; any other data in
-  code is an error.  Alignment and symbol directives are kept as written;
+  (``66 0f 01 cf``) are accepted and become instructions, and NOP padding
+  (``.nops N``, ``.skip N, 0x90``) is kept like alignment; any other data
+  in code is an error.  Alignment and symbol directives are kept as written;
   the directives in :data:`NO_CODE_DIRECTIVES` produce nothing in ``.text``
   and are dropped.  Any other directive is an error naming it.
 * Everything else is an instruction, parsed by :mod:`grammar.parser`; a lone
@@ -91,6 +92,7 @@ NO_CODE_DIRECTIVES = frozenset({
 """Directives that produce no ``.text`` bytes and no symbols we need (dropped);
 ``.cfi_*`` (call-frame information, only ``.eh_frame`` bytes) is dropped too."""
 
+NOP = 0x90
 PREFIXES = REP_PREFIXES | {"lock", "notrack"}
 _CODE_SECTION_NAMES = re.compile(r"^(\.text(\..*)?|\.init|\.fini)$")
 
@@ -348,16 +350,20 @@ class _Collector:
     depth: int = 1
 
 
-def _opcode_of(text: str) -> str | None:
-    """The lower-cased first word after any labels, for nesting checks."""
-    rest = text
-    while True:
-        label = _LABEL.match(rest)
-        if not label:
-            break
-        rest = rest[label.end():]
-    match = _OPCODE.match(rest)
-    return match.group(1).lower() if match else None
+def _after_labels(text: str) -> int:
+    """Index of the first character after the statement's leading labels."""
+    index = 0
+    while label := _LABEL.match(text, index):
+        index = label.end()
+    return index
+
+
+def _opcode_of(text: str) -> tuple[str | None, str]:
+    """(lower-cased first word after any labels, the rest) of a statement."""
+    match = _OPCODE.match(text, _after_labels(text))
+    if match is None:
+        return None, ""
+    return match.group(1).lower(), text[match.end():].strip()
 
 
 _CONDITIONAL_OPENERS = frozenset({
@@ -452,9 +458,8 @@ class _Reader:
 
     def _skipped(self, raw: _Raw) -> None:
         """A statement inside a false conditional: only conditionals count."""
-        opcode = _opcode_of(raw.text)
+        opcode, operands = _opcode_of(raw.text)
         if opcode in _CONDITIONAL_OPENERS or opcode in (".elseif", ".else", ".endif"):
-            operands = raw.text[raw.text.lower().index(opcode) + len(opcode):].strip()
             self._conditional(opcode, operands, raw)
 
     # -- labels and symbols ------------------------------------------------------
@@ -609,7 +614,7 @@ class _Reader:
 
     def _collect(self, raw: _Raw) -> None:
         collector = self.collector
-        opcode = _opcode_of(raw.text)
+        opcode, _ = _opcode_of(raw.text)
         if collector.kind == ".macro":
             openers, closer = (".macro",), ".endm"
         else:
@@ -807,12 +812,26 @@ class _Reader:
         text = self.resolve_numeric(operands, raw.origin)
         values = tuple(split_operands(text))
         if self.section in self.assembly.code_sections:
-            if name != ".byte":
+            if name == ".byte":
+                self._tdx_bytes(values, raw)
+            elif self._nop_padding(name, values, raw.origin):
+                self._emit(Directive(name, text.strip(), raw.origin, self.section))
+            else:
                 raise SourceError(f"data ('{name}') in code section '{self.section}' is not "
                                   "an instruction we can model", raw.origin)
-            self._tdx_bytes(values, raw)
             return
         self._emit(DataStatement(name, values, raw.origin, self.section))
+
+    def _nop_padding(self, name: str, values: tuple[str, ...], origin: Origin) -> bool:
+        """``.nops N`` or ``.skip N, 0x90``: NOP bytes, executed as nothing.
+
+        The length may involve labels (the kernel's ALTERNATIVE pads the
+        original instruction to the replacement's length); GNU as computes it.
+        """
+        if name == ".nops":
+            return True
+        return (name in (".skip", ".space") and len(values) == 2
+                and self._value(values[1], origin) & 0xFF == NOP)
 
     def _tdx_bytes(self, values: tuple[str, ...], raw: _Raw) -> None:
         data = tuple(self._value(value, raw.origin) & 0xFF for value in values)

@@ -43,7 +43,7 @@ from typing import Sequence
 
 from grammar import ast
 from grammar.expressions import Binary, BinaryOp, Symbol, evaluate, parse_expression
-from grammar.macros import (ALIGN_DIRECTIVES, Assembly, DataStatement, Directive,
+from grammar.macros import (ALIGN_DIRECTIVES, NOP, Assembly, DataStatement, Directive,
                             InstructionStatement, LabelDefinition, numeric_label_spelling,
                             split_operands)
 from grammar.source import Origin, SourceError
@@ -54,7 +54,6 @@ EXTABLE_TYPES = {1: "default", 2: "fault"}
 EXTABLE_HANDLERS = {"ex_handler_default": "default", "ex_handler_fault": "fault"}
 FUNCTION_TYPES = frozenset({"@function", "%function", "stt_func", '"function"', "function"})
 GLOBAL_DIRECTIVES = frozenset({".globl", ".global", ".weak"})
-NOP_FILL = 0x90
 
 
 @dataclass
@@ -131,7 +130,7 @@ def _functions(assembly: Assembly) -> tuple[list[ast.Function], dict[str, tuple[
                         close(open_section)
             elif (statement.name in ALIGN_DIRECTIVES and current is not None and (
                     statement.name[-1] in "wl" or _alignment_fill(statement, assembly.symbols)
-                    not in (None, NOP_FILL))):
+                    not in (None, NOP))):
                 raise SourceError("alignment inside a function pads with bytes that are not "
                                   "NOPs: the padding would be executed", statement.origin)
     for section in list(open_by_section):

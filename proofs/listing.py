@@ -18,7 +18,8 @@ def _expansion(frame: Expansion) -> dict:
 def _instruction(instruction: ast.Instruction) -> dict:
     origin = instruction.origin
     return {
-        "mnemonic": " ".join(instruction.prefixes + (instruction.mnemonic,)),
+        "mnemonic": instruction.mnemonic,
+        "prefixes": list(instruction.prefixes),
         "operands": [str(operand) for operand in instruction.operands],
         "file": origin.file,
         "line": origin.line,

@@ -572,3 +572,34 @@ def test_argument_spellings_bind_like_gnu_as(tmp_path):
     """
     data = assert_same_as_gnu_as(tmp_path, text)
     assert len(data) == 10 * len(ARGUMENT_SPELLINGS)
+
+
+def test_alternative_style_nop_padding_and_replacement_code(tmp_path):
+    # The kernel's ALTERNATIVE pattern: the original instruction padded with
+    # NOPs to the replacement's length, the replacement in its own code section.
+    text = r"""
+    .macro ALT old, new, feature
+    140: \old
+    141: .skip -(((144f-143f)-(141b-140b)) > 0) * ((144f-143f)-(141b-140b)), 0x90
+    142: .pushsection .altinstructions, "a"
+        .long 140b - ., 143f - .
+        .short \feature
+        .byte 142b - 140b, 144f - 143f
+        .popsection
+        .pushsection .altinstr_replacement, "ax"
+    143: \new
+    144: .popsection
+    .endm
+    .globl f
+    .type f, @function
+f:
+    ALT "ret", "jmp __x86_return_thunk", 123
+    .nops 3
+    int3
+    .size f, .-f
+    """
+    assert_same_as_gnu_as(tmp_path, text)
+    instructions = program(tmp_path, text).function("f").instructions
+    assert [i.base for i in instructions] == ["ret", "int3"]
+    with pytest.raises(SourceError, match=r"data \('.skip'\) in code"):
+        program(tmp_path, ".globl f\nf:\n .skip 4, 0xcc\n")
