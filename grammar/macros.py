@@ -4,7 +4,7 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
 
 * **Statements and comments.**  A line holds statements separated by ``;``;
   ``#`` starts a comment anywhere outside a string or a character constant
-  (``'c``).  Every statement is read through :func:`scrub`, GNU as's
+  (``'c``), ``/`` only where a statement begins.  Every statement is read through :func:`scrub`, GNU as's
   whitespace rule: in the operand field a run of blanks survives (as one
   space) only between two "symbol characters" (names, digits and x86's
   ``*%-([{}``), or after a string or before a quote; so ``M 2 +1`` passes
@@ -24,7 +24,8 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
   body ``\\param``, ``\\()`` and ``\\@`` (GNU as's count of macro expansions
   so far, which ``.irp``/``.rept`` do not advance and do not substitute) are
   replaced.  Nesting deeper than :data:`MAX_NESTING` is an error (runaway
-  recursion), as it is in GNU as.
+  recursion), as it is in GNU as.  A macro's expansion must close the
+  conditionals it opens (GNU as: "end of macro inside conditional").
 * **Conditionals** ``.if .ifeq .ifne .ifge .ifgt .ifle .iflt .ifdef .ifndef
   .ifnotdef .ifb .ifnb .ifc .ifnc .elseif .else .endif``; expressions are
   parsed and evaluated by :mod:`grammar.expressions` with the absolute
@@ -132,10 +133,14 @@ def split_statements(text: str) -> list[tuple[int, str]]:
     [(2, 'push %rax'), (13, 'mov $1, %eax')]
     >>> split_statements(".ascii \\"a;#b\\" ; .byte ';")
     [(0, '.ascii "a;#b"'), (16, ".byte ';")]
+    >>> split_statements("  / a comment; too"), split_statements("nop; / comment")
+    ([], [(0, 'nop')])
     """
     statements, start, index = [], 0, 0
     while index < len(text):
         char = text[index]
+        if char == "/" and not text[start:index].strip():
+            char = "#"  # '/' opening a statement starts a line comment
         if char in "\"'":
             index = _skip_quoted(text, index)
             continue
@@ -414,7 +419,10 @@ class _Reader:
     def _end_frame(self) -> None:
         if self.collector is not None and self.collector.frame_depth == len(self.frames):
             self._unterminated(self.collector)
-        self.frames.pop()
+        frame = self.frames.pop()
+        if frame.kind == "macro" and len(self.conditionals) > frame.conditionals:
+            raise SourceError("end of macro inside conditional (missing .endif)",
+                              self.conditionals[frame.conditionals].origin)
 
     def _finish(self) -> None:
         if self.collector is not None:
