@@ -1,0 +1,309 @@
+"""The one shared table of expected verdicts over the fixture tree.
+
+Each row says: checking ``function`` of the fixture file(s) ``paths`` under
+the ``CONFIG_*`` options ``configs`` and the firmware mode ``firmware``, the
+property ``property`` (a SPEC section 7 catalog ID) must come out
+``expected`` ("proved" or "refuted").  ``detail`` narrows the row to one
+obligation of the property (the register, for ``callee-saved``); ``None``
+means the property as a whole: all its obligations proved, or at least one
+refuted.  ``abi`` picks the era for names that exist in both.
+
+The rows follow the ABI of SPEC section 5 and the catalog of section 7, not
+what any tool happens to answer:
+
+* correct wrappers (``unified``, ``legacy*``, ``variants``): every property
+  that applies to the wrapper is proved, with CONFIG_FRAME_POINTER on and
+  off (and, for the unified era, with every option on);
+* ``--firmware clobbers-rbp`` makes RBP a worst-case TDX-module output: the
+  unified ``saved`` wrappers, which rely on FRAME_BEGIN/FRAME_END alone for
+  RBP, are refuted on ``callee-saved`` (RBP) without a frame pointer and
+  proved with one; the other wrappers' contracts exclude RBP, and the
+  variant that saves RBP itself is proved either way;
+* the earliest legacy host ``__seamcall`` has no exception-table entry:
+  ``fault-handled`` refutes it;
+* each ``broken/`` file is refuted by the property its header comment names.
+
+Paths are relative to ``tests/fixtures``.  A ``.c`` path is kernel C glue:
+compile it with ``cc -S -O2`` (:func:`prepare_paths`) and check the result
+together with the other paths.  Some trees are checked with their own
+``-I`` directories (:data:`TREE_INCLUDE_DIRS`), as a user with that kernel
+tree would.
+"""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+FIXTURE_TREES: tuple[str, ...] = (
+    "unified", "legacy", "legacy-flags", "legacy-oldest", "variants", "broken")
+"""The kernel-like trees of this table (other suites may keep other fixtures)."""
+
+MACRO_FILES: tuple[str, ...] = ("tdxcall.S",)
+"""File names that only define macros for other files to include."""
+
+TREE_INCLUDE_DIRS: dict[str, tuple[str, ...]] = {
+    "legacy-oldest": ("legacy-oldest/arch/x86/include",),
+}
+"""Tree -> the ``-I`` directories (relative to FIXTURES) its files need:
+the oldest tree generates its own asm-offsets (six-register hypercall args)."""
+
+CONFIG_OPTIONS: tuple[str, ...] = ("CONFIG_FRAME_POINTER", "CONFIG_RETHUNK", "CONFIG_X86_KERNEL_IBT")
+"""The options every fixture must assemble (and expand) under, on and off."""
+
+VERDICTS = ("proved", "refuted")
+FIRMWARE_MODES = ("spec", "clobbers-rbp")
+
+GENERIC_PROPERTIES: tuple[str, ...] = (
+    "callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
+    "fault-handled", "direction-flag")
+"""SPEC section 7: the properties of every function."""
+
+CONTRACT_PROPERTIES: tuple[str, ...] = (
+    "input-marshalling", "output-marshalling", "status-return", "r10-to-rax",
+    "vmfailinvalid-code", "fault-codes", "failure-no-output", "scrub",
+    "panic-on-tdcall-failure")
+"""SPEC section 7: the properties a per-wrapper contract adds."""
+
+CATALOG: tuple[str, ...] = GENERIC_PROPERTIES + CONTRACT_PROPERTIES
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One row: a property's expected verdict on one function."""
+
+    paths: tuple[str, ...]
+    function: str
+    configs: Mapping[str, bool]
+    firmware: str
+    property: str
+    expected: str
+    abi: str
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.property not in CATALOG:
+            raise ValueError(f"unknown property {self.property!r}")
+        if self.expected not in VERDICTS or self.firmware not in FIRMWARE_MODES:
+            raise ValueError(f"bad row {self}")
+        if self.abi not in ("unified", "legacy"):
+            raise ValueError(f"unknown abi {self.abi!r}")
+
+    @property
+    def include_dirs(self) -> tuple[str, ...]:
+        """Absolute ``-I`` directories the row's tree needs."""
+        return include_dirs_for(self.paths[0])
+
+    @property
+    def id(self) -> str:
+        """A readable test id."""
+        config = ",".join(f"{name.removeprefix('CONFIG_')}={'y' if on else 'n'}"
+                          for name, on in sorted(self.configs.items()))
+        detail = f"[{self.detail}]" if self.detail else ""
+        return (f"{'+'.join(self.paths)}:{self.function}:{config}:{self.firmware}:"
+                f"{self.property}{detail}")
+
+
+def configs_of(frame_pointer: bool = False, rethunk: bool = False, ibt: bool = False) -> dict[str, bool]:
+    """A full CONFIG_* assignment of the three options.
+
+    >>> configs_of(frame_pointer=True)
+    {'CONFIG_FRAME_POINTER': True, 'CONFIG_RETHUNK': False, 'CONFIG_X86_KERNEL_IBT': False}
+    """
+    return dict(zip(CONFIG_OPTIONS, (frame_pointer, rethunk, ibt)))
+
+
+FP_OFF = configs_of()
+FP_ON = configs_of(frame_pointer=True)
+ALL_ON = configs_of(True, True, True)
+
+
+def tree_of(path: str) -> str:
+    """The fixture tree a fixture path belongs to.
+
+    >>> tree_of("legacy-oldest/arch/x86/coco/tdx/tdcall.S")
+    'legacy-oldest'
+    """
+    return Path(path).parts[0]
+
+
+def include_dirs_for(path: str) -> tuple[str, ...]:
+    """Absolute ``-I`` directories for checking or assembling ``path``."""
+    return tuple(str(FIXTURES / directory) for directory in TREE_INCLUDE_DIRS.get(tree_of(path), ()))
+
+
+def translation_units() -> list[str]:
+    """Every fixture ``.S`` that is assembled on its own (not the macro-only
+    include files), relative to FIXTURES, sorted."""
+    return sorted(str(path.relative_to(FIXTURES))
+                  for tree in FIXTURE_TREES for path in (FIXTURES / tree).rglob("*.S")
+                  if path.name not in MACRO_FILES)
+
+
+# --- building the table --------------------------------------------------
+
+UNIFIED_HOST = "unified/arch/x86/virt/vmx/tdx/seamcall.S"
+UNIFIED_GUEST = "unified/arch/x86/coco/tdx/tdcall.S"
+UNIFIED_GLUE = "unified/arch/x86/coco/tdx/hcall_glue.c"
+LEGACY_HOST = "legacy/arch/x86/virt/vmx/tdx/seamcall.S"
+LEGACY_GUEST = "legacy/arch/x86/coco/tdx/tdcall.S"
+FLAGS_GUEST = "legacy-flags/arch/x86/coco/tdx/tdcall.S"
+OLDEST_HOST = "legacy-oldest/arch/x86/virt/vmx/tdx/seamcall.S"
+OLDEST_GUEST = "legacy-oldest/arch/x86/coco/tdx/tdcall.S"
+
+_SEAMCALL_FAILURES = ("vmfailinvalid-code", "fault-codes", "failure-no-output")
+
+# The contract properties that apply to each correct wrapper (SPEC 5 and 7).
+_UNIFIED_CONTRACT: dict[str, tuple[str, ...]] = {
+    "__seamcall": ("input-marshalling", "status-return", "vmfailinvalid-code", "fault-codes"),
+    "__seamcall_ret": ("input-marshalling", "output-marshalling", "status-return") + _SEAMCALL_FAILURES,
+    "__seamcall_saved_ret": ("input-marshalling", "output-marshalling", "status-return", "scrub")
+    + _SEAMCALL_FAILURES,
+    "__tdcall": ("input-marshalling", "status-return"),
+    "__tdcall_ret": ("input-marshalling", "output-marshalling", "status-return"),
+    "__tdcall_saved_ret": ("input-marshalling", "output-marshalling", "status-return", "scrub"),
+}
+_MODULE_CALL = ("input-marshalling", "output-marshalling", "status-return")
+_HYPERCALL = ("input-marshalling", "r10-to-rax", "scrub", "panic-on-tdcall-failure")
+
+
+def _proved(paths: tuple[str, ...], function: str, abi: str, properties: tuple[str, ...],
+            configs: tuple[Mapping[str, bool], ...]) -> Iterator[Expectation]:
+    for config in configs:
+        for prop in properties:
+            yield Expectation(paths, function, config, "spec", prop, "proved", abi)
+
+
+def _correct_wrappers() -> Iterator[Expectation]:
+    for path, names in ((UNIFIED_HOST, ("__seamcall", "__seamcall_ret", "__seamcall_saved_ret")),
+                        (UNIFIED_GUEST, ("__tdcall", "__tdcall_ret", "__tdcall_saved_ret"))):
+        for name in names:
+            yield from _proved((path,), name, "unified", GENERIC_PROPERTIES + _UNIFIED_CONTRACT[name],
+                               (FP_OFF, FP_ON, ALL_ON))
+    for path, name in (("variants/saved_rbp.S", "__seamcall_saved_ret"),
+                       ("variants/saved_rbp.S", "__tdcall_saved_ret"),
+                       ("variants/tdcall_helper.S", "__tdcall_ret")):
+        yield from _proved((path,), name, "unified", GENERIC_PROPERTIES + _UNIFIED_CONTRACT[name],
+                           (FP_OFF, FP_ON))
+    # The C glue of the unified era with the wrapper it calls: R10 reaches
+    # RAX through args->r10.  No contract names its struct, so the
+    # struct-related generic `frame` is left to the contract suites.
+    yield from _proved((UNIFIED_GLUE, UNIFIED_GUEST), "__tdx_hypercall", "unified",
+                       ("callee-saved", "stack-balance", "return-address", "no-red-zone",
+                        "direction-flag", "r10-to-rax"), (FP_OFF, FP_ON))
+
+    legacy = (
+        (LEGACY_HOST, "__seamcall", _MODULE_CALL + _SEAMCALL_FAILURES),
+        (LEGACY_GUEST, "__tdx_module_call", _MODULE_CALL),
+        (LEGACY_GUEST, "__tdx_hypercall", _HYPERCALL),
+        (LEGACY_GUEST, "__tdx_hypercall_ret", _HYPERCALL + ("output-marshalling",)),
+        (FLAGS_GUEST, "__tdx_module_call", _MODULE_CALL),
+        (FLAGS_GUEST, "__tdx_hypercall", _HYPERCALL + ("output-marshalling",)),
+        (OLDEST_GUEST, "__tdx_module_call", _MODULE_CALL),
+        (OLDEST_GUEST, "__tdx_hypercall", _HYPERCALL + ("output-marshalling",)),
+    )
+    for path, name, contract in legacy:
+        yield from _proved((path,), name, "legacy", GENERIC_PROPERTIES + contract, (FP_OFF, FP_ON))
+
+    # The earliest host wrapper: everything holds except that a faulting
+    # SEAMCALL is an oops.  (`fault-codes` has no path to check and is
+    # left out.)
+    oldest_ok = tuple(p for p in GENERIC_PROPERTIES if p != "fault-handled") + _MODULE_CALL + (
+        "vmfailinvalid-code", "failure-no-output")
+    yield from _proved((OLDEST_HOST,), "__seamcall", "legacy", oldest_ok, (FP_OFF, FP_ON))
+    for config in (FP_OFF, FP_ON):
+        yield Expectation((OLDEST_HOST,), "__seamcall", config, "spec", "fault-handled", "refuted",
+                          "legacy")
+
+
+def _clobbers_rbp() -> Iterator[Expectation]:
+    cases = [(UNIFIED_HOST, "__seamcall"), (UNIFIED_HOST, "__seamcall_ret"),
+             (UNIFIED_GUEST, "__tdcall"), (UNIFIED_GUEST, "__tdcall_ret")]
+    for path, name in cases:
+        for config in (FP_OFF, FP_ON):
+            yield Expectation((path,), name, config, "clobbers-rbp", "callee-saved", "proved",
+                              "unified", detail="rbp")
+    for path, name in ((UNIFIED_HOST, "__seamcall_saved_ret"), (UNIFIED_GUEST, "__tdcall_saved_ret")):
+        yield Expectation((path,), name, FP_OFF, "clobbers-rbp", "callee-saved", "refuted",
+                          "unified", detail="rbp")
+        yield Expectation((path,), name, FP_ON, "clobbers-rbp", "callee-saved", "proved",
+                          "unified", detail="rbp")
+    for name in ("__seamcall_saved_ret", "__tdcall_saved_ret"):
+        for config in (FP_OFF, FP_ON):
+            yield Expectation(("variants/saved_rbp.S",), name, config, "clobbers-rbp",
+                              "callee-saved", "proved", "unified", detail="rbp")
+
+
+_BROKEN: tuple[tuple[str, str, str, str, str | None, str], ...] = (
+    # file, function, abi, property, detail, verdict
+    ("pop_order_swapped.S", "__seamcall_saved_ret", "unified", "callee-saved", "r14", "refuted"),
+    ("pop_order_swapped.S", "__seamcall_saved_ret", "unified", "callee-saved", "r15", "refuted"),
+    ("fault_path_missing_pop.S", "__seamcall_saved_ret", "unified", "stack-balance", None, "refuted"),
+    ("fault_path_missing_pop.S", "__seamcall_saved_ret", "unified", "callee-saved", None, "refuted"),
+    ("callee_saved_scratch.S", "__seamcall", "unified", "callee-saved", "r12", "refuted"),
+    ("wrong_vmfailinvalid_constant.S", "__seamcall_saved_ret", "unified", "vmfailinvalid-code", None,
+     "refuted"),
+    ("wrong_vmfailinvalid_constant.S", "__seamcall_saved_ret", "unified", "fault-codes", None, "proved"),
+    ("wrong_fault_constant.S", "__seamcall_saved_ret", "unified", "fault-codes", None, "refuted"),
+    ("wrong_fault_constant.S", "__seamcall_saved_ret", "unified", "vmfailinvalid-code", None, "proved"),
+    ("missing_extable.S", "__seamcall_saved_ret", "unified", "fault-handled", None, "refuted"),
+    ("output_wrong_field.S", "__seamcall_saved_ret", "unified", "output-marshalling", None, "refuted"),
+    ("missing_scrub.S", "__seamcall_saved_ret", "unified", "scrub", None, "refuted"),
+    ("dropped_r10_to_rax.S", "__tdx_hypercall", "legacy", "r10-to-rax", None, "refuted"),
+    ("store_below_rsp.S", "__tdx_module_call", "legacy", "no-red-zone", None, "refuted"),
+    ("store_outside_struct.S", "__tdcall_ret", "unified", "frame", None, "refuted"),
+)
+
+
+def _broken() -> Iterator[Expectation]:
+    for name, function, abi, prop, detail, verdict in _BROKEN:
+        for config in (FP_OFF, FP_ON):
+            yield Expectation((f"broken/{name}",), function, config, "spec", prop, verdict, abi,
+                              detail=detail)
+
+
+EXPECTATIONS: tuple[Expectation, ...] = tuple(_correct_wrappers()) + tuple(_clobbers_rbp()) + tuple(_broken())
+"""The table."""
+
+
+def rows(*, property: str | None = None, expected: str | None = None,
+         tree: str | None = None, firmware: str | None = None) -> Iterator[Expectation]:
+    """The rows matching every given filter (all rows when none is given)."""
+    for row in EXPECTATIONS:
+        if property is not None and row.property != property:
+            continue
+        if expected is not None and row.expected != expected:
+            continue
+        if tree is not None and tree_of(row.paths[0]) != tree:
+            continue
+        if firmware is not None and row.firmware != firmware:
+            continue
+        yield row
+
+
+def prepare_paths(row: Expectation, workdir: Path) -> list[str]:
+    """Absolute input paths of ``row``; each ``.c`` is first compiled with
+    ``cc -S -O2`` into ``workdir`` (as the kernel's C glue would be)."""
+    prepared = []
+    for path in row.paths:
+        source = FIXTURES / path
+        if source.suffix == ".c":
+            output = workdir / (source.stem + ".s")
+            subprocess.run(["cc", "-S", "-O2", "-o", str(output), str(source)], check=True)
+            prepared.append(str(output))
+        else:
+            prepared.append(str(source))
+    return prepared
+
+
+def frontend_options(row: Expectation):
+    """The :class:`grammar.frontend.FrontEndOptions` that check ``row``.
+
+    Imported here, not at the top, so that reading the table never depends on
+    the front end importing cleanly.
+    """
+    from grammar.frontend import FrontEndOptions
+    return FrontEndOptions(include_dirs=row.include_dirs, configs=dict(row.configs))
