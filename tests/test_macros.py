@@ -9,6 +9,7 @@ exception table) the program is checked as well.
 """
 from __future__ import annotations
 
+import random
 import subprocess
 from pathlib import Path
 
@@ -603,3 +604,66 @@ f:
     assert [i.base for i in instructions] == ["ret", "int3"]
     with pytest.raises(SourceError, match=r"data \('.skip'\) in code"):
         program(tmp_path, ".globl f\nf:\n .skip 4, 0xcc\n")
+
+
+def _random_block(rng, depth: int = 0) -> list[str]:
+    """A random, valid mix of the layer's features (for the differential test)."""
+    registers = ["%rax", "%rbx", "%rcx", "%r8", "%r12"]
+    lines: list[str] = []
+    for _ in range(rng.randint(2, 5)):
+        kind = rng.choice(["insn", "set", "if", "irp", "rept", "macro", "label", "jump"]
+                          if depth < 2 else ["insn", "set", "label", "jump"])
+        if kind == "insn":
+            lines.append(f"movq ${rng.randint(-99, 99)} + V, {rng.choice(registers)}")
+        elif kind == "set":
+            lines.append(rng.choice(["V = V + 1", ".set V, V * 2 & 0x7f", ".equ V, (V ^ 5) % 13"]))
+        elif kind == "if":
+            condition = rng.choice(["V > 3", "(V & 1) == 0", "!(V < 2) && V != 7", "V - 4",
+                                    "1 || V", "V <= 2 || V >= 9"])
+            lines.append(f".if {condition}")
+            lines += _random_block(rng, depth + 1)
+            if rng.random() < 0.5:
+                lines.append(".elseif V == 5")
+                lines += _random_block(rng, depth + 1)
+            lines.append(".else")
+            lines += _random_block(rng, depth + 1)
+            lines.append(".endif")
+        elif kind == "irp":
+            chosen = ", ".join(rng.sample(registers, 2))
+            lines += [f".irp reg, {chosen}", "push \\reg", ".endr"]
+        elif kind == "rept":
+            lines += [f".rept {rng.randint(0, 2)}"] + _random_block(rng, depth + 1) + [".endr"]
+        elif kind == "macro":
+            lines.append(rng.choice(["ADD", "SWAP", "ADD value=3", "ADD 5 %rcx",
+                                     "SWAP %r8 %r9", "NEST 2", "NEST"]))
+        elif kind == "label":
+            lines.append(f"{rng.randint(1, 3)}:")
+        else:
+            lines.append(f"jmp {rng.randint(1, 3)}{rng.choice('fb')}")
+    return lines
+
+
+@pytest.mark.parametrize("seed", [20261124, 7, 31])
+def test_random_programs_expand_like_gnu_as(tmp_path, seed):
+    rng = random.Random(seed)
+    prologue = r"""
+    V = 4
+    .macro ADD value=1 reg=%rax
+        addq $\value + \@, \reg
+    .endm
+    .macro SWAP a=%rax, b=%rbx
+        xchg \a, \b
+    1:  movl $\@, %eax
+    .endm
+    .macro NEST n=1
+        .if \n
+            ADD \n
+            NEST "(\n - 1)"
+        .endif
+        movl $\@, %edx
+    .endm
+    1: 2: 3:
+    """
+    blocks = [line for _ in range(12) for line in _random_block(rng)]
+    text = prologue + "\n".join(blocks) + "\n1: 2: 3:\n ret\n"
+    assert_same_as_gnu_as(tmp_path, text)
