@@ -1,7 +1,7 @@
 """The IR as readable text (``tdxproof ir``).
 
-Each instruction is shown with its source ``file:line`` (and the macro it
-came from), followed by its IR step: the parallel assignment, one effect a
+Each instruction is shown with its source ``file:line`` (a comment line
+names the macro chain whenever it changes), followed by its IR step: the parallel assignment, one effect a
 line, then the control transfer.  Decisions, all about readability:
 
 * registers are shown by their architectural view where the IR is exactly
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Callable
 
 from grammar import ast
-from grammar.source import Origin, SourceError
+from grammar.source import Expansion, Origin, SourceError
 from model import ir
 from model.lift import lift
 
@@ -219,12 +219,12 @@ def _tdx_instruction(control: ir.TdxInstruction) -> str:
     return f"{control.kind} (TDX module)"
 
 
-def _where(origin: Origin) -> str:
-    where = f"{origin.file}:{origin.line}"
-    if origin.expansion:
-        where += " [" + " > ".join(f"{frame.name} at {frame.file}:{frame.line}"
-                                   for frame in origin.expansion) + "]"
-    return where
+def _expansion_note(origin: Origin) -> str:
+    """The macro chain an origin came through, as a comment line."""
+    if not origin.expansion:
+        return "  # not in a macro"
+    return "  # in " + " > ".join(f"{frame.name} at {frame.file}:{frame.line}"
+                                 for frame in origin.expansion)
 
 
 def step_text(step: ir.Step, indent: str = "    ") -> str:
@@ -244,13 +244,19 @@ def step_text(step: ir.Step, indent: str = "    ") -> str:
 
 
 def function_text(function: ast.Function) -> str:
-    lines = [f"function {function.name}  ({_where(function.origin)})"]
+    """A function's labels and instructions, each with its source line and
+    IR; a comment line says whenever the macro chain changes."""
+    lines = [f"function {function.name}  ({function.origin.file}:{function.origin.line})"]
+    chain: tuple[Expansion, ...] = ()
     for item in function.items:
         if isinstance(item, ast.Label):
             lines.append(f"  {item.name}:")
-        else:
-            lines.append(f"  {_where(item.origin)}: {item}")
-            lines.append(step_text(lift(item)))
+            continue
+        if item.origin.expansion != chain:
+            chain = item.origin.expansion
+            lines.append(_expansion_note(item.origin))
+        lines.append(f"  {item.origin.file}:{item.origin.line}: {item}")
+        lines.append(step_text(lift(item)))
     return "\n".join(lines) + "\n"
 
 

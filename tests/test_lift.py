@@ -424,7 +424,8 @@ def test_tdxproof_ir_prints_the_ir_of_a_source_file(tmp_path, capsys):
         "SYM_FUNC_END(broken)\n")
     assert main(["ir", str(source), "--function", "probe"]) == 0
     out = capsys.readouterr().out
-    assert f"{source}:3 [LOAD at {source}:6]: movq (%rsi), %rcx\n    rcx := mem64[rsi]" in out
+    assert (f"  # in LOAD at {source}:6\n  {source}:3: movq (%rsi), %rcx\n"
+            "    rcx := mem64[rsi]\n  # not in a macro\n") in out
     assert f"{source}:7: seamcall\n    seamcall (TDX module)" in out
     assert main(["ir", str(source)]) == 2  # cpuid is not modelled: an error, never skipped
     assert f"{source}:11:" in capsys.readouterr().err
