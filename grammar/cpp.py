@@ -3,7 +3,8 @@
 Decisions:
 
 * The command is ``cc -E`` (or the user's ``--cpp``), followed by
-  ``-x assembler-with-cpp -D__ASSEMBLY__``, the user's ``-I``/``-D``/``-U``
+  ``-x assembler-with-cpp -D__ASSEMBLY__ -D__KERNEL__`` (Kbuild defines both
+  for every ``.S`` file), the user's ``-I``/``-D``/``-U``
   in that order, the ``CONFIG_*`` options (``y`` -> ``-DCONFIG_X=1``,
   ``n`` -> ``-UCONFIG_X``), and the shipped shim directory last, so that a
   user's kernel tree always wins over the shims.  We never preprocess
@@ -48,11 +49,11 @@ def preprocessor_command(path: str, include_dirs: Sequence[str] = (),
 
     >>> preprocessor_command("a.S", ["inc"], ["X=2"], ["Y"], {"CONFIG_A": True,
     ...     "CONFIG_B": False}, shim_dir="shims")  # doctest: +NORMALIZE_WHITESPACE
-    ['cc', '-E', '-x', 'assembler-with-cpp', '-D__ASSEMBLY__', '-Iinc', '-DX=2', '-UY',
-     '-DCONFIG_A=1', '-UCONFIG_B', '-Ishims', 'a.S']
+    ['cc', '-E', '-x', 'assembler-with-cpp', '-D__ASSEMBLY__', '-D__KERNEL__',
+     '-Iinc', '-DX=2', '-UY', '-DCONFIG_A=1', '-UCONFIG_B', '-Ishims', 'a.S']
     """
     command = shlex.split(cpp or DEFAULT_CPP)
-    command += ["-x", "assembler-with-cpp", "-D__ASSEMBLY__"]
+    command += ["-x", "assembler-with-cpp", "-D__ASSEMBLY__", "-D__KERNEL__"]
     command += [f"-I{directory}" for directory in include_dirs]
     command += [f"-D{define}" for define in defines]
     command += [f"-U{name}" for name in undefines]
@@ -138,7 +139,8 @@ def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[st
     try:
         result = subprocess.run(command, capture_output=True)
     except OSError as error:
-        raise SourceError(f"cannot run the C preprocessor {command[0]!r}: {error.strerror}") from None
+        raise SourceError(f"cannot run the C preprocessor {command[0]!r}: "
+                          f"{error.strerror}") from None
     stderr = result.stderr.decode("utf-8", "replace")
     if result.returncode != 0:
         raise _preprocessor_error(stderr, command)

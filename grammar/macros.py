@@ -4,13 +4,13 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
 
 * **Statements and comments.**  A line holds statements separated by ``;``;
   ``#`` starts a comment anywhere outside a string or a character constant
-  (``'c``), ``/`` only where a statement begins.  Every statement is read through :func:`scrub`, GNU as's
-  whitespace rule: in the operand field a run of blanks survives (as one
-  space) only between two "symbol characters" (names, digits and x86's
-  ``*%-([{}``), or after a string or before a quote; so ``M 2 +1`` passes
-  one argument ``2+1``
-  and ``M 2 -1`` two.  Text produced by an expansion is read (and scrubbed)
-  again, as GNU as does.
+  (``'c``), ``/`` only where a statement begins.  Every statement is read
+  through :func:`scrub`, GNU as's whitespace rule: in the operand field a
+  run of blanks survives (as one space) only between two "symbol
+  characters" (names, digits and x86's ``*%-([{}``), or after a string or
+  before a quote; so ``M 2 +1`` passes one argument ``2+1`` and ``M 2 -1``
+  two.  Text produced by an expansion is read (and scrubbed) again, as GNU
+  as does.
 * **Labels**: ``name:`` and numeric ``N:`` at the start of a statement.  The
   k-th definition of ``N`` is named ``.Lnum.N.k`` (a local name GNU as accepts
   and never emits to the symbol table), ``Nb`` is the latest definition so
@@ -491,7 +491,8 @@ class _Reader:
             if direction == "b":
                 if count == 0:
                     raise SourceError(f"undefined label '{match.group(0)}' (no earlier "
-                                      f"'{number}:')", origin.at_column(origin.column + match.start()))
+                                      f"'{number}:')",
+                                      origin.at_column(origin.column + match.start()))
                 return numeric_label_name(number, count)
             return numeric_label_name(number, count + 1)
 
@@ -513,7 +514,7 @@ class _Reader:
     def _assign(self, name: str, text: str, origin: Origin, directive: str) -> None:
         if name in self.labels:
             raise SourceError(f"symbol '{name}' is already defined as a label", origin)
-        if directive == ".equiv" and (name in self.assembly.symbols or name in self.relative_symbols):
+        if directive == ".equiv" and self._defined(name):
             raise SourceError(f"symbol '{name}' is already defined (.equiv)", origin)
         text = self.resolve_numeric(text, origin)
         expr = parse_expression(text, origin)

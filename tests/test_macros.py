@@ -480,7 +480,8 @@ def test_cpp_include_and_line_mapping(tmp_path):
 
 
 def test_config_options_reach_the_preprocessor(tmp_path):
-    text = "#ifdef CONFIG_FOO\n push %rbp\n#else\n push %rbx\n#endif\n#ifndef CONFIG_BAR\n ret\n#endif\n"
+    text = ("#ifdef CONFIG_FOO\n push %rbp\n#else\n push %rbx\n#endif\n"
+            "#ifndef CONFIG_BAR\n ret\n#endif\n")
     for foo in (True, False):
         options = FrontEndOptions(use_shims=False, configs={"CONFIG_FOO": foo, "CONFIG_BAR": False})
         data = assert_same_as_gnu_as(tmp_path, text, options)
