@@ -437,8 +437,9 @@ class _Reader:
     def _unterminated(collector: _Collector) -> None:
         closer = ".endm" if collector.kind == ".macro" else ".endr"
         what = collector.kind
-        if collector.kind == ".macro":
-            what += f" '{collector.operands.split()[0] if collector.operands.split() else ''}'"
+        name = re.match(_NAME, collector.operands)
+        if collector.kind == ".macro" and name:
+            what += f" '{name.group(0)}'"
         raise SourceError(f"unterminated {what} (missing {closer})", collector.origin)
 
     @property
