@@ -31,6 +31,7 @@ tree would.
 """
 from __future__ import annotations
 
+import itertools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,10 @@ the oldest tree generates its own asm-offsets (six-register hypercall args)."""
 
 CONFIG_OPTIONS: tuple[str, ...] = ("CONFIG_FRAME_POINTER", "CONFIG_RETHUNK", "CONFIG_X86_KERNEL_IBT")
 """The options every fixture must assemble (and expand) under, on and off."""
+
+CONFIG_MATRIX: tuple[dict[str, bool], ...] = tuple(
+    dict(zip(CONFIG_OPTIONS, values)) for values in itertools.product((False, True), repeat=3))
+"""Every on/off combination of :data:`CONFIG_OPTIONS`."""
 
 VERDICTS = ("proved", "refuted")
 FIRMWARE_MODES = ("spec", "clobbers-rbp")
