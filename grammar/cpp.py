@@ -133,8 +133,9 @@ def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[st
     try:
         data = Path(path).read_bytes()
     except OSError as error:
-        raise SourceError(f"cannot read input: {error.strerror}", Origin(path, 1)) from None
-    check_text(path, data)
+        raise SourceError(f"cannot read input: {error.strerror}",
+                          Origin(os.path.normpath(path), 1)) from None
+    check_text(os.path.normpath(path), data)
     command = preprocessor_command(path, include_dirs, defines, undefines, configs, cpp, shim_dir)
     try:
         result = subprocess.run(command, capture_output=True)
@@ -149,11 +150,11 @@ def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[st
     except UnicodeDecodeError as error:
         prefix = result.stdout[:error.start].decode("utf-8")
         located = map_lines(prefix + "\n")
-        origin = located[-1].origin if located else Origin(path, 1)
+        origin = located[-1].origin if located else Origin(os.path.normpath(path), 1)
         raise SourceError(f"not UTF-8 text (byte {result.stdout[error.start]:#04x}) "
                           "in preprocessed input", origin) from None
     if "\0" in output:
         located = map_lines(output[:output.index("\0")] + "\n")
         raise SourceError("binary input (NUL byte) in preprocessed input",
-                          located[-1].origin if located else Origin(path, 1))
+                          located[-1].origin if located else Origin(os.path.normpath(path), 1))
     return map_lines(output)

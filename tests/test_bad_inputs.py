@@ -71,3 +71,23 @@ def test_no_traceback_from_the_installed_command():
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert run.stderr.count("\n") == 1 and "unterminated .macro 'FOO'" in run.stderr
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["/nonexistent/input.S"], "cannot read input: No such file"),
+    ([str(BAD_INPUTS)], "cannot read input: Is a directory"),
+    (["--cpp", "no-such-preprocessor -E", str(BAD_INPUTS / "stray_endm.S")],
+     "cannot run the C preprocessor 'no-such-preprocessor'"),
+    (["--cpp", "false", str(BAD_INPUTS / "stray_endm.S")], "C preprocessor failed"),
+])
+def test_unreadable_input_and_broken_preprocessor(argv, fragment, capsys):
+    assert main(["parse", "--no-shims"] + argv) == 2
+    message = capsys.readouterr().err.rstrip("\n")
+    assert "\n" not in message and fragment in message
+
+
+def test_cpp_option_replaces_the_preprocessor(tmp_path, capsys):
+    path = tmp_path / "a.S"
+    path.write_text(".globl f\nf:\n movl $VALUE, %eax\n ret\n")
+    assert main(["parse", "--no-shims", "--cpp", "cpp -DVALUE=3", str(path)]) == 0
+    assert "movl $0x3, %eax" in capsys.readouterr().out
