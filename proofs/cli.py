@@ -70,6 +70,78 @@ def _cmd_ir(args: argparse.Namespace) -> int:
     return EXIT_PROVED
 
 
+def _variant_option(text: str) -> tuple[str, str]:
+    name, sep, variant = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected FUNCTION=VARIANT, got {text!r}")
+    return name, variant
+
+
+def _progress(position: int, total: int, function: str, config: str) -> None:
+    sys.stderr.write(f"\r\x1b[K[{position + 1}/{total}] {function} [{config}]")
+    if position + 1 == total:
+        sys.stderr.write("\r\x1b[K")
+    sys.stderr.flush()
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from proofs.contracts import load_contracts
+    from proofs.properties import CATALOG
+    from proofs.prover import REFUTED, UNKNOWN, Settings, check_files, config_matrix
+    from proofs.report import json_report, sarif_report, text_report
+    unknown = [pid for pid in args.property if pid not in CATALOG]
+    if unknown:
+        raise SourceError(f"unknown property {', '.join(unknown)} (known: {', '.join(CATALOG)})")
+    if args.timeout <= 0 or args.jobs < 1:
+        raise SourceError("--timeout must be positive and --jobs at least 1")
+    settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
+                        timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
+                        variants=dict(args.variant))
+    front_end = _front_end_options(args)
+    configs = config_matrix({}, args.matrix)
+    progress = _progress if sys.stderr.isatty() else None
+    results = check_files(args.files, front_end, configs, args.function, settings, args.jobs, progress)
+    shared = [text for text in (results[0].assumptions if results else [])
+              if all(text in r.assumptions for r in results)]
+    if args.cex_dir:
+        _write_counterexamples(args.cex_dir, results)
+    if args.sarif:
+        _write_json(args.sarif, sarif_report(results))
+    if args.json == "-":
+        print(json.dumps(json_report(results, shared), indent=2))
+    else:
+        if args.json:
+            _write_json(args.json, json_report(results, shared))
+        print(text_report(results), end="")
+    statuses = {o.status for r in results for o in r.obligations}
+    if REFUTED in statuses:
+        return EXIT_REFUTED
+    return EXIT_UNKNOWN if UNKNOWN in statuses else EXIT_PROVED
+
+
+def _write_json(path: str, data) -> None:
+    from pathlib import Path
+    try:
+        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise SourceError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _write_counterexamples(directory: str, results) -> None:
+    import re
+    from pathlib import Path
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SourceError(f"cannot create {directory}: {error.strerror}") from None
+    for result in results:
+        for o in result.obligations:
+            if o.counterexample:
+                stem = "-".join(part for part in (result.function, result.config, o.property, o.detail) if part)
+                _write_json(str(Path(directory) / (re.sub(r"[^A-Za-z0-9_.=-]+", "_", stem) + ".json")),
+                            o.counterexample)
+
+
 def _not_built(name: str):
     def run(args: argparse.Namespace) -> int:
         raise SourceError(f"'tdxproof {name}' is not implemented yet")
@@ -90,7 +162,30 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("--function", action="append", default=[], metavar="NAME")
     ir.set_defaults(run=_cmd_ir)
 
-    for name in ("check", "equiv", "replay", "mutate"):
+    check = commands.add_parser("check", help="prove the property catalog, or print counterexamples")
+    _add_front_end_options(check)
+    check.add_argument("--function", action="append", default=[], metavar="NAME",
+                       help="check only this function (repeatable; default: every function)")
+    check.add_argument("--property", action="append", default=[], metavar="ID",
+                       help="check only this property (repeatable; default: the whole catalog)")
+    check.add_argument("--abi", choices=("unified", "legacy"), default=None,
+                       help="contract era for names that exist in both (default: inferred)")
+    check.add_argument("--matrix", action="append", default=[], metavar="CONFIG_X",
+                       help="check with CONFIG_X=y and with CONFIG_X=n (repeatable: every combination)")
+    check.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")
+    check.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per solver query")
+    check.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes")
+    check.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                       help="JSON report to PATH (or to stdout instead of the text report)")
+    check.add_argument("--sarif", default=None, metavar="PATH", help="SARIF 2.1.0 report to PATH")
+    check.add_argument("--cex-dir", default=None, metavar="DIR", help="write each counterexample as JSON")
+    check.add_argument("--contracts", action="append", default=[], metavar="FILE",
+                       help="extra wrapper contracts (TOML, same schema as the shipped ones)")
+    check.add_argument("--variant", action="append", default=[], type=_variant_option,
+                       metavar="FUNCTION=VARIANT", help="force one of several same-name contracts")
+    check.set_defaults(run=_cmd_check)
+
+    for name in ("equiv", "replay", "mutate"):
         sub = commands.add_parser(name, help=f"{name} (not implemented yet)")
         sub.add_argument("rest", nargs=argparse.REMAINDER)
         sub.set_defaults(run=_not_built(name))

@@ -429,8 +429,17 @@ def scenario_from_json(cex: Mapping, varied: bool = False) -> Scenario:
                     {n: _number(v) for n, v in cex.get("symbols", {}).items()}, external)
 
 
-def replay_counterexample(program: ast.Program, cex: Mapping, contract=None) -> bool:
-    """Replay a counterexample file concretely; whether it violates its property."""
+def replay_counterexample(program: ast.Program, cex: Mapping, contracts: tuple = ()) -> bool:
+    """Replay a counterexample file concretely; whether it violates its
+    property (the contract it names is looked up in ``contracts``, default
+    the shipped ones)."""
+    from proofs.contracts import load_contracts
+    contract = None
+    if cex.get("contract"):
+        found = [c for c in contracts or load_contracts() if c.key == cex["contract"]]
+        if not found:
+            raise ReplayDiverged(f"no contract {cex['contract']!r} to judge the replay by")
+        contract = found[0]
     relational = PROPERTIES[cex["property"]].relational
     scenarios = [scenario_from_json(cex)] + ([scenario_from_json(cex, varied=True)] if relational else [])
     runs = [replay(program, cex["function"], scenario) for scenario in scenarios]

@@ -20,9 +20,9 @@ written once.  Decisions recorded here:
   properties) are claimed on paths that *return*; panic and oops paths
   are judged by ``fault-handled`` and ``panic-on-tdcall-failure``.
 * ``no-red-zone``: an access is below the stack pointer when its address is
-  in the ``STACK_DEPTH`` bytes below both the RSP before and the RSP after
-  its instruction (``push`` and ``call`` write at the new RSP, which is
-  below the old one; a struct elsewhere in memory is not "below RSP").
+  on the stack (the ``STACK_DEPTH`` bytes below the entry RSP) and below
+  both the RSP before and the RSP after its instruction (``push`` and
+  ``call`` write at the new RSP, which is below the old one).
 * ``frame``: the function's own frame is the ``STACK_DEPTH`` bytes below
   the entry RSP (the return-address slot at entry RSP is the caller's);
   the contract adds its struct.
@@ -330,11 +330,11 @@ def return_address(path: PathView, contract) -> Iterator[Claim]:
 @checks("no-red-zone", "no memory access below the current RSP")
 def no_red_zone(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
+    stack = ops.sub(path.entry["rsp"], ops.const(STACK_DEPTH))
     for access in path.accesses:
-        below = ops.all_(_inside(ops, access.address, 1, ops.sub(access.rsp_before, ops.const(STACK_DEPTH)),
-                                 STACK_DEPTH),
-                         _inside(ops, access.address, 1, ops.sub(access.rsp_after, ops.const(STACK_DEPTH)),
-                                 STACK_DEPTH))
+        below = ops.all_(_inside(ops, access.address, 1, stack, STACK_DEPTH + 8),
+                         ops.ult(access.address, access.rsp_before),
+                         ops.ult(access.address, access.rsp_after))
         yield Claim("", ops.all_(access.guard, below), access.origin, access.rsp_after, access.address)
 
 

@@ -144,6 +144,7 @@ class _Memory:
     def __init__(self, regions: tuple[tuple[z3.BitVecRef, int, int], ...] = ()):
         self._regions = regions
         self._places: dict[int, tuple] = {}
+        self._chains: dict[int, tuple] = {}
         self._cache: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
 
     def __call__(self, term: z3.ExprRef) -> z3.ExprRef:
@@ -170,30 +171,45 @@ class _Memory:
             self._places[key] = (address, base, offset, region)
         return self._places[key][1:]
 
+    def _chain(self, array: z3.ExprRef) -> tuple[list[tuple], z3.ExprRef]:
+        """The stores of ``array`` newest first, each (address, its place,
+        value), and the array under them; cached per array."""
+        key = array.get_id()
+        if key not in self._chains:
+            stores, inner = [], array
+            while z3.is_store(inner):
+                written = self(inner.arg(1))
+                stores.append((written, self._located(written), inner.arg(2)))
+                inner = inner.arg(0)
+            self._chains[key] = (array, stores, inner)
+        return self._chains[key][1:]
+
     def _select(self, array: z3.ExprRef, address: z3.BitVecRef) -> z3.BitVecRef:
         base, offset, region = self._located(address)
-        while z3.is_store(array):
-            written = self(array.arg(1))
-            other_base, other_offset, other_region = self._located(written)
+        stores, inner = self._chain(array)
+        for position, (written, (other_base, other_offset, other_region), value) in enumerate(stores):
             if base is not None and other_base is not None and base.eq(other_base):
                 if offset == other_offset:
-                    return self(array.arg(2))
-                array = array.arg(0)
+                    return self(value)
                 continue
             if region is not None and other_region is not None and other_region != region:
-                array = array.arg(0)
                 continue
             distance = z3.simplify(written - address)
             if z3.is_bv_value(distance):
                 if distance.as_long() == 0:
-                    return self(array.arg(2))
-                array = array.arg(0)
+                    return self(value)
                 continue
-            return z3.If(written == address, self(array.arg(2)), self._select(array.arg(0), address))
-        if z3.is_app_of(array, z3.Z3_OP_ITE):
-            return z3.If(self(array.arg(0)), self._select(array.arg(1), address),
-                         self._select(array.arg(2), address))
-        return z3.Select(array, address)
+            rest = self._rest(array, position + 1)
+            return z3.If(written == address, self(value), self._select(rest, address))
+        if z3.is_app_of(inner, z3.Z3_OP_ITE):
+            return z3.If(self(inner.arg(0)), self._select(inner.arg(1), address),
+                         self._select(inner.arg(2), address))
+        return z3.Select(inner, address)
+
+    def _rest(self, array: z3.ExprRef, depth: int) -> z3.ExprRef:
+        for _ in range(depth):
+            array = array.arg(0)
+        return array
 
 
 def _base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
@@ -496,3 +512,77 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
             texts.insert(0, f"contract {contract.key} ({why})")
     texts.insert(0, f"firmware: {settings.firmware}")
     return _results(program, name, config, contract, obligations, texts, settings)
+
+
+# --- a whole run: files x configurations x functions ----------------------------------------
+
+def config_label(configs: Mapping[str, bool]) -> str:
+    """>>> config_label({"CONFIG_FRAME_POINTER": True, "CONFIG_RETHUNK": False})
+    'CONFIG_FRAME_POINTER=y,CONFIG_RETHUNK=n'
+    >>> config_label({})
+    'default'
+    """
+    return ",".join(f"{name}={'y' if value else 'n'}" for name, value in configs.items()) or "default"
+
+
+def config_matrix(fixed: Mapping[str, bool], toggled: Iterable[str]) -> list[dict[str, bool]]:
+    """Every combination of the ``toggled`` options (y before n) on top of ``fixed``.
+
+    >>> [config_label(c) for c in config_matrix({"CONFIG_A": True}, ["CONFIG_B"])]
+    ['CONFIG_A=y,CONFIG_B=y', 'CONFIG_A=y,CONFIG_B=n']
+    """
+    combinations = [dict(fixed)]
+    for name in toggled:
+        combinations = [dict(c, **{name: value}) for c in combinations for value in (True, False)]
+    return combinations
+
+
+_PROGRAMS: dict[tuple, ast.Program] = {}
+
+
+def _program(files: tuple[str, ...], options) -> ast.Program:
+    from grammar.frontend import load_program
+    key = (files, options.include_dirs, options.defines, options.undefines,
+           tuple(sorted(options.configs.items())), options.cpp, options.use_shims)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = load_program(list(files), options)
+    return _PROGRAMS[key]
+
+
+def _task(arguments: tuple) -> FunctionResult:
+    files, options, name, label, settings = arguments
+    return check_function(_program(files, options), name, label, settings)
+
+
+def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
+                settings: Settings, jobs: int = 1, progress=None) -> list[FunctionResult]:
+    """Check every selected function of ``files`` under every configuration;
+    results in (configuration, function) input order, whatever ``jobs``."""
+    files = tuple(files)
+    tasks = []
+    for configs_here in configs:
+        options = dataclasses.replace(front_end, configs={**front_end.configs, **configs_here})
+        program = _program(files, options)
+        names = [fn.name for fn in program.functions]
+        wanted = list(functions) or names
+        for name in wanted:
+            if name not in names:
+                from grammar.source import SourceError
+                raise SourceError(f"no function named {name!r} in {', '.join(files)} "
+                                  f"(functions: {', '.join(names) or 'none'})")
+        tasks += [(files, options, name, config_label(configs_here), settings) for name in wanted]
+    results: list[FunctionResult] = []
+    if jobs <= 1 or len(tasks) <= 1:
+        for position, task in enumerate(tasks):
+            if progress:
+                progress(position, len(tasks), task[2], task[3])
+            results.append(_task(task))
+        return results
+    import concurrent.futures
+    import multiprocessing
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        for position, result in enumerate(pool.map(_task, tasks)):
+            if progress:
+                progress(position, len(tasks), result.function, result.config)
+            results.append(result)
+    return results

@@ -1,0 +1,192 @@
+"""Reports of a ``check`` run: the text table, JSON and SARIF 2.1.0.
+
+Decisions recorded here:
+
+* The text report is a table a reviewer reads at a glance: one row per
+  function x configuration, one column per property (``ok`` proved,
+  ``FAIL`` refuted, ``??`` unknown, ``-`` not applicable: no contract, or
+  not selected), then the assumptions (shared ones once, per-function ones
+  under their function), then every refuted obligation as an annotated
+  trace and every unknown one with its reason.
+* JSON is SPEC.md section 8's shape and deterministic: results in input
+  order (function order, then configuration order), obligations in
+  catalog order, keys in a fixed order, and solver time rounded to tenths
+  of a second (so that ``--jobs`` and machine load do not change bytes).
+* SARIF: one rule per property; one result per refuted (``error``) or
+  unknown (``warning``) obligation, located at the source line of the
+  claim, with the macro-expansion chain as related locations and the
+  counterexample path as a code flow.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from grammar.source import Origin
+from proofs.properties import CATALOG, PROPERTIES
+from proofs.prover import PROVED, REFUTED, UNKNOWN, FunctionResult
+
+TOOL = "tdxproof"
+VERSION = "0.1.0"
+MARKS = {PROVED: "ok", REFUTED: "FAIL", UNKNOWN: "??"}
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _mark(result: FunctionResult, pid: str) -> str:
+    """The cell of one property: the worst status of its obligations.
+
+    >>> from proofs.prover import ObligationResult
+    >>> r = FunctionResult("f", "default", "-", None, Origin("a.S", 1), [
+    ...     ObligationResult("callee-saved", "rbx", "proved", 0.0),
+    ...     ObligationResult("callee-saved", "rbp", "refuted", 0.0)], [])
+    >>> _mark(r, "callee-saved"), _mark(r, "scrub")
+    ('FAIL', '-')
+    """
+    statuses = {o.status for o in result.obligations if o.property == pid}
+    for status in (REFUTED, UNKNOWN, PROVED):
+        if status in statuses:
+            return MARKS[status]
+    return "-"
+
+
+def _row_label(result: FunctionResult) -> str:
+    return f"{result.function} [{result.config}]"
+
+
+def _shared_assumptions(results: list[FunctionResult]) -> list[str]:
+    if not results:
+        return []
+    shared = [text for text in results[0].assumptions
+              if all(text in r.assumptions for r in results[1:])]
+    return shared
+
+
+def text_report(results: list[FunctionResult], configs: Iterable[str] = ()) -> str:
+    columns = [pid for pid in CATALOG if any(o.property == pid for r in results for o in r.obligations)]
+    label_width = max([len("function [config]")] + [len(_row_label(r)) for r in results])
+    lines = ["  ".join(["function [config]".ljust(label_width)] + columns)]
+    lines.append("  ".join(["-" * label_width] + ["-" * len(pid) for pid in columns]))
+    for result in results:
+        cells = [_mark(result, pid).center(len(pid)) for pid in columns]
+        lines.append("  ".join([_row_label(result).ljust(label_width)] + cells).rstrip())
+    total = {status: sum(r.count(status) for r in results) for status in MARKS}
+    lines.append("")
+    lines.append(f"{total[PROVED]} proved, {total[REFUTED]} refuted, {total[UNKNOWN]} unknown "
+                 f"obligations in {len(results)} function x configuration rows")
+    shared = _shared_assumptions(results)
+    lines.append("")
+    lines.append("Assumptions (all rows):")
+    lines += [f"  - {text}" for text in shared]
+    for result in results:
+        own = [text for text in result.assumptions if text not in shared]
+        if own:
+            lines.append(f"Assumptions for {_row_label(result)}:")
+            lines += [f"  - {text}" for text in own]
+    for result in results:
+        for obligation in result.obligations:
+            if obligation.status == REFUTED:
+                lines.append("")
+                lines += counterexample_text(result, obligation)
+            elif obligation.status == UNKNOWN:
+                lines.append("")
+                lines.append(f"UNKNOWN {_title(result, obligation)}: {obligation.reason}")
+    return "\n".join(lines) + "\n"
+
+
+def _title(result: FunctionResult, obligation) -> str:
+    detail = f" ({obligation.detail})" if obligation.detail else ""
+    return f"{obligation.property}{detail} of {_row_label(result)}"
+
+
+def _source(source: dict) -> str:
+    text = f"{source['file']}:{source['line']}"
+    if source["expansion"]:
+        text += " (in " + " -> ".join(source["expansion"]) + ")"
+    return text
+
+
+def counterexample_text(result: FunctionResult, obligation) -> list[str]:
+    """A refutation as an annotated trace."""
+    cex = obligation.counterexample or {}
+    lines = [f"REFUTED {_title(result, obligation)}"]
+    if cex.get("where"):
+        lines.append(f"  at {_source(cex['where'])}")
+    lines.append(f"  expected: {cex.get('expected')}    actual: {cex.get('actual')}")
+    registers = cex.get("entry", {}).get("registers", {})
+    lines.append("  entry: " + " ".join(f"{reg}={value}" for reg, value in registers.items()))
+    for event in cex.get("tdx", []):
+        returned = " ".join(f"{reg}={value}" for reg, value in event["registers"].items())
+        status = f" status={event['status']}" if event.get("status") else ""
+        lines.append(f"  {event['kind']} #{event['index']} at {_source(event['source'])}: "
+                     f"{event['outcome']}{status} {returned}".rstrip())
+    if "varied_tdx" in cex:
+        for event in cex["varied_tdx"]:
+            returned = " ".join(f"{reg}={value}" for reg, value in event["registers"].items())
+            lines.append(f"  second run, {event['kind']} #{event['index']}: {event['outcome']} "
+                         f"status={event['status']} {returned}".rstrip())
+    lines.append("  trace:")
+    for step in cex.get("trace", []):
+        changed = " ".join(f"{reg}={value}" for reg, value in step["changed"].items())
+        note = f"  [{step['note']}]" if step["note"] else ""
+        lines.append(f"    {_source(step['source'])}: {step['instruction']:<32} {changed}{note}".rstrip())
+    lines.append(f"  path ends: {cex.get('end')}; concrete replay "
+                 + ("confirms the violation" if cex.get("confirmed")
+                    else f"does NOT confirm it {cex.get('replay_problem', '')}".rstrip()))
+    return lines
+
+
+def json_report(results: list[FunctionResult], assumptions: list[str]) -> dict:
+    return {
+        "tool": TOOL, "version": VERSION,
+        "assumptions": assumptions,
+        "results": [{
+            "function": r.function, "config": r.config, "abi": r.abi, "contract": r.contract,
+            "assumptions": r.assumptions,
+            "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status,
+                                  "seconds": round(o.seconds, 1)},
+                                 **({"counterexample": o.counterexample} if o.counterexample else {}),
+                                 **({"reason": o.reason} if o.reason else {}))
+                            for o in r.obligations],
+        } for r in results],
+    }
+
+
+def _location(origin: Origin, message: str | None = None) -> dict:
+    location = {"physicalLocation": {"artifactLocation": {"uri": Path(origin.file).as_posix()},
+                                     "region": {"startLine": origin.line, "startColumn": origin.column}}}
+    if message:
+        location["message"] = {"text": message}
+    return location
+
+
+def sarif_report(results: list[FunctionResult]) -> dict:
+    rules = [{"id": pid, "name": pid, "shortDescription": {"text": PROPERTIES[pid].summary},
+              "defaultConfiguration": {"level": "error"}} for pid in CATALOG]
+    index = {pid: position for position, pid in enumerate(CATALOG)}
+    findings = []
+    for result in results:
+        for o in result.obligations:
+            if o.status == PROVED:
+                continue
+            origin = o.origin or result.origin
+            text = f"{_title(result, o)}: " + (
+                f"refuted (expected {o.counterexample.get('expected')}, actual "
+                f"{o.counterexample.get('actual')})" if o.status == REFUTED else f"unknown: {o.reason}")
+            finding = {"ruleId": o.property, "ruleIndex": index[o.property],
+                       "level": "error" if o.status == REFUTED else "warning",
+                       "message": {"text": text}, "locations": [_location(origin)],
+                       "properties": {"function": result.function, "config": result.config,
+                                      "detail": o.detail}}
+            related = [_location(Origin(frame.file, frame.line, frame.column), f"expanded from {frame.name}")
+                       for frame in origin.expansion]
+            if related:
+                finding["relatedLocations"] = [dict(item, id=i) for i, item in enumerate(related)]
+            if o.counterexample and o.counterexample.get("path"):
+                steps = [{"location": _location(Origin(s["file"], s["line"], s["column"]))}
+                         for s in o.counterexample["path"]]
+                finding["codeFlows"] = [{"threadFlows": [{"locations": steps}]}]
+            findings.append(finding)
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0",
+            "runs": [{"tool": {"driver": {"name": TOOL, "version": VERSION,
+                                          "rules": rules}},
+                      "results": findings}]}
