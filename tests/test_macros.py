@@ -668,3 +668,29 @@ def test_random_programs_expand_like_gnu_as(tmp_path, seed):
     blocks = [line for _ in range(12) for line in _random_block(rng)]
     text = prologue + "\n".join(blocks) + "\n1: 2: 3:\n ret\n"
     assert_same_as_gnu_as(tmp_path, text)
+
+
+def test_kernel_tree_linkage_style(tmp_path):
+    # The real <linux/linkage.h> spelling: '.type name STT_FUNC' without a
+    # comma, the size through a local '.set', inner global labels typed NOTYPE.
+    text = """
+#define ASM_NL ;
+#define SYM_FUNC_START(name) .globl name ASM_NL .balign 16, 0x90 ASM_NL name:
+#define SYM_FUNC_END(name) .type name STT_FUNC ASM_NL \\
+    .set .L__sym_size_##name, .-name ASM_NL .size name, .L__sym_size_##name
+#define SYM_INNER_LABEL(name) .type name STT_NOTYPE ASM_NL .globl name ASM_NL name:
+    .section .noinstr.text, "ax"
+SYM_FUNC_START(outer)
+    push %rbx
+SYM_INNER_LABEL(outer_inner)
+    pop %rbx
+    ret
+SYM_FUNC_END(outer)
+SYM_FUNC_START(second)
+    ret
+SYM_FUNC_END(second)
+"""
+    assert_same_as_gnu_as(tmp_path, text.replace(".noinstr.text", ".text"))
+    prog = program(tmp_path, text)
+    assert [(f.name, len(f.instructions)) for f in prog.functions] == [("outer", 3), ("second", 1)]
+    assert prog.labels["outer_inner"] == ("outer", 2)
