@@ -45,8 +45,8 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
 * **Data** (:data:`DATA_DIRECTIVES`) is kept for re-emission; in a code
   section only ``.byte`` runs spelling TDCALL (``66 0f 01 cc``) or SEAMCALL
   (``66 0f 01 cf``) are accepted and become instructions, and NOP padding
-  (``.nops N``, ``.skip N, 0x90``) is kept like alignment; any other data
-  in code is an error.  Alignment and symbol directives are kept as written;
+  (``.nops N``, ``.skip N, 0x90``, ``.fill N, 1, 0x90``) is kept like
+  alignment; any other data in code is an error.  Alignment and symbol directives are kept as written;
   the directives in :data:`NO_CODE_DIRECTIVES` produce nothing in ``.text``
   and are dropped.  Any other directive is an error naming it.
 * Everything else is an instruction, parsed by :mod:`grammar.parser`; a lone
@@ -833,13 +833,16 @@ class _Reader:
         self._emit(DataStatement(name, values, raw.origin, self.section))
 
     def _nop_padding(self, name: str, values: tuple[str, ...], origin: Origin) -> bool:
-        """``.nops N`` or ``.skip N, 0x90``: NOP bytes, executed as nothing.
+        """``.nops N``, ``.skip N, 0x90`` or ``.fill N, 1, 0x90``: NOP bytes.
 
         The length may involve labels (the kernel's ALTERNATIVE pads the
         original instruction to the replacement's length); GNU as computes it.
         """
         if name == ".nops":
             return True
+        if name == ".fill":  # .fill repeat, size, value
+            return (len(values) == 3 and self._value(values[1], origin) == 1
+                    and self._value(values[2], origin) & 0xFF == NOP)
         return (name in (".skip", ".space") and len(values) == 2
                 and self._value(values[1], origin) & 0xFF == NOP)
 

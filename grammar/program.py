@@ -105,6 +105,12 @@ def _functions(assembly: Assembly) -> tuple[list[ast.Function], dict[str, tuple[
                 current.name, current.origin, current.section, tuple(current.items))))
 
     for order, statement in enumerate(assembly.statements):
+        if isinstance(statement, Directive) and statement.name == ".size":
+            operands = split_operands(statement.operands)
+            for open_section, candidate in list(open_by_section.items()):
+                if operands and candidate.name == operands[0]:
+                    close(open_section)
+            continue
         section = statement.section
         if section not in assembly.code_sections:
             continue
@@ -123,12 +129,7 @@ def _functions(assembly: Assembly) -> tuple[list[ast.Function], dict[str, tuple[
             if current is not None:
                 current.items.append(statement.instruction)
         elif isinstance(statement, Directive):
-            if statement.name == ".size":
-                operands = split_operands(statement.operands)
-                for open_section, candidate in list(open_by_section.items()):
-                    if operands and candidate.name == operands[0]:
-                        close(open_section)
-            elif (statement.name in ALIGN_DIRECTIVES and current is not None and (
+            if (statement.name in ALIGN_DIRECTIVES and current is not None and (
                     statement.name[-1] in "wl" or _alignment_fill(statement, assembly.symbols)
                     not in (None, NOP))):
                 raise SourceError("alignment inside a function pads with bytes that are not "

@@ -597,6 +597,7 @@ def test_alternative_style_nop_padding_and_replacement_code(tmp_path):
 f:
     ALT "ret", "jmp __x86_return_thunk", 123
     .nops 3
+    .fill 2, 1, 0x90
     int3
     .size f, .-f
     """
@@ -605,6 +606,8 @@ f:
     assert [i.base for i in instructions] == ["ret", "int3"]
     with pytest.raises(SourceError, match=r"data \('.skip'\) in code"):
         program(tmp_path, ".globl f\nf:\n .skip 4, 0xcc\n")
+    with pytest.raises(SourceError, match=r"data \('.fill'\) in code"):
+        program(tmp_path, ".globl f\nf:\n .fill 2, 2, 0x90\n")
 
 
 def _random_block(rng, depth: int = 0) -> list[str]:
