@@ -571,17 +571,13 @@ def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]],
                 raise SourceError(f"no function named {name!r} in {', '.join(files)} "
                                   f"(functions: {', '.join(names) or 'none'})")
         tasks += [(files, options, name, config_label(configs_here), settings) for name in wanted]
-    results: list[FunctionResult] = []
-    if jobs <= 1 or len(tasks) <= 1:
-        for position, task in enumerate(tasks):
-            if progress:
-                progress(position, len(tasks), task[2], task[3])
-            results.append(_task(task))
-        return results
-    import concurrent.futures
+    # Every task runs in its own fork of this process, whatever ``jobs``:
+    # Z3's models depend on the solver's history, so a counterexample is
+    # the same bytes only if every task starts from the same state.
     import multiprocessing
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        for position, result in enumerate(pool.map(_task, tasks)):
+    results: list[FunctionResult] = []
+    with multiprocessing.get_context("fork").Pool(max(1, jobs), maxtasksperchild=1) as pool:
+        for position, result in enumerate(pool.imap(_task, tasks, chunksize=1)):
             if progress:
                 progress(position, len(tasks), result.function, result.config)
             results.append(result)

@@ -9,9 +9,10 @@ Decisions recorded here:
   under their function), then every refuted obligation as an annotated
   trace and every unknown one with its reason.
 * JSON is SPEC.md section 8's shape and deterministic: results in input
-  order (function order, then configuration order), obligations in
-  catalog order, keys in a fixed order, and solver time rounded to tenths
-  of a second (so that ``--jobs`` and machine load do not change bytes).
+  order (configuration order, then function order), obligations in
+  catalog order, keys in a fixed order, and solver time in whole seconds
+  rounded up (so that ``--jobs`` and machine load do not change bytes
+  unless a query crosses a whole second).
 * SARIF: one rule per property; one result per refuted (``error``) or
   unknown (``warning``) obligation, located at the source line of the
   claim, with the macro-expansion chain as related locations and the
@@ -19,6 +20,7 @@ Decisions recorded here:
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterable
 
@@ -143,7 +145,7 @@ def json_report(results: list[FunctionResult], assumptions: list[str]) -> dict:
             "function": r.function, "config": r.config, "abi": r.abi, "contract": r.contract,
             "assumptions": r.assumptions,
             "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status,
-                                  "seconds": round(o.seconds, 1)},
+                                  "seconds": math.ceil(o.seconds)},
                                  **({"counterexample": o.counterexample} if o.counterexample else {}),
                                  **({"reason": o.reason} if o.reason else {}))
                             for o in r.obligations],

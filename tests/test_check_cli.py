@@ -1,0 +1,99 @@
+"""``tdxproof check`` end to end: exit statuses, the config matrix, JSON
+determinism across ``--jobs``, SARIF 2.1.0, counterexample files."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from proofs.cli import main
+
+SOURCE = """\
+#include <linux/linkage.h>
+#include <asm/frame.h>
+SYM_FUNC_START(good)
+\tFRAME_BEGIN
+\tpushq %rbx
+\tmovq $1, %rbx
+\tpopq %rbx
+\tFRAME_END
+\tRET
+SYM_FUNC_END(good)
+SYM_FUNC_START(bad)
+\tmovq $1, %r12
+\tRET
+SYM_FUNC_END(bad)
+"""
+
+QUICK = ["--property", "callee-saved", "--property", "stack-balance"]
+
+
+@pytest.fixture
+def source(tmp_path):
+    path = tmp_path / "f.S"
+    path.write_text(SOURCE)
+    return path
+
+
+def test_exit_statuses(source, capsys):
+    assert main(["check", str(source), "--function", "good", *QUICK]) == 0
+    assert main(["check", str(source), "--function", "bad", *QUICK]) == 1
+    out = capsys.readouterr().out
+    assert "REFUTED callee-saved (r12) of bad" in out and "concrete replay confirms" in out
+    assert main(["check", str(source), "--function", "nosuch"]) == 2
+    assert main(["check", str(source), "--property", "nosuch"]) == 2
+    assert "unknown property" in capsys.readouterr().err
+
+
+def test_unknown_is_exit_3(tmp_path):
+    path = tmp_path / "u.S"
+    path.write_text("#include <linux/linkage.h>\nSYM_FUNC_START(u)\n\tjmp *%rax\nSYM_FUNC_END(u)\n")
+    assert main(["check", str(path), *QUICK]) == 3
+
+
+def test_matrix_rows_and_json(source, tmp_path, capsys):
+    out_json = tmp_path / "r.json"
+    main(["check", str(source), "--matrix", "CONFIG_FRAME_POINTER", *QUICK, "--json", str(out_json)])
+    text = capsys.readouterr().out
+    assert "good [CONFIG_FRAME_POINTER=y]" in text and "bad [CONFIG_FRAME_POINTER=n]" in text
+    report = json.loads(out_json.read_text())
+    assert set(report) == {"tool", "version", "assumptions", "results"}
+    rows = {(r["function"], r["config"]) for r in report["results"]}
+    assert rows == {(f, f"CONFIG_FRAME_POINTER={v}") for f in ("good", "bad") for v in "yn"}
+    statuses = {(r["function"], o["property"], o["detail"]): o["status"]
+                for r in report["results"] for o in r["obligations"]}
+    assert statuses[("bad", "callee-saved", "r12")] == "refuted"
+    assert statuses[("good", "callee-saved", "rbp")] == "proved"
+
+
+def test_json_is_the_same_whatever_jobs(source):
+    def run(jobs):
+        return subprocess.run([sys.executable, "-m", "proofs.cli", "check", str(source), "--matrix",
+                               "CONFIG_FRAME_POINTER", *QUICK, "--json", "--jobs", str(jobs)],
+                              capture_output=True, check=False).stdout
+    one, two = run(1), run(2)
+    assert one and one == two
+
+
+def test_sarif_and_counterexample_files(source, tmp_path):
+    sarif_path, cex_dir = tmp_path / "r.sarif", tmp_path / "cex"
+    assert main(["check", str(source), *QUICK, "--sarif", str(sarif_path), "--cex-dir", str(cex_dir)]) == 1
+    sarif = json.loads(sarif_path.read_text())
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert run["tool"]["driver"]["name"] == "tdxproof"
+    rule_ids = [rule["id"] for rule in run["tool"]["driver"]["rules"]]
+    [finding] = run["results"]
+    assert finding["ruleId"] == "callee-saved" and rule_ids[finding["ruleIndex"]] == "callee-saved"
+    assert finding["level"] == "error"
+    region = finding["locations"][0]["physicalLocation"]
+    assert region["artifactLocation"]["uri"].endswith("f.S")
+    assert SOURCE.splitlines()[region["region"]["startLine"] - 1].strip() == "RET"
+    [cex_file] = cex_dir.iterdir()
+    cex = json.loads(cex_file.read_text())
+    for key in ("property", "detail", "path", "entry", "memory", "tdx", "expected", "actual"):
+        assert key in cex
+    assert cex["entry"]["registers"]["r12"] != cex["actual"]
+    assert cex["actual"] == "0x1" and cex["confirmed"]
