@@ -64,7 +64,7 @@ from typing import Callable, Sequence, Union
 
 from grammar import ast
 from grammar.cpp import SourceLine
-from grammar.expressions import evaluate, parse_expression
+from grammar.expressions import evaluate, parse_expression, symbols_of
 from grammar.parser import REP_PREFIXES, parse_instruction
 from grammar.source import Expansion, Origin, SourceError
 
@@ -479,7 +479,7 @@ class _Reader:
             count = self.numeric_labels.get(str(int(name)), 0) + 1
             self.numeric_labels[str(int(name))] = count
             name = numeric_label_name(name, count)
-        elif name in self.labels or name in self.assembly.symbols or name in self.relative_symbols:
+        elif self._defined(name):
             raise SourceError(f"symbol '{name}' is already defined", origin)
         self.labels.add(name)
         self._emit(LabelDefinition(name, origin, self.section))
@@ -519,15 +519,13 @@ class _Reader:
             raise SourceError(f"symbol '{name}' is already defined (.equiv)", origin)
         text = self.resolve_numeric(text, origin)
         expr = parse_expression(text, origin)
-        try:
-            value = evaluate(expr, self.assembly.symbols, origin)
-        except SourceError:
+        if symbols_of(expr) - set(self.assembly.symbols):
             # Not absolute now (it involves a label or '.'): GNU as computes it;
             # it has no value for our expressions.
             self.assembly.symbols.pop(name, None)
             self.relative_symbols.add(name)
         else:
-            self.assembly.symbols[name] = value
+            self.assembly.symbols[name] = evaluate(expr, self.assembly.symbols, origin)
             self.relative_symbols.discard(name)
         self._emit(Directive(".set", f"{name}, {text}", origin, self.section))
 
@@ -547,41 +545,34 @@ class _Reader:
     # -- one operation (labels removed) ------------------------------------------
 
     def _operation(self, raw: _Raw) -> None:
-        assignment = _ASSIGNMENT.match(raw.text)
-        if assignment and not raw.text.startswith("."):
-            self._no_pending_prefix()
-            self._assign(assignment.group(1), assignment.group(3), raw.origin,
-                         ".equiv" if assignment.group(2) == "==" else ".set")
-            return
+        """One statement without labels: directive, assignment, macro or instruction
+        (GNU as's order; a lone prefix waits for its instruction)."""
         opcode_match = _OPCODE.match(raw.text)
         if opcode_match is None:
             raise SourceError(f"cannot parse statement '{raw.text}'", raw.origin)
         opcode = opcode_match.group(1)
         lowered = opcode.lower()
-        operands = raw.text[opcode_match.end():]
-        if lowered.startswith("."):
-            handler = _DIRECTIVES.get(lowered)
-            if handler is None and lowered.startswith(".cfi_"):
-                handler = _Reader._ignore
-            if handler is not None:
-                if lowered not in _CONDITIONAL_OPENERS | {".elseif", ".else", ".endif"}:
-                    self._no_pending_prefix()
-                handler(self, lowered, operands.strip(), raw)
-                return
-            if lowered in self.macros:
-                self._no_pending_prefix()
-                self._expand_macro(self.macros[lowered], raw)
-                return
-            if assignment:
-                self._assign(assignment.group(1), assignment.group(3), raw.origin,
-                             ".equiv" if assignment.group(2) == "==" else ".set")
-                return
-            raise SourceError(f"unknown directive '{opcode}'", raw.origin)
-        if lowered in self.macros:
+        handler = _DIRECTIVES.get(lowered)
+        if handler is None and lowered.startswith(".cfi_"):
+            handler = _Reader._ignore
+        if handler is not None and lowered not in _CONDITIONAL_OPENERS | {
+                ".elseif", ".else", ".endif"}:
+            self._no_pending_prefix()
+        if handler is not None:
+            handler(self, lowered, raw.text[opcode_match.end():].strip(), raw)
+            return
+        assignment = _ASSIGNMENT.match(raw.text)
+        if assignment:
+            self._no_pending_prefix()
+            self._assign(assignment.group(1), assignment.group(3), raw.origin,
+                         ".equiv" if assignment.group(2) == "==" else ".set")
+        elif lowered in self.macros:
             self._no_pending_prefix()
             self._expand_macro(self.macros[lowered], raw)
-            return
-        self._instruction(raw)
+        elif lowered.startswith("."):
+            raise SourceError(f"unknown directive '{opcode}'", raw.origin)
+        else:
+            self._instruction(raw)
 
     def _instruction(self, raw: _Raw) -> None:
         words = raw.text.split()
