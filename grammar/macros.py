@@ -9,8 +9,9 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
   run of blanks survives (as one space) only between two "symbol
   characters" (names, digits and x86's ``*%-([{}``), or after a string or
   before a quote; so ``M 2 +1`` passes one argument ``2+1`` and ``M 2 -1``
-  two.  Text produced by an expansion is read (and scrubbed) again, as GNU
-  as does.
+  two; the scrubber also turns a character constant ``'c`` into its decimal
+  value, so ``M 'a' 'b`` passes ``9798``.  Text produced by an expansion is
+  read (and scrubbed) again, as GNU as does.
 * **Labels**: ``name:`` and numeric ``N:`` at the start of a statement.  The
   k-th definition of ``N`` is named ``.Lnum.N.k`` (a local name GNU as accepts
   and never emits to the symbol table), ``Nb`` is the latest definition so
@@ -64,7 +65,7 @@ from typing import Callable, Sequence, Union
 
 from grammar import ast
 from grammar.cpp import SourceLine
-from grammar.expressions import evaluate, parse_expression, symbols_of
+from grammar.expressions import character_value, evaluate, parse_expression, symbols_of
 from grammar.parser import REP_PREFIXES, parse_instruction
 from grammar.source import Expansion, Origin, SourceError
 
@@ -112,9 +113,16 @@ _SEPARATORS = set(" \t,\";()<>")
 
 
 def _skip_quoted(text: str, index: int) -> int:
-    """Index just past the string or character constant starting at ``index``."""
+    """Index just past the string or character constant starting at ``index``.
+
+    A character constant is ``'c``, ``'\\c`` or either with a closing ``'``.
+
+    >>> _skip_quoted("'a'+1", 0), _skip_quoted("'a+1", 0), _skip_quoted('"a;b" c', 0)
+    (3, 2, 5)
+    """
     if text[index] == "'":
-        return min(index + 2, len(text))
+        end = min(index + (3 if text[index + 1:index + 2] == "\\" else 2), len(text))
+        return end + 1 if text[end:end + 1] == "'" else end
     index += 1
     while index < len(text):
         if text[index] == "\\":
@@ -162,12 +170,13 @@ def split_statements(text: str) -> list[tuple[int, str]]:
 
 
 def scrub(text: str) -> str:
-    """GNU as's whitespace rule for one statement (opcode + operands).
+    """GNU as's whitespace rule for one statement (opcode + operands); its
+    scrubber also turns character constants into decimal numbers.
 
     >>> scrub("M  2 +1"), scrub("M 2 -1"), scrub("M (x) 1"), scrub("M a ,  b")
     ('M 2+1', 'M 2 -1', 'M (x)1', 'M a,b')
-    >>> scrub('.ascii  "a   b"')
-    '.ascii "a   b"'
+    >>> scrub('.ascii  "a   b"'), scrub("M 2 'a"), scrub("M 'a' 'b")
+    ('.ascii "a   b"', 'M 2 97', 'M 9798')
     """
     text = text.strip()
     match = re.match(r"\S+", text)
@@ -177,24 +186,29 @@ def scrub(text: str) -> str:
     index = match.end()
     if index < len(text):
         out.append(" ")
-    pending = False
+    pending = keeps = False  # a blank is waiting; the last output keeps it
     while index < len(text):
         char = text[index]
         if char in " \t":
             pending = True
             index += 1
             continue
-        if pending and (out[-1][-1:] in _SCRUB_KEEPS or out[-1][-1:] == '"') and (
-                char in _SCRUB_KEEPS or char in "\"'"):
+        if pending and keeps and (char in _SCRUB_KEEPS or char in "\"'"):
             out.append(" ")
         pending = False
-        if char in "\"'":
+        if char == '"':
             end = _skip_quoted(text, index)
             out.append(text[index:end])
-            index = end
-            continue
-        out.append(char)
-        index += 1
+            keeps = True
+        elif char == "'" and index + 1 < len(text):
+            end = _skip_quoted(text, index)
+            out.append(str(character_value(text[index:end])))
+            keeps = False
+        else:
+            end = index + 1
+            out.append(char)
+            keeps = char in _SCRUB_KEEPS
+        index = end
     return "".join(out).rstrip()
 
 

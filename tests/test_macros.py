@@ -87,14 +87,14 @@ def test_statements_split_on_semicolons_and_hash_comments(tmp_path):
     text = """
     push %rax; push %rbx ; pop %rbx  # pop %rax; this is all a comment
     movq $0x23, %rcx   # '#' after code
-    movb $'#', %al ; movb $';', %cl
+    movb $'#', %al ; movb $';', %cl ; movb $';, %dl; movb $'a', %bl
     .byte 0x90 # nop written as data is not allowed in code, but this is a comment
     """.replace(".byte 0x90 ", "")
     data = assert_same_as_gnu_as(tmp_path, text)
     assert data[:3] == bytes([0x50, 0x53, 0x5B])
     prog = program(tmp_path, ".globl f\nf:\n" + text)
     assert [i.base for i in prog.function("f").instructions] == \
-        ["push", "push", "pop", "mov", "mov", "mov"]
+        ["push", "push", "pop", "mov", "mov", "mov", "mov", "mov"]
 
 
 def test_numeric_local_labels_forward_and_backward(tmp_path):
@@ -558,7 +558,8 @@ ARGUMENT_SPELLINGS = [
     "2 +1", "2 + 1", "2+ 1", "2 1", "2,1", "2 , 1", "2 ,1", "2 -1", "x 1", "x -1", "-x 1",
     "2 (1)", "2 / 1", "x (1)", "2 !1", "2 <1", "2 'a", '2 "1"', "2\t1", "x\t-1", '"2 + 1"',
     '"1" "2"', "(1)+(2),3", "b=3", "b=3 a=4", "a=(1 + 1)", "", "x*2 1", "(x) -1",
-    ",2", " , 3", "a=,b=2", "1,,", "a= 4", "b = 5", "1 ;", "x%2 1", "1,\t2", "-1 -2", "~1",
+    "'a'", "'a' 'b", "'a 'b", "';' 1", "'\\n 'x'", ",2", " , 3", "a=,b=2", "1,,", "a= 4",
+    "b = 5", "1 ;", "x%2 1", "1,\t2", "-1 -2", "~1",
 ]
 
 
