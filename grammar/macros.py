@@ -47,9 +47,10 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
   section only ``.byte`` runs spelling TDCALL (``66 0f 01 cc``) or SEAMCALL
   (``66 0f 01 cf``) are accepted and become instructions, and NOP padding
   (``.nops N``, ``.skip N, 0x90``, ``.fill N, 1, 0x90``) is kept like
-  alignment; any other data in code is an error.  Alignment and symbol directives are kept as written;
-  the directives in :data:`NO_CODE_DIRECTIVES` produce nothing in ``.text``
-  and are dropped.  Any other directive is an error naming it.
+  alignment; any other data in code is an error.  Alignment and symbol
+  directives are kept as written; the directives in
+  :data:`NO_CODE_DIRECTIVES` produce nothing in ``.text`` and are dropped.
+  Any other directive is an error naming it.
 * Everything else is an instruction, parsed by :mod:`grammar.parser`; a lone
   prefix statement (``lock;`` ``rep;``) is joined to the next instruction,
   which GNU as encodes identically.
