@@ -678,7 +678,7 @@ class _Reader:
         if collector.kind == ".irp":
             values = _irp_values(rest) or [""]
         else:
-            index, string = _get_any_string(rest, 0)
+            _, string = _get_any_string(rest, 0)
             values = list(string) or [""]
         expanded: list[_Raw] = []
         for value in values:
