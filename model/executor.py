@@ -392,6 +392,7 @@ class Executor:
         self.tdx = options.tdx_model()
         self._order = {function.name: position for position, function in enumerate(program.functions)}
         self._steps: dict[Location, ir.Step | SourceError] = {}
+        self._loads: dict[int, tuple[ir.Step, tuple[ir.Load, ...]]] = {}
         self._counter = itertools.count()
         self._results: list[PathResult] = []
 
@@ -545,7 +546,9 @@ class Executor:
     def _accesses(self, step: ir.Step, state: SymbolicState, after: SymbolicState, env: _Environment,
                   origin: Origin) -> Iterator[MemoryAccess]:
         rsp, rsp_after = state.regs["rsp"], after.regs["rsp"]
-        for load in _loads(step):
+        if id(step) not in self._loads:
+            self._loads[id(step)] = (step, tuple(_loads(step)))
+        for load in self._loads[id(step)][1]:
             yield MemoryAccess("read", symbolic.evaluate(load.address, state, env), load.width, rsp, origin,
                                rsp_after=rsp_after)
         for effect in step.effects:
