@@ -27,6 +27,10 @@ SHIM_DIR = Path(model.__file__).parent / "shims"
 
 @dataclass(frozen=True)
 class FrontEndOptions:
+    """How to preprocess: ``-I``/``-D``/``-U`` as given, ``configs`` maps
+    ``CONFIG_*`` names to on/off, ``cpp`` replaces ``cc -E``, ``use_shims``
+    adds ``model/shims`` as the last include directory."""
+
     include_dirs: tuple[str, ...] = ()
     defines: tuple[str, ...] = ()
     undefines: tuple[str, ...] = ()
