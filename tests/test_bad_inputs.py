@@ -91,3 +91,13 @@ def test_cpp_option_replaces_the_preprocessor(tmp_path, capsys):
     path.write_text(".globl f\nf:\n movl $VALUE, %eax\n ret\n")
     assert main(["parse", "--no-shims", "--cpp", "cpp -DVALUE=3", str(path)]) == 0
     assert "movl $0x3, %eax" in capsys.readouterr().out
+
+
+def test_non_utf8_header_is_located_in_the_header(tmp_path):
+    # (a bad byte inside a C comment is fine: the preprocessor drops it)
+    (tmp_path / "latin1.h").write_bytes(b"/* caf\xe9 */\n .ascii \"caf\xe9\"\n")
+    source = tmp_path / "uses.S"
+    source.write_text('#include "latin1.h"\n nop\n')
+    with pytest.raises(SourceError, match="not UTF-8") as raised:
+        load_program([str(source)], FrontEndOptions(use_shims=False))
+    assert (Path(raised.value.origin.file).name, raised.value.origin.line) == ("latin1.h", 2)
