@@ -1,0 +1,70 @@
+"""Every row of the shared expectations table (``tests/expectations.py``)
+checked with the real pipeline: front end, executor, prover.
+
+Rows that share fixture, function, configuration, firmware and era are
+decided by one ``check_function`` run (over the union of their
+properties).  Each refuted obligation's counterexample must be confirmed by
+the concrete interpreter (no spurious counterexamples).
+
+The whole table takes minutes on this machine; by default the suite runs
+every row that expects a refutation, every ``clobbers-rbp`` row and the
+``CONFIG_FRAME_POINTER``-off rows of the correct wrappers; set
+``TDXPROOF_TABLE=full`` for every row.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import expectations as table  # noqa: E402  (the shared table lives beside the tests)
+
+from proofs.contracts import load_contracts  # noqa: E402
+from proofs.prover import Settings, _program, check_function, config_label  # noqa: E402
+
+FULL = os.environ.get("TDXPROOF_TABLE") == "full"
+
+
+def _group(row: table.Expectation) -> tuple:
+    return (row.paths, row.function, tuple(sorted(row.configs.items())), row.firmware, row.abi)
+
+
+def _selected(row: table.Expectation) -> bool:
+    return FULL or row.expected == "refuted" or row.firmware != "spec" or row.configs == table.FP_OFF
+
+
+ROWS = [row for row in table.EXPECTATIONS if _selected(row)]
+_PROPERTIES: dict[tuple, set[str]] = {}
+for _row in ROWS:
+    _PROPERTIES.setdefault(_group(_row), set()).add(_row.property)
+_RESULTS: dict[tuple, object] = {}
+
+
+def _result(row: table.Expectation, workdir: Path):
+    key = _group(row)
+    if key not in _RESULTS:
+        paths = tuple(table.prepare_paths(row, workdir))
+        program = _program(paths, table.frontend_options(row))
+        settings = Settings(properties=tuple(sorted(_PROPERTIES[key])), era=row.abi, firmware=row.firmware,
+                            contracts=load_contracts(), timeout=30)
+        _RESULTS[key] = check_function(program, row.function, config_label(row.configs), settings)
+    return _RESULTS[key]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_expected_verdict(row, tmp_path_factory):
+    result = _result(row, tmp_path_factory.getbasetemp())
+    obligations = [o for o in result.obligations
+                   if o.property == row.property and (row.detail is None or o.detail == row.detail)]
+    assert obligations, f"{row.property} was not checked on {row.function} (contract {result.contract})"
+    statuses = {o.status for o in obligations}
+    verdict = "refuted" if "refuted" in statuses else "proved" if statuses == {"proved"} else "unknown"
+    problems = [(o.detail, o.status, o.reason, (o.counterexample or {}).get("where"))
+                for o in obligations if o.status != "proved"]
+    assert verdict == row.expected, problems
+    for o in obligations:
+        if o.counterexample is not None:
+            assert o.counterexample["confirmed"], o.counterexample.get("replay_problem")
