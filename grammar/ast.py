@@ -153,12 +153,18 @@ class Memory:
 
 @dataclass(frozen=True)
 class Target:
-    """A direct branch/call target: a (resolved) label or external symbol."""
+    """A direct branch/call target: a (resolved) label or external symbol.
+
+    ``relocation`` is a GNU-as symbol modifier such as ``PLT`` (``call
+    foo@PLT`` in compiler output): it changes the relocation, not where the
+    branch goes.
+    """
 
     label: str
+    relocation: str = ""
 
     def __str__(self) -> str:
-        return self.label
+        return f"{self.label}@{self.relocation}" if self.relocation else self.label
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,7 @@ class _Direct:
     """A bare expression operand: a branch target or an absolute address."""
 
     expr: Expr
+    relocation: str = ""
 
 
 @dataclass(frozen=True)
@@ -334,6 +335,12 @@ class _StatementBuilder(ExpressionBuilder):
         return _Operand(_Direct(children[0]), self.at(meta))
 
     @v_args(meta=True)
+    def plt_target(self, meta, children):
+        (token,) = children
+        name, _, relocation = str(token).partition("@")
+        return _Operand(_Direct(Symbol(name, token.start_pos), relocation), self.at(meta))
+
+    @v_args(meta=True)
     def segment_absolute(self, meta, children):
         segment, expr = children
         return _Operand(self.memory(expr, None, self.segment_named(segment), meta),
@@ -452,7 +459,10 @@ def _resolve_direct(op: _Operand, token: str, symbols: Mapping[str, int],
     if token == "t":
         if not isinstance(expr, Symbol) or expr.name in symbols:
             raise SourceError(f"branch target '{expr}' must be a label", op.origin)
-        return ast.Target(_label(expr, origin, resolve))
+        return ast.Target(_label(expr, origin, resolve), op.value.relocation)
+    if op.value.relocation:
+        raise SourceError(f"'{expr}@{op.value.relocation}' is only valid as a branch target",
+                          op.origin)
     address = evaluate(expr, symbols, origin)
     if not _fits_signed(address, 32):
         raise SourceError(f"absolute address {address:#x} out of range of signed 32bit "

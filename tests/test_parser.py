@@ -347,6 +347,14 @@ def test_targets_and_rip_symbols_go_through_resolve():
     assert load.operands[0] == ast.Memory(8, ast.Register("rip"), symbol=".Lback_1_3", width=64)
 
 
+def test_plt_targets_branch_to_the_symbol_and_reprint_identically(tmp_path):
+    call = parse_instruction("call external_fn@PLT", ORIGIN, {})
+    assert call.operands == (ast.Target("external_fn", "PLT"),) and call.base == "call"
+    assert_reprinted_identically(["call external_fn@PLT", "jmp external_fn@PLT"], tmp_path)
+    with pytest.raises(SourceError, match="only valid as a branch target"):
+        parse_instruction("movq external_fn@PLT, %rax", ORIGIN, {})
+
+
 def test_sizes_and_bases():
     cases = {
         "movq %rax, 8(%rsi)": ("mov", 64, [64, 64]),
