@@ -579,8 +579,12 @@ class InstructionBatch:
 
     def run(self, index: int, cases: Sequence[NativeCase], timeout: float = 120.0) -> list[NativeResult]:
         """Run form ``index`` on every case (entry and return slot are set here)."""
-        entry = f"tdxproof_form_{index}"
-        prepared = [NativeCase(regs=case.regs, flags=case.flags, memory=case.memory, entry=entry,
-                               observe=case.observe, return_slot=False, stack_fill=case.stack_fill,
-                               data_fill=case.data_fill) for case in cases]
+        return self.run_each([(index, case) for case in cases], timeout)
+
+    def run_each(self, items: Sequence[tuple[int, NativeCase]], timeout: float = 120.0) -> list[NativeResult]:
+        """Run each (form index, case) pair, all in one runner process."""
+        prepared = [NativeCase(regs=case.regs, flags=case.flags, memory=case.memory,
+                               entry=f"tdxproof_form_{index}", observe=case.observe, return_slot=False,
+                               stack_fill=case.stack_fill, data_fill=case.data_fill)
+                    for index, case in items]
         return self.program.run(prepared, timeout=timeout)
