@@ -72,7 +72,7 @@ from model import abi, bv, ir, symbolic
 from model.extable import ExceptionTable, Location
 from model.lift import lift
 from model.symbolic import SymbolicState
-from model.tdx import FIRMWARE_MODES, KINDS, Outcome, TdxEvent, TdxModel, Transition, entry_extended_state
+from model.tdx import KINDS, Outcome, TdxEvent, TdxModel, Transition, entry_extended_state
 
 RETURN_THUNKS = frozenset({"__x86_return_thunk"})
 DEFAULT_NEVER_RETURNING = frozenset({"__tdx_hypercall_failed"})
@@ -97,10 +97,15 @@ class PathEnd(enum.Enum):
 class ExecutorOptions:
     """How the executor and the TDX model behave.
 
-    ``module_outputs``/``module_reads``/``outcomes``/``extended_resets`` are
-    keyed by instruction kind (``seamcall``, ``tdcall``); see
-    :class:`model.tdx.TdxModel`.  ``solver_timeout`` is in seconds, per query.
-    ``module_namespace`` names the module's uninterpreted functions.
+    ``firmware``, ``module_outputs``, ``module_reads``, ``outcomes``,
+    ``tdcall_may_fault`` and ``extended_resets`` configure the TDX model
+    (:class:`model.tdx.TdxModel`; the mappings are keyed by instruction kind,
+    ``seamcall``/``tdcall``), ``module_namespace`` names its uninterpreted
+    functions.  ``never_returning``: callees that end a path as ``PANIC``.
+    ``loop_bound``: transfers to one label allowed per path; ``call_depth``:
+    inlined calls allowed in one stack.  ``solver_timeout``: seconds per
+    query.  ``entry_prefix`` names the entry state's symbols (``entry_rax``
+    ...).  ``merge=False`` turns path merging off (one result per path).
     """
 
     firmware: str = "spec"
@@ -118,8 +123,7 @@ class ExecutorOptions:
     merge: bool = True
 
     def __post_init__(self) -> None:
-        if self.firmware not in FIRMWARE_MODES:
-            raise ValueError(f"firmware mode {self.firmware!r} is not one of {FIRMWARE_MODES}")
+        self.tdx_model()   # checks the TDX model's settings
         if self.loop_bound < 1 or self.call_depth < 0 or self.solver_timeout <= 0:
             raise ValueError("loop bound, call depth and solver timeout must be positive")
 
