@@ -61,6 +61,7 @@ Single-instruction mode (per-instruction co-simulation)::
     batch = InstructionBatch.build(["addq %rbx, %rax", "jne {taken}"])
     results = batch.run(1, [NativeCase(regs=..., flags=...)])
     results[0].detail  # "taken" or "return": which way the branch went
+    batch.run_each([(0, case0), (1, case1)])  # several forms, one process
 
 Each form becomes a tiny function ``form_i: <instruction>; jmp return
 landing; taken_i: jmp taken landing``; ``{taken}`` in the text names
@@ -100,6 +101,10 @@ ARGS_ADDRESS = DATA_BASE + 0x1000
 """A conventional place for an argument struct."""
 SCRATCH_ADDRESS = DATA_BASE + 0x8000
 """Scratch memory for the memory operands of single-instruction forms."""
+REGIONS: tuple[tuple[int, int], ...] = ((STACK_BASE, STACK_SIZE), (DATA_BASE, DATA_SIZE))
+"""(base, size) of the memory a case may set: a counterexample to be
+replayed must put its entry RSP and its structs here (pin them when
+solving, e.g. RSP = :data:`DEFAULT_RSP`, a struct at :data:`ARGS_ADDRESS`)."""
 STACK_WINDOW = (512, 128)
 """Bytes below and above the entry RSP captured as ``NativeResult.stack``."""
 
@@ -517,9 +522,17 @@ def _stack_window(rsp: int) -> tuple[int, int]:
     return start, stop - start
 
 
+def in_region(address: int, length: int, regions: Sequence[tuple[int, int]] = REGIONS) -> bool:
+    """Whether ``length`` bytes at ``address`` lie inside one of ``regions``.
+
+    >>> in_region(ARGS_ADDRESS, 112), in_region(STACK_BASE - 8, 16), in_region(0x1000, 8)
+    (True, False, False)
+    """
+    return any(base <= address and address + length <= base + size for base, size in regions)
+
+
 def _check_in_region(address: int, length: int, what: str, stack_only: bool = False) -> None:
-    regions = [(STACK_BASE, STACK_SIZE)] + ([] if stack_only else [(DATA_BASE, DATA_SIZE)])
-    if not any(base <= address and address + length <= base + size for base, size in regions):
+    if not in_region(address, length, REGIONS[:1] if stack_only else REGIONS):
         where = "the stack region" if stack_only else "the stack or data region"
         raise ValueError(f"{what} (+{length} bytes) is outside {where}")
 
