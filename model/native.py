@@ -248,6 +248,8 @@ class NativeCase:
     return_slot: bool = True
     stack_fill: int = 0x5A
     data_fill: int = 0xA5
+    time_limit: float = 2.0
+    """Seconds of real time before the case ends as a "crash" ("timeout")."""
 
     def entry_regs(self) -> dict[str, int]:
         """All sixteen entry registers, defaults filled in."""
@@ -465,7 +467,8 @@ class NativeProgram:
             raise ValueError(f"unknown flags {sorted(unknown)}")
         regs = case.entry_regs()
         lines = [f"case {entry:x} {rflags_of(case.flags):x} {case.flags.get('if', 0) & 1:x} "
-                 f"{case.stack_fill & 0xFF:x} {case.data_fill & 0xFF:x} {int(case.return_slot)}",
+                 f"{case.stack_fill & 0xFF:x} {case.data_fill & 0xFF:x} {int(case.return_slot)} "
+                 f"{max(1, round(case.time_limit * 1e6)):x}",
                  "regs " + " ".join(f"{regs[name]:x}" for name in GPR64)]
         if case.return_slot:
             _check_in_region(regs["rsp"], 8, "the entry RSP's return slot", stack_only=True)
@@ -598,6 +601,6 @@ class InstructionBatch:
         """Run each (form index, case) pair, all in one runner process."""
         prepared = [NativeCase(regs=case.regs, flags=case.flags, memory=case.memory,
                                entry=f"tdxproof_form_{index}", observe=case.observe, return_slot=False,
-                               stack_fill=case.stack_fill, data_fill=case.data_fill)
+                               stack_fill=case.stack_fill, data_fill=case.data_fill, time_limit=case.time_limit)
                     for index, case in items]
         return self.program.run(prepared, timeout=timeout)

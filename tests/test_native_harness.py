@@ -212,6 +212,13 @@ def test_int3_is_an_oops_and_a_wild_access_a_crash():
     assert crashed.end == "crash" and "addr-1000" in crashed.detail
 
 
+def test_a_function_that_never_ends_is_stopped():
+    program = NativeProgram.build(".text\n.globl spin\nspin:\n  jmp spin\n", "spin")
+    spinning, _ = program.run([NativeCase(time_limit=0.05), NativeCase(time_limit=0.05)])
+    assert (spinning.end, spinning.detail) == ("crash", "timeout")
+    assert program.describe(spinning.rip) == "spin"
+
+
 def test_random_states_survive_a_trivial_function():
     rng = random.Random(20261124)
     program = NativeProgram.build(".text\n.globl nothing\nnothing:\n  ret\n", "nothing")

@@ -23,7 +23,7 @@
  *   IF cannot change in user mode: sti/cli set and clear a tracked bit.
  *
  * Protocol (one token-separated line each, hex numbers without 0x):
- *   in:  case ENTRY RFLAGS IF STACKFILL DATAFILL RETURNSLOT
+ *   in:  case ENTRY RFLAGS IF STACKFILL DATAFILL RETURNSLOT LIMIT_US
  *        regs R0..R15              (encoding order rax rcx rdx rbx rsp ...)
  *        mem ADDR HEXBYTES         (0 or more)
  *        observe ADDR LEN          (0 or more)
@@ -59,7 +59,6 @@
 #define MAX_EVENTS 64
 #define MAX_OBSERVE 64
 #define FLAGS_SETTABLE 0xcd5ULL /* CF PF AF ZF SF DF OF */
-#define CASE_SECONDS 2
 
 /* Tables emitted next to the code under test (model/native.py). */
 extern const uint64_t tdxproof_entries[];     /* count, address...        */
@@ -460,7 +459,7 @@ static void print_regs(const uint64_t *regs)
         printf(" %llx", (unsigned long long)regs[i]);
 }
 
-static void run_case(uint64_t entry_index, uint64_t return_slot)
+static void run_case(uint64_t entry_index, uint64_t return_slot, uint64_t limit_us)
 {
     if (entry_index >= tdxproof_entries[0])
         die("no such entry", NULL);
@@ -474,7 +473,8 @@ static void run_case(uint64_t entry_index, uint64_t return_slot)
     cur.nevents = 0;
     cur.script_pos = 0;
     cur.detail[0] = 0;
-    struct itimerval timer = {.it_value = {.tv_sec = CASE_SECONDS}};
+    struct itimerval timer = {.it_value = {.tv_sec = (time_t)(limit_us / 1000000),
+                                           .tv_usec = (suseconds_t)(limit_us % 1000000)}};
     if (sigsetjmp(case_done, 1) == 0) {
         setitimer(ITIMER_REAL, &timer, NULL);
         cur.running = 1;
@@ -511,7 +511,7 @@ int main(void)
 
     char *line = NULL;
     size_t capacity = 0;
-    uint64_t entry_index = 0, return_slot = 1;
+    uint64_t entry_index = 0, return_slot = 1, limit_us = 2000000;
     while (getline(&line, &capacity, stdin) > 0) {
         const char *word = strtok(line, " \t\n");
         if (!word)
@@ -523,6 +523,9 @@ int main(void)
             memset((void *)TDXPROOF_STACK_BASE, (int)hex(next_token()), TDXPROOF_STACK_SIZE);
             memset((void *)TDXPROOF_DATA_BASE, (int)hex(next_token()), TDXPROOF_DATA_SIZE);
             return_slot = hex(next_token());
+            limit_us = hex(next_token());
+            if (!limit_us)
+                die("a case needs a time limit", NULL);
             cur.script_len = 0;
             cur.nobserve = 0;
         } else if (!strcmp(word, "regs")) {
@@ -543,7 +546,7 @@ int main(void)
         } else if (!strcmp(word, "complete") || !strcmp(word, "vmfail") || !strcmp(word, "fault")) {
             parse_behaviour(word);
         } else if (!strcmp(word, "run")) {
-            run_case(entry_index, return_slot);
+            run_case(entry_index, return_slot, limit_us);
         } else {
             die("unknown command", word);
         }
