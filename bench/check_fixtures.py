@@ -39,9 +39,9 @@ def main() -> int:
         seconds = time.perf_counter() - started
         total += seconds
         rows.append((tree, len(files), status, seconds))
-    print(f"{'tree':<16}{'files':>6}{'exit':>6}{'seconds':>10}")
-    for tree, count, status, seconds in rows:
-        print(f"{tree:<16}{count:>6}{status:>6}{seconds:>10.2f}")
+        if len(rows) == 1:
+            print(f"{'tree':<16}{'files':>6}{'exit':>6}{'seconds':>10}")
+        print(f"{tree:<16}{len(files):>6}{status:>6}{seconds:>10.2f}", flush=True)
     print(f"{'total':<16}{'':>6}{'':>6}{total:>10.2f}   (target: < 2 s)")
     return 0
 

@@ -166,7 +166,14 @@ class EventView:
 
 @dataclass(frozen=True)
 class AccessView:
-    """One memory access; ``guard``: whether it happened on this path."""
+    """One memory access; ``guard``: whether it happened on this path.
+
+    ``below_rsp`` and ``in_frame`` are answers the view already knows (the
+    prover derives them from the address's base register and constant
+    offset, under the stated assumptions), ``None`` when it does not:
+    whether the access is on the stack below both RSPs, and whether it lies
+    in the function's frame or the contract's struct.
+    """
 
     kind: str
     address: Any
@@ -175,6 +182,8 @@ class AccessView:
     rsp_after: Any
     origin: Origin
     guard: Any
+    below_rsp: bool | None = None
+    in_frame: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -332,9 +341,12 @@ def no_red_zone(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
     stack = ops.sub(path.entry["rsp"], ops.const(STACK_DEPTH))
     for access in path.accesses:
-        below = ops.all_(_inside(ops, access.address, 1, stack, STACK_DEPTH + 8),
-                         ops.ult(access.address, access.rsp_before),
-                         ops.ult(access.address, access.rsp_after))
+        if access.below_rsp is not None:
+            below = ops.boolean(access.below_rsp)
+        else:
+            below = ops.all_(_inside(ops, access.address, 1, stack, STACK_DEPTH + 8),
+                             ops.ult(access.address, access.rsp_before),
+                             ops.ult(access.address, access.rsp_after))
         yield Claim("", ops.all_(access.guard, below), access.origin, access.rsp_after, access.address)
 
 
@@ -343,7 +355,7 @@ def frame(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
     low = ops.sub(path.entry["rsp"], ops.const(STACK_DEPTH))
     for access in path.accesses:
-        if access.kind != "write":
+        if access.kind != "write" or access.in_frame:
             continue
         regions = [_inside(ops, access.address, access.size, low, STACK_DEPTH)]
         if contract is not None:

@@ -142,7 +142,7 @@ class _Memory:
     assumptions must make any two of them disjoint."""
 
     def __init__(self, regions: tuple[tuple[z3.BitVecRef, int, int], ...] = ()):
-        self._regions = regions
+        self.regions = regions
         self._places: dict[int, tuple] = {}
         self._chains: dict[int, tuple] = {}
         self._cache: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
@@ -165,7 +165,7 @@ class _Memory:
         if key not in self._places:
             base, offset = _base_offset(address)
             region = None
-            for position, (variable, low, end) in enumerate(self._regions):
+            for position, (variable, low, end) in enumerate(self.regions):
                 if base is not None and base.eq(variable) and low <= offset < end:
                     region = position
             self._places[key] = (address, base, offset, region)
@@ -259,11 +259,39 @@ def _event_view(event) -> EventView:
     return EventView(event.kind, event.outcome, event.origin, event.inputs, after, event.status)
 
 
-def symbolic_view(result: PathResult, instructions: _Instructions) -> PathView:
-    """The checkers' view of one executor path."""
-    accesses = tuple(AccessView(a.kind, a.address, a.width // 8, a.rsp,
-                                instructions.rsp_after(a.origin, a.rsp), a.origin, a.guard)
-                     for a in result.accesses)
+def _known_access(kind: str, address, size: int, rsp_before, rsp_after, regions: tuple
+                  ) -> tuple[bool | None, bool | None]:
+    """(below RSP, in frame or struct) of an access, when the address and
+    both RSPs are a region's base plus a constant (else ``None``): the
+    regions are disjoint and do not wrap under the asserted assumptions, so
+    comparing offsets decides."""
+    base, offset = _base_offset(address)
+    if base is None or not regions:
+        return None, None
+    stack = regions[0][0]
+    for position, (variable, low, end) in enumerate(regions):
+        if base.eq(variable) and low <= offset and offset + size <= end:
+            if position != 0:
+                return False, True
+            before, after = _base_offset(rsp_before), _base_offset(rsp_after)
+            if not all(b is not None and b.eq(stack) and low <= o <= end for b, o in (before, after)):
+                return None, offset + size <= 0
+            return offset < min(before[1], after[1]), offset + size <= 0
+    return None, None
+
+
+def symbolic_view(result: PathResult, instructions: _Instructions, memory: "_Memory | None" = None
+                  ) -> PathView:
+    """The checkers' view of one executor path (``memory``: the path's
+    read-over-write resolution, which also places addresses in regions)."""
+    accesses = []
+    for a in result.accesses:
+        after = instructions.rsp_after(a.origin, a.rsp)
+        below, inside = (None, None) if memory is None else _known_access(
+            a.kind, memory(a.address), a.width // 8, memory(a.rsp), memory(after), memory.regions)
+        accesses.append(AccessView(a.kind, a.address, a.width // 8, a.rsp, after, a.origin, a.guard,
+                                   below, inside))
+    accesses = tuple(accesses)
     faults = tuple(FaultView(f.instruction, f.handled, f.origin, f.guard) for f in result.faults)
     return PathView(Ops(), result.end.value, result.entry.regs, result.state.regs, result.state.flags,
                     result.state.load, result.entry.load, tuple(_event_view(e) for e in result.events),
@@ -416,7 +444,7 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
     obligations = {(pid, detail): _Obligation(pid, detail)
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}
     formulas, texts = _assumptions(paths[0].entry, contract) if paths else ([], [])
-    regions = _regions(paths[0].entry, contract) if paths else ()
+    memory = _Memory(_regions(paths[0].entry, contract) if paths else ())   # shared: a pure rewriting
     for path in paths:
         for text in path.assumptions:
             if text not in texts:
@@ -428,8 +456,7 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
                 for obligation in obligations.values():
                     obligation.settle(UNKNOWN, f"a path ended ({path.end.value}){where}: {path.detail}")
             continue
-        view = symbolic_view(path, instructions)
-        memory = _Memory(regions)
+        view = symbolic_view(path, instructions, memory)
         solver = None
         for pid in selected:
             prop = PROPERTIES[pid]
