@@ -1,0 +1,734 @@
+"""Refactoring equivalence: do two implementations look the same to a caller?
+
+Given an :class:`proofs.equiv_spec.EquivSpec`, it runs both functions with
+the symbolic executor from two entry states tied by the spec's relation,
+pairs their paths, and proves the observables equal on every feasible pair
+-- or builds a counterexample: one concrete entry state per side, the TDX
+module's behaviour, both paths, and the first observable that differs.
+
+Decisions recorded here:
+
+* **One caller, one module.**  Both sides are called by the same caller:
+  the same entry RSP and the same memory (the right side's ``right_rsp`` and
+  ``right_mem`` are replaced by the left's).  The module is one and the
+  same: both executors use the namespace ``module``, so a module output is
+  the same uninterpreted function of the same registers (the spec's
+  ``module.reads``) on both sides.  Its *outcome* (completion,
+  VMfailInvalid, #UD, #GP) is such a function too (``module_<kind>_outcome``):
+  a side may only see another outcome than the other if it handed the
+  module other inputs.  Everything else free on the right (undefined flag
+  values, external callees' results, return addresses of call sites) is
+  renamed ``right.<name>``: the two sides share no accidental values.
+* **Pairing.**  Every left path is tried against every right path under
+  the assumptions, the relation and both path conditions.  An infeasible
+  pair says nothing.  A feasible pair whose TDX instruction sequences
+  differ (another number or order of kinds) is a difference
+  (``tdx-sequence``), and so is one whose outcomes differ
+  (``tdx-outcome``).  Otherwise the observables are compared in a fixed
+  order, and the first that can differ is the one reported: ``end``
+  (returned vs panicked vs oops), ``returned-to``, the observed registers
+  in the spec's order, the spec's ``observe.equal`` terms, then
+  ``memory``.  Panic and oops paths observe only how they ended.
+* **Memory outside the frame.**  Both final memories are the shared entry
+  memory under each side's stores, so they can only differ at an address
+  some store of either side wrote: one claim per stored byte, outside the
+  callee's frame (``properties.STACK_DEPTH`` bytes below the entry RSP;
+  the return-address slot is outside) and, with
+  ``outside-frame-and-structs``, outside every declared struct (those are
+  compared field by field through ``observe.equal``).
+* **Verdicts** as for ``check``: a difference refutes; otherwise a pair
+  whose query is unknown, or a feasible pair with a path that ended at a
+  bound or on something unsupported, makes the verdict unknown; only all
+  pairs settled makes it equivalent.
+* **Counterexamples** reuse :mod:`proofs.counterexample`: each side's
+  scenario comes from the same Z3 model and is replayed with the concrete
+  interpreter; ``confirmed`` says whether the replays really differ in the
+  reported observable.  Each side's part has the shape of a ``check``
+  counterexample (entry, memory, symbols, external calls, TDX events, path,
+  trace) plus its files and front-end options, so ``tdxproof replay`` can
+  run either side natively.  For every TDX event the inputs the sides gave
+  the module are listed, with those that can differ and where each side
+  got them (an entry register, a struct field).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Mapping
+
+import z3
+
+from grammar import ast
+from grammar.ast import GPR64
+from grammar.frontend import FrontEndOptions, load_program
+from grammar.source import SourceError
+from model import abi, bv, concrete
+from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
+from model.symbolic import SymbolicState
+from model.tdx import DEFAULT_MODULE_READS, Outcome
+from proofs.counterexample import (ReplayDiverged, Scenario, origin_json, replay, scenario_from_model)
+from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
+from proofs.properties import STACK_DEPTH
+from proofs.prover import STACK_MARGIN, _base_offset, _Memory, _solver
+
+LEFT, RIGHT = "left", "right"
+EQUIVALENT, DIFFERENT, UNKNOWN = "equivalent", "different", "unknown"
+RENAMED = "right."
+"""Prefix of the right side's own free values (see the module docstring)."""
+OUTCOME_CODES = {outcome: code for code, outcome in enumerate(Outcome)}
+TOOL, VERSION = "tdxproof", "0.1.0"
+
+
+@dataclass
+class EquivResult:
+    """The verdict, the printed assumptions and, for ``different``, the
+    counterexample (a JSON-ready dict); ``reasons`` say why ``unknown``."""
+
+    verdict: str
+    spec: str
+    sides: dict[str, dict]
+    assumptions: list[str]
+    observables: list[str]
+    feasible_pairs: int
+    pairs: int
+    reasons: list[str] = field(default_factory=list)
+    counterexample: dict | None = None
+
+
+# --- the two runs ------------------------------------------------------------------
+
+def _free_constants(terms: Iterable[z3.ExprRef], seen: set[int], found: dict[str, z3.ExprRef]) -> None:
+    stack = list(terms)
+    while stack:
+        node = stack.pop()
+        if node.get_id() in seen:
+            continue
+        seen.add(node.get_id())
+        if z3.is_const(node) and node.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            found.setdefault(node.decl().name(), node)
+        elif z3.is_app(node):
+            stack.extend(node.children())
+
+
+def _path_terms(path: PathResult) -> Iterator:
+    yield path.condition
+    yield from path.state.regs.values()
+    yield from path.state.flags.values()
+    yield path.state.memory
+    for event in path.events:
+        yield from event.inputs.values()
+        yield from event.outputs.values()
+        yield from event.flags.values()
+        if event.status is not None:
+            yield event.status
+    yield from path.trace_guards
+    for access in path.accesses:
+        yield access.address
+        yield access.guard
+    for fault in path.faults:
+        yield fault.guard
+    if path.returned_to is not None:
+        yield path.returned_to
+
+
+def _substituted(path: PathResult, apply: Callable[[z3.ExprRef], z3.ExprRef]) -> PathResult:
+    def state(s: SymbolicState) -> SymbolicState:
+        return SymbolicState({r: apply(v) for r, v in s.regs.items()},
+                             {f: apply(v) for f, v in s.flags.items()}, apply(s.memory))
+
+    def mapping(m: Mapping) -> dict:
+        return {key: apply(value) for key, value in m.items()}
+
+    events = tuple(dataclasses.replace(
+        e, inputs=mapping(e.inputs), outputs=mapping(e.outputs), flags=mapping(e.flags),
+        status=None if e.status is None else apply(e.status)) for e in path.events)
+    accesses = tuple(dataclasses.replace(
+        a, address=apply(a.address), rsp=apply(a.rsp), guard=apply(a.guard),
+        rsp_after=None if a.rsp_after is None else apply(a.rsp_after)) for a in path.accesses)
+    return dataclasses.replace(
+        path, condition=apply(path.condition), state=state(path.state), entry=state(path.entry),
+        events=events, trace_guards=tuple(apply(g) for g in path.trace_guards), accesses=accesses,
+        faults=tuple(dataclasses.replace(f, guard=apply(f.guard)) for f in path.faults),
+        returned_to=None if path.returned_to is None else apply(path.returned_to))
+
+
+def _caller_pairs(spec: EquivSpec) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+    """What the right side's entry variables become: the left's RSP and
+    memory (one caller), and the left register each ``left.X == right.Y``
+    of the relation equates it with (the relation is asserted too, so this
+    only spares the solver the detour)."""
+    pairs = [(bv.variable("right_rsp", 64), bv.variable("left_rsp", 64)),
+             (_memory_array(RIGHT), _memory_array(LEFT))]
+    replaced = {"rsp"}
+    for equation in spec.relation:
+        terms = {t.side: t for t in (equation.left, equation.right)}
+        if equation.op != "==" or set(terms) != {LEFT, RIGHT} or not all(t.register for t in terms.values()):
+            continue
+        if terms[RIGHT].register not in replaced:
+            replaced.add(terms[RIGHT].register)
+            pairs.append((bv.variable(f"right_{terms[RIGHT].register}", 64),
+                          bv.variable(f"left_{terms[LEFT].register}", 64)))
+    return pairs
+
+
+def _share_caller(paths: list[PathResult], pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> list[PathResult]:
+    """The right side's paths with ``pairs`` substituted and its own free
+    values renamed (module docstring)."""
+    found: dict[str, z3.ExprRef] = {}
+    seen: set[int] = set()
+    for path in paths:
+        _free_constants(_path_terms(path), seen, found)
+    pairs = list(pairs)
+    for name, node in sorted(found.items()):
+        if not name.startswith(("right_", "left_", "symbol_", "extended_init", "module_")):
+            pairs.append((node, z3.Const(RENAMED + name, node.sort())))
+    return [_substituted(path, lambda term: z3.substitute(term, *pairs)) for path in paths]
+
+
+def _memory_array(side: str) -> z3.ArrayRef:
+    return z3.Array(f"{side}_mem", z3.BitVecSort(64), z3.BitVecSort(8))
+
+
+def _entries(pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> tuple[dict, dict]:
+    """The two entry states as the executor names them (for the relation),
+    and as the proofs see them (the right one under ``pairs``)."""
+    named = {side: SymbolicState.fresh(side) for side in (LEFT, RIGHT)}
+    right = named[RIGHT]
+    shared = SymbolicState({r: z3.substitute(v, *pairs) for r, v in right.regs.items()}, right.flags,
+                           _memory_array(LEFT))
+    named[RIGHT] = SymbolicState(right.regs, right.flags, _memory_array(LEFT))
+    return named, {LEFT: named[LEFT], RIGHT: shared}
+
+
+# --- terms, assumptions, relation ------------------------------------------------------
+
+def _term(term: Term, entries: Mapping[str, SymbolicState], finals: Mapping[str, SymbolicState] | None
+          ) -> z3.BitVecRef:
+    """A spec term at entry (``finals`` None) or at the end."""
+    if term.constant is not None:
+        return bv.const(term.constant % 2**64, 64)
+    state = (finals or entries)[term.side]
+    if term.register is not None:
+        return state.regs[term.register]
+    pointer = entries[term.side].regs[term.struct.register]
+    return state.load(pointer + bv.const(term.struct.fields[term.field], 64), 8)
+
+
+def _equation(equation: Equation, entries, finals=None) -> z3.BoolRef:
+    a, b = _term(equation.left, entries, finals), _term(equation.right, entries, finals)
+    return a == b if equation.op == "==" else a != b
+
+
+def _struct_region(struct: StructPointer, entries) -> tuple[z3.BitVecRef, z3.BitVecRef]:
+    pointer = entries[struct.side].regs[struct.register]
+    return pointer, pointer + bv.const(struct.size, 64)
+
+
+def _assumptions(spec: EquivSpec, entries) -> tuple[list[z3.BoolRef], list[str]]:
+    rsp = entries[LEFT].regs["rsp"]
+    low = rsp - bv.const(STACK_DEPTH, 64)
+    formulas = [entries[side].flags["df"] == bv.const(0, 1) for side in (LEFT, RIGHT)]
+    formulas += [rsp & bv.const(7, 64) == bv.const(0, 64), bv.ule(bv.const(STACK_MARGIN, 64), rsp),
+                 bv.ule(rsp, bv.const(2**64 - STACK_MARGIN, 64))]
+    texts = ["both sides are called by the same caller: the same entry RSP and the same memory",
+             "DF is clear at entry (System V)",
+             "the entry RSP is 8-byte aligned and the stack does not wrap around the address space",
+             "ordinary memory accesses do not fault"]
+    for struct in spec.structs:
+        start, end = _struct_region(struct, entries)
+        valid = z3.And(start != bv.const(0, 64), start & bv.const(7, 64) == bv.const(0, 64),
+                       bv.ult(start, end),
+                       z3.Or(bv.ule(end, low), bv.ule(rsp + bv.const(8, 64), start)))
+        formulas.append(z3.Or(start == bv.const(0, 64), valid) if struct.nullable else valid)
+        texts.append(f"{struct.side} struct {struct.name} ({struct.layout}, {struct.size} bytes) at entry "
+                     f"{struct.register.upper()}{' (or NULL)' if struct.nullable else ''} is not NULL, "
+                     f"is 8-byte aligned, does not wrap, and does not overlap the callee's frame ({STACK_DEPTH} bytes below "
+                     f"entry RSP) or the return-address slot")
+    for kind in ("seamcall", "tdcall"):
+        reads = spec.module_reads.get(kind, DEFAULT_MODULE_READS)
+        texts.append(f"the TDX module is the same on both sides: its {kind} outcome, status and outputs are "
+                     f"functions of the call's ordinal and of {', '.join(r.upper() for r in reads)}")
+        if kind in spec.module_outputs:
+            texts.append(f"{kind} changes only {', '.join(r.upper() for r in spec.module_outputs[kind])} "
+                         f"(and RAX, the status)")
+    return formulas, texts
+
+
+def _distinct_structs(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float
+                      ) -> tuple[list[z3.BoolRef], list[str]]:
+    """Two declared structs are one object when the relation equates their
+    pointers, else distinct objects that do not overlap."""
+    formulas, texts = [], []
+    structs = spec.structs
+    for position, a in enumerate(structs):
+        for b in structs[position + 1:]:
+            (a0, a1), (b0, b1) = _struct_region(a, entries), _struct_region(b, entries)
+            solver = _solver(timeout, context, _Memory())
+            solver.add(a0 != b0)
+            if solver.check() == z3.unsat:
+                texts.append(f"structs {a.side}.{a.name} and {b.side}.{b.name} are one object "
+                             f"(the relation equates their pointers)")
+            else:
+                formulas.append(z3.Or(bv.ule(a1, b0), bv.ule(b1, a0)))
+                texts.append(f"structs {a.side}.{a.name} and {b.side}.{b.name} are distinct objects "
+                             f"and do not overlap")
+    return formulas, texts
+
+
+def _relation(spec: EquivSpec, entries, assumptions: list[z3.BoolRef], timeout: float) -> list[z3.BoolRef]:
+    """The relation's formulas; a contradictory relation is a spec error
+    naming the keys of an unsatisfiable core."""
+    formulas = [_equation(equation, entries) for equation in spec.relation]
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(timeout * 1000)))
+    solver.add(*assumptions)
+    for equation, formula in zip(spec.relation, formulas):
+        solver.assert_and_track(formula, equation.key)
+    if solver.check() == z3.unsat:
+        core = sorted(str(item) for item in solver.unsat_core())
+        texts = "; ".join(e.text for e in spec.relation if e.key in core)
+        raise SpecError(spec.path, ", ".join(core) or "relation",
+                        f"the relation is contradictory ({texts or 'with the assumptions'}): "
+                        f"no two entry states satisfy it")
+    return formulas
+
+
+def _regions(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float) -> tuple:
+    """Memory regions the assumptions keep apart, for read-over-write
+    resolution: the frame, and every non-NULL struct provably not at the
+    address of another one already chosen."""
+    regions = [(entries[LEFT].regs["rsp"], -STACK_DEPTH, 8)]
+    chosen: list[z3.BitVecRef] = []
+    for struct in spec.structs:
+        pointer = entries[struct.side].regs[struct.register]
+        if struct.nullable or any(pointer.eq(other) for other in chosen):
+            continue
+        solver = _solver(timeout, context, _Memory())
+        solver.add(z3.Or([pointer == other for other in chosen]) if chosen else z3.BoolVal(False))
+        if not chosen or solver.check() == z3.unsat:
+            chosen.append(pointer)
+            regions.append((pointer, 0, struct.size))
+    return tuple(regions)
+
+
+# --- observables -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Observable:
+    """One thing the caller may see differ: ``violated`` (a formula, or
+    ``True`` when the pair's feasibility alone shows it), and how to read
+    the two sides' values from a model."""
+
+    name: str
+    kind: str
+    violated: object
+    left: object = None
+    right: object = None
+    bytes: tuple = ()
+
+
+def _outcome_constraints(path: PathResult) -> list[z3.BoolRef]:
+    """Each event's outcome as the module's outcome function of its inputs."""
+    constraints = []
+    for event in path.events:
+        domain = [z3.BitVecSort(64)] * (1 + len(event.reads))
+        function = z3.Function(f"module_{event.kind}_outcome", *domain, z3.BitVecSort(8))
+        value = function(bv.const(event.index, 64), *[event.inputs[r] for r in event.reads])
+        constraints.append(value == bv.const(OUTCOME_CODES[event.outcome], 8))
+    return constraints
+
+
+def _sequence(path: PathResult) -> str:
+    return ", ".join(event.kind for event in path.events) or "no TDX instruction"
+
+
+def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, memory: _Memory
+                 ) -> list[Observable]:
+    if [e.kind for e in left.events] != [e.kind for e in right.events]:
+        return [Observable("tdx-sequence", "tdx", True, _sequence(left), _sequence(right))]
+    for position, (a, b) in enumerate(zip(left.events, right.events)):
+        if a.outcome is not b.outcome:
+            return [Observable(f"tdx-outcome #{position}", "tdx", True, a.outcome.value, b.outcome.value)]
+    observables = []
+    if left.end is not right.end:
+        return [Observable("end", "end", True, left.end.value, right.end.value)] if spec.observe_end else []
+    if left.end is not PathEnd.RETURNED:
+        return []
+    if spec.observe_end:
+        observables.append(Observable("returned-to", "value", left.returned_to != right.returned_to,
+                                      left.returned_to, right.returned_to))
+    for name in spec.observed_registers:
+        bank = "regs" if name in GPR64 else "flags"
+        a, b = getattr(left.state, bank)[name], getattr(right.state, bank)[name]
+        observables.append(Observable(name, "register" if bank == "regs" else "flag", a != b, a, b))
+    finals = {LEFT: left.state, RIGHT: right.state}
+    for equation in spec.observed_equal:
+        a, b = _term(equation.left, entries, finals), _term(equation.right, entries, finals)
+        violated = a != b if equation.op == "==" else a == b
+        observables.append(Observable(equation.text, "term", violated, a, b))
+    if spec.memory != "none":
+        observables.append(_memory_observable(spec, left, right, entries, memory))
+    return observables
+
+
+def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, entries, memory: _Memory
+                       ) -> Observable:
+    rsp = entries[LEFT].regs["rsp"]
+    low = rsp - bv.const(STACK_DEPTH, 64)
+    excluded = [(low, rsp)]
+    known = [(rsp, -STACK_DEPTH, 0)]
+    if spec.memory == "outside-frame-and-structs":
+        excluded += [_struct_region(struct, entries) for struct in spec.structs]
+        known += [(entries[s.side].regs[s.register], 0, s.size) for s in spec.structs]
+    claims = []
+    for path in (left, right):
+        for access in path.accesses:
+            if access.kind != "write":
+                continue
+            base, start = _base_offset(memory(access.address))
+            for offset in range(access.width // 8):
+                if base is not None and any(base.eq(variable) and low_offset <= start + offset < end
+                                            for variable, low_offset, end in known):
+                    continue     # inside the frame or an excluded struct: nothing to compare
+                address = access.address + bv.const(offset, 64)
+                outside = z3.And([z3.Not(z3.And(bv.ule(start, address), bv.ult(address, end)))
+                                  for start, end in excluded])
+                a, b = z3.Select(left.state.memory, address), z3.Select(right.state.memory, address)
+                claims.append((z3.And(access.guard, outside, a != b), address, a, b, access.origin))
+    violated = z3.Or([claim[0] for claim in claims]) if claims else z3.BoolVal(False)
+    return Observable("memory", "memory", violated, bytes=tuple(claims))
+
+
+# --- deciding ------------------------------------------------------------------------------
+
+@dataclass
+class _Run:
+    side: Side
+    program: ast.Program
+    front_end: FrontEndOptions
+    paths: list[PathResult]
+
+
+def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware: str, timeout: float,
+              loop_bound: int, pairs: list) -> _Run:
+    front_end = dataclasses.replace(side.front_end, configs={**side.front_end.configs, **configs})
+    program = load_program(side.assembly_files(), front_end)
+    names = [fn.name for fn in program.functions]
+    if side.function not in names:
+        raise SpecError(spec.path, f"{side.name}.function",
+                        f"no function named {side.function!r} in {', '.join(side.files)} "
+                        f"(functions: {', '.join(names) or 'none'})")
+    options = ExecutorOptions(firmware=firmware, module_outputs=spec.module_outputs,
+                              module_reads=spec.module_reads, tdcall_may_fault=spec.tdcall_may_fault,
+                              solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name)
+    paths = execute_function(program, side.function, options)
+    return _Run(side, program, front_end, _share_caller(paths, pairs) if side.name == RIGHT else paths)
+
+
+def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None, firmware: str | None = None,
+                      timeout: float = 10.0, loop_bound: int = 16) -> EquivResult:
+    """Decide whether the spec's two sides are equivalent (module docstring)."""
+    configs = dict(configs or {})
+    firmware = firmware or spec.firmware
+    pairs = _caller_pairs(spec)
+    named, entries = _entries(pairs)
+    formulas, texts = _assumptions(spec, named)
+    formulas.append(named[RIGHT].regs["rsp"] == named[LEFT].regs["rsp"])
+    relation = _relation(spec, named, formulas, timeout)
+    formulas, _ = _assumptions(spec, entries)
+    distinct, distinct_texts = _distinct_structs(spec, named, formulas + relation, timeout)
+    formulas += distinct
+    texts += distinct_texts
+    runs = {side.name: _run_side(spec, side, configs, firmware, timeout, loop_bound, pairs)
+            for side in spec.sides}
+    texts.insert(0, f"firmware: {firmware}")
+    for name, run in runs.items():
+        label = ",".join(f"{k}={'y' if v else 'n'}" for k, v in run.front_end.configs.items()) or "default"
+        texts.append(f"{name} configuration: {label}")
+        for path in run.paths:
+            for text in path.assumptions:
+                if f"{name}: {text}" not in texts:
+                    texts.append(f"{name}: {text}")
+    context = formulas + relation
+    regions = _regions(spec, entries, context, timeout)
+    sides = {name: {"files": list(run.side.files), "function": run.side.function} for name, run in runs.items()}
+    result = EquivResult(EQUIVALENT, spec.path, sides, texts, [], 0, 0)
+    result.observables = (["end", "returned-to"] if spec.observe_end else []) + list(spec.observed_registers) \
+        + [e.text for e in spec.observed_equal] + ([f"memory ({spec.memory})"] if spec.memory != "none" else [])
+    for left in runs[LEFT].paths:
+        for right in runs[RIGHT].paths:
+            result.pairs += 1
+            found = _decide_pair(spec, runs, left, right, entries, context, regions, timeout, result)
+            if found is not None:
+                result.verdict, result.counterexample = DIFFERENT, found
+                return result
+    if result.reasons:
+        result.verdict = UNKNOWN
+    return result
+
+
+def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, result) -> dict | None:
+    memory = _Memory(regions)
+    solver = _solver(timeout, context + [left.condition, right.condition]
+                     + _outcome_constraints(left) + _outcome_constraints(right), memory)
+    answer = solver.check()
+    if answer == z3.unsat:
+        return None
+    if answer == z3.unknown:
+        result.reasons.append(f"pair ({_describe(left)}; {_describe(right)}): feasibility unknown "
+                              f"({solver.reason_unknown()})")
+        return None
+    result.feasible_pairs += 1
+    for path, name in ((left, LEFT), (right, RIGHT)):
+        if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
+            where = f" at {path.where.render()}" if path.where else ""
+            result.reasons.append(f"a {name} path ended ({path.end.value}){where}: {path.detail}")
+            return None
+    observables = _observables(spec, left, right, entries, memory)
+    for position, observable in enumerate(observables):
+        if observable.violated is True:
+            return _counterexample(spec, runs, left, right, entries, solver, solver.model(), observable,
+                                   observables, memory)
+        violated = z3.simplify(memory(observable.violated))
+        if z3.is_false(violated):
+            continue
+        solver.push()
+        solver.add(violated)
+        answer = solver.check()
+        if answer == z3.sat:
+            return _counterexample(spec, runs, left, right, entries, solver, solver.model(), observable,
+                                   observables, memory)
+        if answer == z3.unknown:
+            result.reasons.append(f"{observable.name} on pair ({_describe(left)}; {_describe(right)}): "
+                                  f"solver {solver.reason_unknown()}")
+        solver.pop()
+    return None
+
+
+def _describe(path: PathResult) -> str:
+    events = ", ".join(e.describe() for e in path.events) or "no TDX instruction"
+    return f"{path.end.value} after {events}"
+
+
+# --- counterexamples -------------------------------------------------------------------------
+
+def _hex(model: z3.ModelRef, term) -> str:
+    return f"{model.eval(term, model_completion=True).as_long():#x}"
+
+
+def _side_scenario(model: z3.ModelRef, path: PathResult, side: str) -> Scenario:
+    """The scenario of one side: :func:`scenario_from_model`, with the
+    right side's renamed symbols and external results given back their
+    own names."""
+    scenario = scenario_from_model(model, path)
+    scenario.symbols = {n: v for n, v in scenario.symbols.items() if side == LEFT or n.startswith("symbol_")}
+    if side == RIGHT:
+        for decl in model.decls():
+            name = decl.name()
+            if decl.arity() == 0 and name.startswith(RENAMED + "return_"):
+                scenario.symbols[name[len(RENAMED):]] = model[decl].as_long()
+    scenario.external = {(t[len(RENAMED):] if side == RIGHT else t): calls
+                         for t, calls in scenario.external.items() if t.startswith(RENAMED) == (side == RIGHT)}
+    return scenario
+
+
+def _sources(solver: z3.Solver, value: z3.BitVecRef, side: str, register: str, entries, spec: EquivSpec
+             ) -> list[str]:
+    """Where ``value`` provably comes from: the entry register of that name
+    or a struct field of that name at entry."""
+    candidates = [(f"entry {register}", entries[side].regs[register])]
+    for struct in spec.sides[0 if side == LEFT else 1].structs.values():
+        if register in struct.fields:
+            term = Term(f"{side}.{struct.name}.{register}", side, struct=struct, field=register)
+            candidates.append((f"{struct.name}->{register} at entry", _term(term, entries, None)))
+    found = []
+    for text, candidate in candidates:
+        solver.push()
+        solver.add(value != candidate)
+        if solver.check() == z3.unsat:
+            found.append(text)
+        solver.pop()
+    return found
+
+
+def _module_events(spec, left, right, entries, solver, memory) -> tuple[list[dict], z3.ModelRef]:
+    """The module's inputs per paired event, with those that can differ
+    (each side's values then made to differ in the model, when possible)."""
+    rows, differing = [], []
+    for a, b in zip(left.events, right.events):
+        if a.kind != b.kind:
+            break
+        may_differ = []
+        for register in a.reads:
+            solver.push()
+            solver.add(memory(a.inputs[register] != b.inputs[register]))
+            if solver.check() == z3.sat:
+                may_differ.append(register)
+                differing.append(memory(a.inputs[register] != b.inputs[register]))
+            solver.pop()
+        rows.append((a, b, may_differ))
+    if differing:
+        solver.push()
+        solver.add(*differing)
+        if solver.check() != z3.sat:
+            solver.pop()
+            solver.check()
+    model = solver.model()
+    events = []
+    for a, b, may_differ in rows:
+        events.append({
+            "kind": a.kind, "index": a.index, "reads": list(a.reads),
+            "inputs": {reg: {LEFT: _hex(model, a.inputs[reg]), RIGHT: _hex(model, b.inputs[reg])}
+                       for reg in a.reads},
+            "may_differ": [{"register": reg,
+                            "left_source": _sources(solver, a.inputs[reg], LEFT, reg, entries, spec),
+                            "right_source": _sources(solver, b.inputs[reg], RIGHT, reg, entries, spec)}
+                           for reg in may_differ]})
+    return events, model
+
+
+def _side_json(run: _Run, path: PathResult, scenario: Scenario, model: z3.ModelRef, concrete_run) -> dict:
+    options = run.front_end
+    part = {
+        "function": run.side.function, "files": list(run.side.files),
+        "front_end": {"include_dirs": list(options.include_dirs), "defines": list(options.defines),
+                      "undefines": list(options.undefines),
+                      "configs": {k: v for k, v in sorted(options.configs.items())}},
+        "entry": {"registers": {reg: f"{value:#x}" for reg, value in scenario.registers.items()},
+                  "flags": scenario.flags},
+        "memory": {},
+        "symbols": {n: f"{v:#x}" for n, v in sorted(scenario.symbols.items())},
+        "external_calls": {t: [{r: f"{v:#x}" for r, v in call.items()} for call in calls]
+                           for t, calls in sorted(scenario.external.items())},
+        "tdx": scenario.events,
+        "path": [origin_json(origin) for origin in path.path_in(model)],
+        "end": path.end.value,
+    }
+    if concrete_run is not None:
+        part["trace"] = [{"source": origin_json(step.origin), "instruction": step.text,
+                          "changed": {r: f"{v:#x}" for r, v in step.changed.items()}, "note": step.note}
+                         for step in concrete_run.steps]
+        part["final"] = {"registers": {r: f"{v:#x}" for r, v in concrete_run.final.regs.items()},
+                         "end": concrete_run.end}
+    return part
+
+
+def _concrete_values(observable: Observable, runs: dict, scenarios: dict, difference: dict):
+    """The observable's two values in the concrete replays (None: not
+    comparable concretely)."""
+    if observable.kind == "register":
+        return tuple(runs[s].final.regs[observable.name] for s in (LEFT, RIGHT))
+    if observable.kind == "flag":
+        return tuple(runs[s].final.flags[observable.name] for s in (LEFT, RIGHT))
+    if observable.kind == "end":
+        return tuple(runs[s].end for s in (LEFT, RIGHT))
+    if observable.kind == "tdx":
+        return tuple(", ".join(f"{e.kind} {e.outcome.value}" for e in runs[s].events) for s in (LEFT, RIGHT))
+    if observable.kind == "memory":
+        address = int(difference["address"], 16)
+        return tuple(runs[s].view(scenarios[s]).load(address, 1) for s in (LEFT, RIGHT))
+    return None
+
+
+def _counterexample(spec, runs, left, right, entries, solver, model, observable, observables, memory) -> dict:
+    events, model = _module_events(spec, left, right, entries, solver, memory)
+    difference = {"observable": observable.name, "kind": observable.kind}
+    if observable.kind == "memory":
+        for violated, address, a, b, origin in observable.bytes:
+            if z3.is_true(model.eval(violated, model_completion=True)):
+                difference.update(address=_hex(model, address), left=_hex(model, a), right=_hex(model, b),
+                                  written_at=origin_json(origin))
+                break
+    elif isinstance(observable.left, z3.ExprRef):
+        difference.update(left=_hex(model, observable.left), right=_hex(model, observable.right))
+    else:
+        difference.update(left=observable.left, right=observable.right)
+    also = [o.name for o in observables if o is not observable and o.violated is not True
+            and z3.is_true(model.eval(memory(o.violated), model_completion=True))]
+    scenarios = {LEFT: _side_scenario(model, left, LEFT), RIGHT: _side_scenario(model, right, RIGHT)}
+    concrete_runs, problem = {}, ""
+    try:
+        for side, path in ((LEFT, left), (RIGHT, right)):
+            concrete_runs[side] = replay(runs[side].program, runs[side].side.function, scenarios[side])
+    except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol) as error:
+        problem = f"{side}: {error}"
+    values = None if problem else _concrete_values(observable, concrete_runs, scenarios, difference)
+    memory_bytes = {**scenarios[LEFT].memory, **scenarios[RIGHT].memory}
+    cex = {
+        "kind": "equiv", "spec": spec.path, "difference": difference, "also_differ": also,
+        "module": events,
+        LEFT: _side_json(runs[LEFT], left, scenarios[LEFT], model, concrete_runs.get(LEFT)),
+        RIGHT: _side_json(runs[RIGHT], right, scenarios[RIGHT], model, concrete_runs.get(RIGHT)),
+        "confirmed": bool(values is not None and values[0] != values[1]),
+    }
+    for side in (LEFT, RIGHT):
+        cex[side]["memory"] = {f"{a:#x}": f"{b:#x}" for a, b in sorted(memory_bytes.items())}
+    if problem:
+        cex["replay_problem"] = problem
+    return cex
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+def json_result(result: EquivResult) -> dict:
+    """The deterministic JSON form of a run."""
+    return {"tool": TOOL, "version": VERSION, "spec": result.spec, "verdict": result.verdict,
+            "left": result.sides[LEFT], "right": result.sides[RIGHT], "observables": result.observables,
+            "pairs": {"total": result.pairs, "feasible": result.feasible_pairs},
+            "assumptions": result.assumptions, "unknown": result.reasons,
+            "counterexample": result.counterexample}
+
+
+def _source(source: dict) -> str:
+    text = f"{source['file']}:{source['line']}"
+    if source["expansion"]:
+        text += " (in " + " -> ".join(source["expansion"]) + ")"
+    return text
+
+
+def text_result(result: EquivResult) -> str:
+    """The human-readable form: verdict, assumptions, counterexample."""
+    lines = [f"{result.verdict.upper()}: {result.sides[LEFT]['function']} ({', '.join(result.sides[LEFT]['files'])})"
+             f" vs {result.sides[RIGHT]['function']} ({', '.join(result.sides[RIGHT]['files'])})",
+             f"  observed: {', '.join(result.observables)}",
+             f"  path pairs: {result.pairs} ({result.feasible_pairs} feasible)", "", "Assumptions:"]
+    lines += [f"  - {text}" for text in result.assumptions]
+    for reason in result.reasons:
+        lines.append(f"UNKNOWN: {reason}")
+    cex = result.counterexample
+    if cex is None:
+        return "\n".join(lines) + "\n"
+    difference = cex["difference"]
+    lines += ["", f"DIFFERENCE in {difference['observable']}: left {difference.get('left')}, "
+                  f"right {difference.get('right')}"
+              + (f" (byte {difference['address']}, written at {_source(difference['written_at'])})"
+                 if "address" in difference else "")
+              + ("" if cex["confirmed"] else "  [not confirmed by the concrete replay]")]
+    if cex["also_differ"]:
+        lines.append(f"  also different in this counterexample: {', '.join(cex['also_differ'])}")
+    for event in cex["module"]:
+        lines.append(f"  module {event['kind']} #{event['index']} reads {', '.join(event['reads'])}")
+        for item in event["may_differ"]:
+            reg = item["register"]
+            values = event["inputs"][reg]
+            lines.append(f"    {reg}: left {values[LEFT]} ({' = '.join(item['left_source']) or 'computed'}), "
+                         f"right {values[RIGHT]} ({' = '.join(item['right_source']) or 'computed'})")
+        if not event["may_differ"]:
+            lines.append("    the same inputs on both sides")
+    for side in (LEFT, RIGHT):
+        part = cex[side]
+        lines.append(f"  {side}: {part['function']} ({part['end']})")
+        lines.append("    entry: " + " ".join(f"{r}={v}" for r, v in part["entry"]["registers"].items()))
+        for event in part["tdx"]:
+            returned = " ".join(f"{r}={v}" for r, v in event["registers"].items())
+            lines.append(f"    {event['kind']} #{event['index']}: {event['outcome']}"
+                         + (f", status {event['status']}" if event["status"] else "")
+                         + (f", returns {returned}" if returned else ""))
+        for step in part.get("trace", []):
+            changed = " ".join(f"{r}={v}" for r, v in step["changed"].items())
+            note = f"  [{step['note']}]" if step["note"] else ""
+            lines.append(f"    {_source(step['source'])}: {step['instruction']}"
+                         + (f"    ; {changed}" if changed else "") + note)
+    if "replay_problem" in cex:
+        lines.append(f"  replay problem: {cex['replay_problem']}")
+    return "\n".join(lines) + "\n"
