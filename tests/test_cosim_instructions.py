@@ -29,12 +29,11 @@ one simplification.
 
 Not co-simulated here: ``tdcall``/``seamcall`` (their effect is the
 executor's TDX-module model, checked by the whole-wrapper co-simulation
-and the harness tests), and forms the lifter refuses (listed in
-``REFUSED`` and checked to be refused with ``UnsupportedInstruction``).
+and the harness tests), and the forms the lifter refuses by design
+(``refused_by_design``: checked to raise ``UnsupportedInstruction``).
 """
 from __future__ import annotations
 
-import ctypes
 import random
 import zlib
 from dataclasses import dataclass
