@@ -1,0 +1,565 @@
+"""Native replay of a counterexample: does the CPU really do what the model said?
+
+``tdxproof replay CEX.json`` takes a counterexample file the tool wrote
+(``check --cex-dir``, or an ``equiv`` counterexample) and runs it on this
+machine with the native harness (:mod:`model.native`): the function is
+re-assembled with GNU ``as`` from the recorded files and front-end options
+(:func:`grammar.frontend.expand_to_assembly`), the entry registers, flags
+and memory bytes are set from the file, and the SIGILL handler plays the
+TDX module with the recorded outcomes and returned registers, the
+exception table being the assembly's own.  The native final state is shown
+next to the model's prediction (the concrete interpreter's replay of the
+same scenario, :func:`proofs.counterexample.replay`), and the property's
+violated condition is evaluated on the *native* state by the same checker
+that refuted it (:mod:`proofs.properties`, through a concrete
+:class:`~proofs.properties.PathView`).
+
+Decisions recorded here:
+
+* **Relocation.**  The solver picks any addresses; the harness can only map
+  its fixed stack and data regions (:data:`model.native.REGIONS`).  The
+  counterexample is therefore moved, consistently, by whole windows: the
+  stack window around the entry RSP onto the native stack (keeping the
+  address modulo 4096, hence alignment), and every run of 4 KiB pages that
+  holds a recorded memory byte, a contract/spec struct pointer's struct or
+  the address a claim names, onto the data region.  Every value that falls
+  in a window -- entry registers, the module's returned registers,
+  addresses -- is moved with it; other values are untouched.  Pointers keep
+  their order, alignment and distances inside a window, so the run is the
+  same up to the move.  The moves are printed.
+* **The return slot** at the entry RSP holds the harness's landing pad
+  natively; the model's prediction is given the same value.  A run that
+  ``ret``\\ s through a corrupted slot faults at the address it popped: that is
+  reported as a return (to that address), so ``return-address`` can be
+  judged.
+* **What the CPU cannot show.**  The native run yields final registers,
+  flags, memory and the TDX events with the registers the module saw.  The
+  writes of ``frame`` are judged from native memory (every byte that
+  differs from its entry value in the watched windows).  ``no-red-zone``
+  needs the stack pointer at each access, which the CPU does not report:
+  it is judged on the model's access list, and counts as reproduced only
+  when the native run also agrees with the model's prediction on the end,
+  the TDX events and every final register (the same execution).
+* **Exit status**: 0 reproduced, 1 not reproduced, 2 bad input or no
+  native platform (:class:`model.native.NativeUnavailable`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from grammar.ast import GPR64
+from grammar.source import Origin, SourceError
+from model import concrete
+from model.native import (CODE_BASE, DATA_BASE, DATA_SIZE, STACK_BASE, STACK_SIZE, NativeCase, NativeError,
+                          NativeProgram, NativeResult, TdxBehaviour, in_region)
+from model.tdx import Outcome
+from proofs.counterexample import ConcreteRun, ReplayDiverged, Scenario, replay
+from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
+                               PathView)
+
+PAGE = 0x1000
+NATIVE_RSP_PAGE = STACK_BASE + STACK_SIZE // 2
+"""The native entry RSP is this page plus the counterexample's RSP modulo 4096."""
+WATCH = 512
+"""Bytes watched beyond the function's frame on each side of the stack."""
+_OUTCOME_TO_NATIVE = {Outcome.COMPLETION: "completion", Outcome.VMFAILINVALID: "vmfailinvalid",
+                      Outcome.FAULT_UD: "fault-ud", Outcome.FAULT_GP: "fault-gp"}
+_M64 = 2**64 - 1
+
+
+class ReplayInputError(SourceError):
+    """The counterexample file cannot be replayed as it stands (exit 2)."""
+
+
+def _number(text: Any, what: str) -> int:
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
+        raise ReplayInputError(f"{what}: expected a number, got {text!r}")
+    try:
+        return (text if isinstance(text, int) else int(text, 0)) & _M64
+    except ValueError:
+        raise ReplayInputError(f"{what}: expected a number, got {text!r}") from None
+
+
+# --- relocation ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Relocation:
+    """Windows ``(old base, new base, length)``; an address in a window
+    moves with it, anything else stays."""
+
+    windows: tuple[tuple[int, int, int], ...]
+
+    def move(self, value: int) -> int:
+        """
+        >>> Relocation(((0x1000, 0x9000, 0x100),)).move(0x1010), hex(Relocation(()).move(5))
+        (36880, '0x5')
+        """
+        for old, new, length in self.windows:
+            if old <= value < old + length:
+                return new + value - old
+        return value
+
+    def lines(self) -> list[str]:
+        return [f"  {old:#x}..{old + length:#x} -> {new:#x}..{new + length:#x}"
+                for old, new, length in self.windows if old != new]
+
+
+def plan_relocation(entry_rsp: int, addresses: Sequence[int]) -> Relocation:
+    """The stack window around ``entry_rsp`` onto the native stack, and the
+    page runs holding ``addresses`` (outside it) onto the data region, one
+    free page between runs.
+
+    >>> r = plan_relocation(0xfffffffffffefff0, [0x10, 0x18, 0x2ff8, 0x3000])
+    >>> [hex(r.move(a)) for a in (0xfffffffffffefff0, 0x10, 0x2ff8, 0x3000)]
+    ['0x57ac00008ff0', '0x2a4d00001010', '0x2a4d00003ff8', '0x2a4d00004000']
+    """
+    native_rsp = NATIVE_RSP_PAGE + entry_rsp % PAGE
+    below, above = native_rsp - STACK_BASE, STACK_BASE + STACK_SIZE - native_rsp
+    if entry_rsp < below or entry_rsp + above > 2**64:
+        raise ReplayInputError(f"entry RSP {entry_rsp:#x} is too close to the end of the address space "
+                               "to move onto the native stack")
+    stack = (entry_rsp - below, STACK_BASE, STACK_SIZE)
+    pages = sorted({address // PAGE for address in addresses
+                    if not stack[0] <= address < stack[0] + STACK_SIZE})
+    runs: list[list[int]] = []
+    for page in pages:
+        if runs and page == runs[-1][-1] + 1:
+            runs[-1].append(page)
+        else:
+            runs.append([page])
+    windows, free = [stack], DATA_BASE + PAGE
+    for run in runs:
+        length = len(run) * PAGE
+        if free + length > DATA_BASE + DATA_SIZE:
+            raise ReplayInputError("the counterexample's memory is spread over more pages than the "
+                                   "native data region holds")
+        windows.append((run[0] * PAGE, free, length))
+        free += length + PAGE
+    return Relocation(tuple(windows))
+
+
+# --- one side of a counterexample ----------------------------------------------------------
+
+@dataclass
+class Side:
+    """One function run of a counterexample (a ``check`` file has one, an
+    ``equiv`` file two): what the file says, decoded."""
+
+    label: str
+    function: str
+    files: list[str]
+    front_end: Any
+    registers: dict[str, int]
+    flags: dict[str, int]
+    memory: dict[int, int]
+    scripts: list[list[dict]]
+    pointers: list[str] = field(default_factory=list)
+    external: dict = field(default_factory=dict)
+
+
+def _front_end(part: Mapping, config_label: str | None):
+    from grammar.frontend import FrontEndOptions
+    recorded = part.get("front_end")
+    if recorded is None:
+        configs = {}
+        if config_label and config_label != "default":
+            for item in config_label.split(","):
+                name, _, value = item.partition("=")
+                configs[name] = value == "y"
+        return FrontEndOptions(configs=configs)
+    if not isinstance(recorded, Mapping):
+        raise ReplayInputError("'front_end' must be an object")
+    return FrontEndOptions(include_dirs=tuple(recorded.get("include_dirs", ())),
+                           defines=tuple(recorded.get("defines", ())),
+                           undefines=tuple(recorded.get("undefines", ())),
+                           configs={str(k): bool(v) for k, v in recorded.get("configs", {}).items()},
+                           cpp=recorded.get("cpp"), use_shims=recorded.get("use_shims", True))
+
+
+def _side(label: str, part: Mapping, scripts: list, pointers: list[str], config_label=None) -> Side:
+    try:
+        registers = {reg: _number(part["entry"]["registers"][reg], f"entry register {reg}") for reg in GPR64}
+        flags = {name: int(value or 0) for name, value in part["entry"]["flags"].items()}
+        memory = {_number(a, "memory address"): _number(b, f"memory byte at {a}") & 0xFF
+                  for a, b in part["memory"].items()}
+        files, function = [str(f) for f in part["files"]], str(part["function"])
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ReplayInputError(f"the {label} counterexample lacks or misstates {error}") from None
+    for script in scripts:
+        if not isinstance(script, list) or not all(isinstance(e, Mapping) and "kind" in e and "outcome" in e
+                                                   for e in script):
+            raise ReplayInputError(f"the {label} TDX events must be a list of objects with kind and outcome")
+    return Side(label, function, files, _front_end(part, config_label), registers, flags, memory, scripts,
+                pointers, dict(part.get("external_calls") or {}))
+
+
+def load_counterexample(path: str) -> dict:
+    """The JSON object in ``path`` (bad file or JSON: :class:`ReplayInputError`)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ReplayInputError(f"cannot read {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ReplayInputError(f"{path} is not a counterexample file: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ReplayInputError(f"{path} is not a counterexample file: expected a JSON object")
+    return data
+
+
+# --- running -----------------------------------------------------------------------------------
+
+@dataclass
+class SideRun:
+    """A side relocated, run natively and predicted by the model."""
+
+    side: Side
+    program: Any
+    entry: dict[str, int]
+    entry_bytes: dict[int, int]
+    results: list[NativeResult]
+    models: list[ConcreteRun | None]
+    model_problem: str
+    watched: list[tuple[int, int]]
+    native: NativeProgram
+
+    def code_byte(self, address: int) -> int | None:
+        """The byte of the runner's code at ``address`` (the text segment is
+        linked at ``CODE_BASE`` from file offset 0)."""
+        data = self.native.binary.read_bytes()
+        offset = address - CODE_BASE
+        return data[offset] if 0 <= offset < len(data) else None
+
+
+def _behaviour(event: Mapping, relocation: Relocation) -> TdxBehaviour:
+    try:
+        outcome = Outcome(event["outcome"])
+    except ValueError:
+        raise ReplayInputError(f"unknown TDX outcome {event['outcome']!r}") from None
+    if outcome is not Outcome.COMPLETION:
+        return TdxBehaviour(_OUTCOME_TO_NATIVE[outcome])
+    outputs = {reg: relocation.move(_number(v, f"TDX output {reg}")) for reg, v in event["registers"].items()}
+    return TdxBehaviour.completion(relocation.move(_number(event["status"], "TDX status")), outputs)
+
+
+def _moved_event(event: Mapping, relocation: Relocation) -> dict:
+    moved = dict(event)
+    if event.get("registers"):
+        moved["registers"] = {r: hex(relocation.move(_number(v, r))) for r, v in event["registers"].items()}
+    if event.get("status") is not None:
+        moved["status"] = hex(relocation.move(_number(event["status"], "TDX status")))
+    return moved
+
+
+def _chunks(byte_map: Mapping[int, int]) -> dict[int, bytes]:
+    """Contiguous runs of a byte map.
+
+    >>> _chunks({5: 1, 6: 2, 9: 3})
+    {5: b'\\x01\\x02', 9: b'\\x03'}
+    """
+    chunks: dict[int, bytearray] = {}
+    start = None
+    for address in sorted(byte_map):
+        if start is None or address != start + len(chunks[start]):
+            start = address
+            chunks[start] = bytearray()
+        chunks[start].append(byte_map[address])
+    return {a: bytes(b) for a, b in chunks.items()}
+
+
+def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]]) -> SideRun:
+    """Assemble ``side``, run each of its scripts natively and in the model."""
+    from grammar.frontend import expand_to_assembly, load_program
+    if side.external:
+        raise ReplayInputError(f"the {side.label} path calls external functions "
+                               f"({', '.join(sorted(side.external))}), which the native harness cannot play")
+    program = load_program(side.files, side.front_end)
+    native = NativeProgram.build(expand_to_assembly(side.files, side.front_end), side.function)
+    landing = native.symbol("tdxproof_return_landing")
+    entry = {reg: relocation.move(value) for reg, value in side.registers.items()}
+    rsp = entry["rsp"]
+    moved = {relocation.move(a): b for a, b in side.memory.items()}
+    for address in moved:
+        if not in_region(address, 1):
+            raise ReplayInputError(f"memory byte {address:#x} lies outside every window the replay can map")
+    case_memory = {a: b for a, b in moved.items() if not rsp <= a < rsp + 8}
+    low = max(STACK_BASE, rsp - STACK_DEPTH - WATCH)
+    watched = [(low, min(STACK_BASE + STACK_SIZE, rsp + WATCH) - low)] + list(windows)
+    flags = {name: value for name, value in side.flags.items() if name in ("cf", "pf", "af", "zf", "sf",
+                                                                            "of", "df", "if")}
+    cases = [NativeCase(regs=entry, flags=flags, memory=_chunks(case_memory), observe=tuple(watched),
+                        tdx_script=[_behaviour(e, relocation) for e in script])
+             for script in side.scripts]
+    results = native.run(cases)
+    entry_bytes = {}
+    for base, length in watched:
+        fill = 0xA5 if DATA_BASE <= base < DATA_BASE + DATA_SIZE else 0x5A
+        entry_bytes.update({base + i: fill for i in range(length)})
+    entry_bytes.update(case_memory)
+    entry_bytes.update({rsp + i: landing >> 8 * i & 0xFF for i in range(8)})
+    models, problem = [], ""
+    for script in side.scripts:
+        scenario = Scenario(dict(entry), {k: v for k, v in side.flags.items()}, dict(entry_bytes),
+                            [_moved_event(e, relocation) for e in script], {}, {})
+        try:
+            models.append(replay(program, side.function, scenario))
+        except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol) as error:
+            models.append(None)
+            problem = str(error)
+    return SideRun(side, program, entry, entry_bytes, results, models, problem, watched, native)
+
+
+def _u64(byte_map: Mapping[int, int], address: int) -> int | None:
+    values = [byte_map.get(address + i) for i in range(8)]
+    return None if None in values else sum(b << 8 * i for i, b in enumerate(values))
+
+
+def _canonical(address: int) -> bool:
+    """
+    >>> _canonical(0x7fffffffffff), _canonical(0x102030480060501), _canonical(2**64 - 8)
+    (True, False, True)
+    """
+    return address < 2**47 or address >= 2**64 - 2**47
+
+
+def _end(run: SideRun, result: NativeResult, final_bytes: Mapping[int, int]) -> tuple[str, dict[str, int]]:
+    """The path end the checkers see, and the final registers.  A ``ret``
+    through a corrupted or misplaced slot is a return (SPEC: the caller is
+    gone): the CPU then faults at the popped address, or -- when that is
+    non-canonical -- at the ``ret`` itself, before it pops (RSP is
+    advanced here as the pop would have)."""
+    regs = dict(result.regs)
+    if result.end not in ("crash", "oops"):
+        return result.end, regs
+    if result.rip == _u64(final_bytes, (regs["rsp"] - 8) & _M64):
+        return "returned", regs
+    slot = _u64(final_bytes, regs["rsp"])
+    if slot is not None and not _canonical(slot) and run.code_byte(result.rip) == 0xC3:
+        regs["rsp"] = (regs["rsp"] + 8) & _M64
+        return "returned", regs
+    return result.end, regs
+
+
+def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
+    """The property checker's view of native run ``index`` of ``run``."""
+    result = run.results[index]
+    final_bytes = dict(run.entry_bytes)
+    for address, data in list(result.memory.items()) + [(result.stack_address, result.stack)]:
+        final_bytes.update({address + i: b for i, b in enumerate(data)})
+
+    def reader(byte_map):
+        def load(address: int, size: int) -> int:
+            missing = [a for a in range(address, address + size) if a not in byte_map]
+            if missing:
+                raise NativeError(f"the replay did not watch memory at {missing[0]:#x}")
+            return sum(byte_map[address + i] << 8 * i for i in range(size))
+        return load
+
+    script = run.side.scripts[index]
+    events = []
+    for position, event in enumerate(result.events):
+        recorded = script[position] if position < len(script) else {}
+        outcome = Outcome(recorded["outcome"]) if recorded else Outcome.COMPLETION
+        after, status = dict(event.regs), None
+        if outcome is Outcome.COMPLETION and recorded:
+            for reg, value in recorded["registers"].items():
+                after[reg] = _number(value, reg)
+            after["rax"] = status = _number(recorded["status"], "status")
+        events.append(EventView(event.kind, outcome, _origin(recorded.get("source")), event.regs, after, status))
+    end, final = _end(run, result, final_bytes)
+    faults = tuple(FaultView(e.kind, not (end == "oops" and i == len(events) - 1), e.origin, True)
+                   for i, e in enumerate(events) if e.outcome.is_fault)
+    model = run.models[index]
+    if model_accesses and model is not None:
+        accesses = tuple(model.accesses)
+    else:
+        accesses = tuple(AccessView("write", a, 1, None, None, None, True)
+                         for a in sorted(final_bytes) if final_bytes[a] != run.entry_bytes.get(a))
+    return PathView(ConcreteOps(), end, run.entry, final, result.flags, reader(final_bytes),
+                    reader(run.entry_bytes), tuple(events), accesses, faults, None)
+
+
+def _origin(source: Mapping | None) -> Origin | None:
+    if not source:
+        return None
+    return Origin(source.get("file", "?"), source.get("line", 0), source.get("column", 0))
+
+
+def agrees(run: SideRun, index: int) -> list[str]:
+    """Where native run ``index`` and the model's prediction differ (empty: they agree)."""
+    model, result = run.models[index], run.results[index]
+    if model is None:
+        return [f"the model could not replay the scenario: {run.model_problem}"]
+    differences = [f"{reg}: model {model.final.regs[reg]:#x}, CPU {result.regs[reg]:#x}"
+                   for reg in GPR64 if model.final.regs[reg] != result.regs[reg]]
+    if model.end != result.end:
+        differences.insert(0, f"end: model {model.end}, CPU {result.end}")
+    if [e.kind for e in model.events] != [e.kind for e in result.events]:
+        differences.append("TDX events differ")
+    return differences
+
+
+# --- the two kinds of counterexample ------------------------------------------------------------
+
+@dataclass
+class Verdict:
+    """The outcome of a replay: ``reproduced`` and the text to print."""
+
+    reproduced: bool
+    text: str
+
+
+def _hex(value) -> str:
+    return "-" if value is None else f"{value:#x}" if isinstance(value, int) else str(value)
+
+
+def _state_table(runs: Sequence[tuple[str, SideRun, int]]) -> list[str]:
+    header = ["register".ljust(9)]
+    rows = {reg: [reg.ljust(9)] for reg in GPR64}
+    extra = {"df": ["df".ljust(9)], "end": ["end".ljust(9)], "tdx": ["tdx".ljust(9)]}
+    for label, run, index in runs:
+        model, result = run.models[index], run.results[index]
+        header += [f"{label}entry".ljust(19), f"{label}model".ljust(19), f"{label}CPU".ljust(19)]
+        for reg in GPR64:
+            mark = "" if model is None or model.final.regs[reg] == result.regs[reg] else " !"
+            rows[reg] += [_hex(run.entry[reg]).ljust(19), _hex(model.final.regs[reg] if model else None).ljust(19),
+                          (_hex(result.regs[reg]) + mark).ljust(19)]
+        extra["df"] += [str(run.side.flags.get("df", 0)).ljust(19),
+                        str(model.final.flags.get("df") if model else "-").ljust(19),
+                        str(result.flags["df"]).ljust(19)]
+        extra["end"] += ["".ljust(19), (model.end if model else "-").ljust(19),
+                         f"{result.end} ({result.detail})".ljust(19)]
+        extra["tdx"] += ["".ljust(19), ",".join(f"{e.kind}:{e.outcome.value}" for e in model.events)
+                         .ljust(19) if model else "-".ljust(19),
+                         ",".join(f"{e.kind}:{e.outcome}" for e in result.events).ljust(19)]
+    return ["  " + " ".join(header).rstrip()] + ["  " + " ".join(r).rstrip()
+                                                   for r in list(rows.values()) + list(extra.values())]
+
+
+def _contract(key: str | None, contracts: tuple):
+    from proofs.contracts import load_contracts
+    if not key:
+        return None
+    found = [c for c in contracts or load_contracts() if c.key == key]
+    if not found:
+        raise ReplayInputError(f"no contract {key!r} to judge the replay by (pass its file with --contracts)")
+    return found[0]
+
+
+def _check_addresses(cex: Mapping, side: Side, contract) -> list[int]:
+    addresses = list(side.memory)
+    if contract is not None:
+        pointer = side.registers[contract.struct_pointer]
+        addresses += [pointer, pointer + contract.struct_size - 1] if pointer else []
+    if cex["property"] in ("frame", "no-red-zone") and cex.get("actual"):
+        addresses.append(_number(cex["actual"], "actual"))
+    return addresses
+
+
+def _data_windows(relocation: Relocation) -> list[tuple[int, int]]:
+    return [(new, length) for old, new, length in relocation.windows if new != STACK_BASE]
+
+
+def replay_check(cex: Mapping, contracts: tuple = ()) -> Verdict:
+    """Replay a ``check`` counterexample natively and judge it."""
+    try:
+        pid, detail = cex["property"], cex.get("detail", "")
+        prop = PROPERTIES[pid]
+        scripts = [cex["tdx"]] + ([cex["varied_tdx"]] if prop.relational else [])
+    except KeyError as error:
+        raise ReplayInputError(f"not a counterexample of a known property: missing or unknown {error}") from None
+    contract = _contract(cex.get("contract"), contracts)
+    side = _side("", cex, scripts, [], cex.get("config"))
+    relocation = plan_relocation(side.registers["rsp"], _check_addresses(cex, side, contract))
+    run = run_side(side, relocation, _data_windows(relocation))
+    model_accesses = pid == "no-red-zone"
+    views = [native_view(run, index, model_accesses) for index in range(len(scripts))]
+    claims = prop.check(*views, contract) if prop.relational else prop.check(views[0], contract)
+    hits = [claim for claim in claims if claim.detail == detail and claim.violated is True]
+    differences = agrees(run, 0)
+    name = f"{pid}[{detail}]" if detail else pid
+    lines = [f"replay of {name} on {side.function} ({', '.join(side.files)}; config {cex.get('config', '?')})"]
+    if relocation.lines():
+        lines += ["moved onto the harness's memory:"] + relocation.lines()
+    lines += _state_table([("", run, index) for index in range(len(scripts))])
+    lines.append("the CPU agrees with the model's prediction" if not differences else
+                 "the CPU differs from the model's prediction: " + "; ".join(differences))
+    reproduced = bool(hits) and not (model_accesses and differences)
+    if hits:
+        claim = hits[0]
+        lines.append(f"{name} violated on the CPU: expected {_hex(claim.expected)}, got {_hex(claim.actual)}"
+                     + (" (accesses from the model, same final state on the CPU)" if model_accesses else ""))
+    lines.append("REPRODUCED" if reproduced else "NOT REPRODUCED: the native run does not violate " + name)
+    return Verdict(reproduced, "\n".join(lines) + "\n")
+
+
+def _equiv_pointers(cex: Mapping) -> dict[str, list[str]]:
+    from proofs.equiv_spec import load_spec
+    try:
+        spec = load_spec(cex["spec"])
+    except (SourceError, OSError, KeyError, TypeError):
+        return {"left": [], "right": []}
+    return {label: [s.register for s in spec.structs if s.side == label] for label in ("left", "right")}
+
+
+def _native_value(kind: str, name: str, view: PathView, result: NativeResult, difference: Mapping,
+                  relocation: Relocation):
+    if kind == "register":
+        return view.final[name]
+    if kind == "flag":
+        return view.flags[name]
+    if kind == "end":
+        return view.end
+    if kind == "tdx":
+        return ", ".join(f"{e.kind} {e.outcome}" for e in result.events)
+    if kind == "memory":
+        return view.load(relocation.move(_number(difference["address"], "address")), 1)
+    return None
+
+
+def replay_equiv(cex: Mapping) -> Verdict:
+    """Replay both sides of an ``equiv`` counterexample and compare the
+    observable it reports as different."""
+    try:
+        parts = {label: cex[label] for label in ("left", "right")}
+        difference = cex["difference"]
+        kind, name = difference["kind"], difference["observable"]
+    except (KeyError, TypeError) as error:
+        raise ReplayInputError(f"not an equiv counterexample: missing {error}") from None
+    pointers = _equiv_pointers(cex)
+    sides = {label: _side(label, part, [part.get("tdx", [])], pointers[label]) for label, part in parts.items()}
+    addresses = []
+    for side in sides.values():
+        addresses += list(side.memory) + [side.registers[reg] for reg in side.pointers if side.registers[reg]]
+    if kind == "memory" and "address" in difference:
+        addresses.append(_number(difference["address"], "address"))
+    relocation = plan_relocation(sides["left"].registers["rsp"], addresses)
+    runs = {label: run_side(side, relocation, _data_windows(relocation)) for label, side in sides.items()}
+    views = {label: native_view(run, 0, False) for label, run in runs.items()}
+    values = {label: _native_value(kind, name, views[label], runs[label].results[0], difference, relocation)
+              for label in runs}
+    lines = [f"replay of an equivalence counterexample ({cex.get('spec', '?')}): {kind} {name} differs"]
+    if relocation.lines():
+        lines += ["moved onto the harness's memory:"] + relocation.lines()
+    lines += _state_table([("L.", runs["left"], 0), ("R.", runs["right"], 0)])
+    for label, run in runs.items():
+        differences = agrees(run, 0)
+        lines.append(f"{label}: the CPU " + ("agrees with the model's prediction" if not differences else
+                                              "differs from the model's prediction: " + "; ".join(differences)))
+    if values["left"] is None:
+        lines.append(f"NOT REPRODUCED: a {kind} observable cannot be compared natively")
+        return Verdict(False, "\n".join(lines) + "\n")
+    reproduced = values["left"] != values["right"]
+    lines.append(f"{kind} {name} on the CPU: left {_hex(values['left'])}, right {_hex(values['right'])}")
+    lines.append("REPRODUCED" if reproduced else "NOT REPRODUCED: the two sides agree natively")
+    return Verdict(reproduced, "\n".join(lines) + "\n")
+
+
+def replay_file(path: str, contracts: tuple = ()) -> Verdict:
+    """Replay the counterexample in ``path`` (``check`` or ``equiv``)."""
+    cex = load_counterexample(path)
+    if cex.get("kind") == "equiv":
+        return replay_equiv(cex)
+    return replay_check(cex, contracts)
