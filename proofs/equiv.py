@@ -567,12 +567,11 @@ def _module_events(spec, left, right, entries, solver, memory) -> tuple[list[dic
                 differing.append(memory(a.inputs[register] != b.inputs[register]))
             solver.pop()
         rows.append((a, b, may_differ))
-    if differing:
-        solver.push()
-        solver.add(*differing)
-        if solver.check() != z3.sat:
-            solver.pop()
-            solver.check()
+    solver.push()
+    solver.add(*differing)
+    if solver.check() != z3.sat:
+        solver.pop()
+        solver.check()
     model = solver.model()
     events = []
     for a, b, may_differ in rows:
@@ -732,3 +731,14 @@ def text_result(result: EquivResult) -> str:
     if "replay_problem" in cex:
         lines.append(f"  replay problem: {cex['replay_problem']}")
     return "\n".join(lines) + "\n"
+
+
+def counterexample_name(result: EquivResult) -> str:
+    """The file name ``--cex-dir`` gives a counterexample.
+
+    >>> r = EquivResult(DIFFERENT, "a/equiv.toml", {LEFT: {"function": "f"}, RIGHT: {"function": "g"}},
+    ...                 [], [], 1, 1)
+    >>> counterexample_name(r)
+    'equiv-f-g.json'
+    """
+    return f"equiv-{result.sides[LEFT]['function']}-{result.sides[RIGHT]['function']}.json"
