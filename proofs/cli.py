@@ -104,7 +104,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     shared = [text for text in (results[0].assumptions if results else [])
               if all(text in r.assumptions for r in results)]
     if args.cex_dir:
-        _write_counterexamples(args.cex_dir, results)
+        _write_counterexamples(args.cex_dir, results, front_end)
     if args.sarif:
         _write_json(args.sarif, sarif_report(results))
     if args.json == "-":
@@ -127,7 +127,18 @@ def _write_json(path: str, data) -> None:
         raise SourceError(f"cannot write {path}: {error.strerror}") from None
 
 
-def _write_counterexamples(directory: str, results) -> None:
+def _front_end_json(front_end, config: str) -> dict:
+    """The front-end options of one result, as ``tdxproof replay`` reads them."""
+    configs = dict(front_end.configs)
+    if config != "default":
+        configs.update((name, value == "y") for name, _, value in
+                       (item.partition("=") for item in config.split(",")))
+    return {"include_dirs": list(front_end.include_dirs), "defines": list(front_end.defines),
+            "undefines": list(front_end.undefines), "configs": configs, "cpp": front_end.cpp,
+            "use_shims": front_end.use_shims}
+
+
+def _write_counterexamples(directory: str, results, front_end) -> None:
     import re
     from pathlib import Path
     try:
@@ -139,7 +150,34 @@ def _write_counterexamples(directory: str, results) -> None:
             if o.counterexample:
                 stem = "-".join(part for part in (result.function, result.config, o.property, o.detail) if part)
                 _write_json(str(Path(directory) / (re.sub(r"[^A-Za-z0-9_.=-]+", "_", stem) + ".json")),
-                            o.counterexample)
+                            {**o.counterexample, "front_end": _front_end_json(front_end, result.config)})
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from proofs.contracts import load_contracts
+    from proofs.replay import replay_file
+    contracts = load_contracts(tuple(args.contracts)) if args.contracts else ()
+    verdict = replay_file(args.counterexample, contracts)
+    print(verdict.text, end="")
+    return EXIT_PROVED if verdict.reproduced else EXIT_REFUTED
+
+
+def _cmd_mutate(args: argparse.Namespace) -> int:
+    from proofs.mutate import mutation_report, run_mutants
+    from proofs.properties import CATALOG
+    unknown = [pid for pid in args.property if pid not in CATALOG]
+    if unknown:
+        raise SourceError(f"unknown property {', '.join(unknown)} (known: {', '.join(CATALOG)})")
+    if args.timeout <= 0 or args.jobs < 1:
+        raise SourceError("--timeout must be positive and --jobs at least 1")
+    analysis = run_mutants(args.files, _front_end_options(args), args.function,
+                           properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
+                           timeout=args.timeout, jobs=args.jobs, equivalence=not args.no_equiv)
+    if args.json:
+        print(json.dumps(analysis.json(), indent=2))
+    else:
+        print(mutation_report(analysis), end="")
+    return EXIT_PROVED
 
 
 def _cmd_equiv(args: argparse.Namespace) -> int:
@@ -162,12 +200,6 @@ def _cmd_equiv(args: argparse.Namespace) -> int:
             _write_json(args.json, json_result(result))
         print(text_result(result), end="")
     return {DIFFERENT: EXIT_REFUTED, UNKNOWN: EXIT_UNKNOWN}.get(result.verdict, EXIT_PROVED)
-
-
-def _not_built(name: str):
-    def run(args: argparse.Namespace) -> int:
-        raise SourceError(f"'tdxproof {name}' is not implemented yet")
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,6 +239,26 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="FUNCTION=VARIANT", help="force one of several same-name contracts")
     check.set_defaults(run=_cmd_check)
 
+    replay = commands.add_parser("replay", help="run a counterexample natively, show what the CPU did")
+    replay.add_argument("counterexample", metavar="CEX.json", help="a file written by check --cex-dir or equiv")
+    replay.add_argument("--contracts", action="append", default=[], metavar="FILE",
+                        help="extra wrapper contracts the counterexample may name")
+    replay.set_defaults(run=_cmd_replay)
+
+    mutate = commands.add_parser("mutate", help="which mutants of a function the properties catch")
+    _add_front_end_options(mutate)
+    mutate.add_argument("--function", required=True, metavar="NAME", help="the function to mutate")
+    mutate.add_argument("--property", action="append", default=[], metavar="ID",
+                        help="check only this property (repeatable; default: the whole catalog)")
+    mutate.add_argument("--abi", choices=("unified", "legacy"), default=None)
+    mutate.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")
+    mutate.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per solver query")
+    mutate.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes")
+    mutate.add_argument("--no-equiv", action="store_true",
+                        help="do not try to prove surviving mutants equivalent to the original")
+    mutate.add_argument("--json", action="store_true", help="machine-readable output")
+    mutate.set_defaults(run=_cmd_mutate)
+
     equiv = commands.add_parser("equiv", help="prove two implementations look the same to a caller, "
                                               "or print a counterexample")
     equiv.add_argument("spec", metavar="SPEC.toml", help="the two sides, the relation, the observables")
@@ -219,11 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="JSON result to PATH (or to stdout instead of the text report)")
     equiv.add_argument("--cex-dir", default=None, metavar="DIR", help="write the counterexample as JSON")
     equiv.set_defaults(run=_cmd_equiv)
-
-    for name in ("replay", "mutate"):
-        sub = commands.add_parser(name, help=f"{name} (not implemented yet)")
-        sub.add_argument("rest", nargs=argparse.REMAINDER)
-        sub.set_defaults(run=_not_built(name))
     return parser
 
 
