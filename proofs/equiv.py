@@ -401,9 +401,18 @@ def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, ent
 
 # --- deciding ------------------------------------------------------------------------------
 
+_PATHS: dict[tuple, list[PathResult]] = {}
+"""Executor runs by (inputs, options, side): specs that differ only in what
+they observe or relate (``strict.toml`` next to ``equiv.toml``) share them."""
+
+
 @dataclass
 class _Run:
+    """One side's run: ``files`` are what the front end read (each ``.c``
+    of the spec compiled to assembly)."""
+
     side: Side
+    files: list[str]
     program: ast.Program
     front_end: FrontEndOptions
     paths: list[PathResult]
@@ -412,7 +421,8 @@ class _Run:
 def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware: str, timeout: float,
               loop_bound: int, pairs: list) -> _Run:
     front_end = dataclasses.replace(side.front_end, configs={**side.front_end.configs, **configs})
-    program = load_program(side.assembly_files(), front_end)
+    files = side.assembly_files()
+    program = load_program(files, front_end)
     names = [fn.name for fn in program.functions]
     if side.function not in names:
         raise SpecError(spec.path, f"{side.name}.function",
@@ -421,8 +431,14 @@ def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware
     options = ExecutorOptions(firmware=firmware, module_outputs=spec.module_outputs,
                               module_reads=spec.module_reads, tdcall_may_fault=spec.tdcall_may_fault,
                               solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name)
-    paths = execute_function(program, side.function, options)
-    return _Run(side, program, front_end, _share_caller(paths, pairs) if side.name == RIGHT else paths)
+    key = (tuple(files), front_end.include_dirs, front_end.defines, front_end.undefines,
+           tuple(sorted(front_end.configs.items())), side.function, options.firmware,
+           tuple(sorted(options.module_outputs.items())), tuple(sorted(options.module_reads.items())),
+           options.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name)
+    if key not in _PATHS:
+        _PATHS[key] = execute_function(program, side.function, options)
+    paths = _PATHS[key]
+    return _Run(side, files, program, front_end, _share_caller(paths, pairs) if side.name == RIGHT else paths)
 
 
 def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None, firmware: str | None = None,
@@ -589,10 +605,11 @@ def _module_events(spec, left, right, entries, solver, memory) -> tuple[list[dic
 def _side_json(run: _Run, path: PathResult, scenario: Scenario, model: z3.ModelRef, concrete_run) -> dict:
     options = run.front_end
     part = {
-        "function": run.side.function, "files": list(run.side.files),
+        "function": run.side.function, "files": list(run.files), "sources": list(run.side.files),
         "front_end": {"include_dirs": list(options.include_dirs), "defines": list(options.defines),
                       "undefines": list(options.undefines),
-                      "configs": {k: v for k, v in sorted(options.configs.items())}},
+                      "configs": {k: v for k, v in sorted(options.configs.items())},
+                      "cpp": options.cpp, "use_shims": options.use_shims},
         "entry": {"registers": {reg: f"{value:#x}" for reg, value in scenario.registers.items()},
                   "flags": scenario.flags},
         "memory": {},
