@@ -1,0 +1,125 @@
+"""``tdxproof mutate`` on a five-instruction function whose survivors can be
+worked out by hand.
+
+``add_one`` saves RBX, computes ``rax = rdi + 1`` through RBX, zeroes ECX
+(dead: RCX is caller-saved and nobody reads it) and restores RBX.  With no
+wrapper contract only the generic properties apply, so:
+
+* every mutant that breaks the save/restore of RBX, or the stack, is killed
+  (callee-saved, stack-balance);
+* mutants that change RAX survive -- no generic property says what RAX
+  should be -- and ``equiv`` shows they are *not* equivalent: gaps;
+* mutants that only touch the dead ``xorl`` (or move it) survive and are
+  proved equivalent;
+* deleting ``ret`` falls off the function: nothing refuted, nothing proved.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
+from proofs.cli import main
+from proofs.mutate import derive_mutants, run_mutants
+from proofs.properties import CATALOG
+
+SMALL = """\
+\t.text
+\t.globl add_one
+\t.type add_one, @function
+add_one:
+\tpush\t%rbx
+\tmovq\t%rdi, %rbx
+\tleaq\t1(%rbx), %rax
+\txorl\t%ecx, %ecx
+\tpop\t%rbx
+\tret
+\t.size add_one, .-add_one
+"""
+
+KILLED = {
+    ("drop-push", "pushq %rbx"): {"callee-saved", "stack-balance"},
+    ("swap", "pushq %rbx; movq %rdi, %rbx"): {"callee-saved"},
+    ("register", "pushq %rbx"): {"callee-saved"},
+    ("register", "movq %rdi, %rbx", "movq %rdi, %rbp"): {"callee-saved"},
+    ("drop-pop", "popq %rbx"): {"callee-saved", "stack-balance"},
+    ("swap", "popq %rbx; ret"): {"callee-saved", "stack-balance"},
+    ("register", "popq %rbx"): {"callee-saved"},
+}
+EQUIVALENT = {("swap", "leaq 0x1(%rbx), %rax; xorl %ecx, %ecx"), ("delete", "xorl %ecx, %ecx"),
+              ("swap", "xorl %ecx, %ecx; popq %rbx"), ("register", "xorl %ecx, %ecx")}
+GAPS = {("delete", "movq %rdi, %rbx"), ("swap", "movq %rdi, %rbx; leaq 0x1(%rbx), %rax"),
+        ("register", "movq %rdi, %rbx", "movq %r8, %rbx"), ("delete", "leaq 0x1(%rbx), %rax"),
+        ("register", "leaq 0x1(%rbx), %rax", "leaq 0x1(%rbp), %rax"),
+        ("register", "leaq 0x1(%rbx), %rax", "leaq 0x1(%rbx), %rcx"),
+        ("displacement", "leaq 0x1(%rbx), %rax")}
+
+
+@pytest.fixture
+def small(tmp_path):
+    path = tmp_path / "small.S"
+    path.write_text(SMALL)
+    return path
+
+
+def _key(mutant) -> tuple:
+    return (mutant.operator, mutant.before, mutant.after)
+
+
+def _matches(mutant, table) -> bool:
+    return any(_key(mutant)[:len(key)] == key for key in table)
+
+
+def test_mutants_in_a_fixed_order(small):
+    program = load_program([str(small)], FrontEndOptions())
+    assembly = expand_to_assembly([str(small)], FrontEndOptions())
+    mutants = derive_mutants(assembly, program.function("add_one"))
+    assert [m.operator for m in mutants] == [
+        "drop-push", "swap", "register",
+        "delete", "swap", "register", "register",
+        "delete", "swap", "register", "register", "displacement",
+        "delete", "swap", "register",
+        "drop-pop", "swap", "register",
+        "delete"]
+    assert [m.number for m in mutants] == list(range(1, 20))
+    assert mutants == derive_mutants(assembly, program.function("add_one"))
+    swapped = mutants[1]
+    assert swapped.after == "movq %rdi, %rbx; pushq %rbx"
+    assert "\tmovq %rdi, %rbx" in swapped.lines[swapped.lines.index("add_one:\t# " + str(small) + ":4") + 1]
+
+
+def test_known_survivors(small):
+    analysis = run_mutants([str(small)], FrontEndOptions(), "add_one", properties=CATALOG, jobs=2, timeout=10)
+    by_status = {}
+    for result in analysis.results:
+        by_status.setdefault(result.status, []).append(result)
+    assert "invalid" not in by_status
+    killed = {r.mutant.number: r for r in by_status["killed"]}
+    assert len(killed) == len(KILLED)
+    for key, properties in KILLED.items():
+        [result] = [r for r in killed.values() if _key(r.mutant)[:len(key)] == key]
+        assert set(result.killed_by) == properties, result.mutant.description
+    survivors = by_status["survived"]
+    equivalent = [r for r in survivors if r.equivalence == "equivalent"]
+    assert {_key(r.mutant)[:2] for r in equivalent} == EQUIVALENT
+    gaps = [r for r in survivors if r.equivalence == "different"]
+    assert len(gaps) == len(GAPS) and all(_matches(r.mutant, GAPS) for r in gaps)
+    assert all("rax" in r.reason for r in gaps)
+    [fell_off] = [r for r in survivors if r.equivalence not in ("equivalent", "different")]
+    assert fell_off.mutant.before == "ret" and fell_off.unknown and not fell_off.killed_by
+    assert analysis.score == pytest.approx(7 / 15)
+
+
+def test_cli_report_and_errors(small, capsys):
+    assert main(["mutate", str(small), "--function", "add_one", "--property", "callee-saved",
+                 "--no-equiv", "--json", "--jobs", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mutants"] == 19 and report["equivalent"] == 0
+    assert {r["status"] for r in report["results"]} == {"killed", "survived"}
+    assert all(r["equivalence"] == "not checked" for r in report["results"] if r["status"] == "survived")
+    assert report["killed"] == sum(1 for props in KILLED.values() if "callee-saved" in props)
+    assert main(["mutate", str(small), "--function", "absent"]) == 2
+    assert "no function named 'absent'" in capsys.readouterr().err
+    assert main(["mutate", str(small), "--function", "add_one", "--property", "nope"]) == 2
+    assert "unknown property" in capsys.readouterr().err
