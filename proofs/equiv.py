@@ -61,8 +61,7 @@ import z3
 from grammar import ast
 from grammar.ast import GPR64
 from grammar.frontend import FrontEndOptions, load_program
-from grammar.source import SourceError
-from model import abi, bv, concrete
+from model import bv, concrete
 from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS, Outcome
@@ -241,9 +240,9 @@ def _assumptions(spec: EquivSpec, entries) -> tuple[list[z3.BoolRef], list[str]]
                        z3.Or(bv.ule(end, low), bv.ule(rsp + bv.const(8, 64), start)))
         formulas.append(z3.Or(start == bv.const(0, 64), valid) if struct.nullable else valid)
         texts.append(f"{struct.side} struct {struct.name} ({struct.layout}, {struct.size} bytes) at entry "
-                     f"{struct.register.upper()}{' (or NULL)' if struct.nullable else ''} is not NULL, "
-                     f"is 8-byte aligned, does not wrap, and does not overlap the callee's frame ({STACK_DEPTH} bytes below "
-                     f"entry RSP) or the return-address slot")
+                     f"{struct.register.upper()} is {'NULL or is' if struct.nullable else 'not NULL,'} 8-byte "
+                     f"aligned, does not wrap, and does not overlap the callee's frame ({STACK_DEPTH} bytes "
+                     f"below entry RSP) or the return-address slot")
     for kind in ("seamcall", "tdcall"):
         reads = spec.module_reads.get(kind, DEFAULT_MODULE_READS)
         texts.append(f"the TDX module is the same on both sides: its {kind} outcome, status and outputs are "

@@ -48,7 +48,7 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from grammar.ast import GPR64
 from grammar.frontend import FrontEndOptions

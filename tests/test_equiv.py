@@ -205,3 +205,12 @@ def test_hypercall_equivalent_on_caller_observable_state_and_different_strictly(
     assert set(cex["also_differ"]) == {"rsi", "rdi"}
     text = json.dumps(json_result(strict))
     assert '"verdict": "different"' in text
+
+
+def test_config_applies_to_both_sides(capsys):
+    spec = str(EXAMPLES / "reorder" / "equiv.toml")
+    assert main(["equiv", spec, "--config", "CONFIG_RETHUNK=y", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["verdict"] == EQUIVALENT
+    assert "left configuration: CONFIG_RETHUNK=y" in result["assumptions"]
+    assert "right configuration: CONFIG_RETHUNK=y" in result["assumptions"]
