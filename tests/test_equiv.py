@@ -214,3 +214,26 @@ def test_config_applies_to_both_sides(capsys):
     assert result["verdict"] == EQUIVALENT
     assert "left configuration: CONFIG_RETHUNK=y" in result["assumptions"]
     assert "right configuration: CONFIG_RETHUNK=y" in result["assumptions"]
+
+
+LOOP = """#include <linux/linkage.h>
+#include <asm/asm.h>
+SYM_FUNC_START(count_down)
+	xorl	%eax, %eax
+1:	incq	%rax
+	decq	%rdi
+	jnz	1b
+	RET
+SYM_FUNC_END(count_down)
+"""
+
+
+def test_a_path_cut_at_the_loop_bound_makes_the_verdict_unknown(tmp_path, capsys):
+    (tmp_path / "loop.S").write_text(LOOP)
+    spec = tmp_path / "equiv.toml"
+    spec.write_text('[left]\nfiles = ["loop.S"]\nfunction = "count_down"\n'
+                    '[right]\nfiles = ["loop.S"]\nfunction = "count_down"\n'
+                    '[relation]\nsame = ["rdi", "rbx", "rbp", "r12", "r13", "r14", "r15"]\n')
+    assert main(["equiv", str(spec)]) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("UNKNOWN") and "ended (bound)" in out
