@@ -66,6 +66,7 @@ from model.executor import ExecutorOptions, PathEnd, PathResult, execute_functio
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS, Outcome
 from proofs.counterexample import (ReplayDiverged, Scenario, origin_json, replay, scenario_from_model)
+from proofs.listing import program_text
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
 from proofs.properties import STACK_DEPTH
 from proofs.prover import STACK_MARGIN, _base_offset, _Memory, _solver
@@ -401,8 +402,9 @@ def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, ent
 # --- deciding ------------------------------------------------------------------------------
 
 _PATHS: dict[tuple, list[PathResult]] = {}
-"""Executor runs by (inputs, options, side): specs that differ only in what
-they observe or relate (``strict.toml`` next to ``equiv.toml``) share them."""
+"""Executor runs by (the program's full listing, function, options, side):
+specs that differ only in what they observe or relate (``strict.toml`` next
+to ``equiv.toml``) share them; a changed input never hits a stale entry."""
 
 
 @dataclass
@@ -430,8 +432,7 @@ def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware
     options = ExecutorOptions(firmware=firmware, module_outputs=spec.module_outputs,
                               module_reads=spec.module_reads, tdcall_may_fault=spec.tdcall_may_fault,
                               solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name)
-    key = (tuple(files), front_end.include_dirs, front_end.defines, front_end.undefines,
-           tuple(sorted(front_end.configs.items())), side.function, options.firmware,
+    key = (program_text(program), side.function, options.firmware,
            tuple(sorted(options.module_outputs.items())), tuple(sorted(options.module_reads.items())),
            options.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name)
     if key not in _PATHS:
