@@ -98,10 +98,14 @@ class Analysis:
         return sum(1 for r in self.results if r.status == "survived" and r.equivalence == "equivalent")
 
     @property
+    def scored(self) -> int:
+        """The mutants the score counts: killed and non-equivalent survivors."""
+        return self.count("killed") + self.count("survived") - self.equivalent
+
+    @property
     def score(self) -> float | None:
-        """killed / (killed + non-equivalent survivors)."""
-        counted = self.count("killed") + self.count("survived") - self.equivalent
-        return self.count("killed") / counted if counted else None
+        """killed / scored."""
+        return self.count("killed") / self.scored if self.scored else None
 
     def json(self) -> dict:
         return {"function": self.function, "files": list(self.files), "mutants": len(self.results),
@@ -340,9 +344,10 @@ def mutation_report(analysis: Analysis) -> str:
         elif r.status == "invalid":
             verdict = f"invalid ({r.reason})"
         else:
+            detail = f"{r.equivalence}: {r.reason}" if r.reason else r.equivalence
             verdict = {"equivalent": "survived, equivalent to the original (equiv)",
                        "not checked": "survived, equivalence not checked"}.get(
-                r.equivalence, f"survived, not equivalent ({r.equivalence}{': ' + r.reason if r.reason else ''})")
+                r.equivalence, f"survived, not shown equivalent ({detail})")
             if r.unknown:
                 verdict += f"; unknown: {', '.join(r.unknown)}"
         lines.append(f"  #{m.number:<3} {where:<18} {m.description:<60} {verdict}")
@@ -353,9 +358,7 @@ def mutation_report(analysis: Analysis) -> str:
         lines.append("survivors that are not shown equivalent (gaps in the properties, or unchecked):")
         lines += [f"  #{r.mutant.number} {Path(r.mutant.origin.file).name}:{r.mutant.origin.line} "
                   f"{r.mutant.description}" for r in gaps]
-    score = analysis.score
-    lines.append("mutation score: " + ("n/a" if score is None else
-                                       f"{score:.1%} ({analysis.count('killed')} killed of "
-                                       f"{analysis.count('killed') + analysis.count('survived') - analysis.equivalent} "
-                                       f"non-equivalent)") + f" in {analysis.seconds:.0f} s")
+    score = "n/a" if analysis.score is None else \
+        f"{analysis.score:.1%} ({analysis.count('killed')} killed of {analysis.scored} non-equivalent)"
+    lines.append(f"mutation score: {score} in {analysis.seconds:.0f} s")
     return "\n".join(lines) + "\n"

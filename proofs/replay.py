@@ -46,7 +46,7 @@ Decisions recorded here:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -216,13 +216,11 @@ class SideRun:
     """A side relocated, run natively and predicted by the model."""
 
     side: Side
-    program: Any
     entry: dict[str, int]
     entry_bytes: dict[int, int]
     results: list[NativeResult]
     models: list[ConcreteRun | None]
     model_problem: str
-    watched: list[tuple[int, int]]
     native: NativeProgram
 
     def code_byte(self, address: int) -> int | None:
@@ -301,14 +299,14 @@ def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]])
     entry_bytes.update({rsp + i: landing >> 8 * i & 0xFF for i in range(8)})
     models, problem = [], ""
     for script in side.scripts:
-        scenario = Scenario(dict(entry), {k: v for k, v in side.flags.items()}, dict(entry_bytes),
+        scenario = Scenario(dict(entry), dict(side.flags), dict(entry_bytes),
                             [_moved_event(e, relocation) for e in script], {}, {})
         try:
             models.append(replay(program, side.function, scenario))
         except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol) as error:
             models.append(None)
             problem = str(error)
-    return SideRun(side, program, entry, entry_bytes, results, models, problem, watched, native)
+    return SideRun(side, entry, entry_bytes, results, models, problem, native)
 
 
 def _u64(byte_map: Mapping[int, int], address: int) -> int | None:
@@ -367,7 +365,8 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
             for reg, value in recorded["registers"].items():
                 after[reg] = _number(value, reg)
             after["rax"] = status = _number(recorded["status"], "status")
-        events.append(EventView(event.kind, outcome, _origin(recorded.get("source")), event.regs, after, status))
+        events.append(EventView(event.kind, outcome, _origin(recorded.get("source")), event.regs, after,
+                                status))
     end, final = _end(run, result, final_bytes)
     faults = tuple(FaultView(e.kind, not (end == "oops" and i == len(events) - 1), e.origin, True)
                    for i, e in enumerate(events) if e.outcome.is_fault)
@@ -416,26 +415,28 @@ def _hex(value) -> str:
 
 
 def _state_table(runs: Sequence[tuple[str, SideRun, int]]) -> list[str]:
-    header = ["register".ljust(9)]
-    rows = {reg: [reg.ljust(9)] for reg in GPR64}
-    extra = {"df": ["df".ljust(9)], "end": ["end".ljust(9)], "tdx": ["tdx".ljust(9)]}
+    """Entry, the model's final state and the CPU's, one column each per
+    run; ``!`` marks a register where the CPU and the model disagree."""
+    names = list(GPR64) + ["df", "end", "tdx"]
+    columns: list[tuple[str, dict[str, str]]] = []
     for label, run, index in runs:
         model, result = run.models[index], run.results[index]
-        header += [f"{label}entry".ljust(19), f"{label}model".ljust(19), f"{label}CPU".ljust(19)]
-        for reg in GPR64:
-            mark = "" if model is None or model.final.regs[reg] == result.regs[reg] else " !"
-            rows[reg] += [_hex(run.entry[reg]).ljust(19), _hex(model.final.regs[reg] if model else None).ljust(19),
-                          (_hex(result.regs[reg]) + mark).ljust(19)]
-        extra["df"] += [str(run.side.flags.get("df", 0)).ljust(19),
-                        str(model.final.flags.get("df") if model else "-").ljust(19),
-                        str(result.flags["df"]).ljust(19)]
-        extra["end"] += ["".ljust(19), (model.end if model else "-").ljust(19),
-                         f"{result.end} ({result.detail})".ljust(19)]
-        extra["tdx"] += ["".ljust(19), ",".join(f"{e.kind}:{e.outcome.value}" for e in model.events)
-                         .ljust(19) if model else "-".ljust(19),
-                         ",".join(f"{e.kind}:{e.outcome}" for e in result.events).ljust(19)]
-    return ["  " + " ".join(header).rstrip()] + ["  " + " ".join(r).rstrip()
-                                                   for r in list(rows.values()) + list(extra.values())]
+        entry = {reg: _hex(run.entry[reg]) for reg in GPR64}
+        entry.update(df=str(run.side.flags.get("df", 0)), end="", tdx="")
+        predicted = {name: "-" for name in names}
+        if model is not None:
+            predicted.update({reg: _hex(model.final.regs[reg]) for reg in GPR64})
+            predicted.update(df=str(model.final.flags.get("df")), end=model.end,
+                             tdx=",".join(f"{e.kind}:{e.outcome.value}" for e in model.events))
+        native = {reg: _hex(result.regs[reg]) + ("" if model is None or model.final.regs[reg] == result.regs[reg]
+                                                 else " !") for reg in GPR64}
+        native.update(df=str(result.flags["df"]), end=f"{result.end} ({result.detail})",
+                      tdx=",".join(f"{e.kind}:{e.outcome}" for e in result.events))
+        columns += [(f"{label}entry", entry), (f"{label}model", predicted), (f"{label}CPU", native)]
+    lines = ["  " + " ".join(["".ljust(9)] + [title.ljust(19) for title, _ in columns]).rstrip()]
+    for name in names:
+        lines.append("  " + " ".join([name.ljust(9)] + [values[name].ljust(19) for _, values in columns]).rstrip())
+    return lines
 
 
 def _contract(key: str | None, contracts: tuple):
@@ -469,7 +470,8 @@ def replay_check(cex: Mapping, contracts: tuple = ()) -> Verdict:
         prop = PROPERTIES[pid]
         scripts = [cex["tdx"]] + ([cex["varied_tdx"]] if prop.relational else [])
     except KeyError as error:
-        raise ReplayInputError(f"not a counterexample of a known property: missing or unknown {error}") from None
+        raise ReplayInputError(f"not a counterexample of a known property: missing or unknown {error}"
+                               ) from None
     contract = _contract(cex.get("contract"), contracts)
     side = _side("", cex, scripts, [], cex.get("config"))
     relocation = plan_relocation(side.registers["rsp"], _check_addresses(cex, side, contract))
@@ -483,7 +485,7 @@ def replay_check(cex: Mapping, contracts: tuple = ()) -> Verdict:
     lines = [f"replay of {name} on {side.function} ({', '.join(side.files)}; config {cex.get('config', '?')})"]
     if relocation.lines():
         lines += ["moved onto the harness's memory:"] + relocation.lines()
-    lines += _state_table([("", run, index) for index in range(len(scripts))])
+    lines += _state_table([(label, run, index) for index, label in enumerate(("", "varied.")[:len(scripts)])])
     lines.append("the CPU agrees with the model's prediction" if not differences else
                  "the CPU differs from the model's prediction: " + "; ".join(differences))
     reproduced = bool(hits) and not (model_accesses and differences)

@@ -79,9 +79,9 @@ def test_broken_counterexample_reproduces(row, counterexamples, capsys):
 
 def _one(counterexamples, name: str, prop: str, detail: str = "") -> dict:
     key = next(k for k in BROKEN if Path(k[0][0]).name == name)
-    [path] = [p for p in counterexamples[key].glob("*.json")
-              if json.loads(p.read_text())["property"] == prop and json.loads(p.read_text())["detail"] == detail]
-    return json.loads(path.read_text())
+    found = [json.loads(path.read_text()) for path in counterexamples[key].glob("*.json")]
+    [cex] = [cex for cex in found if (cex["property"], cex["detail"]) == (prop, detail)]
+    return cex
 
 
 def test_tampered_entry_does_not_reproduce(counterexamples, tmp_path, capsys):
@@ -131,7 +131,8 @@ def test_unsupported_platform_is_exit_2(counterexamples, tmp_path, monkeypatch, 
     cex = _one(counterexamples, "callee_saved_scratch.S", "callee-saved", "r12")
     path = tmp_path / "cex.json"
     path.write_text(json.dumps(cex))
-    monkeypatch.setattr(model.native, "native_available", lambda: "native runs need x86-64 Linux, this is Plan9")
+    monkeypatch.setattr(model.native, "native_available",
+                        lambda: "native runs need x86-64 Linux, this is Plan9")
     assert main(["replay", str(path)]) == 2
     assert "Plan9" in capsys.readouterr().err
 
@@ -145,4 +146,5 @@ def test_equiv_counterexample_replays_both_sides(tmp_path, capsys):
     [path] = tmp_path.glob("*.json")
     assert main(["replay", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "left: the CPU agrees" in out and "right: the CPU agrees" in out and out.rstrip().endswith("REPRODUCED")
+    assert "left: the CPU agrees" in out and "right: the CPU agrees" in out
+    assert out.rstrip().endswith("REPRODUCED")
