@@ -448,10 +448,10 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
     firmware = firmware or spec.firmware
     pairs = _caller_pairs(spec)
     named, entries = _entries(pairs)
+    one_caller = named[RIGHT].regs["rsp"] == named[LEFT].regs["rsp"]
     formulas, texts = _assumptions(spec, named)
-    formulas.append(named[RIGHT].regs["rsp"] == named[LEFT].regs["rsp"])
-    relation = _relation(spec, named, formulas, timeout)
-    formulas, _ = _assumptions(spec, entries)
+    relation = _relation(spec, named, formulas + [one_caller], timeout)
+    formulas = _assumptions(spec, entries)[0] + [one_caller]
     distinct, distinct_texts = _distinct_structs(spec, named, formulas + relation, timeout)
     formulas += distinct
     texts += distinct_texts
@@ -501,7 +501,7 @@ def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, re
             result.reasons.append(f"a {name} path ended ({path.end.value}){where}: {path.detail}")
             return None
     observables = _observables(spec, left, right, entries, memory)
-    for position, observable in enumerate(observables):
+    for observable in observables:
         if observable.violated is True:
             return _counterexample(spec, runs, left, right, entries, solver, solver.model(), observable,
                                    observables, memory)
