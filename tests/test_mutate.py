@@ -123,3 +123,41 @@ def test_cli_report_and_errors(small, capsys):
     assert "no function named 'absent'" in capsys.readouterr().err
     assert main(["mutate", str(small), "--function", "add_one", "--property", "nope"]) == 2
     assert "unknown property" in capsys.readouterr().err
+
+
+BRANCHY = """\
+\t.text
+\t.globl pick
+pick:
+\tcmpq\t$3, %rdi
+\tjb\t1f
+\tmovl\t$5, %eax
+\tret
+1:\tmovq\t8(%rsi), %rax
+\tret
+"""
+
+
+def test_jumps_immediates_displacements_and_as(tmp_path):
+    """Every operator's text is what it says, and GNU as accepts every mutant."""
+    import subprocess
+    path = tmp_path / "pick.S"
+    path.write_text(BRANCHY)
+    options = FrontEndOptions()
+    mutants = derive_mutants(expand_to_assembly([str(path)], options),
+                             load_program([str(path)], options).function("pick"))
+    changes = {(m.operator, m.before, m.after) for m in mutants}
+    assert ("immediate", "cmpq $0x3, %rdi", "cmpq $0x4, %rdi") in changes
+    assert ("register", "cmpq $0x3, %rdi", "cmpq $0x3, %r8") in changes
+    assert any(m.operator == "drop-jump" and m.before.startswith("jb ") for m in mutants)
+    [inverted] = [m for m in mutants if m.operator == "invert-jump"]
+    assert inverted.before.startswith("jb ") and inverted.after.startswith("jae ")
+    assert inverted.after.split()[1] == inverted.before.split()[1]
+    assert ("displacement", "movq 0x8(%rsi), %rax", "movq 0x10(%rsi), %rax") in changes
+    assert ("register", "movl $0x5, %eax", "movl $0x5, %ecx") in changes
+    for mutant in mutants:
+        source = tmp_path / f"m{mutant.number}.s"
+        source.write_text("\n".join(mutant.lines) + "\n")
+        done = subprocess.run(["as", "--64", "-o", str(tmp_path / "m.o"), str(source)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, (mutant.description, done.stderr)
