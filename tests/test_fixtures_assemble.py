@@ -5,6 +5,7 @@ and its exception-table entries point at SEAMCALL instructions.
 """
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from expectations import (CONFIG_MATRIX, EXPECTATIONS, FIXTURES, UNIFIED_GLUE, include_dirs_for,
+from expectations import (CATALOG, CONFIG_MATRIX, EXPECTATIONS, rows, FIXTURES, UNIFIED_GLUE, include_dirs_for,
                           translation_units)
 from objfile import ElfObject, cc_object, read_elf
 
@@ -84,3 +85,13 @@ def test_hypercall_glue_compiles_and_calls_the_wrapper(tmp_path):
     targets = {target for section in obj.code() for _, _, target, _ in obj.relocations(section)}
     assert {"__tdcall_saved_ret", "__tdx_hypercall_failed"} <= targets
     assert "__tdx_hypercall" in obj.functions()
+
+
+def test_each_broken_fixture_names_the_properties_the_table_expects_to_refute_it():
+    for path in sorted((FIXTURES / "broken").glob("*.S")):
+        claim = re.search(r"Must be refuted by: (.*)", path.read_text())
+        assert claim, f"{path.name}: no 'Must be refuted by:' line"
+        named = {prop for prop in CATALOG if re.search(rf"(?<![\w-]){prop}(?![\w-])", claim.group(1))}
+        refuted = {row.property for row in rows(expected="refuted", tree="broken")
+                   if row.paths == (f"broken/{path.name}",)}
+        assert named and named == refuted, (path.name, named, refuted)
