@@ -31,9 +31,10 @@ silent default.  Schema (every key optional unless marked)::
     firmware = "spec"
     tdcall_may_fault = false
 
-A *term* is ``SIDE.REGISTER`` (the 64-bit register), ``SIDE.STRUCT.FIELD``
-(the u64 field of a declared struct, through the pointer the struct's
-register held at entry) or an integer literal.  An equation of two
+A *term* is ``SIDE.REGISTER`` (the 64-bit register), ``SIDE.STRUCT`` (the
+pointer: the struct's register), ``SIDE.STRUCT.FIELD`` (the u64 field of a
+declared struct, through the pointer the struct's register held at entry)
+or an integer literal.  An equation of two
 non-constant terms must relate the two sides (``left.rdi == left.rsi`` is
 "unrelated registers": it says nothing about the other implementation).
 Whether the relation is satisfiable needs Z3 and the entry states, so
@@ -271,9 +272,11 @@ def _term(reader: _Reader, key: str, text: str, sides: Mapping[str, Side]) -> Te
         pass
     parts = text.split(".")
     if parts[0] not in sides or len(parts) not in (2, 3):
-        raise reader.error(key, f"{text!r} is not SIDE.REGISTER, SIDE.STRUCT.FIELD or an integer "
+        raise reader.error(key, f"{text!r} is not SIDE.REGISTER, SIDE.STRUCT[.FIELD] or an integer "
                                 f"(SIDE is left or right)")
     side = sides[parts[0]]
+    if len(parts) == 2 and parts[1] in side.structs:
+        return Term(text, side.name, register=side.structs[parts[1]].register)
     if len(parts) == 2:
         register = parts[1].lower()
         if register not in GPR64:
