@@ -193,6 +193,9 @@ def _correct_wrappers() -> Iterator[Expectation]:
                        ("variants/tdcall_helper.S", "__tdcall_ret")):
         yield from _proved((path,), name, "unified", GENERIC_PROPERTIES + _UNIFIED_CONTRACT[name],
                            (FP_OFF, FP_ON))
+    # No contract: only the properties of every function.
+    yield from _proved(("variants/stack_args.S",), "__seamcall_stack_args", "unified",
+                       GENERIC_PROPERTIES, (FP_OFF, FP_ON))
     # The C glue of the unified era with the wrapper it calls: R10 reaches
     # RAX through args->r10.  No contract names its struct, so the
     # struct-related generic `frame` is left to the contract suites.
