@@ -723,7 +723,8 @@ def text_result(result: EquivResult) -> str:
     if cex["also_differ"]:
         lines.append(f"  also different in this counterexample: {', '.join(cex['also_differ'])}")
     for event in cex["module"]:
-        lines.append(f"  module {event['kind']} #{event['index']} reads {', '.join(event['reads'])}")
+        lines.append(f"  module {event['kind']} #{event['index']} reads {', '.join(event['reads'])}"
+                     + ("; inputs that can differ:" if event["may_differ"] else ""))
         for item in event["may_differ"]:
             reg = item["register"]
             values = event["inputs"][reg]
