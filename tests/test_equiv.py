@@ -237,3 +237,35 @@ def test_a_path_cut_at_the_loop_bound_makes_the_verdict_unknown(tmp_path, capsys
     assert main(["equiv", str(spec)]) == 3
     out = capsys.readouterr().out
     assert out.startswith("UNKNOWN") and "ended (bound)" in out
+
+
+ARGUMENT = """#include <linux/linkage.h>
+#include <asm/asm.h>
+SYM_FUNC_START(first)
+	movq	%rdi, %rax
+	RET
+SYM_FUNC_END(first)
+SYM_FUNC_START(second)
+	movq	%rsi, %rax
+	RET
+SYM_FUNC_END(second)
+"""
+
+
+@pytest.mark.parametrize("relation, verdict", [
+    ('equal = ["left.rdi == right.rsi"]', EQUIVALENT),     # the argument moved to another register
+    ('equal = ["left.rdi == right.rdi"]', DIFFERENT),     # ... and related through the wrong one
+    ('equal = ["left.rdi != right.rsi"]', DIFFERENT),
+])
+def test_the_relation_decides_across_registers(tmp_path, relation, verdict):
+    (tmp_path / "argument.S").write_text(ARGUMENT)
+    spec = tmp_path / "equiv.toml"
+    spec.write_text('[left]\nfiles = ["argument.S"]\nfunction = "first"\n'
+                    '[right]\nfiles = ["argument.S"]\nfunction = "second"\n'
+                    f'[relation]\nsame = ["rbx", "rbp", "r12", "r13", "r14", "r15"]\n{relation}\n')
+    result = run(spec)
+    assert result.verdict == verdict
+    if verdict == DIFFERENT:
+        cex = result.counterexample
+        assert cex["difference"]["observable"] == "rax" and cex["confirmed"]
+        assert cex["left"]["entry"]["registers"]["rdi"] != cex["right"]["entry"]["registers"]["rsi"]
