@@ -325,6 +325,7 @@ class Observable:
     left: object = None
     right: object = None
     bytes: tuple = ()
+    equation: Equation | None = None
 
 
 def _outcome_constraints(path: PathResult) -> list[z3.BoolRef]:
@@ -365,7 +366,7 @@ def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, 
     for equation in spec.observed_equal:
         a, b = _term(equation.left, entries, finals), _term(equation.right, entries, finals)
         violated = a != b if equation.op == "==" else a == b
-        observables.append(Observable(equation.text, "term", violated, a, b))
+        observables.append(Observable(equation.text, "term", violated, a, b, equation=equation))
     if spec.memory != "none":
         observables.append(_memory_observable(spec, left, right, entries, memory))
     return observables
@@ -643,7 +644,20 @@ def _concrete_values(observable: Observable, runs: dict, scenarios: dict, differ
     if observable.kind == "memory":
         address = int(difference["address"], 16)
         return tuple(runs[s].view(scenarios[s]).load(address, 1) for s in (LEFT, RIGHT))
+    if observable.kind == "term":
+        return tuple(_concrete_term(term, runs, scenarios) for term in (observable.equation.left,
+                                                                        observable.equation.right))
     return None
+
+
+def _concrete_term(term: Term, runs: dict, scenarios: dict) -> int:
+    """A spec term in a side's concrete final state."""
+    if term.constant is not None:
+        return term.constant % 2**64
+    if term.register is not None:
+        return runs[term.side].final.regs[term.register]
+    pointer = scenarios[term.side].registers[term.struct.register]
+    return runs[term.side].view(scenarios[term.side]).load(pointer + term.struct.fields[term.field], 8)
 
 
 def _counterexample(spec, runs, left, right, entries, solver, model, observable, observables, memory) -> dict:
@@ -675,7 +689,8 @@ def _counterexample(spec, runs, left, right, entries, solver, model, observable,
         "module": events,
         LEFT: _side_json(runs[LEFT], left, scenarios[LEFT], model, concrete_runs.get(LEFT)),
         RIGHT: _side_json(runs[RIGHT], right, scenarios[RIGHT], model, concrete_runs.get(RIGHT)),
-        "confirmed": bool(values is not None and values[0] != values[1]),
+        "confirmed": bool(values is not None and (values[0] != values[1]) == (
+            observable.equation is None or observable.equation.op == "==")),
     }
     for side in (LEFT, RIGHT):
         cex[side]["memory"] = {f"{a:#x}": f"{b:#x}" for a, b in sorted(memory_bytes.items())}

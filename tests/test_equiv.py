@@ -269,3 +269,60 @@ def test_the_relation_decides_across_registers(tmp_path, relation, verdict):
         cex = result.counterexample
         assert cex["difference"]["observable"] == "rax" and cex["confirmed"]
         assert cex["left"]["entry"]["registers"]["rdi"] != cex["right"]["entry"]["registers"]["rsi"]
+
+
+STORES = """#include <linux/linkage.h>
+#include <asm/asm.h>
+SYM_FUNC_START(store_rcx)
+	movq	%rdi, %rax
+	movq	(%rsi), %rcx
+	tdcall
+	movq	%rcx, (%rsi)
+	RET
+SYM_FUNC_END(store_rcx)
+SYM_FUNC_START(store_rcx_wrong_field)
+	movq	%rdi, %rax
+	movq	(%rsi), %rcx
+	tdcall
+	movq	%rcx, 8(%rsi)
+	RET
+SYM_FUNC_END(store_rcx_wrong_field)
+"""
+
+STORE_SPEC = """[left]
+files = ["stores.S"]
+function = "store_rcx"
+[left.structs.args]
+register = "rsi"
+layout = "tdx_module_args"
+[right]
+files = ["stores.S"]
+function = "store_rcx_wrong_field"
+[right.structs.args]
+register = "rsi"
+layout = "tdx_module_args"
+[relation]
+same = ["rdi", "rsi", "rbx", "rbp", "r12", "r13", "r14", "r15"]
+[module]
+reads = { tdcall = ["rax", "rcx"] }
+outputs = { tdcall = ["rcx"] }
+"""
+
+
+@pytest.mark.parametrize("observe, observable", [
+    ("", "memory"),
+    ('[observe]\nmemory = "none"\nequal = ["left.args.rdx == right.args.rdx"]\n', "left.args.rdx == right.args.rdx"),
+])
+def test_a_store_to_the_wrong_field_shows_in_memory_or_in_the_field(tmp_path, observe, observable):
+    (tmp_path / "stores.S").write_text(STORES)
+    spec = tmp_path / "equiv.toml"
+    spec.write_text(STORE_SPEC + observe)
+    result = run(spec)
+    cex = result.counterexample
+    assert result.verdict == DIFFERENT and cex["difference"]["observable"] == observable and cex["confirmed"]
+    args = int(cex["left"]["entry"]["registers"]["rsi"], 16)
+    if observable == "memory":
+        assert int(cex["difference"]["address"], 16) in range(args, args + 16)
+        assert cex["difference"]["written_at"]["line"] in (7, 14)
+    else:
+        assert cex["difference"]["left"] != cex["difference"]["right"]
