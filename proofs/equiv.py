@@ -19,6 +19,14 @@ Decisions recorded here:
   module other inputs.  Everything else free on the right (undefined flag
   values, external callees' results, return addresses of call sites) is
   renamed ``right.<name>``: the two sides share no accidental values.
+* **Relation and structs.**  The relation is asserted; each register
+  equation ``left.X == right.Y`` is also substituted into the right side's
+  terms (same solutions, far easier queries).  A contradictory relation is
+  a spec error.  Every declared struct is assumed non-NULL (unless
+  ``nullable``), 8-byte aligned, not wrapping, and clear of the callee's
+  frame and the return-address slot; two structs are one object when the
+  relation equates their pointers, otherwise they do not overlap.  All of
+  it is printed with the verdict.
 * **Pairing.**  Every left path is tried against every right path under
   the assumptions, the relation and both path conditions.  An infeasible
   pair says nothing.  A feasible pair whose TDX instruction sequences
