@@ -40,6 +40,13 @@ Decisions recorded here:
   it is judged on the model's access list, and counts as reproduced only
   when the native run also agrees with the model's prediction on the end,
   the TDX events and every final register (the same execution).
+* **Not played natively**: a path through an external call (the model
+  clobbers the caller-saved registers with the file's values; the linked
+  runner has no such callee) is refused as bad input; symbol addresses the
+  model chose are the runner's own natively (none of the wrappers compares
+  them).  A file without ``front_end`` (a ``check --json`` report's
+  counterexample) is assembled with the default options and the CONFIG_*
+  of its ``config`` label.
 * **Exit status**: 0 reproduced, 1 not reproduced, 2 bad input or no
   native platform (:class:`model.native.NativeUnavailable`).
 """
