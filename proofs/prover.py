@@ -450,7 +450,7 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
             if text not in texts:
                 texts.append(text)
         if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
-            solver = _solver(settings.timeout, formulas + [path.condition], _Memory())
+            solver = _solver(settings.timeout, formulas + [path.condition], memory)
             if solver.check() != z3.unsat:
                 where = f" at {path.where.render()}" if path.where else ""
                 for obligation in obligations.values():

@@ -223,3 +223,28 @@ def test_unsupported_paths_are_never_proved():
     prog = program({"f": "pushq %rbx\njmp *%rax"})
     obligations, _ = check(prog, "f", ["callee-saved"])
     assert {o.status for o in obligations.values()} == {"unknown"}
+
+
+def test_r10_to_rax_across_the_call_into_the_unified_wrapper(tmp_path):
+    """The unified era's C glue, compiled by gcc, checked together with the
+    unified tdcall.S: args->r10 (written back by __tdcall_saved_ret) reaches
+    RAX.  Returning args->r11 instead is refuted, with a real counterexample."""
+    import subprocess
+    from pathlib import Path
+    from grammar.frontend import FrontEndOptions, load_program
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "unified" / "arch" / "x86" / "coco" / "tdx"
+    glue = tmp_path / "hcall_glue.s"
+    subprocess.run(["cc", "-S", "-O2", "-o", str(glue), str(fixtures / "hcall_glue.c")], check=True)
+    text = glue.read_text()
+    assert "32(%rbx), %rax" in text      # gcc's return args->r10 (offset 32)
+    for body, expected in ((text, "proved"), (text.replace("32(%rbx), %rax", "40(%rbx), %rax"), "refuted")):
+        glue.write_text(body)
+        prog = load_program([str(glue), str(fixtures / "tdcall.S")], FrontEndOptions())
+        result = check_function(prog, "__tdx_hypercall", "default",
+                                Settings(properties=("r10-to-rax",), contracts=CONTRACTS))
+        assert result.contract == "__tdx_hypercall [unified]"
+        [obligation] = result.obligations
+        assert obligation.status == expected, obligation.reason
+        if expected == "refuted":
+            assert obligation.counterexample["confirmed"]
+            assert replay_counterexample(prog, json.loads(json.dumps(obligation.counterexample)))
