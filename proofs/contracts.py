@@ -25,6 +25,12 @@ remapping); ``failure_codes``: the host failure codes apply
 (VMfailInvalid, #UD, #GP); ``scrub``: no module-controlled value survives
 in a shared register; ``panic_on_failure``: a nonzero TDCALL status reaches
 the never-returning failure function.
+
+Several contracts may match one function (a name in both eras, or
+same-name legacy variants); :func:`proofs.prover.candidate_contracts` and
+``check_function`` choose: ``--abi``, else the era of the other wrappers in
+the input, then ``--variant NAME=VARIANT``, else the candidate with the
+fewest refuted obligations -- a choice printed as an assumption.
 """
 from __future__ import annotations
 
