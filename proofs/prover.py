@@ -576,9 +576,16 @@ def _program(files: tuple[str, ...], options) -> ast.Program:
     return _PROGRAMS[key]
 
 
-def _task(arguments: tuple) -> FunctionResult:
+def _task(arguments: tuple) -> FunctionResult | tuple:
+    """One (function, configuration); a bad-input error comes back as
+    (message, origin), which pickles whole (the exception would lose its
+    origin on the way from the worker)."""
+    from grammar.source import SourceError
     files, options, name, label, settings = arguments
-    return check_function(_program(files, options), name, label, settings)
+    try:
+        return check_function(_program(files, options), name, label, settings)
+    except SourceError as error:
+        return (error.message, error.origin)
 
 
 def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
@@ -605,6 +612,9 @@ def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]],
     results: list[FunctionResult] = []
     with multiprocessing.get_context("fork").Pool(max(1, jobs), maxtasksperchild=1) as pool:
         for position, result in enumerate(pool.imap(_task, tasks, chunksize=1)):
+            if isinstance(result, tuple):
+                from grammar.source import SourceError
+                raise SourceError(*result)
             if progress:
                 progress(position, len(tasks), result.function, result.config)
             results.append(result)
