@@ -345,7 +345,7 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
                     model[decl].as_long()
     for target, calls in callers.items():
         external[target] = [calls[serial] for serial in sorted(calls)]
-    rename = _Renaming().rename if varied else None
+    rename = _Renaming(path.events).rename if varied else None
     memory_array = entry.memory
     return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
                     lambda address: _value(model, z3.Select(memory_array, z3.BitVecVal(address, 64))))

@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import z3
 
@@ -49,7 +49,7 @@ from grammar.source import Origin
 from model import abi, bv, ir, symbolic
 from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
 from model.lift import lift
-from model.tdx import Outcome
+from model.tdx import ARITHMETIC_FLAGS, Outcome
 from proofs import contracts as contract_data
 from proofs.contracts import Contract
 from proofs.properties import (CATALOG, PROPERTIES, STACK_DEPTH, AccessView, Claim, EventView,
@@ -299,43 +299,56 @@ def symbolic_view(result: PathResult, instructions: _Instructions, memory: "_Mem
 
 
 class _Renaming:
-    """Every TDX-module output function renamed into an independent one."""
+    """Every TDX-module function of a path's events renamed into an
+    independent one (same domain and range, ``varied_`` namespace).
 
-    def __init__(self):
+    The functions are found from the events themselves (each output and
+    status is an application, or an ``If`` of applications on merged
+    paths) plus, by :mod:`model.tdx`'s documented naming, the flag
+    functions of the same kind and domain; no walk over whole states."""
+
+    def __init__(self, events):
         self._pairs: dict[str, tuple] = {}
+        for event in events:
+            for term in list(event.outputs.values()) + ([event.status] if event.status is not None else []):
+                for decl in _applications(term):
+                    self._add(decl)
+                    if event.kind == "tdcall":
+                        domain = [decl.domain(i) for i in range(decl.arity())]
+                        for flag in ARITHMETIC_FLAGS:
+                            self._add(z3.Function(f"{MODULE_NAMESPACE}_{event.kind}_flag_{flag}", *domain,
+                                                  z3.BitVecSort(1)))
 
-    def _collect(self, term: z3.ExprRef, seen: set[int]) -> None:
-        stack = [term]
-        while stack:
-            node = stack.pop()
-            key = node.get_id()
-            if key in seen:
-                continue
-            seen.add(key)
-            if z3.is_app(node):
-                decl = node.decl()
-                name = decl.name()
-                if decl.arity() and name.startswith(MODULE_NAMESPACE + "_") and name not in self._pairs:
-                    domain = [decl.domain(i) for i in range(decl.arity())]
-                    twin = z3.Function(VARIED_NAMESPACE + name[len(MODULE_NAMESPACE):], *domain, decl.range())
-                    self._pairs[name] = (decl, twin(*[z3.Var(i, s) for i, s in enumerate(domain)]))
-                stack.extend(node.children())
+    def _add(self, decl: z3.FuncDeclRef) -> None:
+        name = decl.name()
+        if name not in self._pairs:
+            domain = [decl.domain(i) for i in range(decl.arity())]
+            twin = z3.Function(VARIED_NAMESPACE + name[len(MODULE_NAMESPACE):], *domain, decl.range())
+            self._pairs[name] = (decl, twin(*[z3.Var(i, sort) for i, sort in enumerate(domain)]))
 
     def rename(self, terms: Iterable[z3.ExprRef]) -> list[z3.ExprRef]:
         terms = list(terms)
-        seen: set[int] = set()
-        for term in terms:
-            self._collect(term, seen)
         if not self._pairs:
             return terms
         pairs = list(self._pairs.values())
         return [z3.substitute_funs(term, *pairs) for term in terms]
 
 
+def _applications(term: z3.ExprRef) -> Iterator[z3.FuncDeclRef]:
+    """The module-function declarations at the top of ``term`` (through ``If`` arms)."""
+    if z3.is_app_of(term, z3.Z3_OP_ITE):
+        yield from _applications(term.arg(1))
+        yield from _applications(term.arg(2))
+    elif z3.is_app(term) and term.decl().arity() and term.decl().name().startswith(MODULE_NAMESPACE + "_"):
+        yield term.decl()
+    elif not z3.is_bv_value(term):
+        raise ValueError(f"a TDX-module output that is not an application of the module's functions: {term}")
+
+
 def varied_view(result: PathResult, view: PathView) -> tuple[PathView, z3.BoolRef]:
     """The same path with an independent module: (its view, its condition)."""
     names = list(view.final)
-    renamed = _Renaming().rename([result.condition] + [view.final[n] for n in names])
+    renamed = _Renaming(result.events).rename([result.condition] + [view.final[n] for n in names])
     final = dict(zip(names, renamed[1:]))
     return dataclasses.replace(view, final=final), renamed[0]
 
