@@ -604,7 +604,7 @@ def _task(arguments: tuple) -> FunctionResult | tuple:
 def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
                 settings: Settings, jobs: int = 1, progress=None) -> list[FunctionResult]:
     """Check every selected function of ``files`` under every configuration;
-    results in (configuration, function) input order, whatever ``jobs``."""
+    results in (function, configuration) input order, whatever ``jobs``."""
     files = tuple(files)
     tasks = []
     for configs_here in configs:
@@ -618,6 +618,8 @@ def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]],
                 raise SourceError(f"no function named {name!r} in {', '.join(files)} "
                                   f"(functions: {', '.join(names) or 'none'})")
         tasks += [(files, options, name, config_label(configs_here), settings) for name in wanted]
+    order = list(dict.fromkeys(task[2] for task in tasks))
+    tasks.sort(key=lambda task: order.index(task[2]))     # one function's configurations together
     # Every task runs in its own fork of this process, whatever ``jobs``:
     # Z3's models depend on the solver's history, so a counterexample is
     # the same bytes only if every task starts from the same state.

@@ -9,7 +9,7 @@ Decisions recorded here:
   under their function), then every refuted obligation as an annotated
   trace and every unknown one with its reason.
 * JSON is SPEC.md section 8's shape and deterministic: results in input
-  order (configuration order, then function order), obligations in
+  order (function order, then configuration order), obligations in
   catalog order, keys in a fixed order, and solver time in whole seconds
   rounded up (so that ``--jobs`` and machine load do not change bytes
   unless a query crosses a whole second).
