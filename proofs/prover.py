@@ -557,7 +557,9 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
 # --- a whole run: files x configurations x functions ----------------------------------------
 
 def config_label(configs: Mapping[str, bool]) -> str:
-    """>>> config_label({"CONFIG_FRAME_POINTER": True, "CONFIG_RETHUNK": False})
+    """The row label of a configuration.
+
+    >>> config_label({"CONFIG_FRAME_POINTER": True, "CONFIG_RETHUNK": False})
     'CONFIG_FRAME_POINTER=y,CONFIG_RETHUNK=n'
     >>> config_label({})
     'default'
