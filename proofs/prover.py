@@ -29,11 +29,12 @@ Decisions recorded here:
 * **Choosing a contract.**  Contracts are keyed by name and era.  The era is
   ``--abi`` when given, else the one era whose contract names occur in the
   input (``__tdx_module_call`` means legacy, ``__seamcall_ret`` unified),
-  else undecided.  Several candidates left (an undecided era, or same-name
-  legacy variants) are all checked and the one with the fewest refuted
-  obligations wins, ties going to the first in contract-file order; the
-  choice and its reason are printed as an assumption, and ``--variant``
-  forces one.
+  else undecided.  Of several candidates (an undecided era, or same-name
+  legacy variants), those whose RCX constant is the TDG.VP.VMCALL bitmap
+  the code really passes are kept (when that leaves any); the rest are all
+  checked and the one with the fewest refuted obligations wins, ties going
+  to the first in contract-file order; the choice and its reason are
+  printed as an assumption, and ``--variant`` forces one.
 """
 from __future__ import annotations
 
@@ -532,13 +533,22 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
     """Every selected obligation of function ``name`` (see module doc)."""
     found, why = candidate_contracts(program, name, settings)
     runs: dict[tuple, list[PathResult]] = {}
-    best = None
-    for contract in found or (None,):
+
+    def paths(contract: Contract | None) -> list[PathResult]:
         options = _executor_options(settings, contract)
         key = tuple(sorted(options.module_outputs.items()))
         if key not in runs:
             runs[key] = execute_function(program, name, options)
-        obligations, texts = _prove(program, name, contract, settings, runs[key])
+        return runs[key]
+
+    if len(found) > 1:
+        bitmaps = {event.bitmap for path in paths(found[0]) for event in path.events
+                   if event.kind == "tdcall" and event.bitmap is not None}
+        matching = tuple(c for c in found if bitmaps == {c.input_constants.get("rcx")})
+        found = matching or found
+    best = None
+    for contract in found or (None,):
+        obligations, texts = _prove(program, name, contract, settings, paths(contract))
         refuted = sum(1 for o in obligations if o.status == REFUTED)
         if best is None or refuted < best[0]:
             best = (refuted, contract, obligations, texts)
