@@ -106,6 +106,11 @@ class ExecutorOptions:
     inlined calls allowed in one stack.  ``solver_timeout``: seconds per
     query.  ``entry_prefix`` names the entry state's symbols (``entry_rax``
     ...).  ``merge=False`` turns path merging off (one result per path).
+    ``preconditions``: constraints on the entry state (terms over
+    ``SymbolicState.fresh(entry_prefix)``, whose names are fixed), assumed
+    from the start of every path and part of its condition -- for instance
+    that an argument struct does not overlap the stack frame, without which
+    an inlined callee's write-back could reach its own return-address slot.
     """
 
     firmware: str = "spec"
@@ -121,6 +126,7 @@ class ExecutorOptions:
     module_namespace: str = "module"
     entry_prefix: str = "entry"
     merge: bool = True
+    preconditions: tuple[z3.BoolRef, ...] = ()
 
     def __post_init__(self) -> None:
         self.tdx_model()   # checks the TDX model's settings
@@ -175,11 +181,21 @@ class FaultSite:
 
 @dataclass(frozen=True)
 class Frame:
-    """An inlined call: resume at ``resume`` when ``ret`` pops ``return_address``."""
+    """An inlined call: resume at ``resume`` when ``ret`` pops ``return_address``,
+    which the call pushed at ``slot``; the path's memory accesses from index
+    ``first_access`` on happened after that push."""
 
     callee: str
     resume: Location
-    return_address: z3.BitVecRef = field(compare=False)
+    return_address: z3.BitVecRef
+    slot: z3.BitVecRef
+    first_access: int
+
+    @property
+    def key(self) -> tuple:
+        """What two paths' frames must share to be merged (Z3 terms are
+        hash-consed: equal terms have equal ids)."""
+        return (self.callee, self.resume, self.slot.get_id())
 
 
 @dataclass(frozen=True, eq=False)
@@ -250,7 +266,8 @@ class Path:
 
     @property
     def merge_key(self) -> tuple:
-        return (self.location, self.frames, tuple(event.merge_key for event in self.events))
+        return (self.location, tuple(frame.key for frame in self.frames),
+                tuple(event.merge_key for event in self.events))
 
 
 # --- the solver wrapper ------------------------------------------------------
@@ -376,6 +393,17 @@ def _shared_prefix(left: tuple, right: tuple) -> int:
     return count
 
 
+def _overlap(a: z3.BitVecRef, a_size: int, b: z3.BitVecRef, b_size: int) -> z3.BoolRef:
+    """Whether the byte ranges [a, a+a_size) and [b, b+b_size) share a byte,
+    addresses wrapping around as the machine's do.
+
+    >>> meet = lambda a, n, b, m: z3.simplify(_overlap(bv.const(a, 64), n, bv.const(b, 64), m))
+    >>> meet(0, 8, 7, 1), meet(0, 8, 8, 8), meet(2**64 - 2, 4, 1, 1)
+    (True, False, True)
+    """
+    return z3.Or(bv.ult(b - a, bv.const(a_size, 64)), bv.ult(a - b, bv.const(b_size, 64)))
+
+
 def _updated(state: SymbolicState, registers: Mapping[str, z3.BitVecRef] = {},
              flags: Mapping[str, z3.BitVecRef] = {}) -> SymbolicState:
     """``state`` with some registers and flags replaced."""
@@ -412,7 +440,8 @@ class Executor:
         entry_extended = entry_extended_state(self.options.entry_prefix)
         self._entry, self._entry_extended = entry, entry_extended
         self._results = []
-        worklist = [self._settled(Path((name, 0), (), entry, entry_extended))]
+        worklist = [self._settled(Path((name, 0), (), entry, entry_extended,
+                                       conditions=tuple(self.options.preconditions)))]
         while worklist:
             path = min(worklist, key=self._program_order)
             worklist.remove(path)
@@ -626,7 +655,8 @@ class Executor:
             return self._finish(path, PathEnd.BOUND,
                                 f"call to {target} nested deeper than {self.options.call_depth}",
                                 origin, bound=self.options.call_depth)
-        frame = Frame(target, following, return_address_symbol(path.location))
+        frame = Frame(target, following, return_address_symbol(path.location), path.state.regs["rsp"],
+                      len(path.accesses))
         return self._transfer(path.with_(frames=path.frames + (frame,)), target, origin)
 
     def _external_call(self, path: Path, target: str, origin: Origin, how: str) -> Path:
@@ -647,6 +677,9 @@ class Executor:
         if not path.frames:
             return self._finish(path, PathEnd.RETURNED, "returned", origin, returned_to=address)
         frame = path.frames[-1]
+        resumed = path.with_(location=frame.resume, frames=path.frames[:-1])
+        if self._slot_untouched(path, frame):
+            return [resumed]
         expected = address == frame.return_address
         successors = []
         if self.solver.may_hold(path.conditions, z3.Not(expected)):
@@ -655,9 +688,22 @@ class Executor:
                          f"ret from inlined {frame.callee} to an address other than its caller's", origin)
             if not self.solver.may_hold(path.conditions, expected):
                 return []
-            path = path.assuming(z3.simplify(expected))
-        successors.append(path.with_(location=frame.resume, frames=path.frames[:-1]))
+            resumed = resumed.assuming(z3.simplify(expected))
+        successors.append(resumed)
         return successors
+
+    def _slot_untouched(self, path: Path, frame: Frame) -> bool:
+        """Whether the ``ret`` closing ``frame`` provably read the slot its
+        call pushed and no write since could have reached that slot: then it
+        returns to the caller.  These are bit-vector questions about
+        addresses, far easier for the solver than the same question asked of
+        the memory terms (which it may time out on)."""
+        read_at = path.state.regs["rsp"] - bv.const(8, 64)
+        if self.solver.may_hold(path.conditions, read_at != frame.slot):
+            return False
+        overlaps = [_guarded(access.guard, _overlap(access.address, access.width // 8, frame.slot, 8))
+                    for access in path.accesses[frame.first_access:] if access.kind == "write"]
+        return not overlaps or not self.solver.may_hold(path.conditions, z3.Or(overlaps))
 
     def _tdx(self, path: Path, kind: str, following: Location, origin: Origin) -> list[Path]:
         if kind not in KINDS:

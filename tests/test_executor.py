@@ -18,6 +18,7 @@ from grammar.source import Origin
 from model import abi, bv
 from model.executor import ExecutorOptions, PathEnd, execute_function
 from model.extable import ExceptionTable, ExtableError
+from model.symbolic import SymbolicState
 from model.tdx import Outcome
 
 
@@ -357,6 +358,28 @@ def test_inlined_ret_to_a_clobbered_slot_is_unsupported():
     paths = run(s, "f")
     stray = [p for p in paths if p.end is PathEnd.UNSUPPORTED]
     assert len(stray) == 1 and "other than its caller's" in stray[0].detail
+
+
+def test_preconditions_prune_paths_that_break_them():
+    # g writes through RDI: only an overlap with g's return-address slot
+    # sends its ret astray, and the precondition rules that out.
+    s = Source()
+    s.function("g", """
+        movq %rsi, (%rdi)
+        ret
+    """)
+    s.function("f", """
+        call g
+        ret
+    """)
+    assert PathEnd.UNSUPPORTED in {p.end for p in run(s, "f")}
+    entry = SymbolicState.fresh("entry")
+    rsp, rdi = entry.regs["rsp"], entry.regs["rdi"]
+    no_wrap = z3.And(bv.ult(rdi, rdi + 8), bv.ult(rsp - 64, rsp), bv.ult(rsp, rsp + 8))
+    apart = z3.And(no_wrap, z3.Or(bv.ule(rsp + 8, rdi), bv.ule(rdi + 8, rsp - 64)))
+    paths = run(s, "f", preconditions=(apart,))
+    assert [p.end for p in paths] == [PathEnd.RETURNED]
+    assert holds(paths[0], apart)
 
 
 # --- SEAMCALL ------------------------------------------------------------------------
