@@ -19,7 +19,10 @@ claims on every path, and decides each obligation with Z3:
 
 Decisions recorded here:
 
-* **Assumptions** (SPEC.md section 7) are asserted, and printed: the entry
+* **Assumptions** (SPEC.md section 7) are asserted, and printed (an
+  access through a pointer register plus a constant, not RSP, is taken to
+  be off this function's stack, so ``no-red-zone`` judges the function's
+  own stack accesses): the entry
   RSP is 8-byte aligned and at least ``STACK_MARGIN`` away from both ends of
   the address space; the contract's struct is 8-byte aligned, does not wrap
   and does not overlap the function's frame (``properties.STACK_DEPTH``
@@ -270,6 +273,8 @@ def _known_access(kind: str, address, size: int, rsp_before, rsp_after, regions:
     if base is None or not regions:
         return None, None
     stack = regions[0][0]
+    if not base.eq(stack) and not any(base.eq(variable) for variable, _, _ in regions[1:]):
+        return False, None      # through a pointer argument: assumed off this function's stack
     for position, (variable, low, end) in enumerate(regions):
         if base.eq(variable) and low <= offset and offset + size <= end:
             if position != 0:
@@ -363,6 +368,7 @@ def _assumptions(state: symbolic.SymbolicState, contract: Contract | None) -> tu
                 bv.ule(bv.const(STACK_MARGIN, 64), rsp),
                 bv.ule(rsp, bv.const(2**64 - STACK_MARGIN, 64))]
     texts = ["DF is clear at entry (System V)",
+             "memory reached through a pointer other than RSP lies outside this function's stack frame",
              "the entry RSP is 8-byte aligned and the stack does not wrap around the address space",
              "ordinary memory accesses do not fault"]
     if contract is not None:
