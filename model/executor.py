@@ -62,7 +62,7 @@ import enum
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import z3
 
@@ -111,6 +111,10 @@ class ExecutorOptions:
     from the start of every path and part of its condition -- for instance
     that an argument struct does not overlap the stack frame, without which
     an inlined callee's write-back could reach its own return-address slot.
+    ``rewrite``: a rewriting of formulas that preserves their meaning under
+    the preconditions (say, read-over-write resolution for memory regions
+    the preconditions keep apart), applied to every query before the solver
+    sees it; long store chains are what makes the solver time out.
     """
 
     firmware: str = "spec"
@@ -127,6 +131,7 @@ class ExecutorOptions:
     entry_prefix: str = "entry"
     merge: bool = True
     preconditions: tuple[z3.BoolRef, ...] = ()
+    rewrite: Callable[[z3.ExprRef], z3.ExprRef] | None = None
 
     def __post_init__(self) -> None:
         self.tdx_model()   # checks the TDX model's settings
@@ -282,8 +287,9 @@ class Solver:
     """Every query the executor asks, each with a timeout; a timeout is
     ``UNKNOWN``, which callers must treat as "maybe" (never "infeasible")."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, rewrite: Callable[[z3.ExprRef], z3.ExprRef] | None = None):
         self.timeout_ms = max(1, int(timeout * 1000))
+        self.rewrite = rewrite
         self.queries = 0
         self.unknowns = 0
         self.seconds = 0.0
@@ -291,7 +297,7 @@ class Solver:
     def check(self, constraints: tuple[z3.BoolRef, ...]) -> tuple[Verdict, z3.ModelRef | None]:
         solver = z3.Solver()
         solver.set("timeout", self.timeout_ms)
-        solver.add(*constraints)
+        solver.add(*(constraints if self.rewrite is None else map(self.rewrite, constraints)))
         started = time.perf_counter()
         answer = solver.check()
         self.seconds += time.perf_counter() - started
@@ -404,6 +410,24 @@ def _overlap(a: z3.BitVecRef, a_size: int, b: z3.BitVecRef, b_size: int) -> z3.B
     return z3.Or(bv.ult(b - a, bv.const(a_size, 64)), bv.ult(a - b, bv.const(b_size, 64)))
 
 
+def _reads_memory(term: z3.ExprRef) -> bool:
+    """Whether ``term`` contains an array read.
+
+    >>> memory = z3.Array("m", z3.BitVecSort(64), z3.BitVecSort(8))
+    >>> _reads_memory(memory[bv.const(0, 64)] == 1), _reads_memory(bv.const(0, 64) == 1)
+    (True, False)
+    """
+    seen, work = set(), [term]
+    while work:
+        node = work.pop()
+        if z3.is_select(node):
+            return True
+        if node.get_id() not in seen:
+            seen.add(node.get_id())
+            work.extend(node.children())
+    return False
+
+
 def _updated(state: SymbolicState, registers: Mapping[str, z3.BitVecRef] = {},
              flags: Mapping[str, z3.BitVecRef] = {}) -> SymbolicState:
     """``state`` with some registers and flags replaced."""
@@ -419,7 +443,7 @@ class Executor:
     def __init__(self, program: ast.Program, options: ExecutorOptions = ExecutorOptions()):
         self.program = program
         self.options = options
-        self.solver = Solver(options.solver_timeout)
+        self.solver = Solver(options.solver_timeout, options.rewrite)
         self.table = ExceptionTable(program)
         self.tdx = options.tdx_model()
         self._order = {function.name: position for position, function in enumerate(program.functions)}
@@ -582,11 +606,11 @@ class Executor:
         if id(step) not in self._loads:
             self._loads[id(step)] = (step, tuple(_loads(step)))
         for load in self._loads[id(step)][1]:
-            yield MemoryAccess("read", symbolic.evaluate(load.address, state, env), load.width, rsp, origin,
-                               rsp_after=rsp_after)
+            yield MemoryAccess("read", z3.simplify(symbolic.evaluate(load.address, state, env)), load.width,
+                               rsp, origin, rsp_after=rsp_after)
         for effect in step.effects:
             if isinstance(effect, ir.Store):
-                yield MemoryAccess("write", symbolic.evaluate(effect.address, state, env),
+                yield MemoryAccess("write", z3.simplify(symbolic.evaluate(effect.address, state, env)),
                                    effect.value.width, rsp, origin, rsp_after=rsp_after)
 
     # control transfers
@@ -694,16 +718,26 @@ class Executor:
 
     def _slot_untouched(self, path: Path, frame: Frame) -> bool:
         """Whether the ``ret`` closing ``frame`` provably read the slot its
-        call pushed and no write since could have reached that slot: then it
-        returns to the caller.  These are bit-vector questions about
-        addresses, far easier for the solver than the same question asked of
-        the memory terms (which it may time out on)."""
+        call pushed, no write since reaching that slot: then it returns to
+        the caller.  Writes relative to the same register are decided by
+        simplification; the rest by one bit-vector query, asked only when
+        their addresses do not themselves come from memory (a query the
+        solver finds easy, unlike the same question about memory terms).
+        When this cannot tell, the caller asks about the return address."""
         read_at = path.state.regs["rsp"] - bv.const(8, 64)
-        if self.solver.may_hold(path.conditions, read_at != frame.slot):
+        if not z3.is_true(z3.simplify(read_at == frame.slot)):
             return False
-        overlaps = [_guarded(access.guard, _overlap(access.address, access.width // 8, frame.slot, 8))
-                    for access in path.accesses[frame.first_access:] if access.kind == "write"]
-        return not overlaps or not self.solver.may_hold(path.conditions, z3.Or(overlaps))
+        open_writes = []
+        for access in path.accesses[frame.first_access:]:
+            if access.kind == "write":
+                overlap = z3.simplify(_overlap(access.address, access.width // 8, frame.slot, 8))
+                if not z3.is_false(overlap):
+                    open_writes.append(_guarded(access.guard, overlap))
+        if not open_writes:
+            return True
+        if any(_reads_memory(write) for write in open_writes):
+            return False
+        return not self.solver.may_hold(path.conditions, z3.Or(open_writes))
 
     def _tdx(self, path: Path, kind: str, following: Location, origin: Origin) -> list[Path]:
         if kind not in KINDS:
