@@ -32,7 +32,11 @@ Decisions recorded here:
   is reported in the result.
 * **Calls.**  ``call`` to a function of the program is inlined: the pushed
   return address is a named symbol per call site (``return_<fn>_<index>``)
-  and the matching ``ret`` resumes after the call.  The outermost ``ret``
+  and the matching ``ret`` resumes after the call -- when no write since
+  the call can have reached the slot, or the solver shows the popped value
+  is that symbol; a side where it may differ ends as ``UNSUPPORTED``
+  (``preconditions`` and ``rewrite`` let a caller rule that out, e.g. by
+  keeping an argument struct off the stack).  The outermost ``ret``
   returns to whatever is at the entry RSP (``returned_to``).  A call (or
   ``jmp``) to a name in ``never_returning`` ends the path as ``PANIC``.  Any
   other external call clobbers the System V caller-saved registers and the
