@@ -147,8 +147,8 @@ def test_folded_constants_and_sharing():
 
 def test_what_it_does_not_know_raises():
     x, y = z3.BitVecs("x y", 8)
-    for term in [x / y, z3.SRem(x, y), z3.Int("n") + 1,
-                 z3.Array("a", z3.BitVecSort(8), z3.BitVecSort(8)) == z3.Array("b", z3.BitVecSort(8), z3.BitVecSort(8))]:
+    a, b = (z3.Array(name, z3.BitVecSort(8), z3.BitVecSort(8)) for name in "ab")
+    for term in [x / y, z3.SRem(x, y), z3.Int("n") + 1, a == b]:
         with pytest.raises(UnsupportedTerm):
             Evaluator([term])
     with pytest.raises(UnboundName, match="y"):
