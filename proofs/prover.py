@@ -404,12 +404,19 @@ def _regions(state: symbolic.SymbolicState, contract: Contract | None) -> tuple:
 
 def _executor_options(settings: Settings, contract: Contract | None, namespace: str = MODULE_NAMESPACE
                       ) -> ExecutorOptions:
+    """The executor's options for ``contract``: its module-output set, and
+    the same assumptions (as preconditions) and read-over-write resolution
+    (as the query rewrite) the prover uses, so that the executor prunes
+    exactly the paths the assumptions rule out."""
     outputs = {}
     if contract is not None and contract.module_outputs == "call":
         outputs = {contract.instruction: abi.MODULE_CALL_OUTPUTS}
+    entry = symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix)
+    formulas, _ = _assumptions(entry, contract)
     return ExecutorOptions(firmware=settings.firmware, module_outputs=outputs,
                            solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
-                           module_namespace=namespace)
+                           module_namespace=namespace, preconditions=tuple(formulas),
+                           rewrite=_Memory(_regions(entry, contract)))
 
 
 # --- deciding obligations -------------------------------------------------------------
@@ -542,7 +549,9 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
 
     def paths(contract: Contract | None) -> list[PathResult]:
         options = _executor_options(settings, contract)
-        key = tuple(sorted(options.module_outputs.items()))
+        key = (tuple(sorted(options.module_outputs.items())),
+               None if contract is None else (contract.struct_pointer, contract.struct_size,
+                                              contract.struct_may_be_null))
         if key not in runs:
             runs[key] = execute_function(program, name, options)
         return runs[key]
