@@ -76,21 +76,27 @@ class Register:
 
     @property
     def family(self) -> str:
-        """>>> Register("ah").family
+        """The 64-bit register this name is a view of.
+
+        >>> Register("ah").family
         'rax'
         """
         return REGISTERS[self.name][0]
 
     @property
     def width(self) -> int:
-        """>>> Register("r9w").width
+        """Width of the view in bits.
+
+        >>> Register("r9w").width
         16
         """
         return REGISTERS[self.name][1]
 
     @property
     def offset(self) -> int:
-        """>>> Register("ah").offset, Register("al").offset
+        """Bit offset of the view inside its family.
+
+        >>> Register("ah").offset, Register("al").offset
         (8, 0)
         """
         return REGISTERS[self.name][2]

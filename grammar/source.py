@@ -25,7 +25,9 @@ class Expansion:
     column: int = 1
 
     def render(self) -> str:
-        """>>> Expansion("TDX_MODULE_CALL", "tdxcall.S", 12, 2).render()
+        """Macro name and invocation site, as errors print them.
+
+        >>> Expansion("TDX_MODULE_CALL", "tdxcall.S", 12, 2).render()
         'TDX_MODULE_CALL at tdxcall.S:12:2'
         """
         return f"{self.name} at {self.file}:{self.line}:{self.column}"
