@@ -2,8 +2,7 @@
 
 Decisions: every bad input or usage error is a :class:`SourceError` (or an
 argparse usage error) rendered as one paragraph on stderr with exit status 2
-and no traceback.  Subcommands not built yet say so and exit 2 rather than
-pretending to succeed.
+and no traceback.  A closed output pipe ends the command quietly.
 """
 from __future__ import annotations
 
@@ -281,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     except SourceError as error:
         print(error.render(), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (`tdxproof parse ... | head`): not an error of
+        # ours.  Point stdout at /dev/null so the interpreter's final flush
+        # does not raise again.
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PROVED
 
 
 if __name__ == "__main__":

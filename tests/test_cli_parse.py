@@ -99,3 +99,14 @@ def test_config_and_define_options(tmp_path, capsys):
                      "--config", f"CONFIG_FRAME_POINTER={config}", str(path)]) == 0
         document = json.loads(capsys.readouterr().out)
         assert [i["mnemonic"] for i in document["functions"][0]["instructions"]] == expected
+
+
+def test_a_closed_output_pipe_is_not_a_traceback(tmp_path):
+    source = tmp_path / "long.S"       # output far beyond a pipe's buffer
+    source.write_text(".text\n.globl f\nf:\n" + "\tnop\n" * 5000 + "\tret\n")
+    reader = subprocess.Popen([sys.executable, "-m", "proofs.cli", "parse", "--no-shims", "--json",
+                               str(source)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.readline()
+    reader.stdout.close()          # like `| head -1`
+    stderr = reader.stderr.read().decode()
+    assert reader.wait() == 0 and "Traceback" not in stderr, stderr
