@@ -5,7 +5,7 @@ whole-wrapper co-simulation) and the engine of counterexample replay.  It
 decides how an assembled function meets a user-mode process:
 
 * **Build once, run many.**  :meth:`NativeProgram.build` assembles the text
-  with GNU ``as``, links it with the C runner ``model/native/runner.c``
+  with GNU ``as``, links it with the C runner ``model/runtime/runner.c``
   (``cc``) and caches the binary by content hash (``$TDXPROOF_NATIVE_CACHE``
   or ``<tmp>/tdxproof-native-<uid>``).  :meth:`NativeProgram.run` then feeds
   every case to one runner process over stdin and parses its text answer.
@@ -320,7 +320,7 @@ def _cache_dir() -> Path:
 
 
 def _runner_source() -> str:
-    return resources.files("model").joinpath("native/runner.c").read_text()
+    return resources.files("model").joinpath("runtime/runner.c").read_text()
 
 
 def _defines() -> list[str]:

@@ -1,4 +1,4 @@
-"""Per-wrapper ABI contracts, kept as data (``proofs/contracts/*.toml``).
+"""Per-wrapper ABI contracts, kept as data (``proofs/contract_data/*.toml``).
 
 A contract says what a wrapper promises its caller beyond the properties
 that hold for every function (SPEC.md section 7).  The shipped files cover
@@ -41,7 +41,7 @@ from pathlib import Path
 from grammar.source import Origin, SourceError
 from model import abi
 
-SHIPPED = Path(__file__).parent / "contracts"
+SHIPPED = Path(__file__).parent / "contract_data"
 ERAS = ("unified", "legacy")
 MODULE_OUTPUT_KINDS = ("call", "worst-case", "bitmap")
 RETURN_KINDS = ("status", "r10")
