@@ -374,7 +374,7 @@ def _expressions(node) -> Iterator:
             yield from _expressions(child)
 
 
-def _loads(step: ir.Step) -> Iterator[ir.Load]:
+def loads_of(step: ir.Step) -> Iterator[ir.Load]:
     roots = [effect for effect in step.effects]
     if isinstance(step.control, (ir.Branch, ir.Return)):
         roots.append(step.control)
@@ -452,7 +452,7 @@ class Executor:
         self.tdx = options.tdx_model()
         self._order = {function.name: position for position, function in enumerate(program.functions)}
         self._steps: dict[Location, ir.Step | SourceError] = {}
-        self._loads: dict[int, tuple[ir.Step, tuple[ir.Load, ...]]] = {}
+        self._step_loads: dict[int, tuple[ir.Step, tuple[ir.Load, ...]]] = {}
         self._counter = itertools.count()
         self._results: list[PathResult] = []
 
@@ -607,9 +607,9 @@ class Executor:
     def _accesses(self, step: ir.Step, state: SymbolicState, after: SymbolicState, env: _Environment,
                   origin: Origin) -> Iterator[MemoryAccess]:
         rsp, rsp_after = state.regs["rsp"], after.regs["rsp"]
-        if id(step) not in self._loads:
-            self._loads[id(step)] = (step, tuple(_loads(step)))
-        for load in self._loads[id(step)][1]:
+        if id(step) not in self._step_loads:
+            self._step_loads[id(step)] = (step, tuple(loads_of(step)))
+        for load in self._step_loads[id(step)][1]:
             yield MemoryAccess("read", z3.simplify(symbolic.evaluate(load.address, state, env)), load.width,
                                rsp, origin, rsp_after=rsp_after)
         for effect in step.effects:

@@ -40,7 +40,7 @@ from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
-from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, _loads
+from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, loads_of
 from model.extable import ExceptionTable
 from model.lift import lift
 from model.tdx import ARITHMETIC_FLAGS, Outcome
@@ -180,7 +180,7 @@ class _Replay:
             step = lift(instr)
             env = self._env(location)
             pending = [("read", concrete.evaluate(load.address, state, env), load.width)
-                       for load in _loads(step)]
+                       for load in loads_of(step)]
             pending += [("write", concrete.evaluate(effect.address, state, env), effect.value.width)
                         for effect in step.effects if isinstance(effect, ir.Store)]
             new = concrete.execute(step, state, env)
@@ -326,7 +326,7 @@ def _events(model, events, rename=None) -> list[dict]:
 def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scenario:
     """The scenario of ``path`` in ``model`` (``varied``: the independent
     module of a relational check)."""
-    from proofs.prover import _Renaming
+    from proofs.prover import ModuleRenaming
     entry = path.entry
     registers = {reg: _value(model, entry.regs[reg]) for reg in GPR64}
     flags = {flag: _value(model, term) for flag, term in entry.flags.items()}
@@ -345,7 +345,7 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
                     model[decl].as_long()
     for target, calls in callers.items():
         external[target] = [calls[serial] for serial in sorted(calls)]
-    rename = _Renaming(path.events).rename if varied else None
+    rename = ModuleRenaming(path.events).rename if varied else None
     memory_array = entry.memory
     return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
                     lambda address: _value(model, z3.Select(memory_array, z3.BitVecVal(address, 64))))

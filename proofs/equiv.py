@@ -77,7 +77,7 @@ from proofs.counterexample import (ReplayDiverged, Scenario, origin_json, replay
 from proofs.listing import program_text
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
 from proofs.properties import STACK_DEPTH
-from proofs.prover import STACK_MARGIN, _base_offset, _Memory, _solver
+from proofs.prover import STACK_MARGIN, base_offset, MemoryResolver, make_solver
 
 LEFT, RIGHT = "left", "right"
 EQUIVALENT, DIFFERENT, UNKNOWN = "equivalent", "different", "unknown"
@@ -271,7 +271,7 @@ def _distinct_structs(spec: EquivSpec, entries, context: list[z3.BoolRef], timeo
     for position, a in enumerate(structs):
         for b in structs[position + 1:]:
             (a0, a1), (b0, b1) = _struct_region(a, entries), _struct_region(b, entries)
-            solver = _solver(timeout, context, _Memory())
+            solver = make_solver(timeout, context, MemoryResolver())
             solver.add(a0 != b0)
             if solver.check() == z3.unsat:
                 texts.append(f"structs {a.side}.{a.name} and {b.side}.{b.name} are one object "
@@ -311,7 +311,7 @@ def _regions(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float
         pointer = entries[struct.side].regs[struct.register]
         if struct.nullable or any(pointer.eq(other) for other in chosen):
             continue
-        solver = _solver(timeout, context, _Memory())
+        solver = make_solver(timeout, context, MemoryResolver())
         solver.add(z3.Or([pointer == other for other in chosen]) if chosen else z3.BoolVal(False))
         if not chosen or solver.check() == z3.unsat:
             chosen.append(pointer)
@@ -351,7 +351,7 @@ def _sequence(path: PathResult) -> str:
     return ", ".join(event.kind for event in path.events) or "no TDX instruction"
 
 
-def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, memory: _Memory
+def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, memory: MemoryResolver
                  ) -> list[Observable]:
     if [e.kind for e in left.events] != [e.kind for e in right.events]:
         return [Observable("tdx-sequence", "tdx", True, _sequence(left), _sequence(right))]
@@ -380,7 +380,7 @@ def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, 
     return observables
 
 
-def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, entries, memory: _Memory
+def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, entries, memory: MemoryResolver
                        ) -> Observable:
     rsp = entries[LEFT].regs["rsp"]
     low = rsp - bv.const(STACK_DEPTH, 64)
@@ -394,7 +394,7 @@ def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, ent
         for access in path.accesses:
             if access.kind != "write":
                 continue
-            base, start = _base_offset(memory(access.address))
+            base, start = base_offset(memory(access.address))
             for offset in range(access.width // 8):
                 if base is not None and any(base.eq(variable) and low_offset <= start + offset < end
                                             for variable, low_offset, end in known):
@@ -493,8 +493,8 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
 
 
 def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, result) -> dict | None:
-    memory = _Memory(regions)
-    solver = _solver(timeout, context + [left.condition, right.condition]
+    memory = MemoryResolver(regions)
+    solver = make_solver(timeout, context + [left.condition, right.condition]
                      + _outcome_constraints(left) + _outcome_constraints(right), memory)
     answer = solver.check()
     if answer == z3.unsat:

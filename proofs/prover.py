@@ -133,7 +133,7 @@ class _Instructions:
         return rsp
 
 
-class _Memory:
+class MemoryResolver:
     """Read-over-write resolution: ``Select(Store(m, a, v), b)`` becomes
     ``v`` when ``a - b`` simplifies to 0, ``Select(m, b)`` when it is another
     constant or when ``a`` and ``b`` lie in two of the ``regions`` that the
@@ -167,7 +167,7 @@ class _Memory:
         """(base variable, offset, region index) of ``address``, cached."""
         key = address.get_id()
         if key not in self._places:
-            base, offset = _base_offset(address)
+            base, offset = base_offset(address)
             region = None
             for position, (variable, low, end) in enumerate(self.regions):
                 if base is not None and base.eq(variable) and low <= offset < end:
@@ -216,11 +216,11 @@ class _Memory:
         return array
 
 
-def _base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
+def base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
     """``address`` as variable + signed constant, when it is that.
 
     >>> x = z3.BitVec("x", 64)
-    >>> _base_offset(x - 8)[1], _base_offset(x)[1], _base_offset(x * 2)[0]
+    >>> base_offset(x - 8)[1], base_offset(x)[1], base_offset(x * 2)[0]
     (-8, 0, None)
     """
     simple = z3.simplify(address)
@@ -269,7 +269,7 @@ def _known_access(kind: str, address, size: int, rsp_before, rsp_after, regions:
     both RSPs are a region's base plus a constant (else ``None``): the
     regions are disjoint and do not wrap under the asserted assumptions, so
     comparing offsets decides."""
-    base, offset = _base_offset(address)
+    base, offset = base_offset(address)
     if base is None or not regions:
         return None, None
     stack = regions[0][0]
@@ -279,14 +279,14 @@ def _known_access(kind: str, address, size: int, rsp_before, rsp_after, regions:
         if base.eq(variable) and low <= offset and offset + size <= end:
             if position != 0:
                 return False, True
-            before, after = _base_offset(rsp_before), _base_offset(rsp_after)
+            before, after = base_offset(rsp_before), base_offset(rsp_after)
             if not all(b is not None and b.eq(stack) and low <= o <= end for b, o in (before, after)):
                 return None, offset + size <= 0
             return offset < min(before[1], after[1]), offset + size <= 0
     return None, None
 
 
-def symbolic_view(result: PathResult, instructions: _Instructions, memory: "_Memory | None" = None
+def symbolic_view(result: PathResult, instructions: _Instructions, memory: "MemoryResolver | None" = None
                   ) -> PathView:
     """The checkers' view of one executor path (``memory``: the path's
     read-over-write resolution, which also places addresses in regions)."""
@@ -304,7 +304,7 @@ def symbolic_view(result: PathResult, instructions: _Instructions, memory: "_Mem
                     accesses, faults, result.where)
 
 
-class _Renaming:
+class ModuleRenaming:
     """Every TDX-module function of a path's events renamed into an
     independent one (same domain and range, ``varied_`` namespace).
 
@@ -354,7 +354,7 @@ def _applications(term: z3.ExprRef) -> Iterator[z3.FuncDeclRef]:
 def varied_view(result: PathResult, view: PathView) -> tuple[PathView, z3.BoolRef]:
     """The same path with an independent module: (its view, its condition)."""
     names = list(view.final)
-    renamed = _Renaming(result.events).rename([result.condition] + [view.final[n] for n in names])
+    renamed = ModuleRenaming(result.events).rename([result.condition] + [view.final[n] for n in names])
     final = dict(zip(names, renamed[1:]))
     return dataclasses.replace(view, final=final), renamed[0]
 
@@ -395,7 +395,7 @@ def _assumptions(state: symbolic.SymbolicState, contract: Contract | None) -> tu
 
 
 def _regions(state: symbolic.SymbolicState, contract: Contract | None) -> tuple:
-    """The memory regions the assumptions keep apart (see :class:`_Memory`)."""
+    """The memory regions the assumptions keep apart (see :class:`MemoryResolver`)."""
     regions = [(state.regs["rsp"], -STACK_DEPTH, 8)]
     if contract is not None and contract.struct_pointer != "rsp":
         regions.append((state.regs[contract.struct_pointer], 0, contract.struct_size))
@@ -416,7 +416,7 @@ def _executor_options(settings: Settings, contract: Contract | None, namespace: 
     return ExecutorOptions(firmware=settings.firmware, module_outputs=outputs,
                            solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
                            module_namespace=namespace, preconditions=tuple(formulas),
-                           rewrite=_Memory(_regions(entry, contract)))
+                           rewrite=MemoryResolver(_regions(entry, contract)))
 
 
 # --- deciding obligations -------------------------------------------------------------
@@ -437,7 +437,7 @@ class _Obligation:
             self.status, self.reason = status, reason
 
 
-def _solver(timeout: float, context: Iterable[z3.BoolRef], memory: _Memory) -> z3.Solver:
+def make_solver(timeout: float, context: Iterable[z3.BoolRef], memory: MemoryResolver) -> z3.Solver:
     solver = z3.Solver()
     solver.set("timeout", max(1, int(timeout * 1000)))
     solver.add(*[memory(term) for term in context])
@@ -445,7 +445,7 @@ def _solver(timeout: float, context: Iterable[z3.BoolRef], memory: _Memory) -> z
 
 
 def _decide(solver: z3.Solver, claim: Claim, obligation: _Obligation, path: PathResult,
-            views: tuple, memory: _Memory) -> None:
+            views: tuple, memory: MemoryResolver) -> None:
     started = time.perf_counter()
     violated = z3.simplify(memory(claim.violated))
     if z3.is_false(violated):
@@ -471,13 +471,13 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
     obligations = {(pid, detail): _Obligation(pid, detail)
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}
     formulas, texts = _assumptions(paths[0].entry, contract) if paths else ([], [])
-    memory = _Memory(_regions(paths[0].entry, contract) if paths else ())   # shared: a pure rewriting
+    memory = MemoryResolver(_regions(paths[0].entry, contract) if paths else ())   # shared: a pure rewriting
     for path in paths:
         for text in path.assumptions:
             if text not in texts:
                 texts.append(text)
         if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
-            solver = _solver(settings.timeout, formulas + [path.condition], memory)
+            solver = make_solver(settings.timeout, formulas + [path.condition], memory)
             if solver.check() != z3.unsat:
                 where = f" at {path.where.render()}" if path.where else ""
                 for obligation in obligations.values():
@@ -491,7 +491,7 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
                 varied, condition = varied_view(path, view)
                 claims = list(prop.check(view, varied, contract))
                 if claims:
-                    relational = _solver(settings.timeout, formulas + [path.condition, condition], memory)
+                    relational = make_solver(settings.timeout, formulas + [path.condition, condition], memory)
                     for claim in claims:
                         obligation = obligations[(pid, claim.detail)]
                         if obligation.status != REFUTED:
@@ -502,7 +502,7 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
                 if obligation.status == REFUTED:
                     continue
                 if solver is None:
-                    solver = _solver(settings.timeout, formulas + [path.condition], memory)
+                    solver = make_solver(settings.timeout, formulas + [path.condition], memory)
                 _decide(solver, claim, obligation, path, (view,), memory)
     return list(obligations.values()), texts
 
@@ -607,7 +607,7 @@ def config_matrix(fixed: Mapping[str, bool], toggled: Iterable[str]) -> list[dic
 _PROGRAMS: dict[tuple, ast.Program] = {}
 
 
-def _program(files: tuple[str, ...], options) -> ast.Program:
+def cached_program(files: tuple[str, ...], options) -> ast.Program:
     from grammar.frontend import load_program
     key = (files, options.include_dirs, options.defines, options.undefines,
            tuple(sorted(options.configs.items())), options.cpp, options.use_shims)
@@ -623,7 +623,7 @@ def _task(arguments: tuple) -> FunctionResult | tuple:
     from grammar.source import SourceError
     files, options, name, label, settings = arguments
     try:
-        return check_function(_program(files, options), name, label, settings)
+        return check_function(cached_program(files, options), name, label, settings)
     except SourceError as error:
         return (error.message, error.origin)
 
@@ -636,7 +636,7 @@ def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]],
     tasks = []
     for configs_here in configs:
         options = dataclasses.replace(front_end, configs={**front_end.configs, **configs_here})
-        program = _program(files, options)
+        program = cached_program(files, options)
         names = [fn.name for fn in program.functions]
         wanted = list(functions) or names
         for name in wanted:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import expectations as table  # noqa: E402  (the shared table lives beside the tests)
 
 from proofs.contracts import load_contracts  # noqa: E402
-from proofs.prover import Settings, _program, check_function, config_label  # noqa: E402
+from proofs.prover import Settings, cached_program, check_function, config_label  # noqa: E402
 
 TABLE = os.environ.get("TDXPROOF_TABLE", "full")
 
@@ -49,7 +49,7 @@ def _result(row: table.Expectation, workdir: Path):
     key = _group(row)
     if key not in _RESULTS:
         paths = tuple(table.prepare_paths(row, workdir))
-        program = _program(paths, table.frontend_options(row))
+        program = cached_program(paths, table.frontend_options(row))
         settings = Settings(properties=tuple(sorted(_PROPERTIES[key])), era=row.abi, firmware=row.firmware,
                             contracts=load_contracts(), timeout=30)
         _RESULTS[key] = check_function(program, row.function, config_label(row.configs), settings)
