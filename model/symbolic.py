@@ -48,10 +48,21 @@ class SymbolicState:
                    z3.Array(f"{prefix}_mem", z3.BitVecSort(64), z3.BitVecSort(8)))
 
     def load(self, address: z3.BitVecRef, size: int) -> z3.BitVecRef:
-        """``size`` bytes at ``address``, little-endian."""
-        value = z3.Select(self.memory, address)
+        """``size`` bytes at ``address``, little-endian.
+
+        The terms are made through the C API (``z3.Select`` re-checks the
+        sorts through several Python layers per byte; Z3 still checks
+        them), in the same order as ``Concat(Select(m, a + i), ...)``."""
+        ctx = self.memory.ctx
+        memory = self.memory.as_ast()
+
+        def byte(at: z3.BitVecRef) -> z3.BitVecRef:
+            return z3.BitVecRef(z3.Z3_mk_select(ctx.ref(), memory, at.as_ast()), ctx)
+
+        value = byte(address)
         for offset in range(1, size):
-            value = bv.concat(z3.Select(self.memory, address + bv.const(offset, 64)), value)
+            high = byte(address + bv.const(offset, 64))
+            value = z3.BitVecRef(z3.Z3_mk_concat(ctx.ref(), high.as_ast(), value.as_ast()), ctx)
         return value
 
 

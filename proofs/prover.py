@@ -153,18 +153,35 @@ class MemoryResolver:
 
     def __call__(self, term: z3.ExprRef) -> z3.ExprRef:
         key = term.get_id()     # the cache keeps ``term`` alive, so its id stays its own
-        if key not in self._cache:
-            if z3.is_select(term):
-                result = self._select(term.arg(0), self(term.arg(1)))
-            elif z3.is_app(term) and term.num_args() and not z3.is_store(term) and not z3.is_array(term):
-                result = _updated(term, [self(child) for child in term.children()])
-            else:
-                result = term
-            self._cache[key] = (term, result)
-        return self._cache[key][1]
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = (term, self._resolved(term))
+        return cached[1]
 
-    def _located(self, address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int, int | None]:
-        """(base variable, offset, region index) of ``address``, cached."""
+    def _resolved(self, term: z3.ExprRef) -> z3.ExprRef:
+        # Classified through the C API (one call per question, no wrapper
+        # objects): this walk visits every node of every claim.
+        ctx, node = term.ctx_ref(), term.as_ast()
+        if z3.Z3_get_ast_kind(ctx, node) != z3.Z3_APP_AST:
+            return term
+        count = z3.Z3_get_app_num_args(ctx, node)
+        kind = z3.Z3_get_decl_kind(ctx, z3.Z3_get_app_decl(ctx, node))
+        if kind == z3.Z3_OP_SELECT:
+            return self._select(term.arg(0), self(term.arg(1)))
+        if not count or kind == z3.Z3_OP_STORE or \
+                z3.Z3_get_sort_kind(ctx, z3.Z3_get_sort(ctx, node)) == z3.Z3_ARRAY_SORT:
+            return term
+        children, changed = [], False
+        for position in range(count):
+            child = z3.Z3_get_app_arg(ctx, node, position)
+            cached = self._cache.get(z3.Z3_get_ast_id(ctx, child))
+            new = cached[1] if cached is not None else self(z3.z3._to_expr_ref(child, term.ctx))
+            changed = changed or z3.Z3_get_ast_id(ctx, new.as_ast()) != z3.Z3_get_ast_id(ctx, child)
+            children.append(new)
+        return _updated(term, children) if changed else term
+
+    def _located(self, address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int | None, int, int | None]:
+        """(base variable, its id, offset, region index) of ``address``, cached."""
         key = address.get_id()
         if key not in self._places:
             base, offset = base_offset(address)
@@ -172,7 +189,7 @@ class MemoryResolver:
             for position, (variable, low, end) in enumerate(self.regions):
                 if base is not None and base.eq(variable) and low <= offset < end:
                     region = position
-            self._places[key] = (address, base, offset, region)
+            self._places[key] = (address, base, None if base is None else base.get_id(), offset, region)
         return self._places[key][1:]
 
     def _chain(self, array: z3.ExprRef) -> tuple[list[tuple], z3.ExprRef]:
@@ -189,10 +206,10 @@ class MemoryResolver:
         return self._chains[key][1:]
 
     def _select(self, array: z3.ExprRef, address: z3.BitVecRef) -> z3.BitVecRef:
-        base, offset, region = self._located(address)
+        _, base, offset, region = self._located(address)
         stores, inner = self._chain(array)
-        for position, (written, (other_base, other_offset, other_region), value) in enumerate(stores):
-            if base is not None and other_base is not None and base.eq(other_base):
+        for position, (written, (_, other_base, other_offset, other_region), value) in enumerate(stores):
+            if base is not None and base == other_base:
                 if offset == other_offset:
                     return self(value)
                 continue
@@ -239,8 +256,6 @@ def base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
 def _updated(term: z3.ExprRef, children: list[z3.ExprRef]) -> z3.ExprRef:
     """``term`` with new children (n-ary operators such as ``concat`` keep
     their arity, which rebuilding through ``decl()`` would not)."""
-    if all(new.eq(old) for new, old in zip(children, term.children())):
-        return term
     array = (z3.Ast * len(children))(*[child.as_ast() for child in children])
     return z3.z3._to_expr_ref(z3.Z3_update_term(term.ctx_ref(), term.as_ast(), len(children), array), term.ctx)
 
