@@ -194,21 +194,31 @@ class MemoryResolver:
 
     def _chain(self, array: z3.ExprRef) -> tuple[list[tuple], z3.ExprRef]:
         """The stores of ``array`` newest first, each (address, its place,
-        value), and the array under them; cached per array."""
+        value, the array it was stored into), and the array under them;
+        cached per array, each store level resolved once (a chain shares
+        its tail with every shorter one)."""
         key = array.get_id()
         if key not in self._chains:
-            stores, inner = [], array
-            while z3.is_store(inner):
-                written = self(inner.arg(1))
-                stores.append((written, self._located(written), inner.arg(2)))
-                inner = inner.arg(0)
-            self._chains[key] = (array, stores, inner)
+            pending, inner = [], array
+            while z3.is_store(inner) and inner.get_id() not in self._chains:
+                below = inner.arg(0)
+                pending.append((inner, below))
+                inner = below
+            if inner.get_id() in self._chains:
+                stores, bottom = self._chains[inner.get_id()][1:]
+            else:
+                stores, bottom = [], inner
+                self._chains[inner.get_id()] = (inner, stores, bottom)
+            for store, below in reversed(pending):
+                written = self(store.arg(1))
+                stores = [(written, self._located(written), store.arg(2), below)] + stores
+                self._chains[store.get_id()] = (store, stores, bottom)
         return self._chains[key][1:]
 
     def _select(self, array: z3.ExprRef, address: z3.BitVecRef) -> z3.BitVecRef:
         _, base, offset, region = self._located(address)
         stores, inner = self._chain(array)
-        for position, (written, (_, other_base, other_offset, other_region), value) in enumerate(stores):
+        for written, (_, other_base, other_offset, other_region), value, below in stores:
             if base is not None and base == other_base:
                 if offset == other_offset:
                     return self(value)
@@ -220,17 +230,11 @@ class MemoryResolver:
                 if distance.as_long() == 0:
                     return self(value)
                 continue
-            rest = self._rest(array, position + 1)
-            return z3.If(written == address, self(value), self._select(rest, address))
+            return z3.If(written == address, self(value), self._select(below, address))
         if z3.is_app_of(inner, z3.Z3_OP_ITE):
             return z3.If(self(inner.arg(0)), self._select(inner.arg(1), address),
                          self._select(inner.arg(2), address))
         return z3.Select(inner, address)
-
-    def _rest(self, array: z3.ExprRef, depth: int) -> z3.ExprRef:
-        for _ in range(depth):
-            array = array.arg(0)
-        return array
 
 
 def base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
