@@ -167,7 +167,7 @@ class MemoryResolver:
         count = z3.Z3_get_app_num_args(ctx, node)
         kind = z3.Z3_get_decl_kind(ctx, z3.Z3_get_app_decl(ctx, node))
         if kind == z3.Z3_OP_SELECT:
-            return self._select(term.arg(0), self(term.arg(1)))
+            return self._select(_argument(term, 0), self(_argument(term, 1)))
         if not count or kind == z3.Z3_OP_STORE or \
                 z3.Z3_get_sort_kind(ctx, z3.Z3_get_sort(ctx, node)) == z3.Z3_ARRAY_SORT:
             return term
@@ -201,7 +201,7 @@ class MemoryResolver:
         if key not in self._chains:
             pending, inner = [], array
             while z3.is_store(inner) and inner.get_id() not in self._chains:
-                below = inner.arg(0)
+                below = _argument(inner, 0)
                 pending.append((inner, below))
                 inner = below
             if inner.get_id() in self._chains:
@@ -210,8 +210,8 @@ class MemoryResolver:
                 stores, bottom = [], inner
                 self._chains[inner.get_id()] = (inner, stores, bottom)
             for store, below in reversed(pending):
-                written = self(store.arg(1))
-                stores = [(written, self._located(written), store.arg(2), below)] + stores
+                written = self(_argument(store, 1))
+                stores = [(written, self._located(written), _argument(store, 2), below)] + stores
                 self._chains[store.get_id()] = (store, stores, bottom)
         return self._chains[key][1:]
 
@@ -232,8 +232,8 @@ class MemoryResolver:
                 continue
             return z3.If(written == address, self(value), self._select(below, address))
         if z3.is_app_of(inner, z3.Z3_OP_ITE):
-            return z3.If(self(inner.arg(0)), self._select(inner.arg(1), address),
-                         self._select(inner.arg(2), address))
+            return z3.If(self(_argument(inner, 0)), self._select(_argument(inner, 1), address),
+                         self._select(_argument(inner, 2), address))
         return z3.Select(inner, address)
 
 
@@ -248,13 +248,19 @@ def base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
     if z3.is_const(simple) and not z3.is_bv_value(simple):
         return simple, 0
     if z3.is_app_of(simple, z3.Z3_OP_BADD) and simple.num_args() == 2:
-        constant, variable = simple.arg(0), simple.arg(1)
+        constant, variable = _argument(simple, 0), _argument(simple, 1)
         if z3.is_bv_value(variable):
             constant, variable = variable, constant
         if z3.is_bv_value(constant) and z3.is_const(variable):
             value = constant.as_long()
             return variable, value - 2**64 if value >= 2**63 else value
     return None, 0
+
+
+def _argument(term: z3.ExprRef, position: int) -> z3.ExprRef:
+    """``term.arg(position)`` without its argument checks (the callers
+    know the shape; Z3 still rejects a bad position)."""
+    return z3.z3._to_expr_ref(z3.Z3_get_app_arg(term.ctx_ref(), term.as_ast(), position), term.ctx)
 
 
 def _updated(term: z3.ExprRef, children: list[z3.ExprRef]) -> z3.ExprRef:
