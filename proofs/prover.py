@@ -234,7 +234,9 @@ class MemoryResolver:
         if z3.is_app_of(inner, z3.Z3_OP_ITE):
             return z3.If(self(_argument(inner, 0)), self._select(_argument(inner, 1), address),
                          self._select(_argument(inner, 2), address))
-        return z3.Select(inner, address)
+        # ``z3.Select`` would re-check the sorts through several Python layers; Z3 checks them anyway
+        select = z3.Z3_mk_select(inner.ctx_ref(), inner.as_ast(), address.as_ast())
+        return z3.z3._to_expr_ref(select, inner.ctx)
 
 
 def base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
