@@ -95,7 +95,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise SourceError("--timeout must be positive and --jobs at least 1")
     settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
                         timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
-                        variants=dict(args.variant))
+                        variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
     front_end = _front_end_options(args)
     configs = config_matrix({}, args.matrix)
     progress = _progress if sys.stderr.isatty() else None
@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--matrix", action="append", default=[], metavar="CONFIG_X",
                        help="check with CONFIG_X=y and with CONFIG_X=n (repeatable: every combination)")
     check.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")
+    check.add_argument("--tdcall-may-fault", action="store_true",
+                       help="TDCALL may also raise #UD/#GP (default: it completes)")
     check.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per solver query")
     check.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes")
     check.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",

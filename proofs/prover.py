@@ -77,6 +77,7 @@ class Settings:
     contracts: tuple[Contract, ...] = ()
     variants: Mapping[str, str] = field(default_factory=dict)
     loop_bound: int = 16
+    tdcall_may_fault: bool = False
 
 
 @dataclass
@@ -443,6 +444,7 @@ def _executor_options(settings: Settings, contract: Contract | None, namespace: 
     return ExecutorOptions(firmware=settings.firmware, module_outputs=outputs,
                            solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
                            module_namespace=namespace, preconditions=tuple(formulas),
+                           tdcall_may_fault=settings.tdcall_may_fault,
                            rewrite=MemoryResolver(_regions(entry, contract)))
 
 

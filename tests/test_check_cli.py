@@ -53,6 +53,16 @@ def test_unknown_is_exit_3(tmp_path):
     assert main(["check", str(path), *QUICK]) == 3
 
 
+def test_tdcall_may_fault_makes_an_unguarded_tdcall_unhandled(tmp_path, capsys):
+    path = tmp_path / "t.S"
+    path.write_text("#include <linux/linkage.h>\nSYM_FUNC_START(t)\n\tmovq %rdi, %rax\n"
+                    "\ttdcall\n\tRET\nSYM_FUNC_END(t)\n")
+    handled = ["check", str(path), "--property", "fault-handled"]
+    assert main(handled) == 0                          # TDCALL completes by default
+    assert main(handled + ["--tdcall-may-fault"]) == 1
+    assert "REFUTED fault-handled" in capsys.readouterr().out
+
+
 def test_matrix_rows_and_json(source, tmp_path, capsys):
     out_json = tmp_path / "r.json"
     main(["check", str(source), "--matrix", "CONFIG_FRAME_POINTER", *QUICK, "--json", str(out_json)])
