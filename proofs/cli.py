@@ -83,16 +83,22 @@ def _progress(position: int, total: int, function: str, config: str) -> None:
     sys.stderr.flush()
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
-    from proofs.contracts import load_contracts
+def _check_common_options(args: argparse.Namespace) -> None:
+    """``--property``, ``--timeout`` and ``--jobs`` as check and mutate take them."""
     from proofs.properties import CATALOG
-    from proofs.prover import REFUTED, UNKNOWN, Settings, check_files, config_matrix
-    from proofs.report import json_report, sarif_report, text_report
     unknown = [pid for pid in args.property if pid not in CATALOG]
     if unknown:
         raise SourceError(f"unknown property {', '.join(unknown)} (known: {', '.join(CATALOG)})")
     if args.timeout <= 0 or args.jobs < 1:
         raise SourceError("--timeout must be positive and --jobs at least 1")
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from proofs.contracts import load_contracts
+    from proofs.properties import CATALOG
+    from proofs.prover import REFUTED, UNKNOWN, Settings, check_files, config_matrix
+    from proofs.report import json_report, sarif_report, text_report
+    _check_common_options(args)
     settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
                         timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
                         variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
@@ -164,11 +170,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_mutate(args: argparse.Namespace) -> int:
     from proofs.mutate import mutation_report, run_mutants
     from proofs.properties import CATALOG
-    unknown = [pid for pid in args.property if pid not in CATALOG]
-    if unknown:
-        raise SourceError(f"unknown property {', '.join(unknown)} (known: {', '.join(CATALOG)})")
-    if args.timeout <= 0 or args.jobs < 1:
-        raise SourceError("--timeout must be positive and --jobs at least 1")
+    _check_common_options(args)
     analysis = run_mutants(args.files, _front_end_options(args), args.function,
                            properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
                            timeout=args.timeout, jobs=args.jobs, equivalence=not args.no_equiv)
