@@ -55,7 +55,7 @@ def _register_table() -> dict[str, tuple[str, int, int]]:
             table[f"{full}d"] = (full, 32, 0)
             table[f"{full}w"] = (full, 16, 0)
             table[f"{full}b"] = (full, 8, 0)
-            table[f"{full}l"] = (full, 8, 0)  # GNU as accepts %r8l for %r8b
+            table[f"{full}l"] = (full, 8, 0)  # Intel-style alias; GNU as 2.40 rejects it (the parser does too)
     table["rip"] = ("rip", 64, 0)
     return table
 
