@@ -29,6 +29,7 @@ from typing import Callable, Mapping, Union
 
 import lark
 
+from grammar.lark_cache import cached_lark
 from grammar.source import Origin, SourceError
 
 _MASK64 = (1 << 64) - 1
@@ -241,14 +242,15 @@ class _LiteralError(Exception):
 
 GRAMMAR_PATH = Path(__file__).with_name("att.lark")
 
-PARSER = lark.Lark(
+PARSER = cached_lark(
     GRAMMAR_PATH.read_text(),
     parser="lalr",
     start=["statement", "expression"],
     propagate_positions=True,
     maybe_placeholders=False,
 )
-"""The one lark parser for grammar/att.lark (statements and expressions)."""
+"""The one lark parser for grammar/att.lark (statements and expressions); its
+tables come from the user's cache when they are there (:mod:`grammar.lark_cache`)."""
 
 
 _EXPRESSION_ERRORS = {

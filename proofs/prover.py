@@ -636,13 +636,27 @@ def config_matrix(fixed: Mapping[str, bool], toggled: Iterable[str]) -> list[dic
 _PROGRAMS: dict[tuple, ast.Program] = {}
 
 
+def _program_key(files: tuple[str, ...], options) -> tuple:
+    return (files, options.include_dirs, options.defines, options.undefines,
+            tuple(sorted(options.configs.items())), options.cpp, options.use_shims)
+
+
 def cached_program(files: tuple[str, ...], options) -> ast.Program:
     from grammar.frontend import load_program
-    key = (files, options.include_dirs, options.defines, options.undefines,
-           tuple(sorted(options.configs.items())), options.cpp, options.use_shims)
+    key = _program_key(files, options)
     if key not in _PROGRAMS:
         _PROGRAMS[key] = load_program(list(files), options)
     return _PROGRAMS[key]
+
+
+def _load_programs(requests: list[tuple[tuple[str, ...], Any]]) -> None:
+    """Put the programs of several (files, options) in the cache at once (the
+    front end overlaps their C preprocessor runs)."""
+    from grammar.frontend import load_programs
+    missing = list({_program_key(*request): request for request in requests
+                    if _program_key(*request) not in _PROGRAMS}.items())
+    for (key, _), program in zip(missing, load_programs([request for _, request in missing])):
+        _PROGRAMS[key] = program
 
 
 def _task(arguments: tuple) -> FunctionResult | tuple:
@@ -663,8 +677,10 @@ def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]],
     results in (function, configuration) input order, whatever ``jobs``."""
     files = tuple(files)
     tasks = []
-    for configs_here in configs:
-        options = dataclasses.replace(front_end, configs={**front_end.configs, **configs_here})
+    every_options = [dataclasses.replace(front_end, configs={**front_end.configs, **configs_here})
+                     for configs_here in configs]
+    _load_programs([(files, options) for options in every_options])
+    for configs_here, options in zip(configs, every_options):
         program = cached_program(files, options)
         names = [fn.name for fn in program.functions]
         wanted = list(functions) or names
