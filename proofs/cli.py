@@ -93,11 +93,22 @@ def _check_common_options(args: argparse.Namespace) -> None:
         raise SourceError("--timeout must be positive and --jobs at least 1")
 
 
+def _available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, else the machine's)."""
+    import os
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from proofs.contracts import load_contracts
     from proofs.properties import CATALOG
     from proofs.prover import REFUTED, UNKNOWN, Settings, check_files, config_matrix
     from proofs.report import json_report, sarif_report, text_report
+    if args.jobs is None:
+        args.jobs = _available_cpus()
     _check_common_options(args)
     settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
                         timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
@@ -231,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tdcall-may-fault", action="store_true",
                        help="TDCALL may also raise #UD/#GP (default: it completes)")
     check.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per solver query")
-    check.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes")
+    check.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="tasks checked at once (default: the CPUs this process may use)")
     check.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                        help="JSON report to PATH (or to stdout instead of the text report)")
     check.add_argument("--sarif", default=None, metavar="PATH", help="SARIF 2.1.0 report to PATH")

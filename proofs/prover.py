@@ -671,6 +671,80 @@ def _task(arguments: tuple) -> FunctionResult | tuple:
         return (error.message, error.origin)
 
 
+def _run_in_forks(tasks: list[tuple], jobs: int, cost: list[int], progress=None) -> list:
+    """``[_task(task) for task in tasks]``, each in a fresh fork of this process.
+
+    Z3's models depend on the solver's history, so a counterexample is the
+    same bytes, whatever ``jobs`` and whatever ran before, only if every
+    task starts from the same state: each runs in its own child, forked
+    from this process, which runs no task itself and keeps each pickled
+    result as bytes until the last child is done (so its heap hardly
+    changes between forks).  At most ``jobs`` children run at once, the
+    costliest tasks (by ``cost``) first, so that a long task does not start
+    last; results come back in task order.  A child that dies without a
+    result (a signal, an exception outside ``_task``'s bad-input errors) is
+    an internal error naming its task.
+    """
+    import os
+    import pickle
+    import selectors
+    import traceback
+    queue = sorted(range(len(tasks)), key=lambda index: -cost[index])
+    payloads: list[bytes | None] = [None] * len(tasks)
+    running: dict[int, tuple[int, int, list[bytes]]] = {}        # read end -> (task, pid, chunks)
+    waiting = selectors.DefaultSelector()
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                index = queue.pop(0)
+                read_end, write_end = os.pipe()
+                pid = os.fork()
+                if pid == 0:                                      # the child: one task, then _exit
+                    try:
+                        os.close(read_end)
+                        try:
+                            payload = pickle.dumps(("result", _task(tasks[index])))
+                        except BaseException:
+                            payload = pickle.dumps(("crash", traceback.format_exc()))
+                        with os.fdopen(write_end, "wb") as pipe:
+                            pipe.write(payload)
+                    finally:
+                        os._exit(0)
+                os.close(write_end)
+                running[read_end] = (index, pid, [])
+                waiting.register(read_end, selectors.EVENT_READ)
+            for key, _ in waiting.select():
+                index, pid, chunks = running[key.fd]
+                chunk = os.read(key.fd, 1 << 20)
+                if chunk:
+                    chunks.append(chunk)
+                    continue
+                waiting.unregister(key.fd)
+                os.close(key.fd)
+                del running[key.fd]
+                _, status = os.waitpid(pid, 0)
+                payloads[index] = b"".join(chunks)
+                if not payloads[index]:
+                    raise RuntimeError(f"the process checking {tasks[index][2]} [{tasks[index][3]}] "
+                                       f"ended without a result (wait status {status})")
+                if progress:
+                    done = sum(1 for payload in payloads if payload is not None)
+                    progress(done - 1, len(tasks), tasks[index][2], tasks[index][3])
+    finally:
+        for read_end, (_, pid, _) in running.items():
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(read_end)
+        waiting.close()
+    results = []
+    for task, payload in zip(tasks, payloads):
+        kind, result = pickle.loads(payload)
+        if kind == "crash":
+            raise RuntimeError(f"checking {task[2]} [{task[3]}] failed:\n{result}")
+        results.append(result)
+    return results
+
+
 def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
                 settings: Settings, jobs: int = 1, progress=None) -> list[FunctionResult]:
     """Check every selected function of ``files`` under every configuration;
@@ -692,17 +766,11 @@ def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]],
         tasks += [(files, options, name, config_label(configs_here), settings) for name in wanted]
     order = list(dict.fromkeys(task[2] for task in tasks))
     tasks.sort(key=lambda task: order.index(task[2]))     # one function's configurations together
-    # Every task runs in its own fork of this process, whatever ``jobs``:
-    # Z3's models depend on the solver's history, so a counterexample is
-    # the same bytes only if every task starts from the same state.
-    import multiprocessing
-    results: list[FunctionResult] = []
-    with multiprocessing.get_context("fork").Pool(max(1, jobs), maxtasksperchild=1) as pool:
-        for position, result in enumerate(pool.imap(_task, tasks, chunksize=1)):
-            if isinstance(result, tuple):
-                from grammar.source import SourceError
-                raise SourceError(*result)
-            if progress:
-                progress(position, len(tasks), result.function, result.config)
-            results.append(result)
+    cost = [len(cached_program(task[0], task[1]).function(task[2]).instructions) for task in tasks]
+    import proofs.counterexample  # noqa: F401 -- every task's _results imports it: once here, not once per fork
+    results = _run_in_forks(tasks, max(1, jobs), cost, progress)
+    for result in results:
+        if isinstance(result, tuple):
+            from grammar.source import SourceError
+            raise SourceError(*result)
     return results

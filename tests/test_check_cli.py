@@ -3,8 +3,10 @@ determinism across ``--jobs``, SARIF 2.1.0, counterexample files."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,6 +87,30 @@ def test_json_is_the_same_whatever_jobs(source):
                               capture_output=True, check=False).stdout
     one, two = run(1), run(2)
     assert one and one == two
+
+
+BROKEN = Path(__file__).parent / "fixtures" / "broken"
+
+
+def test_counterexamples_are_the_same_bytes_whatever_jobs():
+    # Refuted wrappers of the broken tree, every property, both frame-pointer
+    # settings: only the solver seconds may differ between --jobs 1 and 2.
+    files = [str(BROKEN / name) for name in ("callee_saved_scratch.S", "missing_scrub.S",
+                                              "store_outside_struct.S")]
+
+    def run(jobs):
+        done = subprocess.run([sys.executable, "-m", "proofs.cli", "check", *files, "--abi", "unified",
+                               "--matrix", "CONFIG_FRAME_POINTER", "--json", "-", "--jobs", str(jobs)],
+                              capture_output=True, check=False, text=True)
+        assert done.returncode == 1, done.stderr
+        return done.stdout
+    one, two = run(1), run(2)
+    assert re.sub(r'"seconds": \d+', "", one) == re.sub(r'"seconds": \d+', "", two)
+    report = json.loads(one)
+    assert [(r["function"], r["config"]) for r in report["results"]] == [
+        (name, f"CONFIG_FRAME_POINTER={value}") for name in ("__seamcall", "__seamcall_saved_ret", "__tdcall_ret")
+        for value in "yn"]
+    assert sum(1 for r in report["results"] for o in r["obligations"] if "counterexample" in o) >= 6
 
 
 def test_sarif_and_counterexample_files(source, tmp_path):
