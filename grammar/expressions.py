@@ -283,15 +283,24 @@ def syntax_error(error: lark.exceptions.UnexpectedInput, text: str, origin: Orig
     return SourceError(message, origin.at_column(origin.column + column - 1))
 
 
+_TREES: dict[tuple[str, str], lark.Tree] = {}
+
+
 def parse_tree(text: str, start: str, origin: Origin,
                examples: Mapping[str, list[str]], what: str) -> lark.Tree:
-    """Parse ``text`` from ``start``; syntax errors become SourceErrors."""
+    """Parse ``text`` from ``start``; syntax errors become SourceErrors.
+
+    Trees are kept per text (the same statements recur in every
+    configuration of a file; the transformers never change a tree)."""
     def parse(sample: str) -> lark.Tree:
         return PARSER.parse(sample, start=start)
-    try:
-        return parse(text)
-    except lark.exceptions.UnexpectedInput as error:
-        raise syntax_error(error, text, origin, parse, examples, what) from None
+    key = (text, start)
+    if key not in _TREES:
+        try:
+            _TREES[key] = parse(text)
+        except lark.exceptions.UnexpectedInput as error:
+            raise syntax_error(error, text, origin, parse, examples, what) from None
+    return _TREES[key]
 
 
 def build(tree: lark.Tree | lark.Token, origin: Origin, builder: lark.Transformer):

@@ -236,3 +236,34 @@ def ite(condition: Bool, then: BitVec, otherwise: BitVec) -> BitVec:
     2
     """
     return z3.If(condition, then, otherwise)
+
+
+# --- uninterpreted functions -----------------------------------------------
+
+_FUNCTIONS: dict[tuple, z3.FuncDeclRef] = {}
+
+
+def function(name: str, arity: int, width: int) -> z3.FuncDeclRef:
+    """The uninterpreted function ``name`` from ``arity`` 64-bit arguments
+    to ``width`` bits (made once per Z3 context).
+
+    >>> function("f", 2, 1).arity(), function("f", 2, 1).range()
+    (2, BitVec(1))
+    """
+    key = (id(z3.main_ctx()), name, arity, width)
+    if key not in _FUNCTIONS:
+        _FUNCTIONS[key] = z3.Function(name, *[z3.BitVecSort(64)] * arity, z3.BitVecSort(width))
+    return _FUNCTIONS[key]
+
+
+def apply(declaration: z3.FuncDeclRef, arguments: list[BitVec]) -> z3.ExprRef:
+    """``declaration(*arguments)`` through the C API: calling the
+    declaration re-checks every argument's sort through several Python
+    layers (Z3 checks them anyway).
+
+    >>> apply(function("g", 1, 8), [const(3, 64)])
+    g(3)
+    """
+    ctx = declaration.ctx
+    array = (z3.Ast * len(arguments))(*[argument.as_ast() for argument in arguments])
+    return z3.z3._to_expr_ref(z3.Z3_mk_app(ctx.ref(), declaration.as_ast(), len(arguments), array), ctx)

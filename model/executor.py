@@ -35,7 +35,7 @@ Decisions recorded here:
   and the matching ``ret`` resumes after the call -- when no write since
   the call can have reached the slot, or the solver shows the popped value
   is that symbol; a side where it may differ ends as ``UNSUPPORTED``
-  (``preconditions`` and ``rewrite`` let a caller rule that out, e.g. by
+  (``preconditions`` and ``regions`` let a caller rule that out, e.g. by
   keeping an argument struct off the stack).  The outermost ``ret``
   returns to whatever is at the entry RSP (``returned_to``).  A call (or
   ``jmp``) to a name in ``never_returning`` ends the path as ``PANIC``.  Any
@@ -66,7 +66,7 @@ import enum
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import z3
 
@@ -75,6 +75,7 @@ from grammar.source import Origin, SourceError
 from model import abi, bv, ir, symbolic
 from model.extable import ExceptionTable, Location
 from model.lift import lift
+from model.memory import Region
 from model.symbolic import SymbolicState
 from model.tdx import KINDS, Outcome, TdxEvent, TdxModel, Transition, entry_extended_state
 
@@ -115,10 +116,9 @@ class ExecutorOptions:
     from the start of every path and part of its condition -- for instance
     that an argument struct does not overlap the stack frame, without which
     an inlined callee's write-back could reach its own return-address slot.
-    ``rewrite``: a rewriting of formulas that preserves their meaning under
-    the preconditions (say, read-over-write resolution for memory regions
-    the preconditions keep apart), applied to every query before the solver
-    sees it; long store chains are what makes the solver time out.
+    ``regions``: memory regions the preconditions keep apart, as
+    :class:`model.memory.Memory` takes them (loads pass stores made in
+    another region).
     """
 
     firmware: str = "spec"
@@ -135,7 +135,7 @@ class ExecutorOptions:
     entry_prefix: str = "entry"
     merge: bool = True
     preconditions: tuple[z3.BoolRef, ...] = ()
-    rewrite: Callable[[z3.ExprRef], z3.ExprRef] | None = None
+    regions: tuple[Region, ...] = ()
 
     def __post_init__(self) -> None:
         self.tdx_model()   # checks the TDX model's settings
@@ -291,9 +291,8 @@ class Solver:
     """Every query the executor asks, each with a timeout; a timeout is
     ``UNKNOWN``, which callers must treat as "maybe" (never "infeasible")."""
 
-    def __init__(self, timeout: float, rewrite: Callable[[z3.ExprRef], z3.ExprRef] | None = None):
+    def __init__(self, timeout: float):
         self.timeout_ms = max(1, int(timeout * 1000))
-        self.rewrite = rewrite
         self.queries = 0
         self.unknowns = 0
         self.seconds = 0.0
@@ -301,7 +300,7 @@ class Solver:
     def check(self, constraints: tuple[z3.BoolRef, ...]) -> tuple[Verdict, z3.ModelRef | None]:
         solver = z3.Solver()
         solver.set("timeout", self.timeout_ms)
-        solver.add(*(constraints if self.rewrite is None else map(self.rewrite, constraints)))
+        solver.add(*constraints)
         started = time.perf_counter()
         answer = solver.check()
         self.seconds += time.perf_counter() - started
@@ -447,7 +446,7 @@ class Executor:
     def __init__(self, program: ast.Program, options: ExecutorOptions = ExecutorOptions()):
         self.program = program
         self.options = options
-        self.solver = Solver(options.solver_timeout, options.rewrite)
+        self.solver = Solver(options.solver_timeout)
         self.table = ExceptionTable(program)
         self.tdx = options.tdx_model()
         self._order = {function.name: position for position, function in enumerate(program.functions)}
@@ -464,7 +463,7 @@ class Executor:
             self.program.function(name)
         except KeyError:
             raise SourceError(f"no function named {name!r} in the input") from None
-        entry = SymbolicState.fresh(self.options.entry_prefix)
+        entry = SymbolicState.fresh(self.options.entry_prefix, self.options.regions)
         entry_extended = entry_extended_state(self.options.entry_prefix)
         self._entry, self._entry_extended = entry, entry_extended
         self._results = []
@@ -514,7 +513,7 @@ class Executor:
         state = dataclasses.replace(
             a.state, regs=merge_map(a.state.regs, b.state.regs),
             flags=merge_map(a.state.flags, b.state.flags),
-            memory=choose(a.state.memory, b.state.memory))
+            memory=a.state.memory.merged(first, b.state.memory))
         events = tuple(dataclasses.replace(
             x, inputs=merge_map(x.inputs, y.inputs), outputs=merge_map(x.outputs, y.outputs),
             status=None if x.status is None else choose(x.status, y.status),

@@ -5,8 +5,9 @@ the executor and the prover reason about all entry states at once.
 Decisions:
 
 * A state holds the sixteen GPRs as 64-bit terms, the flags as 1-bit terms
-  and memory as one Z3 array from 64-bit addresses to bytes (little-endian,
-  addresses wrap).  States are immutable by convention: :func:`execute`
+  and memory as a :class:`model.memory.Memory`: stores over a Z3 array from
+  64-bit addresses to bytes (little-endian, addresses wrap), read over
+  write when loaded.  States are immutable by convention: :func:`execute`
   returns a new one.
 * :class:`ir.Undefined` becomes ``env.fresh(width, reason)``: a new
   unconstrained variable at every evaluation, so nothing can depend on the
@@ -28,42 +29,29 @@ import z3
 from grammar.ast import GPR64
 from model import bv, ir
 from model.abi import FLAGS
+from model.memory import Memory, Region
 
 
 @dataclass(frozen=True)
 class SymbolicState:
-    """Registers (64-bit terms), flags (1-bit terms), memory (array BV64 -> BV8)."""
+    """Registers (64-bit terms), flags (1-bit terms), memory (a :class:`Memory`)."""
 
     regs: Mapping[str, z3.BitVecRef]
     flags: Mapping[str, z3.BitVecRef]
-    memory: z3.ArrayRef
+    memory: Memory
 
     @classmethod
-    def fresh(cls, prefix: str) -> "SymbolicState":
+    def fresh(cls, prefix: str, regions: tuple[Region, ...] = ()) -> "SymbolicState":
         """A fully symbolic state: every register, flag and memory byte a
         variable named after ``prefix`` (``entry_rax``, ``entry_cf``,
-        ``entry_mem``)."""
+        ``entry_mem``); ``regions`` as :class:`Memory` takes them."""
         return cls({name: bv.variable(f"{prefix}_{name}", 64) for name in GPR64},
                    {name: bv.variable(f"{prefix}_{name}", 1) for name in FLAGS},
-                   z3.Array(f"{prefix}_mem", z3.BitVecSort(64), z3.BitVecSort(8)))
+                   Memory.of_array(z3.Array(f"{prefix}_mem", z3.BitVecSort(64), z3.BitVecSort(8)), regions))
 
     def load(self, address: z3.BitVecRef, size: int) -> z3.BitVecRef:
-        """``size`` bytes at ``address``, little-endian.
-
-        The terms are made through the C API (``z3.Select`` re-checks the
-        sorts through several Python layers per byte; Z3 still checks
-        them), in the same order as ``Concat(Select(m, a + i), ...)``."""
-        ctx = self.memory.ctx
-        memory = self.memory.as_ast()
-
-        def byte(at: z3.BitVecRef) -> z3.BitVecRef:
-            return z3.BitVecRef(z3.Z3_mk_select(ctx.ref(), memory, at.as_ast()), ctx)
-
-        value = byte(address)
-        for offset in range(1, size):
-            high = byte(address + bv.const(offset, 64))
-            value = z3.BitVecRef(z3.Z3_mk_concat(ctx.ref(), high.as_ast(), value.as_ast()), ctx)
-        return value
+        """``size`` bytes at ``address``, little-endian."""
+        return self.memory.load(address, size)
 
 
 class SymbolicEnv:
@@ -259,10 +247,7 @@ def _set_flag(ev: _Evaluation, effect: ir.SetFlag, new: _Writes) -> None:
 
 @applies(ir.Store)
 def _store(ev: _Evaluation, effect: ir.Store, new: _Writes) -> None:
-    address, value = ev.value(effect.address), ev.value(effect.value)
-    for offset in range(effect.value.width // 8):
-        byte = bv.extract(8 * offset + 7, 8 * offset, value)
-        new.memory = z3.Store(new.memory, address + bv.const(offset, 64), byte)
+    new.memory = new.memory.store(ev.value(effect.address), ev.value(effect.value))
 
 
 def execute(step: ir.Step, state: SymbolicState, env: SymbolicEnv) -> SymbolicState:

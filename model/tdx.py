@@ -222,15 +222,11 @@ class TdxModel:
             return tuple(self.module_outputs[kind]), "narrowed by contract", None
         return self.worst_case(), f"worst case (firmware {self.firmware})", None
 
-    def _function(self, kind: str, what: str, reads: tuple[str, ...], width: int) -> z3.FuncDeclRef:
-        domain = [z3.BitVecSort(64)] * (1 + len(reads))
-        return z3.Function(f"{self.namespace}_{kind}_{what}", *domain, z3.BitVecSort(width))
-
     def _apply(self, kind: str, what: str, index: int, registers: Mapping[str, z3.BitVecRef],
                width: int = 64) -> z3.BitVecRef:
         reads = self.reads(kind)
         arguments = [bv.const(index, 64)] + [registers[reg] for reg in reads]
-        return self._function(kind, what, reads, width)(*arguments)
+        return bv.apply(bv.function(f"{self.namespace}_{kind}_{what}", len(arguments), width), arguments)
 
     def _extended_after(self, kind: str, rax: z3.BitVecRef, extended: z3.ExprRef) -> z3.ExprRef:
         leaves = self.extended_resets.get(kind, ())

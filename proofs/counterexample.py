@@ -346,7 +346,7 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
     for target, calls in callers.items():
         external[target] = [calls[serial] for serial in sorted(calls)]
     rename = ModuleRenaming(path.events).rename if varied else None
-    memory_array = entry.memory
+    memory_array = entry.memory.array
     return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
                     lambda address: _value(model, z3.Select(memory_array, z3.BitVecVal(address, 64))))
 

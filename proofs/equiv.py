@@ -71,13 +71,14 @@ from grammar.ast import GPR64
 from grammar.frontend import FrontEndOptions, load_program
 from model import bv, concrete
 from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
+from model.memory import Memory, place
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS, Outcome
 from proofs.counterexample import (ReplayDiverged, Scenario, origin_json, replay, scenario_from_model)
 from proofs.listing import program_text
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
 from proofs.properties import STACK_DEPTH
-from proofs.prover import STACK_MARGIN, base_offset, MemoryResolver, make_solver
+from proofs.prover import STACK_MARGIN, make_solver
 
 LEFT, RIGHT = "left", "right"
 EQUIVALENT, DIFFERENT, UNKNOWN = "equivalent", "different", "unknown"
@@ -122,7 +123,7 @@ def _path_terms(path: PathResult) -> Iterator:
     yield path.condition
     yield from path.state.regs.values()
     yield from path.state.flags.values()
-    yield path.state.memory
+    yield path.state.memory.array
     for event in path.events:
         yield from event.inputs.values()
         yield from event.outputs.values()
@@ -142,7 +143,8 @@ def _path_terms(path: PathResult) -> Iterator:
 def _substituted(path: PathResult, apply: Callable[[z3.ExprRef], z3.ExprRef]) -> PathResult:
     def state(s: SymbolicState) -> SymbolicState:
         return SymbolicState({r: apply(v) for r, v in s.regs.items()},
-                             {f: apply(v) for f, v in s.flags.items()}, apply(s.memory))
+                             {f: apply(v) for f, v in s.flags.items()},
+                             s.memory.substituted(apply, s.memory.regions))
 
     def mapping(m: Mapping) -> dict:
         return {key: apply(value) for key, value in m.items()}
@@ -203,8 +205,8 @@ def _entries(pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> tuple[dict, dict]:
     named = {side: SymbolicState.fresh(side) for side in (LEFT, RIGHT)}
     right = named[RIGHT]
     shared = SymbolicState({r: z3.substitute(v, *pairs) for r, v in right.regs.items()}, right.flags,
-                           _memory_array(LEFT))
-    named[RIGHT] = SymbolicState(right.regs, right.flags, _memory_array(LEFT))
+                           Memory.of_array(_memory_array(LEFT)))
+    named[RIGHT] = SymbolicState(right.regs, right.flags, Memory.of_array(_memory_array(LEFT)))
     return named, {LEFT: named[LEFT], RIGHT: shared}
 
 
@@ -271,7 +273,7 @@ def _distinct_structs(spec: EquivSpec, entries, context: list[z3.BoolRef], timeo
     for position, a in enumerate(structs):
         for b in structs[position + 1:]:
             (a0, a1), (b0, b1) = _struct_region(a, entries), _struct_region(b, entries)
-            solver = make_solver(timeout, context, MemoryResolver())
+            solver = make_solver(timeout, context)
             solver.add(a0 != b0)
             if solver.check() == z3.unsat:
                 texts.append(f"structs {a.side}.{a.name} and {b.side}.{b.name} are one object "
@@ -301,6 +303,18 @@ def _relation(spec: EquivSpec, entries, assumptions: list[z3.BoolRef], timeout: 
     return formulas
 
 
+def _side_regions(spec: EquivSpec, name: str) -> tuple:
+    """The regions one side's executor may keep apart, in its own names:
+    its frame and its first non-NULL struct (the assumptions keep the two
+    apart; two structs of one side may be one object)."""
+    entry = SymbolicState.fresh(name).regs
+    regions = [(entry["rsp"], -STACK_DEPTH, 8)]
+    structs = [struct for struct in spec.structs if struct.side == name and not struct.nullable]
+    if structs:
+        regions.append((entry[structs[0].register], 0, structs[0].size))
+    return tuple(regions)
+
+
 def _regions(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float) -> tuple:
     """Memory regions the assumptions keep apart, for read-over-write
     resolution: the frame, and every non-NULL struct provably not at the
@@ -311,7 +325,7 @@ def _regions(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float
         pointer = entries[struct.side].regs[struct.register]
         if struct.nullable or any(pointer.eq(other) for other in chosen):
             continue
-        solver = make_solver(timeout, context, MemoryResolver())
+        solver = make_solver(timeout, context)
         solver.add(z3.Or([pointer == other for other in chosen]) if chosen else z3.BoolVal(False))
         if not chosen or solver.check() == z3.unsat:
             chosen.append(pointer)
@@ -351,7 +365,7 @@ def _sequence(path: PathResult) -> str:
     return ", ".join(event.kind for event in path.events) or "no TDX instruction"
 
 
-def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, memory: MemoryResolver
+def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, regions: tuple
                  ) -> list[Observable]:
     if [e.kind for e in left.events] != [e.kind for e in right.events]:
         return [Observable("tdx-sequence", "tdx", True, _sequence(left), _sequence(right))]
@@ -370,17 +384,22 @@ def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, 
         bank = "regs" if name in GPR64 else "flags"
         a, b = getattr(left.state, bank)[name], getattr(right.state, bank)[name]
         observables.append(Observable(name, "register" if bank == "regs" else "flag", a != b, a, b))
-    finals = {LEFT: left.state, RIGHT: right.state}
+    finals = {name: dataclasses.replace(path.state, memory=path.state.memory.substituted(_same, regions))
+              for name, path in ((LEFT, left), (RIGHT, right))}
     for equation in spec.observed_equal:
         a, b = _term(equation.left, entries, finals), _term(equation.right, entries, finals)
         violated = a != b if equation.op == "==" else a == b
         observables.append(Observable(equation.text, "term", violated, a, b, equation=equation))
     if spec.memory != "none":
-        observables.append(_memory_observable(spec, left, right, entries, memory))
+        observables.append(_memory_observable(spec, left, right, entries, finals))
     return observables
 
 
-def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, entries, memory: MemoryResolver
+def _same(term: z3.ExprRef) -> z3.ExprRef:
+    return term
+
+
+def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, entries, finals
                        ) -> Observable:
     rsp = entries[LEFT].regs["rsp"]
     low = rsp - bv.const(STACK_DEPTH, 64)
@@ -394,15 +413,16 @@ def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, ent
         for access in path.accesses:
             if access.kind != "write":
                 continue
-            base, start = base_offset(memory(access.address))
+            at = place(access.address)
             for offset in range(access.width // 8):
-                if base is not None and any(base.eq(variable) and low_offset <= start + offset < end
-                                            for variable, low_offset, end in known):
+                if at is not None and at.base is not None and any(
+                        at.base.eq(variable) and low_offset <= at.signed_offset + offset < end
+                        for variable, low_offset, end in known):
                     continue     # inside the frame or an excluded struct: nothing to compare
                 address = access.address + bv.const(offset, 64)
                 outside = z3.And([z3.Not(z3.And(bv.ule(start, address), bv.ult(address, end)))
                                   for start, end in excluded])
-                a, b = z3.Select(left.state.memory, address), z3.Select(right.state.memory, address)
+                a, b = finals[LEFT].load(address, 1), finals[RIGHT].load(address, 1)
                 claims.append((z3.And(access.guard, outside, a != b), address, a, b, access.origin))
     violated = z3.Or([claim[0] for claim in claims]) if claims else z3.BoolVal(False)
     return Observable("memory", "memory", violated, bytes=tuple(claims))
@@ -440,10 +460,12 @@ def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware
                         f"(functions: {', '.join(names) or 'none'})")
     options = ExecutorOptions(firmware=firmware, module_outputs=spec.module_outputs,
                               module_reads=spec.module_reads, tdcall_may_fault=spec.tdcall_may_fault,
-                              solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name)
+                              solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name,
+                              regions=_side_regions(spec, side.name))
     key = (program_text(program), side.function, options.firmware,
            tuple(sorted(options.module_outputs.items())), tuple(sorted(options.module_reads.items())),
-           options.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name)
+           options.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name,
+           tuple((str(variable), low, end) for variable, low, end in options.regions))
     if key not in _PATHS:
         _PATHS[key] = execute_function(program, side.function, options)
     paths = _PATHS[key]
@@ -493,9 +515,8 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
 
 
 def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, result) -> dict | None:
-    memory = MemoryResolver(regions)
     solver = make_solver(timeout, context + [left.condition, right.condition]
-                     + _outcome_constraints(left) + _outcome_constraints(right), memory)
+                         + _outcome_constraints(left) + _outcome_constraints(right))
     answer = solver.check()
     if answer == z3.unsat:
         return None
@@ -509,12 +530,12 @@ def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, re
             where = f" at {path.where.render()}" if path.where else ""
             result.reasons.append(f"a {name} path ended ({path.end.value}){where}: {path.detail}")
             return None
-    observables = _observables(spec, left, right, entries, memory)
+    observables = _observables(spec, left, right, entries, regions)
     for observable in observables:
         if observable.violated is True:
             return _counterexample(spec, runs, left, right, entries, solver, solver.model(), observable,
-                                   observables, memory)
-        violated = z3.simplify(memory(observable.violated))
+                                   observables)
+        violated = z3.simplify(observable.violated)
         if z3.is_false(violated):
             continue
         solver.push()
@@ -522,7 +543,7 @@ def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, re
         answer = solver.check()
         if answer == z3.sat:
             return _counterexample(spec, runs, left, right, entries, solver, solver.model(), observable,
-                                   observables, memory)
+                                   observables)
         if answer == z3.unknown:
             result.reasons.append(f"{observable.name} on pair ({_describe(left)}; {_describe(right)}): "
                                   f"solver {solver.reason_unknown()}")
@@ -576,7 +597,7 @@ def _sources(solver: z3.Solver, value: z3.BitVecRef, side: str, register: str, e
     return found
 
 
-def _module_events(spec, left, right, entries, solver, memory) -> tuple[list[dict], z3.ModelRef]:
+def _module_events(spec, left, right, entries, solver) -> tuple[list[dict], z3.ModelRef]:
     """The module's inputs per paired event, with those that can differ
     (each side's values then made to differ in the model, when possible)."""
     rows, differing = [], []
@@ -586,10 +607,10 @@ def _module_events(spec, left, right, entries, solver, memory) -> tuple[list[dic
         may_differ = []
         for register in a.reads:
             solver.push()
-            solver.add(memory(a.inputs[register] != b.inputs[register]))
+            solver.add(a.inputs[register] != b.inputs[register])
             if solver.check() == z3.sat:
                 may_differ.append(register)
-                differing.append(memory(a.inputs[register] != b.inputs[register]))
+                differing.append(a.inputs[register] != b.inputs[register])
             solver.pop()
         rows.append((a, b, may_differ))
     solver.push()
@@ -668,8 +689,8 @@ def _concrete_term(term: Term, runs: dict, scenarios: dict) -> int:
     return runs[term.side].view(scenarios[term.side]).load(pointer + term.struct.fields[term.field], 8)
 
 
-def _counterexample(spec, runs, left, right, entries, solver, model, observable, observables, memory) -> dict:
-    events, model = _module_events(spec, left, right, entries, solver, memory)
+def _counterexample(spec, runs, left, right, entries, solver, model, observable, observables) -> dict:
+    events, model = _module_events(spec, left, right, entries, solver)
     difference = {"observable": observable.name, "kind": observable.kind}
     if observable.kind == "memory":
         for violated, address, a, b, origin in observable.bytes:
@@ -682,7 +703,7 @@ def _counterexample(spec, runs, left, right, entries, solver, model, observable,
     else:
         difference.update(left=observable.left, right=observable.right)
     also = [o.name for o in observables if o is not observable and o.violated is not True
-            and z3.is_true(model.eval(memory(o.violated), model_completion=True))]
+            and z3.is_true(model.eval(o.violated, model_completion=True))]
     scenarios = {LEFT: _side_scenario(model, left, LEFT), RIGHT: _side_scenario(model, right, RIGHT)}
     concrete_runs, problem = {}, ""
     try:

@@ -5,9 +5,11 @@ runs the symbolic executor, asks every selected property's checker for its
 claims on every path, and decides each obligation with Z3:
 
 * a claim's ``violated`` together with the path condition and the stated
-  assumptions is handed to the solver (one solver per path, the path
-  context asserted once, each claim under ``push``/``pop``, every query with
-  the user's timeout);
+  assumptions is handed to the solver, every query with the user's
+  timeout: one query per path asks for any of its claims at once, a model
+  refutes every claim it satisfies and the rest are asked again (a fresh
+  solver per query: Z3 decides one-shot bit-vector queries far faster
+  than incremental ones); an unknown answer is retried claim by claim;
 * **sat** on any path refutes the obligation, with a counterexample built
   from that model (:mod:`proofs.counterexample`); **unknown** on any path
   (and no sat) leaves it unknown; **unsat** everywhere proves it -- unless
@@ -53,6 +55,7 @@ from grammar.source import Origin
 from model import abi, bv, ir, symbolic
 from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
 from model.lift import lift
+from model.memory import Region, place
 from model.tdx import ARITHMETIC_FLAGS, Outcome
 from proofs import contracts as contract_data
 from proofs.contracts import Contract
@@ -134,145 +137,6 @@ class _Instructions:
         return rsp
 
 
-class MemoryResolver:
-    """Read-over-write resolution: ``Select(Store(m, a, v), b)`` becomes
-    ``v`` when ``a - b`` simplifies to 0, ``Select(m, b)`` when it is another
-    constant or when ``a`` and ``b`` lie in two of the ``regions`` that the
-    asserted assumptions keep apart (the frame around the entry RSP and the
-    contract's struct), else ``If(a == b, v, Select(m, b))`` -- down to the
-    entry memory.  The solver then sees bit-vector formulas over a few
-    entry-memory bytes instead of long store chains (far faster).
-
-    ``regions`` are ``(base variable, lowest offset, end offset)``; the
-    assumptions must make any two of them disjoint."""
-
-    def __init__(self, regions: tuple[tuple[z3.BitVecRef, int, int], ...] = ()):
-        self.regions = regions
-        self._places: dict[int, tuple] = {}
-        self._chains: dict[int, tuple] = {}
-        self._cache: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
-
-    def __call__(self, term: z3.ExprRef) -> z3.ExprRef:
-        key = term.get_id()     # the cache keeps ``term`` alive, so its id stays its own
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._cache[key] = (term, self._resolved(term))
-        return cached[1]
-
-    def _resolved(self, term: z3.ExprRef) -> z3.ExprRef:
-        # Classified through the C API (one call per question, no wrapper
-        # objects): this walk visits every node of every claim.
-        ctx, node = term.ctx_ref(), term.as_ast()
-        if z3.Z3_get_ast_kind(ctx, node) != z3.Z3_APP_AST:
-            return term
-        count = z3.Z3_get_app_num_args(ctx, node)
-        kind = z3.Z3_get_decl_kind(ctx, z3.Z3_get_app_decl(ctx, node))
-        if kind == z3.Z3_OP_SELECT:
-            return self._select(_argument(term, 0), self(_argument(term, 1)))
-        if not count or kind == z3.Z3_OP_STORE or \
-                z3.Z3_get_sort_kind(ctx, z3.Z3_get_sort(ctx, node)) == z3.Z3_ARRAY_SORT:
-            return term
-        children, changed = [], False
-        for position in range(count):
-            child = z3.Z3_get_app_arg(ctx, node, position)
-            cached = self._cache.get(z3.Z3_get_ast_id(ctx, child))
-            new = cached[1] if cached is not None else self(z3.z3._to_expr_ref(child, term.ctx))
-            changed = changed or z3.Z3_get_ast_id(ctx, new.as_ast()) != z3.Z3_get_ast_id(ctx, child)
-            children.append(new)
-        return _updated(term, children) if changed else term
-
-    def _located(self, address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int | None, int, int | None]:
-        """(base variable, its id, offset, region index) of ``address``, cached."""
-        key = address.get_id()
-        if key not in self._places:
-            base, offset = base_offset(address)
-            region = None
-            for position, (variable, low, end) in enumerate(self.regions):
-                if base is not None and base.eq(variable) and low <= offset < end:
-                    region = position
-            self._places[key] = (address, base, None if base is None else base.get_id(), offset, region)
-        return self._places[key][1:]
-
-    def _chain(self, array: z3.ExprRef) -> tuple[list[tuple], z3.ExprRef]:
-        """The stores of ``array`` newest first, each (address, its place,
-        value, the array it was stored into), and the array under them;
-        cached per array, each store level resolved once (a chain shares
-        its tail with every shorter one)."""
-        key = array.get_id()
-        if key not in self._chains:
-            pending, inner = [], array
-            while z3.is_store(inner) and inner.get_id() not in self._chains:
-                below = _argument(inner, 0)
-                pending.append((inner, below))
-                inner = below
-            if inner.get_id() in self._chains:
-                stores, bottom = self._chains[inner.get_id()][1:]
-            else:
-                stores, bottom = [], inner
-                self._chains[inner.get_id()] = (inner, stores, bottom)
-            for store, below in reversed(pending):
-                written = self(_argument(store, 1))
-                stores = [(written, self._located(written), _argument(store, 2), below)] + stores
-                self._chains[store.get_id()] = (store, stores, bottom)
-        return self._chains[key][1:]
-
-    def _select(self, array: z3.ExprRef, address: z3.BitVecRef) -> z3.BitVecRef:
-        _, base, offset, region = self._located(address)
-        stores, inner = self._chain(array)
-        for written, (_, other_base, other_offset, other_region), value, below in stores:
-            if base is not None and base == other_base:
-                if offset == other_offset:
-                    return self(value)
-                continue
-            if region is not None and other_region is not None and other_region != region:
-                continue
-            distance = z3.simplify(written - address)
-            if z3.is_bv_value(distance):
-                if distance.as_long() == 0:
-                    return self(value)
-                continue
-            return z3.If(written == address, self(value), self._select(below, address))
-        if z3.is_app_of(inner, z3.Z3_OP_ITE):
-            return z3.If(self(_argument(inner, 0)), self._select(_argument(inner, 1), address),
-                         self._select(_argument(inner, 2), address))
-        # ``z3.Select`` would re-check the sorts through several Python layers; Z3 checks them anyway
-        select = z3.Z3_mk_select(inner.ctx_ref(), inner.as_ast(), address.as_ast())
-        return z3.z3._to_expr_ref(select, inner.ctx)
-
-
-def base_offset(address: z3.BitVecRef) -> tuple[z3.BitVecRef | None, int]:
-    """``address`` as variable + signed constant, when it is that.
-
-    >>> x = z3.BitVec("x", 64)
-    >>> base_offset(x - 8)[1], base_offset(x)[1], base_offset(x * 2)[0]
-    (-8, 0, None)
-    """
-    simple = z3.simplify(address)
-    if z3.is_const(simple) and not z3.is_bv_value(simple):
-        return simple, 0
-    if z3.is_app_of(simple, z3.Z3_OP_BADD) and simple.num_args() == 2:
-        constant, variable = _argument(simple, 0), _argument(simple, 1)
-        if z3.is_bv_value(variable):
-            constant, variable = variable, constant
-        if z3.is_bv_value(constant) and z3.is_const(variable):
-            value = constant.as_long()
-            return variable, value - 2**64 if value >= 2**63 else value
-    return None, 0
-
-
-def _argument(term: z3.ExprRef, position: int) -> z3.ExprRef:
-    """``term.arg(position)`` without its argument checks (the callers
-    know the shape; Z3 still rejects a bad position)."""
-    return z3.z3._to_expr_ref(z3.Z3_get_app_arg(term.ctx_ref(), term.as_ast(), position), term.ctx)
-
-
-def _updated(term: z3.ExprRef, children: list[z3.ExprRef]) -> z3.ExprRef:
-    """``term`` with new children (n-ary operators such as ``concat`` keep
-    their arity, which rebuilding through ``decl()`` would not)."""
-    array = (z3.Ast * len(children))(*[child.as_ast() for child in children])
-    return z3.z3._to_expr_ref(z3.Z3_update_term(term.ctx_ref(), term.as_ast(), len(children), array), term.ctx)
-
-
 def _only_rsp(expr) -> bool:
     if isinstance(expr, ir.Reg):
         return expr.name == "rsp"
@@ -297,32 +161,33 @@ def _known_access(kind: str, address, size: int, rsp_before, rsp_after, regions:
     both RSPs are a region's base plus a constant (else ``None``): the
     regions are disjoint and do not wrap under the asserted assumptions, so
     comparing offsets decides."""
-    base, offset = base_offset(address)
-    if base is None or not regions:
+    at = place(address)
+    if at is None or at.base is None or not regions:
         return None, None
-    stack = regions[0][0]
-    if not base.eq(stack) and not any(base.eq(variable) for variable, _, _ in regions[1:]):
+    stack = regions[0][0].get_id()
+    if at.base_id != stack and all(at.base_id != variable.get_id() for variable, _, _ in regions[1:]):
         return False, None      # through a pointer argument: assumed off this function's stack
+    offset = at.signed_offset
     for position, (variable, low, end) in enumerate(regions):
-        if base.eq(variable) and low <= offset and offset + size <= end:
+        if at.base_id == variable.get_id() and low <= offset and offset + size <= end:
             if position != 0:
                 return False, True
-            before, after = base_offset(rsp_before), base_offset(rsp_after)
-            if not all(b is not None and b.eq(stack) and low <= o <= end for b, o in (before, after)):
+            before, after = place(rsp_before), place(rsp_after)
+            if not all(p is not None and p.base_id == stack and low <= p.signed_offset <= end
+                       for p in (before, after)):
                 return None, offset + size <= 0
-            return offset < min(before[1], after[1]), offset + size <= 0
+            return offset < min(before.signed_offset, after.signed_offset), offset + size <= 0
     return None, None
 
 
-def symbolic_view(result: PathResult, instructions: _Instructions, memory: "MemoryResolver | None" = None
+def symbolic_view(result: PathResult, instructions: _Instructions, regions: tuple[Region, ...] = ()
                   ) -> PathView:
-    """The checkers' view of one executor path (``memory``: the path's
-    read-over-write resolution, which also places addresses in regions)."""
+    """The checkers' view of one executor path (``regions``: as
+    :func:`_regions` gives them, to place accesses)."""
     accesses = []
     for a in result.accesses:
         after = instructions.rsp_after(a.origin, a.rsp)
-        below, inside = (None, None) if memory is None else _known_access(
-            a.kind, memory(a.address), a.width // 8, memory(a.rsp), memory(after), memory.regions)
+        below, inside = _known_access(a.kind, a.address, a.width // 8, a.rsp, after, regions)
         accesses.append(AccessView(a.kind, a.address, a.width // 8, a.rsp, after, a.origin, a.guard,
                                    below, inside))
     accesses = tuple(accesses)
@@ -346,19 +211,15 @@ class ModuleRenaming:
         for event in events:
             for term in list(event.outputs.values()) + ([event.status] if event.status is not None else []):
                 for decl in _applications(term):
-                    self._add(decl)
+                    arity = decl.arity()
+                    self._add(decl.name(), arity, decl.range().size())
                     if event.kind == "tdcall":
-                        domain = [decl.domain(i) for i in range(decl.arity())]
                         for flag in ARITHMETIC_FLAGS:
-                            self._add(z3.Function(f"{MODULE_NAMESPACE}_{event.kind}_flag_{flag}", *domain,
-                                                  z3.BitVecSort(1)))
+                            self._add(f"{MODULE_NAMESPACE}_{event.kind}_flag_{flag}", arity, 1)
 
-    def _add(self, decl: z3.FuncDeclRef) -> None:
-        name = decl.name()
+    def _add(self, name: str, arity: int, width: int) -> None:
         if name not in self._pairs:
-            domain = [decl.domain(i) for i in range(decl.arity())]
-            twin = z3.Function(VARIED_NAMESPACE + name[len(MODULE_NAMESPACE):], *domain, decl.range())
-            self._pairs[name] = (decl, twin(*[z3.Var(i, sort) for i, sort in enumerate(domain)]))
+            self._pairs[name] = _renaming(name, arity, width)
 
     def rename(self, terms: Iterable[z3.ExprRef]) -> list[z3.ExprRef]:
         terms = list(terms)
@@ -366,6 +227,19 @@ class ModuleRenaming:
             return terms
         pairs = list(self._pairs.values())
         return [z3.substitute_funs(term, *pairs) for term in terms]
+
+
+_RENAMINGS: dict[tuple, tuple] = {}
+
+
+def _renaming(name: str, arity: int, width: int) -> tuple[z3.FuncDeclRef, z3.ExprRef]:
+    """(module function, its varied twin applied to the bound variables), made once."""
+    key = (id(z3.main_ctx()), name, arity, width)
+    if key not in _RENAMINGS:
+        twin = bv.function(VARIED_NAMESPACE + name[len(MODULE_NAMESPACE):], arity, width)
+        _RENAMINGS[key] = (bv.function(name, arity, width),
+                           bv.apply(twin, [z3.Var(i, z3.BitVecSort(64)) for i in range(arity)]))
+    return _RENAMINGS[key]
 
 
 def _applications(term: z3.ExprRef) -> Iterator[z3.FuncDeclRef]:
@@ -423,7 +297,7 @@ def _assumptions(state: symbolic.SymbolicState, contract: Contract | None) -> tu
 
 
 def _regions(state: symbolic.SymbolicState, contract: Contract | None) -> tuple:
-    """The memory regions the assumptions keep apart (see :class:`MemoryResolver`)."""
+    """The memory regions the assumptions keep apart (see :class:`model.memory.Memory`)."""
     regions = [(state.regs["rsp"], -STACK_DEPTH, 8)]
     if contract is not None and contract.struct_pointer != "rsp":
         regions.append((state.regs[contract.struct_pointer], 0, contract.struct_size))
@@ -433,19 +307,20 @@ def _regions(state: symbolic.SymbolicState, contract: Contract | None) -> tuple:
 def _executor_options(settings: Settings, contract: Contract | None, namespace: str = MODULE_NAMESPACE
                       ) -> ExecutorOptions:
     """The executor's options for ``contract``: its module-output set, and
-    the same assumptions (as preconditions) and read-over-write resolution
-    (as the query rewrite) the prover uses, so that the executor prunes
-    exactly the paths the assumptions rule out."""
+    the same assumptions (as preconditions) and memory regions the prover
+    uses, so that the executor prunes exactly the paths the assumptions
+    rule out."""
     outputs = {}
     if contract is not None and contract.module_outputs == "call":
         outputs = {contract.instruction: abi.MODULE_CALL_OUTPUTS}
     entry = symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix)
     formulas, _ = _assumptions(entry, contract)
+    regions = _regions(entry, contract)
     return ExecutorOptions(firmware=settings.firmware, module_outputs=outputs,
                            solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
                            module_namespace=namespace, preconditions=tuple(formulas),
                            tdcall_may_fault=settings.tdcall_may_fault,
-                           rewrite=MemoryResolver(_regions(entry, contract)))
+                           regions=regions)
 
 
 # --- deciding obligations -------------------------------------------------------------
@@ -466,31 +341,63 @@ class _Obligation:
             self.status, self.reason = status, reason
 
 
-def make_solver(timeout: float, context: Iterable[z3.BoolRef], memory: MemoryResolver) -> z3.Solver:
+def make_solver(timeout: float, context: Iterable[z3.BoolRef]) -> z3.Solver:
     solver = z3.Solver()
     solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(*[memory(term) for term in context])
+    solver.add(*context)
     return solver
 
 
-def _decide(solver: z3.Solver, claim: Claim, obligation: _Obligation, path: PathResult,
-            views: tuple, memory: MemoryResolver) -> None:
+def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: list[z3.BoolRef], path: PathResult,
+            timeout: float) -> None:
+    """Decide one path's claims (each with its obligation and views)
+    under ``context``.  One query asks for any of them at once; a model
+    refutes every obligation whose claim it satisfies, and the query is
+    asked again for the rest, until unsat.  An unknown answer falls back
+    to one query per claim, so that each unknown is the claim's own."""
     started = time.perf_counter()
-    violated = z3.simplify(memory(claim.violated))
-    if z3.is_false(violated):
-        obligation.seconds += time.perf_counter() - started
-        return
-    solver.push()
-    solver.add(violated)
-    answer = solver.check()
-    if answer == z3.sat:
-        obligation.witness = (solver.model(), path, claim, views)
-        obligation.origin = claim.origin
-        obligation.settle(REFUTED)
-    elif answer == z3.unknown:
-        obligation.settle(UNKNOWN, f"solver: {solver.reason_unknown()}")
-    solver.pop()
-    obligation.seconds += time.perf_counter() - started
+    pending = []
+    for claim, obligation, views in claims:
+        violated = z3.simplify(claim.violated)
+        if obligation.status != REFUTED and not z3.is_false(violated):
+            pending.append((violated, claim, obligation, views))
+    while pending:
+        solver = make_solver(timeout, context + [z3.Or([item[0] for item in pending])])
+        answer = solver.check()
+        if answer == z3.unsat:
+            break
+        if answer == z3.unknown or len(pending) == 1:
+            if len(pending) == 1:
+                if answer == z3.unknown:
+                    pending[0][2].settle(UNKNOWN, f"solver: {solver.reason_unknown()}")
+                else:
+                    _refute(pending[0], solver.model(), path)
+            else:
+                for item in pending:
+                    _decide([item[1:]], context, path, timeout)
+            break
+        model = solver.model()
+        rest = []
+        for item in pending:
+            if item[2].status == REFUTED:
+                continue
+            if z3.is_true(model.eval(item[0], model_completion=True)):
+                _refute(item, model, path)
+            else:
+                rest.append(item)
+        if len(rest) == len(pending):
+            raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
+        pending = rest
+    share = (time.perf_counter() - started) / max(1, len(claims))
+    for _, obligation, _ in claims:
+        obligation.seconds += share
+
+
+def _refute(item: tuple, model: z3.ModelRef, path: PathResult) -> None:
+    _, claim, obligation, views = item
+    obligation.witness = (model, path, claim, views)
+    obligation.origin = claim.origin
+    obligation.settle(REFUTED)
 
 
 def _prove(program: ast.Program, name: str, contract: Contract | None, settings: Settings,
@@ -500,39 +407,31 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
     obligations = {(pid, detail): _Obligation(pid, detail)
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}
     formulas, texts = _assumptions(paths[0].entry, contract) if paths else ([], [])
-    memory = MemoryResolver(_regions(paths[0].entry, contract) if paths else ())   # shared: a pure rewriting
+    regions = paths[0].entry.memory.regions if paths else ()
     for path in paths:
         for text in path.assumptions:
             if text not in texts:
                 texts.append(text)
         if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
-            solver = make_solver(settings.timeout, formulas + [path.condition], memory)
+            solver = make_solver(settings.timeout, formulas + [path.condition])
             if solver.check() != z3.unsat:
                 where = f" at {path.where.render()}" if path.where else ""
                 for obligation in obligations.values():
                     obligation.settle(UNKNOWN, f"a path ended ({path.end.value}){where}: {path.detail}")
             continue
-        view = symbolic_view(path, instructions, memory)
-        solver = None
+        view = symbolic_view(path, instructions, regions)
+        plain, relational, varied_condition = [], [], None
         for pid in selected:
             prop = PROPERTIES[pid]
             if prop.relational:
-                varied, condition = varied_view(path, view)
-                claims = list(prop.check(view, varied, contract))
-                if claims:
-                    relational = make_solver(settings.timeout, formulas + [path.condition, condition], memory)
-                    for claim in claims:
-                        obligation = obligations[(pid, claim.detail)]
-                        if obligation.status != REFUTED:
-                            _decide(relational, claim, obligation, path, (view, varied), memory)
-                continue
-            for claim in prop.check(view, contract):
-                obligation = obligations[(pid, claim.detail)]
-                if obligation.status == REFUTED:
-                    continue
-                if solver is None:
-                    solver = make_solver(settings.timeout, formulas + [path.condition], memory)
-                _decide(solver, claim, obligation, path, (view,), memory)
+                varied, varied_condition = varied_view(path, view)
+                relational += [(claim, obligations[(pid, claim.detail)], (view, varied))
+                               for claim in prop.check(view, varied, contract)]
+            else:
+                plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
+        _decide(plain, formulas + [path.condition], path, settings.timeout)
+        if relational:
+            _decide(relational, formulas + [path.condition, varied_condition], path, settings.timeout)
     return list(obligations.values()), texts
 
 

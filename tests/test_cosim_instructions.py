@@ -418,7 +418,7 @@ class SymbolicForm:
                 outputs.append(("store-address", address))
                 for offset in range(effect.value.width // 8):
                     outputs.append((f"store-byte:{offset}",
-                                    z3.Select(final.memory, address + bv.const(offset, 64))))
+                                    z3.Select(final.memory.array, address + bv.const(offset, 64))))
         control = form.step.control
         if isinstance(control, ir.Branch):
             outputs.append(("branch", symbolic.evaluate(control.condition, entry, env)))
@@ -438,7 +438,7 @@ class SymbolicForm:
                 for offset in range(8):
                     memory = z3.Store(memory, start + bv.const(8 * index + offset, 64),
                                       bv.extract(8 * offset + 7, 8 * offset, word))
-        terms = [z3.substitute(term, (entry.memory, memory)) for _, term in outputs]
+        terms = [z3.substitute(term, (entry.memory.array, memory)) for _, term in outputs]
         # outputs that mention an undefined value get a second copy: with
         # those values all-zero (first copy) and all-ones (second copy)
         zero = [(var, bv.const(0, var.size())) for var in env.undefined]

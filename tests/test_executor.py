@@ -382,18 +382,6 @@ def test_preconditions_prune_paths_that_break_them():
     assert holds(paths[0], apart)
 
 
-def test_every_query_goes_through_the_rewrite():
-    seen = []
-
-    def rewrite(term):
-        seen.append(term)
-        return term
-    s = Source()
-    diamonds(s, 3)
-    (path,) = run(s, "f", rewrite=rewrite, preconditions=(z3.BoolVal(True),))
-    assert len(seen) >= 3 * 2   # each branch asks about both sides, conditions included
-
-
 # --- SEAMCALL ------------------------------------------------------------------------
 
 def seamcall_function(s: Source, with_entry: bool = True, kind: str = "fault") -> None:

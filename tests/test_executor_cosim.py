@@ -171,7 +171,7 @@ class Pinned:
         memory = z3.K(z3.BitVecSort(64), z3.BitVecVal(case.data_fill, 8))
         for address, byte in entry_memory(case, landing).items():
             memory = z3.Store(memory, q(address), z3.BitVecVal(byte, 8))
-        self.pairs.append((entry.memory, memory))
+        self.pairs.append((entry.memory.array, memory))
         self.functions = list(module_answers(paths, case).items())
 
     def values(self, terms: list) -> list:
@@ -198,7 +198,7 @@ class Predicted:
         entry = paths[0].entry
         self.entry_names = {str(entry.regs[name]): name for name in GPR64}
         self.flag_names = {str(entry.flags[name]): name for name in NATIVE_FLAGS}
-        self.memory_name = str(entry.memory)
+        self.memory_name = str(entry.memory.array)
         self.conditions = {id(path): Evaluator([path.condition]) for path in paths}
         self.regions = regions
         self.observed = {id(path): observables(path, regions) for path in paths}   # (names, terms)
@@ -206,7 +206,7 @@ class Predicted:
         for path in paths:
             named = [(name, term) for name, term in zip(*self.observed[id(path)]) if name[0] != "memory"]
             self.compiled[id(path)] = ([name for name, _ in named],
-                                       Evaluator([term for _, term in named] + [path.state.memory]))
+                                       Evaluator([term for _, term in named] + [path.state.memory.array]))
 
     def bind(self, case, landing: int, answers: dict) -> tuple[dict, dict]:
         """The case's constants (by name; missing ones are unknown) and the
