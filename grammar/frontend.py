@@ -7,11 +7,22 @@ preprocessed by :mod:`grammar.cpp`, read by the GNU-as layer of
 ``--config CONFIG_X=y`` means ``-DCONFIG_X=1`` and ``=n`` means
 ``-UCONFIG_X``; the shipped shim headers (``model/shims``) are searched after
 every user ``-I`` directory unless ``use_shims`` is off.
+
+Files of several kernel trees can be checked in one run: each file belongs
+to a group (:func:`group_files`) rooted at the nearest ancestor directory
+that holds ``arch/x86`` (a kernel tree), else at the file's own directory;
+the files of a group form one program, as the kernel links them, and the
+groups are separate programs.  A group root may hold a ``tdxproof.toml``
+(:func:`tree_options`) with the options that tree needs (its own
+``include_dirs``, ``defines``).
 """
 from __future__ import annotations
 
+import os
+import re
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -21,7 +32,7 @@ from grammar.cpp import SourceLine, preprocess
 from grammar.emit import emit
 from grammar.macros import Assembly, expand
 from grammar.program import build_program, separate_units
-from grammar.source import SourceError
+from grammar.source import Origin, SourceError
 
 SHIM_DIR = Path(model.__file__).parent / "shims"
 
@@ -38,6 +49,109 @@ class FrontEndOptions:
     configs: Mapping[str, bool] = field(default_factory=dict)
     cpp: str | None = None
     use_shims: bool = True
+
+
+TREE_CONFIG = "tdxproof.toml"
+"""The per-tree configuration file, read from the root of each file group."""
+
+TREE_CONFIG_KEYS = ("include_dirs", "defines")
+
+
+@dataclass(frozen=True)
+class FileGroup:
+    """Input files that form one program: those of one kernel tree.
+
+    ``root`` is the tree's root directory (absolute), ``options`` the
+    command line's with the root's :data:`TREE_CONFIG` applied."""
+
+    root: str
+    files: tuple[str, ...]
+    options: FrontEndOptions
+
+
+def group_root(path: str) -> str:
+    """The root of ``path``'s group: the nearest ancestor directory that
+    holds ``arch/x86`` (a kernel tree), else the file's own directory.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tree:
+    ...     (Path(tree) / "arch/x86/coco/tdx").mkdir(parents=True)
+    ...     group_root(f"{tree}/arch/x86/coco/tdx/tdcall.S") == tree, group_root(f"{tree}/a.S") == tree
+    (True, True)
+    >>> group_root("/nonexistent/dir/a.S")
+    '/nonexistent/dir'
+    """
+    directory = Path(os.path.abspath(path)).parent
+    for ancestor in (directory, *directory.parents):
+        if (ancestor / "arch" / "x86").is_dir():
+            return str(ancestor)
+    return str(directory)
+
+
+def group_files(paths: Sequence[str], options: FrontEndOptions) -> list[FileGroup]:
+    """``paths`` by group root (see :func:`group_root`): the groups in the
+    order of their first file, each group's files in input order."""
+    if not paths:
+        raise SourceError("no input files")
+    by_root: dict[str, list[str]] = {}
+    for path in paths:
+        by_root.setdefault(group_root(path), []).append(path)
+    return [FileGroup(root, tuple(files), tree_options(root, options)) for root, files in by_root.items()]
+
+
+def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
+    """``options`` with the :data:`TREE_CONFIG` of ``root`` applied, if there is one.
+
+    The file may set ``include_dirs`` (a list of directories relative to
+    it, searched before the command line's ``-I`` and the shims) and
+    ``defines`` (a list of ``NAME`` or ``NAME=VALUE``, before the command
+    line's ``-D``, which therefore wins).  Anything else is an error at the
+    file (and line, where it can be found).
+    """
+    path = os.path.join(root, TREE_CONFIG)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return options
+    except (OSError, UnicodeDecodeError) as error:
+        raise SourceError(f"cannot read: {getattr(error, 'strerror', None) or error}",
+                          Origin(path, 1)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message, line, column = str(error), 1, 1
+        where = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+        if where:
+            message, line, column = message[:where.start()], int(where.group(1)), int(where.group(2))
+        elif message.endswith(" (at end of document)"):
+            message, line = message.removesuffix(" (at end of document)"), text.count("\n") + 1
+        raise SourceError(f"not valid TOML: {message}", Origin(path, line, column)) from None
+
+    def at(key: str) -> Origin:
+        lines = text.splitlines()
+        number = next((n for n, line in enumerate(lines, 1)
+                       if re.match(rf"\s*[\"']?{re.escape(key)}[\"']?\s*[=.]", line)), 1)
+        return Origin(path, number)
+
+    for key in data:
+        if key not in TREE_CONFIG_KEYS:
+            raise SourceError(f"unknown key '{key}' (known: {', '.join(TREE_CONFIG_KEYS)})",
+                              at(key))
+    for key in TREE_CONFIG_KEYS:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise SourceError(f"'{key}' must be a list of non-empty strings", at(key))
+    include_dirs = tuple(os.path.normpath(os.path.join(root, item)) for item in data.get("include_dirs", []))
+    for item, directory in zip(data.get("include_dirs", []), include_dirs):
+        if not os.path.isdir(directory):
+            raise SourceError(f"include directory '{item}' is not a directory "
+                              f"({directory})", at("include_dirs"))
+    for item in data.get("defines", []):
+        if not re.fullmatch(r"[A-Za-z_]\w*(=.*)?", item):
+            raise SourceError(f"bad define '{item}' (expected NAME or NAME=VALUE)",
+                              at("defines"))
+    return replace(options, include_dirs=include_dirs + tuple(options.include_dirs),
+                   defines=tuple(data.get("defines", [])) + tuple(options.defines))
 
 
 def preprocessed(path: str, options: FrontEndOptions) -> list[SourceLine]:

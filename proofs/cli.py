@@ -105,7 +105,7 @@ def _available_cpus() -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from proofs.contracts import load_contracts
     from proofs.properties import CATALOG
-    from proofs.prover import REFUTED, UNKNOWN, Settings, check_files, config_matrix
+    from proofs.prover import REFUTED, UNKNOWN, Settings, check_groups, config_matrix
     from proofs.report import json_report, sarif_report, text_report
     if args.jobs is None:
         args.jobs = _available_cpus()
@@ -116,11 +116,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     front_end = _front_end_options(args)
     configs = config_matrix({}, args.matrix)
     progress = _progress if sys.stderr.isatty() else None
-    results = check_files(args.files, front_end, configs, args.function, settings, args.jobs, progress)
+    checked = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress)
+    results = [result for result, _ in checked]
     shared = [text for text in (results[0].assumptions if results else [])
               if all(text in r.assumptions for r in results)]
     if args.cex_dir:
-        _write_counterexamples(args.cex_dir, results, front_end)
+        _write_counterexamples(args.cex_dir, checked)
     if args.sarif:
         _write_json(args.sarif, sarif_report(results))
     if args.json == "-":
@@ -143,30 +144,34 @@ def _write_json(path: str, data) -> None:
         raise SourceError(f"cannot write {path}: {error.strerror}") from None
 
 
-def _front_end_json(front_end, config: str) -> dict:
-    """The front-end options of one result, as ``tdxproof replay`` reads them."""
-    configs = dict(front_end.configs)
-    if config != "default":
-        configs.update((name, value == "y") for name, _, value in
-                       (item.partition("=") for item in config.split(",")))
-    return {"include_dirs": list(front_end.include_dirs), "defines": list(front_end.defines),
-            "undefines": list(front_end.undefines), "configs": configs, "cpp": front_end.cpp,
-            "use_shims": front_end.use_shims}
+def _front_end_json(options) -> dict:
+    """The front-end options of one result (its file group's, with its
+    configuration), as ``tdxproof replay`` reads them."""
+    return {"include_dirs": list(options.include_dirs), "defines": list(options.defines),
+            "undefines": list(options.undefines), "configs": dict(options.configs), "cpp": options.cpp,
+            "use_shims": options.use_shims}
 
 
-def _write_counterexamples(directory: str, results, front_end) -> None:
+def _write_counterexamples(directory: str, checked) -> None:
+    """One JSON file per counterexample, named after its function,
+    configuration, property and detail (``-2``, ``-3``... when two file
+    groups have a function of the same name)."""
     import re
     from pathlib import Path
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise SourceError(f"cannot create {directory}: {error.strerror}") from None
-    for result in results:
+    written: dict[str, int] = {}
+    for result, options in checked:
         for o in result.obligations:
             if o.counterexample:
                 stem = "-".join(part for part in (result.function, result.config, o.property, o.detail) if part)
-                _write_json(str(Path(directory) / (re.sub(r"[^A-Za-z0-9_.=-]+", "_", stem) + ".json")),
-                            {**o.counterexample, "front_end": _front_end_json(front_end, result.config)})
+                stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", stem)
+                written[stem] = written.get(stem, 0) + 1
+                name = stem + (f"-{written[stem]}" if written[stem] > 1 else "")
+                _write_json(str(Path(directory) / (name + ".json")),
+                            {**o.counterexample, "front_end": _front_end_json(options)})
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -644,32 +644,58 @@ def _run_in_forks(tasks: list[tuple], jobs: int, cost: list[int], progress=None)
     return results
 
 
-def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
-                settings: Settings, jobs: int = 1, progress=None) -> list[FunctionResult]:
-    """Check every selected function of ``files`` under every configuration;
-    results in (function, configuration) input order, whatever ``jobs``."""
-    files = tuple(files)
-    tasks = []
-    every_options = [dataclasses.replace(front_end, configs={**front_end.configs, **configs_here})
-                     for configs_here in configs]
-    _load_programs([(files, options) for options in every_options])
-    for configs_here, options in zip(configs, every_options):
-        program = cached_program(files, options)
-        names = [fn.name for fn in program.functions]
-        wanted = list(functions) or names
-        for name in wanted:
-            if name not in names:
-                from grammar.source import SourceError
-                raise SourceError(f"no function named {name!r} in {', '.join(files)} "
-                                  f"(functions: {', '.join(names) or 'none'})")
-        tasks += [(files, options, name, config_label(configs_here), settings) for name in wanted]
-    order = list(dict.fromkeys(task[2] for task in tasks))
-    tasks.sort(key=lambda task: order.index(task[2]))     # one function's configurations together
+def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
+                 settings: Settings, jobs: int = 1, progress=None) -> list[tuple[FunctionResult, Any]]:
+    """Check every selected function of ``files`` under every configuration:
+    (result, the front-end options it was loaded with), whatever ``jobs``, in
+    input order: file group by file group (:func:`grammar.frontend.group_files`:
+    one program per kernel tree, with the tree's own options), then
+    function by function, then configuration by configuration.
+
+    A ``functions`` name is checked in every group that defines it; one
+    that no group defines is an error, and so is one that a group defines
+    under some configurations only.
+    """
+    from grammar.frontend import group_files
+    from grammar.source import SourceError
+    files, functions = list(files), list(functions)
+    groups = [(group, [(dataclasses.replace(group.options, configs={**group.options.configs, **configs_here}),
+                        config_label(configs_here)) for configs_here in configs])
+              for group in group_files(files, front_end)]
+    _load_programs([(group.files, options) for group, runs in groups for options, _ in runs])
+    tasks, found = [], set()
+    for group, runs in groups:
+        programs = [cached_program(group.files, options) for options, _ in runs]
+        defined = [[fn.name for fn in program.functions] for program in programs]
+        here = [name for name in functions if any(name in names for names in defined)]
+        found.update(here)
+        group_tasks = []
+        for (options, label), names in zip(runs, defined):
+            for name in here:
+                if name not in names:
+                    raise SourceError(f"no function named {name!r} in {', '.join(group.files)} "
+                                      f"under {label} (functions: {', '.join(names) or 'none'})")
+            selected = here if functions else names
+            group_tasks += [(group.files, options, name, label, settings) for name in selected]
+        order = list(dict.fromkeys(task[2] for task in group_tasks))
+        group_tasks.sort(key=lambda task: order.index(task[2]))   # one function's configurations together
+        tasks += group_tasks
+    missing = [name for name in functions if name not in found]
+    if missing:
+        names = dict.fromkeys(fn.name for group, runs in groups for options, _ in runs
+                              for fn in cached_program(group.files, options).functions)
+        raise SourceError(f"no function named {missing[0]!r} in {', '.join(files)} "
+                          f"(functions: {', '.join(names) or 'none'})")
     cost = [len(cached_program(task[0], task[1]).function(task[2]).instructions) for task in tasks]
     import proofs.counterexample  # noqa: F401 -- every task's _results imports it: once here, not once per fork
     results = _run_in_forks(tasks, max(1, jobs), cost, progress)
     for result in results:
         if isinstance(result, tuple):
-            from grammar.source import SourceError
             raise SourceError(*result)
-    return results
+    return [(result, task[1]) for result, task in zip(results, tasks)]
+
+
+def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
+                settings: Settings, jobs: int = 1, progress=None) -> list[FunctionResult]:
+    """The results of :func:`check_groups`, without their options."""
+    return [result for result, _ in check_groups(files, front_end, configs, functions, settings, jobs, progress)]
