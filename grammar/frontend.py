@@ -180,29 +180,36 @@ def load_program(paths: Sequence[str], options: FrontEndOptions = FrontEndOption
 
 
 PREPROCESSOR_RUNS = 4
-"""How many C preprocessor processes :func:`load_programs` keeps running at once."""
+"""How many C preprocessor processes :func:`preprocess_all` keeps running at once."""
+
+Preprocessed = Mapping[str, "list[SourceLine] | BaseException"]
+"""A program's files through the C preprocessor: each file's lines, or the
+error its run raised (kept to be raised where :func:`load_program` would)."""
 
 
-def load_programs(requests: Sequence[tuple[Sequence[str], FrontEndOptions]]) -> list[ast.Program]:
-    """``[load_program(paths, options) for paths, options in requests]``, faster.
+def preprocess_all(requests: Sequence[tuple[Sequence[str], FrontEndOptions]]) -> list[Preprocessed]:
+    """Every file of every (paths, options) request through the C preprocessor.
 
-    Each preprocessor run is a process that mostly waits on its own, so all
-    of them are started at once (at most :data:`PREPROCESSOR_RUNS` at a time,
-    from threads) and overlap with each other and with the GNU-as layer.
-    That layer and the program builder stay in this thread and take the
-    files in order, so the programs, and the first error raised, are those
-    of the loop above.
+    Each run is a process that mostly waits on its own, so they run several
+    at once (at most :data:`PREPROCESSOR_RUNS`, from threads); every run and
+    thread is over when this returns (the caller may fork).
     """
     with ThreadPoolExecutor(PREPROCESSOR_RUNS) as runs:
         started = [{path: runs.submit(preprocessed, path, options) for path in paths}
                    for paths, options in requests]
-        try:
-            return [build_program(paths, _assemble_all(paths, options, lambda path: running[path].result()))
-                    for (paths, options), running in zip(requests, started)]
-        finally:
-            for running in started:
-                for future in running.values():
-                    future.cancel()
+    return [{path: future.exception() or future.result() for path, future in running.items()}
+            for running in started]
+
+
+def load_preprocessed(paths: Sequence[str], options: FrontEndOptions, files: Preprocessed) -> ast.Program:
+    """:func:`load_program` on files already preprocessed (:func:`preprocess_all`):
+    the same program, or the same first error."""
+    def lines(path: str) -> list[SourceLine]:
+        outcome = files[path]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+    return build_program(paths, _assemble_all(paths, options, lines))
 
 
 def expand_to_assembly(paths: Sequence[str],

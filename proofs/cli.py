@@ -295,6 +295,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status.  As the ``tdxproof`` command itself
+    (``argv`` is None) the process ends here, its output flushed, without the
+    interpreter's teardown: freeing every object and Z3 term of a ``check``
+    one by one takes longer (~80 ms) than many a whole function check."""
+    status = _run(argv)
+    if argv is None:
+        import os
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:
+            pass
+        os._exit(status)
+    return status
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -303,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader went away (`tdxproof parse ... | head`): not an error of
-        # ours.  Point stdout at /dev/null so the interpreter's final flush
-        # does not raise again.
+        # ours.  Point stdout at /dev/null so the final flush does not raise
+        # again.
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PROVED

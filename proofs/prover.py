@@ -548,14 +548,22 @@ def cached_program(files: tuple[str, ...], options) -> ast.Program:
     return _PROGRAMS[key]
 
 
-def _load_programs(requests: list[tuple[tuple[str, ...], Any]]) -> None:
-    """Put the programs of several (files, options) in the cache at once (the
-    front end overlaps their C preprocessor runs)."""
-    from grammar.frontend import load_programs
-    missing = list({_program_key(*request): request for request in requests
-                    if _program_key(*request) not in _PROGRAMS}.items())
-    for (key, _), program in zip(missing, load_programs([request for _, request in missing])):
-        _PROGRAMS[key] = program
+def _preprocess_programs(requests: list[tuple[tuple[str, ...], Any]]) -> dict[tuple, Any]:
+    """The C preprocessor runs of the programs of ``requests`` not in the
+    cache yet, all at once; for :func:`_cached_preprocessed`."""
+    from grammar.frontend import preprocess_all
+    missing = {_program_key(*request): request for request in requests
+               if _program_key(*request) not in _PROGRAMS}
+    return dict(zip(missing, preprocess_all(list(missing.values()))))
+
+
+def _cached_preprocessed(files: tuple[str, ...], options, preprocessed: dict[tuple, Any]) -> ast.Program:
+    """:func:`cached_program`, from the preprocessor runs already made."""
+    from grammar.frontend import load_preprocessed
+    key = _program_key(files, options)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = load_preprocessed(list(files), options, preprocessed.pop(key))
+    return _PROGRAMS[key]
 
 
 def _task(arguments: tuple) -> FunctionResult | tuple:
@@ -570,68 +578,92 @@ def _task(arguments: tuple) -> FunctionResult | tuple:
         return (error.message, error.origin)
 
 
-def _run_in_forks(tasks: list[tuple], jobs: int, cost: list[int], progress=None) -> list:
-    """``[_task(task) for task in tasks]``, each in a fresh fork of this process.
+def _run_in_forks(batches: Iterable[list[tuple[tuple, int]]], jobs: int, progress=None) -> tuple[list, list]:
+    """Every task of ``batches`` (lists of (task, cost)), each in a fresh
+    fork of this process: (the tasks, ``_task``'s result of each), in order.
 
     Z3's models depend on the solver's history, so a counterexample is the
     same bytes, whatever ``jobs`` and whatever ran before, only if every
     task starts from the same state: each runs in its own child, forked
-    from this process, which runs no task itself and keeps each pickled
-    result as bytes until the last child is done (so its heap hardly
-    changes between forks).  At most ``jobs`` children run at once, the
-    costliest tasks (by ``cost``) first, so that a long task does not start
-    last; results come back in task order.  A child that dies without a
-    result (a signal, an exception outside ``_task``'s bad-input errors) is
-    an internal error naming its task.
+    from this process, which runs no solver itself and keeps each pickled
+    result as bytes until the last child is done.  At most ``jobs`` children
+    run at once, the costliest ready tasks first (so that a long task does
+    not start last).  The next batch is made (by the caller's generator:
+    the front end of the next file group) while the children run.  A child
+    that dies without a result is an internal error naming its task.
     """
     import os
     import pickle
     import selectors
+    import signal
     import traceback
-    queue = sorted(range(len(tasks)), key=lambda index: -cost[index])
-    payloads: list[bytes | None] = [None] * len(tasks)
+    tasks: list[tuple] = []
+    payloads: list[bytes | None] = []
+    ready: list[tuple[int, int]] = []                              # (-cost, task index)
     running: dict[int, tuple[int, int, list[bytes]]] = {}        # read end -> (task, pid, chunks)
     waiting = selectors.DefaultSelector()
+    batches = iter(batches)
+    more = True
+
+    def start(index: int) -> None:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                              # the child: one task, then _exit
+            try:
+                os.close(read_end)
+                try:
+                    payload = pickle.dumps(("result", _task(tasks[index])))
+                except BaseException:
+                    payload = pickle.dumps(("crash", traceback.format_exc()))
+                with os.fdopen(write_end, "wb") as pipe:
+                    pipe.write(payload)
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        running[read_end] = (index, pid, [])
+        waiting.register(read_end, selectors.EVENT_READ)
+
+    def collect(read_end: int) -> None:
+        index, pid, chunks = running[read_end]
+        chunk = os.read(read_end, 1 << 20)
+        if chunk:
+            chunks.append(chunk)
+            return
+        waiting.unregister(read_end)
+        os.close(read_end)
+        del running[read_end]
+        _, status = os.waitpid(pid, 0)
+        payloads[index] = b"".join(chunks)
+        if not payloads[index]:
+            raise RuntimeError(f"the process checking {tasks[index][2]} [{tasks[index][3]}] "
+                               f"ended without a result (wait status {status})")
+        if progress:
+            done = sum(1 for payload in payloads if payload is not None)
+            progress(done - 1, len(tasks), tasks[index][2], tasks[index][3])
+
     try:
-        while queue or running:
-            while queue and len(running) < jobs:
-                index = queue.pop(0)
-                read_end, write_end = os.pipe()
-                pid = os.fork()
-                if pid == 0:                                      # the child: one task, then _exit
-                    try:
-                        os.close(read_end)
-                        try:
-                            payload = pickle.dumps(("result", _task(tasks[index])))
-                        except BaseException:
-                            payload = pickle.dumps(("crash", traceback.format_exc()))
-                        with os.fdopen(write_end, "wb") as pipe:
-                            pipe.write(payload)
-                    finally:
-                        os._exit(0)
-                os.close(write_end)
-                running[read_end] = (index, pid, [])
-                waiting.register(read_end, selectors.EVENT_READ)
-            for key, _ in waiting.select():
-                index, pid, chunks = running[key.fd]
-                chunk = os.read(key.fd, 1 << 20)
-                if chunk:
-                    chunks.append(chunk)
+        while more or ready or running:
+            while ready and len(running) < jobs:
+                start(ready.pop(0)[1])
+            if more:
+                for key, _ in (waiting.select(0) if running else ()):
+                    collect(key.fd)
+                if ready and len(running) < jobs:
                     continue
-                waiting.unregister(key.fd)
-                os.close(key.fd)
-                del running[key.fd]
-                _, status = os.waitpid(pid, 0)
-                payloads[index] = b"".join(chunks)
-                if not payloads[index]:
-                    raise RuntimeError(f"the process checking {tasks[index][2]} [{tasks[index][3]}] "
-                                       f"ended without a result (wait status {status})")
-                if progress:
-                    done = sum(1 for payload in payloads if payload is not None)
-                    progress(done - 1, len(tasks), tasks[index][2], tasks[index][3])
+                batch = next(batches, None)
+                if batch is None:
+                    more = False
+                for task, cost in batch or ():
+                    tasks.append(task)
+                    payloads.append(None)
+                    ready.append((-cost, len(tasks) - 1))
+                ready.sort()
+            else:
+                for key, _ in waiting.select():
+                    collect(key.fd)
     finally:
         for read_end, (_, pid, _) in running.items():
-            os.kill(pid, 9)
+            os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             os.close(read_end)
         waiting.close()
@@ -641,7 +673,7 @@ def _run_in_forks(tasks: list[tuple], jobs: int, cost: list[int], progress=None)
         if kind == "crash":
             raise RuntimeError(f"checking {task[2]} [{task[3]}] failed:\n{result}")
         results.append(result)
-    return results
+    return tasks, results
 
 
 def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
@@ -654,7 +686,8 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
 
     A ``functions`` name is checked in every group that defines it; one
     that no group defines is an error, and so is one that a group defines
-    under some configurations only.
+    under some configurations only.  The tasks of a group start as soon as
+    its programs are built, while the next group's are.
     """
     from grammar.frontend import group_files
     from grammar.source import SourceError
@@ -662,33 +695,37 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
     groups = [(group, [(dataclasses.replace(group.options, configs={**group.options.configs, **configs_here}),
                         config_label(configs_here)) for configs_here in configs])
               for group in group_files(files, front_end)]
-    _load_programs([(group.files, options) for group, runs in groups for options, _ in runs])
-    tasks, found = [], set()
-    for group, runs in groups:
-        programs = [cached_program(group.files, options) for options, _ in runs]
-        defined = [[fn.name for fn in program.functions] for program in programs]
-        here = [name for name in functions if any(name in names for names in defined)]
-        found.update(here)
-        group_tasks = []
-        for (options, label), names in zip(runs, defined):
-            for name in here:
-                if name not in names:
-                    raise SourceError(f"no function named {name!r} in {', '.join(group.files)} "
-                                      f"under {label} (functions: {', '.join(names) or 'none'})")
-            selected = here if functions else names
-            group_tasks += [(group.files, options, name, label, settings) for name in selected]
-        order = list(dict.fromkeys(task[2] for task in group_tasks))
-        group_tasks.sort(key=lambda task: order.index(task[2]))   # one function's configurations together
-        tasks += group_tasks
-    missing = [name for name in functions if name not in found]
-    if missing:
-        names = dict.fromkeys(fn.name for group, runs in groups for options, _ in runs
-                              for fn in cached_program(group.files, options).functions)
-        raise SourceError(f"no function named {missing[0]!r} in {', '.join(files)} "
-                          f"(functions: {', '.join(names) or 'none'})")
-    cost = [len(cached_program(task[0], task[1]).function(task[2]).instructions) for task in tasks]
-    import proofs.counterexample  # noqa: F401 -- every task's _results imports it: once here, not once per fork
-    results = _run_in_forks(tasks, max(1, jobs), cost, progress)
+    preprocessed = _preprocess_programs([(group.files, options)
+                                         for group, runs in groups for options, _ in runs])
+    # Every task's _results imports this module: once here, not once per fork.
+    import proofs.counterexample  # noqa: F401
+
+    def batches() -> Iterator[list[tuple[tuple, int]]]:
+        found, every_name = set(), {}
+        for group, runs in groups:
+            programs = [_cached_preprocessed(group.files, options, preprocessed) for options, _ in runs]
+            defined = [[fn.name for fn in program.functions] for program in programs]
+            every_name.update(dict.fromkeys(name for names in defined for name in names))
+            here = [name for name in functions if any(name in names for names in defined)]
+            found.update(here)
+            batch = []
+            for (options, label), names, program in zip(runs, defined, programs):
+                for name in here:
+                    if name not in names:
+                        raise SourceError(f"no function named {name!r} in {', '.join(group.files)} "
+                                          f"under {label} (functions: {', '.join(names) or 'none'})")
+                selected = here if functions else names
+                batch += [((group.files, options, name, label, settings),
+                           len(program.function(name).instructions)) for name in selected]
+            order = list(dict.fromkeys(task[2] for task, _ in batch))
+            batch.sort(key=lambda item: order.index(item[0][2]))   # one function's configurations together
+            yield batch
+        missing = [name for name in functions if name not in found]
+        if missing:
+            raise SourceError(f"no function named {missing[0]!r} in {', '.join(files)} "
+                              f"(functions: {', '.join(every_name) or 'none'})")
+
+    tasks, results = _run_in_forks(batches(), max(1, jobs), progress)
     for result in results:
         if isinstance(result, tuple):
             raise SourceError(*result)
@@ -698,4 +735,5 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
 def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
                 settings: Settings, jobs: int = 1, progress=None) -> list[FunctionResult]:
     """The results of :func:`check_groups`, without their options."""
-    return [result for result, _ in check_groups(files, front_end, configs, functions, settings, jobs, progress)]
+    checked = check_groups(files, front_end, configs, functions, settings, jobs, progress)
+    return [result for result, _ in checked]
