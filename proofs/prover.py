@@ -731,9 +731,3 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             raise SourceError(*result)
     return [(result, task[1]) for result, task in zip(results, tasks)]
 
-
-def check_files(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
-                settings: Settings, jobs: int = 1, progress=None) -> list[FunctionResult]:
-    """The results of :func:`check_groups`, without their options."""
-    checked = check_groups(files, front_end, configs, functions, settings, jobs, progress)
-    return [result for result, _ in checked]

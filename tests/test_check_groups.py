@@ -153,3 +153,21 @@ def test_preprocessing_ahead_gives_the_same_programs_and_first_error(tmp_path):
     with pytest.raises(SourceError) as directly:
         load_program(bad, requests[2][1])
     assert ahead.value.render() == directly.value.render() and "a.S:3" in ahead.value.render()
+
+
+def test_a_task_that_crashes_or_dies_is_an_internal_error_naming_it(monkeypatch):
+    import os
+    import signal
+
+    import proofs.prover as prover
+    args = ([str(UNIFIED_HOST)], FrontEndOptions(), [{}], ["__seamcall"],
+            prover.Settings(properties=("callee-saved",)))
+
+    def crash(*_):
+        raise ValueError("boom")
+    monkeypatch.setattr(prover, "check_function", crash)
+    with pytest.raises(RuntimeError, match=r"(?s)checking __seamcall \[default\] failed:.*ValueError: boom"):
+        prover.check_groups(*args, jobs=2)
+    monkeypatch.setattr(prover, "check_function", lambda *_: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(RuntimeError, match=r"process checking __seamcall \[default\] ended without a result"):
+        prover.check_groups(*args, jobs=1)
