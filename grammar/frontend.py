@@ -15,6 +15,10 @@ the files of a group form one program, as the kernel links them, and the
 groups are separate programs.  A group root may hold a ``tdxproof.toml``
 (:func:`tree_options`) with the options that tree needs (its own
 ``include_dirs``, ``defines``).
+
+Importing this module does not import the GNU-as layer (nor lark): a
+``check`` starts its preprocessor runs (:class:`Preprocessing`) first and
+imports the rest of the tool while they run.
 """
 from __future__ import annotations
 
@@ -26,13 +30,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from typing import TYPE_CHECKING
+
 import model
-from grammar import ast
 from grammar.cpp import SourceLine, preprocess
-from grammar.emit import emit
-from grammar.macros import Assembly, expand
-from grammar.program import build_program, separate_units
 from grammar.source import Origin, SourceError
+
+if TYPE_CHECKING:
+    from grammar import ast
+    from grammar.macros import Assembly
 
 SHIM_DIR = Path(model.__file__).parent / "shims"
 
@@ -86,6 +92,38 @@ def group_root(path: str) -> str:
         if (ancestor / "arch" / "x86").is_dir():
             return str(ancestor)
     return str(directory)
+
+
+def config_label(configs: Mapping[str, bool]) -> str:
+    """The row label of a configuration.
+
+    >>> config_label({"CONFIG_FRAME_POINTER": True, "CONFIG_RETHUNK": False})
+    'CONFIG_FRAME_POINTER=y,CONFIG_RETHUNK=n'
+    >>> config_label({})
+    'default'
+    """
+    return ",".join(f"{name}={'y' if value else 'n'}" for name, value in configs.items()) or "default"
+
+
+def config_matrix(fixed: Mapping[str, bool], toggled: Sequence[str]) -> list[dict[str, bool]]:
+    """Every combination of the ``toggled`` options (y before n) on top of ``fixed``.
+
+    >>> [config_label(c) for c in config_matrix({"CONFIG_A": True}, ["CONFIG_B"])]
+    ['CONFIG_A=y,CONFIG_B=y', 'CONFIG_A=y,CONFIG_B=n']
+    """
+    combinations = [dict(fixed)]
+    for name in toggled:
+        combinations = [dict(c, **{name: value}) for c in combinations for value in (True, False)]
+    return combinations
+
+
+def group_configurations(paths: Sequence[str], options: FrontEndOptions, configs: Sequence[Mapping[str, bool]]
+                         ) -> list[tuple[FileGroup, list[tuple[FrontEndOptions, str]]]]:
+    """Each file group of ``paths`` (:func:`group_files`) with its options
+    under each configuration of ``configs``, and that configuration's label."""
+    return [(group, [(replace(group.options, configs={**group.options.configs, **configs_here}),
+                      config_label(configs_here)) for configs_here in configs])
+            for group in group_files(paths, options)]
 
 
 def group_files(paths: Sequence[str], options: FrontEndOptions) -> list[FileGroup]:
@@ -163,11 +201,14 @@ def preprocessed(path: str, options: FrontEndOptions) -> list[SourceLine]:
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:
     """One file through the C preprocessor and the GNU-as layer."""
+    from grammar.macros import expand
     return expand(path, preprocessed(path, options))
 
 
 def _assemble_all(paths: Sequence[str], options: FrontEndOptions,
                   lines: Callable[[str], list[SourceLine]] | None = None) -> list[Assembly]:
+    from grammar.macros import expand
+    from grammar.program import separate_units
     if not paths:
         raise SourceError("no input files")
     lines = lines or (lambda path: preprocessed(path, options))
@@ -176,34 +217,63 @@ def _assemble_all(paths: Sequence[str], options: FrontEndOptions,
 
 def load_program(paths: Sequence[str], options: FrontEndOptions = FrontEndOptions()) -> ast.Program:
     """The parsed program of ``paths`` (functions, labels, exception table)."""
+    from grammar.program import build_program
     return build_program(paths, _assemble_all(paths, options))
 
 
 PREPROCESSOR_RUNS = 4
-"""How many C preprocessor processes :func:`preprocess_all` keeps running at once."""
+"""How many C preprocessor processes a :class:`Preprocessing` keeps running at once."""
 
 Preprocessed = Mapping[str, "list[SourceLine] | BaseException"]
 """A program's files through the C preprocessor: each file's lines, or the
 error its run raised (kept to be raised where :func:`load_program` would)."""
 
 
-def preprocess_all(requests: Sequence[tuple[Sequence[str], FrontEndOptions]]) -> list[Preprocessed]:
-    """Every file of every (paths, options) request through the C preprocessor.
+def options_key(options: FrontEndOptions) -> tuple:
+    """``options`` as a dictionary key (its ``configs`` mapping sorted)."""
+    return (options.include_dirs, options.defines, options.undefines,
+            tuple(sorted(options.configs.items())), options.cpp, options.use_shims)
+
+
+class Preprocessing:
+    """The C preprocessor runs of several programs' files, started at once.
 
     Each run is a process that mostly waits on its own, so they run several
-    at once (at most :data:`PREPROCESSOR_RUNS`, from threads); every run and
-    thread is over when this returns (the caller may fork).
+    at a time (at most :data:`PREPROCESSOR_RUNS`, from threads) while the
+    caller does other work.  :meth:`results` (once) waits for all of them:
+    no run and no thread is left when it returns (the caller may fork).
     """
-    with ThreadPoolExecutor(PREPROCESSOR_RUNS) as runs:
-        started = [{path: runs.submit(preprocessed, path, options) for path in paths}
-                   for paths, options in requests]
-    return [{path: future.exception() or future.result() for path, future in running.items()}
-            for running in started]
+
+    def __init__(self, requests: Sequence[tuple[Sequence[str], FrontEndOptions]]):
+        self._threads = ThreadPoolExecutor(PREPROCESSOR_RUNS)
+        self._started: dict[tuple, dict] = {}
+        self._start(requests)
+
+    def _start(self, requests: Sequence[tuple[Sequence[str], FrontEndOptions]]) -> None:
+        for paths, options in requests:
+            started = self._started.setdefault((tuple(paths), options_key(options)), {})
+            for path in paths:
+                if path not in started:
+                    started[path] = self._threads.submit(preprocessed, path, options)
+
+    def results(self, requests: Sequence[tuple[Sequence[str], FrontEndOptions]]) -> list[Preprocessed]:
+        """The outcomes of ``requests`` (started before or, if not, now)."""
+        self._start(requests)
+        self.close()
+        return [{path: future.exception() or future.result()
+                 for path, future in self._started[(tuple(paths), options_key(options))].items()}
+                for paths, options in requests]
+
+    def close(self) -> None:
+        """Wait for the runs under way; start no more."""
+        self._threads.shutdown(wait=True, cancel_futures=True)
 
 
 def load_preprocessed(paths: Sequence[str], options: FrontEndOptions, files: Preprocessed) -> ast.Program:
-    """:func:`load_program` on files already preprocessed (:func:`preprocess_all`):
+    """:func:`load_program` on files already preprocessed (:class:`Preprocessing`):
     the same program, or the same first error."""
+    from grammar.program import build_program
+
     def lines(path: str) -> list[SourceLine]:
         outcome = files[path]
         if isinstance(outcome, BaseException):
@@ -220,6 +290,8 @@ def expand_to_assembly(paths: Sequence[str],
     The program is built too, so that input the model would reject is rejected
     here as well.
     """
+    from grammar.emit import emit
+    from grammar.program import build_program
     assemblies = _assemble_all(paths, options)
     build_program(paths, assemblies)
     return "".join(emit(assembly) for assembly in assemblies)

@@ -103,20 +103,28 @@ def _available_cpus() -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from proofs.contracts import load_contracts
-    from proofs.properties import CATALOG
-    from proofs.prover import REFUTED, UNKNOWN, Settings, check_groups, config_matrix
-    from proofs.report import json_report, sarif_report, text_report
-    if args.jobs is None:
-        args.jobs = _available_cpus()
-    _check_common_options(args)
-    settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
-                        timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
-                        variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
+    from grammar.frontend import Preprocessing, config_matrix, group_configurations
     front_end = _front_end_options(args)
     configs = config_matrix({}, args.matrix)
-    progress = _progress if sys.stderr.isatty() else None
-    checked = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress)
+    # The C preprocessor runs go on while the prover, the model and Z3 are imported.
+    preprocessing = Preprocessing([(group.files, options) for group, runs in
+                                   group_configurations(args.files, front_end, configs) for options, _ in runs])
+    try:
+        from proofs.contracts import load_contracts
+        from proofs.properties import CATALOG
+        from proofs.prover import REFUTED, UNKNOWN, Settings, check_groups
+        from proofs.report import json_report, sarif_report, text_report
+        if args.jobs is None:
+            args.jobs = _available_cpus()
+        _check_common_options(args)
+        settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
+                            timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
+                            variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
+        progress = _progress if sys.stderr.isatty() else None
+        checked = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress,
+                               preprocessing)
+    finally:
+        preprocessing.close()
     results = [result for result, _ in checked]
     shared = [text for text in (results[0].assumptions if results else [])
               if all(text in r.assumptions for r in results)]

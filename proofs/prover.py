@@ -509,35 +509,15 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
 
 # --- a whole run: files x configurations x functions ----------------------------------------
 
-def config_label(configs: Mapping[str, bool]) -> str:
-    """The row label of a configuration.
-
-    >>> config_label({"CONFIG_FRAME_POINTER": True, "CONFIG_RETHUNK": False})
-    'CONFIG_FRAME_POINTER=y,CONFIG_RETHUNK=n'
-    >>> config_label({})
-    'default'
-    """
-    return ",".join(f"{name}={'y' if value else 'n'}" for name, value in configs.items()) or "default"
-
-
-def config_matrix(fixed: Mapping[str, bool], toggled: Iterable[str]) -> list[dict[str, bool]]:
-    """Every combination of the ``toggled`` options (y before n) on top of ``fixed``.
-
-    >>> [config_label(c) for c in config_matrix({"CONFIG_A": True}, ["CONFIG_B"])]
-    ['CONFIG_A=y,CONFIG_B=y', 'CONFIG_A=y,CONFIG_B=n']
-    """
-    combinations = [dict(fixed)]
-    for name in toggled:
-        combinations = [dict(c, **{name: value}) for c in combinations for value in (True, False)]
-    return combinations
+from grammar.frontend import config_label, config_matrix  # noqa: E402,F401 -- their home was here
 
 
 _PROGRAMS: dict[tuple, ast.Program] = {}
 
 
 def _program_key(files: tuple[str, ...], options) -> tuple:
-    return (files, options.include_dirs, options.defines, options.undefines,
-            tuple(sorted(options.configs.items())), options.cpp, options.use_shims)
+    from grammar.frontend import options_key
+    return (tuple(files), options_key(options))
 
 
 def cached_program(files: tuple[str, ...], options) -> ast.Program:
@@ -548,13 +528,15 @@ def cached_program(files: tuple[str, ...], options) -> ast.Program:
     return _PROGRAMS[key]
 
 
-def _preprocess_programs(requests: list[tuple[tuple[str, ...], Any]]) -> dict[tuple, Any]:
+def _preprocess_programs(requests: list[tuple[tuple[str, ...], Any]], preprocessing) -> dict[tuple, Any]:
     """The C preprocessor runs of the programs of ``requests`` not in the
-    cache yet, all at once; for :func:`_cached_preprocessed`."""
-    from grammar.frontend import preprocess_all
+    cache yet (those ``preprocessing`` started, and the rest, at once); for
+    :func:`_cached_preprocessed`."""
+    from grammar.frontend import Preprocessing
     missing = {_program_key(*request): request for request in requests
                if _program_key(*request) not in _PROGRAMS}
-    return dict(zip(missing, preprocess_all(list(missing.values()))))
+    preprocessing = preprocessing or Preprocessing(())
+    return dict(zip(missing, preprocessing.results(list(missing.values()))))
 
 
 def _cached_preprocessed(files: tuple[str, ...], options, preprocessed: dict[tuple, Any]) -> ast.Program:
@@ -689,7 +671,8 @@ def _run_in_forks(batches: Iterable[list[tuple[tuple, int]]], jobs: int, progres
 
 
 def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
-                 settings: Settings, jobs: int = 1, progress=None) -> list[tuple[FunctionResult, Any]]:
+                 settings: Settings, jobs: int = 1, progress=None,
+                 preprocessing=None) -> list[tuple[FunctionResult, Any]]:
     """Check every selected function of ``files`` under every configuration:
     (result, the front-end options it was loaded with), whatever ``jobs``, in
     input order: file group by file group (:func:`grammar.frontend.group_files`:
@@ -699,16 +682,16 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
     A ``functions`` name is checked in every group that defines it; one
     that no group defines is an error, and so is one that a group defines
     under some configurations only.  The tasks of a group start as soon as
-    its programs are built, while the next group's are.
+    its programs are built, while the next group's are.  ``preprocessing``
+    (a :class:`grammar.frontend.Preprocessing`) may hold preprocessor runs
+    started ahead.
     """
-    from grammar.frontend import group_files
+    from grammar.frontend import group_configurations
     from grammar.source import SourceError
     files, functions = list(files), list(functions)
-    groups = [(group, [(dataclasses.replace(group.options, configs={**group.options.configs, **configs_here}),
-                        config_label(configs_here)) for configs_here in configs])
-              for group in group_files(files, front_end)]
-    preprocessed = _preprocess_programs([(group.files, options)
-                                         for group, runs in groups for options, _ in runs])
+    groups = group_configurations(files, front_end, configs)
+    preprocessed = _preprocess_programs([(group.files, options) for group, runs in groups for options, _ in runs],
+                                        preprocessing)
     # Every task's _results imports this module: once here, not once per fork.
     import proofs.counterexample  # noqa: F401
 

@@ -138,14 +138,14 @@ def test_tree_options_come_before_the_command_line(tmp_path):
 
 
 def test_preprocessing_ahead_gives_the_same_programs_and_first_error(tmp_path):
-    from grammar.frontend import load_preprocessed, preprocess_all
+    from grammar.frontend import Preprocessing, load_preprocessed
     good = [str(FIXTURES / "unified/arch/x86/coco/tdx/tdcall.S")]
     (tmp_path / "a.S").write_text(".globl a\na:\n\tmov %rax\n")            # an error of the GNU-as layer
     (tmp_path / "b.S").write_text('#include "missing.h"\n')                 # a preprocessor error, later
     bad = [str(tmp_path / "a.S"), str(tmp_path / "b.S")]
     requests = [(good, FrontEndOptions(configs={"CONFIG_FRAME_POINTER": on})) for on in (True, False)]
     requests.append((bad, FrontEndOptions(use_shims=False)))
-    done = preprocess_all(requests)
+    done = Preprocessing(requests[:1]).results(requests)      # one request started ahead, the rest on demand
     for (paths, options), files in zip(requests[:2], done):
         assert load_preprocessed(paths, options, files) == load_program(paths, options)
     with pytest.raises(SourceError) as ahead:
