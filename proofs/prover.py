@@ -509,19 +509,19 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
 
 # --- a whole run: files x configurations x functions ----------------------------------------
 
-from grammar.frontend import config_label, config_matrix  # noqa: E402,F401 -- their home was here
+# config_label and config_matrix were defined here: importers of the prover still find them.
+from grammar.frontend import (Preprocessing, config_label, config_matrix,  # noqa: E402,F401
+                              group_configurations, load_preprocessed, load_program, options_key)
 
 
 _PROGRAMS: dict[tuple, ast.Program] = {}
 
 
 def _program_key(files: tuple[str, ...], options) -> tuple:
-    from grammar.frontend import options_key
     return (tuple(files), options_key(options))
 
 
 def cached_program(files: tuple[str, ...], options) -> ast.Program:
-    from grammar.frontend import load_program
     key = _program_key(files, options)
     if key not in _PROGRAMS:
         _PROGRAMS[key] = load_program(list(files), options)
@@ -532,7 +532,6 @@ def _preprocess_programs(requests: list[tuple[tuple[str, ...], Any]], preprocess
     """The C preprocessor runs of the programs of ``requests`` not in the
     cache yet (those ``preprocessing`` started, and the rest, at once); for
     :func:`_cached_preprocessed`."""
-    from grammar.frontend import Preprocessing
     missing = {_program_key(*request): request for request in requests
                if _program_key(*request) not in _PROGRAMS}
     preprocessing = preprocessing or Preprocessing(())
@@ -541,7 +540,6 @@ def _preprocess_programs(requests: list[tuple[tuple[str, ...], Any]], preprocess
 
 def _cached_preprocessed(files: tuple[str, ...], options, preprocessed: dict[tuple, Any]) -> ast.Program:
     """:func:`cached_program`, from the preprocessor runs already made."""
-    from grammar.frontend import load_preprocessed
     key = _program_key(files, options)
     if key not in _PROGRAMS:
         _PROGRAMS[key] = load_preprocessed(list(files), options, preprocessed.pop(key))
@@ -686,7 +684,6 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
     (a :class:`grammar.frontend.Preprocessing`) may hold preprocessor runs
     started ahead.
     """
-    from grammar.frontend import group_configurations
     from grammar.source import SourceError
     files, functions = list(files), list(functions)
     groups = group_configurations(files, front_end, configs)
