@@ -93,10 +93,12 @@ BROKEN = Path(__file__).parent / "fixtures" / "broken"
 
 
 def test_counterexamples_are_the_same_bytes_whatever_jobs():
-    # Refuted wrappers of the broken tree, every property, both frame-pointer
-    # settings: only the solver seconds may differ between --jobs 1 and 2.
+    # Refuted wrappers of the broken tree (and a second file group), every
+    # property, both frame-pointer settings: only the solver seconds may
+    # differ between --jobs 1 and 2.
     files = [str(BROKEN / name) for name in ("callee_saved_scratch.S", "missing_scrub.S",
                                               "store_outside_struct.S")]
+    files.append(str(BROKEN.parent / "variants" / "stack_args.S"))
 
     def run(jobs):
         done = subprocess.run([sys.executable, "-m", "proofs.cli", "check", *files, "--abi", "unified",
@@ -108,7 +110,8 @@ def test_counterexamples_are_the_same_bytes_whatever_jobs():
     assert re.sub(r'"seconds": \d+', "", one) == re.sub(r'"seconds": \d+', "", two)
     report = json.loads(one)
     assert [(r["function"], r["config"]) for r in report["results"]] == [
-        (name, f"CONFIG_FRAME_POINTER={value}") for name in ("__seamcall", "__seamcall_saved_ret", "__tdcall_ret")
+        (name, f"CONFIG_FRAME_POINTER={value}")
+        for name in ("__seamcall", "__seamcall_saved_ret", "__tdcall_ret", "__seamcall_stack_args")
         for value in "yn"]
     assert sum(1 for r in report["results"] for o in r["obligations"] if "counterexample" in o) >= 6
 
