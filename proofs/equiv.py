@@ -78,7 +78,7 @@ from proofs.counterexample import (ReplayDiverged, Scenario, origin_json, replay
 from proofs.listing import program_text
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
 from proofs.properties import STACK_DEPTH
-from proofs.prover import STACK_MARGIN, make_solver
+from proofs.prover import STACK_MARGIN
 
 LEFT, RIGHT = "left", "right"
 EQUIVALENT, DIFFERENT, UNKNOWN = "equivalent", "different", "unknown"
@@ -193,6 +193,14 @@ def _share_caller(paths: list[PathResult], pairs: list[tuple[z3.ExprRef, z3.Expr
         if not name.startswith(("right_", "left_", "symbol_", "extended_init", "module_")):
             pairs.append((node, z3.Const(RENAMED + name, node.sort())))
     return [_substituted(path, lambda term: z3.substitute(term, *pairs)) for path in paths]
+
+
+def make_solver(timeout: float, context: list[z3.BoolRef]) -> z3.Solver:
+    """A one-shot solver of ``context`` with the user's timeout."""
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(timeout * 1000)))
+    solver.add(*context)
+    return solver
 
 
 def _memory_array(side: str) -> z3.ArrayRef:

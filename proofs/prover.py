@@ -7,9 +7,10 @@ claims on every path, and decides each obligation with Z3:
 * a claim's ``violated`` together with the path condition and the stated
   assumptions is handed to the solver, every query with the user's
   timeout: one query per path asks for any of its claims at once, a model
-  refutes every claim it satisfies and the rest are asked again (a fresh
-  solver per query: Z3 decides one-shot bit-vector queries far faster
-  than incremental ones); an unknown answer is retried claim by claim;
+  refutes every claim it satisfies and the rest are asked again; an
+  unknown answer is retried claim by claim.  The queries go to the
+  executor's incremental solver for the same assumptions
+  (:meth:`model.executor.Solver.shared`);
 * **sat** on any path refutes the obligation, with a counterexample built
   from that model (:mod:`proofs.counterexample`); **unknown** on any path
   (and no sat) leaves it unknown; **unsat** everywhere proves it -- unless
@@ -53,7 +54,7 @@ import z3
 from grammar import ast
 from grammar.source import Origin
 from model import abi, bv, ir, symbolic
-from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
+from model.executor import ExecutorOptions, PathEnd, PathResult, Solver, Verdict, execute_function
 from model.lift import lift
 from model.memory import Region, place
 from model.tdx import ARITHMETIC_FLAGS, Outcome
@@ -341,20 +342,14 @@ class _Obligation:
             self.status, self.reason = status, reason
 
 
-def make_solver(timeout: float, context: Iterable[z3.BoolRef]) -> z3.Solver:
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(*context)
-    return solver
-
-
-def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: list[z3.BoolRef], path: PathResult,
-            timeout: float) -> None:
+def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: tuple[z3.BoolRef, ...], path: PathResult,
+            solver: Solver) -> None:
     """Decide one path's claims (each with its obligation and views)
-    under ``context``.  One query asks for any of them at once; a model
-    refutes every obligation whose claim it satisfies, and the query is
-    asked again for the rest, until unsat.  An unknown answer falls back
-    to one query per claim, so that each unknown is the claim's own."""
+    under ``context`` and the solver's preconditions.  One query asks for
+    any of them at once; a model refutes every obligation whose claim it
+    satisfies, and the query is asked again for the rest, until unsat.  An
+    unknown answer falls back to one query per claim, so that each unknown
+    is the claim's own."""
     started = time.perf_counter()
     pending = []
     for claim, obligation, views in claims:
@@ -362,21 +357,19 @@ def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: list[z3.Boo
         if obligation.status != REFUTED and not z3.is_false(violated):
             pending.append((violated, claim, obligation, views))
     while pending:
-        solver = make_solver(timeout, context + [z3.Or([item[0] for item in pending])])
-        answer = solver.check()
-        if answer == z3.unsat:
+        answer, model = solver.check(context + (z3.Or([item[0] for item in pending]),))
+        if answer is Verdict.UNSAT:
             break
-        if answer == z3.unknown or len(pending) == 1:
+        if answer is Verdict.UNKNOWN or len(pending) == 1:
             if len(pending) == 1:
-                if answer == z3.unknown:
-                    pending[0][2].settle(UNKNOWN, f"solver: {solver.reason_unknown()}")
+                if answer is Verdict.UNKNOWN:
+                    pending[0][2].settle(UNKNOWN, f"solver: {solver.reason}")
                 else:
-                    _refute(pending[0], solver.model(), path)
+                    _refute(pending[0], model, path)
             else:
                 for item in pending:
-                    _decide([item[1:]], context, path, timeout)
+                    _decide([item[1:]], context, path, solver)
             break
-        model = solver.model()
         rest = []
         for item in pending:
             if item[2].status == REFUTED:
@@ -408,13 +401,13 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}
     formulas, texts = _assumptions(paths[0].entry, contract) if paths else ([], [])
     regions = paths[0].entry.memory.regions if paths else ()
+    solver = Solver.shared(settings.timeout, tuple(formulas))
     for path in paths:
         for text in path.assumptions:
             if text not in texts:
                 texts.append(text)
         if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
-            solver = make_solver(settings.timeout, formulas + [path.condition])
-            if solver.check() != z3.unsat:
+            if solver.check((path.condition,))[0] is not Verdict.UNSAT:
                 where = f" at {path.where.render()}" if path.where else ""
                 for obligation in obligations.values():
                     obligation.settle(UNKNOWN, f"a path ended ({path.end.value}){where}: {path.detail}")
@@ -429,9 +422,9 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
                                for claim in prop.check(view, varied, contract)]
             else:
                 plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
-        _decide(plain, formulas + [path.condition], path, settings.timeout)
+        _decide(plain, (path.condition,), path, solver)
         if relational:
-            _decide(relational, formulas + [path.condition, varied_condition], path, settings.timeout)
+            _decide(relational, (path.condition, varied_condition), path, solver)
     return list(obligations.values()), texts
 
 
