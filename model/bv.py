@@ -19,13 +19,24 @@ BitVec = z3.BitVecRef
 Bool = z3.BoolRef
 
 
-def const(value: int, width: int) -> BitVec:
-    """The constant ``value`` (taken modulo 2**width).
+_CONSTANTS: dict[tuple[int, int, int], BitVec] = {}
 
-    >>> const(-1, 8)
-    255
+
+def const(value: int, width: int) -> BitVec:
+    """The constant ``value`` (taken modulo 2**width), made once per Z3
+    context (``z3.BitVecVal`` costs a dozen Python calls).
+
+    >>> const(-1, 8), const(255, 8) is const(-1, 8)
+    (255, True)
     """
-    return z3.BitVecVal(value & ((1 << width) - 1), width)
+    value &= (1 << width) - 1
+    key = (id(z3.main_ctx()), value, width)
+    term = _CONSTANTS.get(key)
+    if term is None:
+        if len(_CONSTANTS) > 100_000:
+            _CONSTANTS.clear()
+        term = _CONSTANTS[key] = z3.BitVecVal(value, width)
+    return term
 
 
 def variable(name: str, width: int) -> BitVec:

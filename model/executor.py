@@ -255,6 +255,7 @@ class Path:
     state: SymbolicState
     extended: z3.ExprRef
     conditions: tuple[z3.BoolRef, ...] = ()
+    witness: z3.ModelRef | None = None
     events: tuple[TdxEvent, ...] = ()
     trace: tuple[Origin, ...] = ()
     guards: tuple[z3.BoolRef, ...] = ()
@@ -266,8 +267,10 @@ class Path:
     def with_(self, **changes) -> "Path":
         return dataclasses.replace(self, **changes)
 
-    def assuming(self, condition: z3.BoolRef) -> "Path":
-        return self.with_(conditions=self.conditions + (condition,))
+    def assuming(self, condition: z3.BoolRef, witness: z3.ModelRef | None = None) -> "Path":
+        """This path where ``condition`` holds too (``witness``: a model of
+        every condition, when one is known)."""
+        return self.with_(conditions=self.conditions + (condition,), witness=witness)
 
     def assume_text(self, text: str) -> "Path":
         return self if text in self.assumptions else self.with_(assumptions=self.assumptions + (text,))
@@ -338,24 +341,35 @@ class Solver:
         finally:
             self._solver.pop()
 
-    def may_hold(self, conditions: tuple[z3.BoolRef, ...], condition: z3.BoolRef) -> bool:
-        """Whether ``condition`` may hold on a path (unknown counts as yes)."""
+    def may_hold(self, conditions: tuple[z3.BoolRef, ...], condition: z3.BoolRef,
+                 witness: z3.ModelRef | None = None) -> tuple[bool, z3.ModelRef | None]:
+        """Whether ``condition`` may hold on a path (unknown counts as yes),
+        and a model of the path's conditions with it, when one is known.
+        ``witness``, a model of ``conditions``, answers without a query
+        when ``condition`` holds in it."""
         simple = z3.simplify(condition)
         if z3.is_false(simple):
-            return False
+            return False, None
         if z3.is_true(simple):
-            return True
-        return self.check(conditions + (simple,))[0] is not Verdict.UNSAT
+            return True, witness
+        if witness is not None and z3.is_true(witness.eval(simple, model_completion=True)):
+            return True, witness
+        verdict, model = self.check(conditions + (simple,))
+        return verdict is not Verdict.UNSAT, model
 
-    def single_value(self, conditions: tuple[z3.BoolRef, ...], term: z3.BitVecRef) -> int | None:
+    def single_value(self, conditions: tuple[z3.BoolRef, ...], term: z3.BitVecRef,
+                     witness: z3.ModelRef | None = None) -> int | None:
         """The one value ``term`` has on every model of ``conditions``, if
-        the solver can show there is just one."""
+        the solver can show there is just one (``witness``: a model of
+        ``conditions``, when one is known)."""
         simple = z3.simplify(term)
         if z3.is_bv_value(simple):
             return simple.as_long()
-        verdict, model = self.check(conditions)
-        if verdict is not Verdict.SAT:
-            return None
+        model = witness
+        if model is None:
+            verdict, model = self.check(conditions)
+            if verdict is not Verdict.SAT:
+                return None
         value = model.eval(term, model_completion=True)
         if self.check(conditions + (term != value,))[0] is Verdict.UNSAT:
             return value.as_long()
@@ -635,11 +649,11 @@ class Executor:
         if id(step) not in self._step_loads:
             self._step_loads[id(step)] = (step, tuple(loads_of(step)))
         for load in self._step_loads[id(step)][1]:
-            yield MemoryAccess("read", z3.simplify(symbolic.evaluate(load.address, state, env)), load.width,
+            yield MemoryAccess("read", symbolic.evaluate(load.address, state, env), load.width,
                                rsp, origin, rsp_after=rsp_after)
         for effect in step.effects:
             if isinstance(effect, ir.Store):
-                yield MemoryAccess("write", z3.simplify(symbolic.evaluate(effect.address, state, env)),
+                yield MemoryAccess("write", symbolic.evaluate(effect.address, state, env),
                                    effect.value.width, rsp, origin, rsp_after=rsp_after)
 
     # control transfers
@@ -674,11 +688,14 @@ class Executor:
                 origin: Origin) -> list[Path]:
         taken = z3.simplify(taken)
         sides = []
-        if self.solver.may_hold(path.conditions, taken):
-            sides.append((True, path if z3.is_true(taken) else path.assuming(taken)))
+        possible, witness = self.solver.may_hold(path.conditions, taken, path.witness)
+        if possible:
+            sides.append((True, path if z3.is_true(taken) else path.assuming(taken, witness)))
         not_taken = z3.simplify(z3.Not(taken))
-        if not sides or self.solver.may_hold(path.conditions, not_taken):
-            sides.append((False, path if z3.is_true(not_taken) else path.assuming(not_taken)))
+        possible, witness = (True, path.witness) if not sides else \
+            self.solver.may_hold(path.conditions, not_taken, path.witness)
+        if possible:
+            sides.append((False, path if z3.is_true(not_taken) else path.assuming(not_taken, witness)))
         successors = []
         for is_taken, side in sides:
             if is_taken:
@@ -735,13 +752,14 @@ class Executor:
             return [resumed]
         expected = address == frame.return_address
         successors = []
-        if self.solver.may_hold(path.conditions, z3.Not(expected)):
+        if self.solver.may_hold(path.conditions, z3.Not(expected), path.witness)[0]:
             stray = path.assuming(z3.simplify(z3.Not(expected)))
             self._finish(stray, PathEnd.UNSUPPORTED,
                          f"ret from inlined {frame.callee} to an address other than its caller's", origin)
-            if not self.solver.may_hold(path.conditions, expected):
+            possible, witness = self.solver.may_hold(path.conditions, expected, path.witness)
+            if not possible:
                 return []
-            resumed = resumed.assuming(z3.simplify(expected))
+            resumed = resumed.assuming(z3.simplify(expected), witness)
         successors.append(resumed)
         return successors
 
@@ -766,7 +784,7 @@ class Executor:
             return True
         if any(_reads_memory(write) for write in open_writes):
             return False
-        return not self.solver.may_hold(path.conditions, z3.Or(open_writes))
+        return not self.solver.may_hold(path.conditions, z3.Or(open_writes), path.witness)[0]
 
     def _tdx(self, path: Path, kind: str, following: Location, origin: Origin) -> list[Path]:
         if kind not in KINDS:
@@ -775,7 +793,7 @@ class Executor:
         try:
             transitions = self.tdx.transitions(
                 kind, index, origin, path.location, path.state.regs, path.extended, self.table,
-                lambda term: self.solver.single_value(path.conditions, term))
+                lambda term: self.solver.single_value(path.conditions, term, path.witness))
         except SourceError as error:
             return self._finish(path, PathEnd.UNSUPPORTED, error.render(), origin)
         path = self._fault_site(path, kind, [t for t in transitions if t.event.outcome.is_fault], origin)
