@@ -108,12 +108,52 @@ def sle(a: BitVec, b: BitVec) -> Bool:
 
 
 def eq(a: BitVec, b: BitVec) -> Bool:
-    """a == b as a Z3 Boolean.
+    """a == b as a Z3 Boolean (through the C API, which checks the sorts;
+    ``==`` coerces them through several Python layers).
 
     >>> z3.simplify(eq(const(2, 4), const(18, 4)))
     True
     """
-    return a == b
+    ctx = a.ctx
+    return z3.BoolRef(z3.Z3_mk_eq(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
+
+
+# --- Boolean connectives (C API: z3.And/Or/Not re-check every operand in Python) ---
+
+def negation(condition: Bool) -> Bool:
+    """Not ``condition``.
+
+    >>> negation(z3.Bool("p"))
+    Not(p)
+    """
+    ctx = condition.ctx
+    return z3.BoolRef(z3.Z3_mk_not(ctx.ref(), condition.as_ast()), ctx)
+
+
+def conjunction(conditions: list[Bool]) -> Bool:
+    """All of ``conditions`` (True when there are none).
+
+    >>> conjunction([z3.Bool("p"), z3.Bool("q")]), conjunction([])
+    (And(p, q), True)
+    """
+    return _connective(z3.Z3_mk_and, conditions, True)
+
+
+def disjunction(conditions: list[Bool]) -> Bool:
+    """Any of ``conditions`` (False when there are none).
+
+    >>> disjunction([z3.Bool("p"), z3.Bool("q")]), disjunction([])
+    (Or(p, q), False)
+    """
+    return _connective(z3.Z3_mk_or, conditions, False)
+
+
+def _connective(make, conditions: list[Bool], empty: bool) -> Bool:
+    if not conditions:
+        return z3.BoolVal(empty)
+    ctx = conditions[0].ctx
+    array = (z3.Ast * len(conditions))(*[condition.as_ast() for condition in conditions])
+    return z3.BoolRef(make(ctx.ref(), len(conditions), array), ctx)
 
 
 # --- shifts and rotates (amount has the operand's width) -------------------

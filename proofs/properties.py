@@ -79,7 +79,7 @@ class Ops:
         return bv.eq(a, b)
 
     def ne(self, a, b):
-        return z3.Not(bv.eq(a, b))
+        return bv.negation(bv.eq(a, b))
 
     def ult(self, a, b):
         return bv.ult(a, b)
@@ -97,13 +97,13 @@ class Ops:
         return a & b
 
     def all_(self, *conditions):
-        return z3.And(*conditions)
+        return bv.conjunction(list(conditions))
 
     def any_(self, *conditions):
-        return z3.Or(*conditions)
+        return bv.disjunction(list(conditions))
 
     def not_(self, condition):
-        return z3.Not(condition)
+        return bv.negation(condition)
 
 
 class ConcreteOps(Ops):

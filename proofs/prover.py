@@ -351,13 +351,13 @@ def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: tuple[z3.Bo
     unknown answer falls back to one query per claim, so that each unknown
     is the claim's own."""
     started = time.perf_counter()
-    pending = []
-    for claim, obligation, views in claims:
-        violated = z3.simplify(claim.violated)
-        if obligation.status != REFUTED and not z3.is_false(violated):
-            pending.append((violated, claim, obligation, views))
+    pending = [(claim.violated, claim, obligation, views) for claim, obligation, views in claims
+               if obligation.status != REFUTED]
     while pending:
-        answer, model = solver.check(context + (z3.Or([item[0] for item in pending]),))
+        query = z3.simplify(bv.disjunction([item[0] for item in pending]))
+        if z3.is_false(query):
+            break
+        answer, model = solver.check(context + (query,))
         if answer is Verdict.UNSAT:
             break
         if answer is Verdict.UNKNOWN or len(pending) == 1:
