@@ -563,11 +563,39 @@ def _check_prefixes(form: Form, prefixes: list[lark.Token], operands, name: str,
             raise SourceError("expecting indirect branch instruction after 'notrack'", where)
 
 
+class _Consulted(Mapping):
+    """``symbols`` and ``resolve`` as given, noting whether either was used."""
+
+    def __init__(self, symbols: Mapping[str, int], resolve: Callable[[str], str]):
+        self._symbols, self._resolve, self.used = symbols, resolve, False
+
+    def __getitem__(self, name: str) -> int:
+        self.used = True
+        return self._symbols[name]
+
+    def __iter__(self):
+        self.used = True
+        return iter(self._symbols)
+
+    def __len__(self) -> int:
+        self.used = True
+        return len(self._symbols)
+
+    def resolve(self, name: str) -> str:
+        self.used = True
+        return self._resolve(name)
+
+
+_PARSED: dict[str, ast.Instruction] = {}
+
+
 def parse_instruction(text: str, origin: Origin, symbols: Mapping[str, int],
                       resolve: Callable[[str], str] = lambda name: name) -> ast.Instruction:
     """One statement (prefixes, mnemonic, operands) -> a sized Instruction.
 
     ``origin`` is where ``text`` starts; errors carry the column inside it.
+    A statement that names no symbol or label is parsed once per text
+    (the same lines recur in every configuration and kernel tree).
 
     >>> i = parse_instruction("movq %rax, 8(%rsi)", Origin("a.S", 3), {})
     >>> i.base, i.width, i.operands[1]
@@ -575,6 +603,18 @@ def parse_instruction(text: str, origin: Origin, symbols: Mapping[str, int],
     >>> parse_instruction("JZ 1f", Origin("a.S", 3), {}).base
     'je'
     """
+    known = _PARSED.get(text)
+    if known is not None:
+        return replace(known, origin=origin)
+    consulted = _Consulted(symbols, resolve)
+    instr = _parse_instruction(text, origin, consulted, consulted.resolve)
+    if not consulted.used:
+        _PARSED[text] = instr
+    return instr
+
+
+def _parse_instruction(text: str, origin: Origin, symbols: Mapping[str, int],
+                       resolve: Callable[[str], str]) -> ast.Instruction:
     tree = parse_tree(text, "statement", origin, _STATEMENT_ERRORS, "instruction")
     builder = _StatementBuilder(origin, symbols, resolve)
     prefixes, mnemonic_token, parsed = build(tree, origin, builder)

@@ -118,6 +118,16 @@ def eq(a: BitVec, b: BitVec) -> Bool:
     return z3.BoolRef(z3.Z3_mk_eq(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
 
 
+def add(a: BitVec, b: BitVec) -> BitVec:
+    """a + b (modulo 2**width), through the C API.
+
+    >>> value_of(add(const(250, 8), const(10, 8)))
+    4
+    """
+    ctx = a.ctx
+    return z3.BitVecRef(z3.Z3_mk_bvadd(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
+
+
 # --- Boolean connectives (C API: z3.And/Or/Not re-check every operand in Python) ---
 
 def negation(condition: Bool) -> Bool:

@@ -102,13 +102,14 @@ def _place(term: z3.BitVecRef) -> Place | None:
 Region = tuple[z3.BitVecRef, int, int]
 
 
-def _region(where: Place | None, size: int, regions: tuple[Region, ...]) -> int | None:
-    """The index of the region that holds all ``size`` bytes at ``where``."""
+def _region(where: Place | None, size: int, regions: tuple[tuple[int, int, int], ...]) -> int | None:
+    """The index of the region (base id, low, end) that holds all ``size``
+    bytes at ``where``."""
     if where is None or where.base is None:
         return None
     signed = where.signed_offset
-    for index, (variable, low, end) in enumerate(regions):
-        if where.base_id == variable.get_id() and low <= signed and signed + size <= end:
+    for index, (base_id, low, end) in enumerate(regions):
+        if where.base_id == base_id and low <= signed and signed + size <= end:
             return index
     return None
 
@@ -127,7 +128,7 @@ def select_bytes(array: z3.ArrayRef, address: z3.BitVecRef, size: int) -> z3.Bit
 
     value = byte(address)
     for offset in range(1, size):
-        high = byte(address + bv.const(offset, 64))
+        high = byte(bv.add(address, bv.const(offset, 64)))
         value = z3.BitVecRef(z3.Z3_mk_concat(ctx.ref(), high.as_ast(), value.as_ast()), ctx)
     return value
 
@@ -138,11 +139,13 @@ _PASS, _STOP, _SPLIT = "pass", "stop", "split"
 class Memory:
     """One node of a memory chain (see the module doc); immutable."""
 
-    __slots__ = ("regions", "_below", "_store", "_merge", "_array", "_cache")
+    __slots__ = ("regions", "_ids", "_below", "_store", "_merge", "_array", "_cache")
 
     def __init__(self, regions: tuple[Region, ...], below: "Memory | None" = None, store: tuple | None = None,
                  merge: tuple | None = None, array: z3.ArrayRef | None = None):
         self.regions = regions
+        self._ids = tuple((variable.get_id(), low, end) for variable, low, end in regions) if below is None \
+            else below._ids
         self._below = below
         self._store = store          # (address, place, size in bytes, value)
         self._merge = merge          # (condition, memory if it holds, memory otherwise)
@@ -193,7 +196,7 @@ class Memory:
                 address, _, size, value = self._store
                 array = self._below.array
                 for offset in range(size):
-                    array = z3.Store(array, address + bv.const(offset, 64),
+                    array = z3.Store(array, bv.add(address, bv.const(offset, 64)),
                                      bv.extract(8 * offset + 7, 8 * offset, value))
                 self._array = array
         return self._array
@@ -201,7 +204,7 @@ class Memory:
     def load(self, address: z3.BitVecRef, size: int) -> z3.BitVecRef:
         """``size`` bytes at ``address``, little-endian."""
         where = place(address)
-        return self._load(address, where, size, _region(where, size, self.regions), {})
+        return self._load(address, where, size, _region(where, size, self._ids), {})
 
     def _load(self, address: z3.BitVecRef, where: Place | None, size: int, region: int | None,
               seen: dict) -> z3.BitVecRef:
@@ -258,7 +261,7 @@ class Memory:
             if inside < stored_size:
                 return inside if inside + size <= stored_size else _SPLIT
             return _SPLIT if (stored_at.offset - where.offset) & _MASK < size else _PASS
-        other = _region(stored_at, stored_size, self.regions)
+        other = _region(stored_at, stored_size, self._ids)
         if region is not None and other is not None and other != region:
             return _PASS
         return _STOP
@@ -268,7 +271,7 @@ class Memory:
         value = None
         for offset in range(size):
             at = None if where is None else where._replace(offset=(where.offset + offset) & _MASK)
-            byte = node._load(address + bv.const(offset, 64) if offset else address, at, 1,
-                              _region(at, 1, self.regions), seen)
+            byte = node._load(bv.add(address, bv.const(offset, 64)) if offset else address, at, 1,
+                              _region(at, 1, self._ids), seen)
             value = byte if value is None else bv.concat(byte, value)
         return value
