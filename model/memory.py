@@ -76,6 +76,8 @@ def place(address: z3.BitVecRef) -> Place | None:
     key = (id(address.ctx), address.get_id())
     cached = _PLACES.get(key)
     if cached is None:
+        if len(_PLACES) > 200_000:
+            _PLACES.clear()
         cached = _PLACES[key] = (address, _place(address))   # the entry keeps the term (and its id) alive
     return cached[1]
 

@@ -502,9 +502,8 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
 
 # --- a whole run: files x configurations x functions ----------------------------------------
 
-# config_label and config_matrix were defined here: importers of the prover still find them.
-from grammar.frontend import (Preprocessing, config_label, config_matrix,  # noqa: E402,F401
-                              group_configurations, load_preprocessed, load_program, options_key)
+from grammar.frontend import (Preprocessing, group_configurations, load_preprocessed,  # noqa: E402
+                              load_program, options_key)
 
 
 _PROGRAMS: dict[tuple, ast.Program] = {}

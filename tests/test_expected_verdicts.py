@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import expectations as table  # noqa: E402  (the shared table lives beside the tests)
 
 from proofs.contracts import load_contracts  # noqa: E402
-from proofs.prover import Settings, cached_program, check_function, config_label  # noqa: E402
+from grammar.frontend import config_label  # noqa: E402
+from proofs.prover import Settings, cached_program, check_function  # noqa: E402
 
 TABLE = os.environ.get("TDXPROOF_TABLE", "full")
 
