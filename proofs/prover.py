@@ -574,6 +574,7 @@ def _run_in_forks(batches: Iterable[list[tuple[tuple, int]]], jobs: int, progres
     the front end of the next file group) while the children run.  A child
     that dies without a result is an internal error naming its task.
     """
+    import gc
     import os
     import pickle
     import selectors
@@ -591,6 +592,7 @@ def _run_in_forks(batches: Iterable[list[tuple[tuple, int]]], jobs: int, progres
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:                                              # the child: one task, then _exit
+            gc.disable()      # short-lived: the collector would walk (and copy) the whole inherited heap
             try:
                 os.close(read_end)
                 try:
