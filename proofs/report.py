@@ -51,8 +51,24 @@ def _mark(result: FunctionResult, pid: str) -> str:
     return "-"
 
 
-def _row_label(result: FunctionResult) -> str:
-    return f"{result.function} [{result.config}]"
+def _row_label(result: FunctionResult, qualified: bool = False) -> str:
+    """``function [config]``, with the function's file when ``qualified``.
+
+    >>> r = FunctionResult("f", "default", "-", None, Origin("a/b.S", 4), [], [])
+    >>> _row_label(r), _row_label(r, True)
+    ('f [default]', 'a/b.S:f [default]')
+    """
+    name = f"{result.origin.file}:{result.function}" if qualified else result.function
+    return f"{name} [{result.config}]"
+
+
+def _labels(results: list[FunctionResult]) -> dict[int, str]:
+    """Each result's row label: a function that two files (two kernel
+    trees) define is named with its file."""
+    files: dict[str, set[str]] = {}
+    for result in results:
+        files.setdefault(result.function, set()).add(result.origin.file)
+    return {id(r): _row_label(r, len(files[r.function]) > 1) for r in results}
 
 
 def _shared_assumptions(results: list[FunctionResult]) -> list[str]:
@@ -65,12 +81,13 @@ def _shared_assumptions(results: list[FunctionResult]) -> list[str]:
 
 def text_report(results: list[FunctionResult], configs: Iterable[str] = ()) -> str:
     columns = [pid for pid in CATALOG if any(o.property == pid for r in results for o in r.obligations)]
-    label_width = max([len("function [config]")] + [len(_row_label(r)) for r in results])
+    labels = _labels(results)
+    label_width = max([len("function [config]")] + [len(label) for label in labels.values()])
     lines = ["  ".join(["function [config]".ljust(label_width)] + columns)]
     lines.append("  ".join(["-" * label_width] + ["-" * len(pid) for pid in columns]))
     for result in results:
         cells = [_mark(result, pid).center(len(pid)) for pid in columns]
-        lines.append("  ".join([_row_label(result).ljust(label_width)] + cells).rstrip())
+        lines.append("  ".join([labels[id(result)].ljust(label_width)] + cells).rstrip())
     total = {status: sum(r.count(status) for r in results) for status in MARKS}
     lines.append("")
     lines.append(f"{total[PROVED]} proved, {total[REFUTED]} refuted, {total[UNKNOWN]} unknown "
@@ -82,22 +99,22 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = ()) -> s
     for result in results:
         own = [text for text in result.assumptions if text not in shared]
         if own:
-            lines.append(f"Assumptions for {_row_label(result)}:")
+            lines.append(f"Assumptions for {labels[id(result)]}:")
             lines += [f"  - {text}" for text in own]
     for result in results:
         for obligation in result.obligations:
             if obligation.status == REFUTED:
                 lines.append("")
-                lines += counterexample_text(result, obligation)
+                lines += counterexample_text(result, obligation, labels[id(result)])
             elif obligation.status == UNKNOWN:
                 lines.append("")
-                lines.append(f"UNKNOWN {_title(result, obligation)}: {obligation.reason}")
+                lines.append(f"UNKNOWN {_title(result, obligation, labels[id(result)])}: {obligation.reason}")
     return "\n".join(lines) + "\n"
 
 
-def _title(result: FunctionResult, obligation) -> str:
+def _title(result: FunctionResult, obligation, label: str) -> str:
     detail = f" ({obligation.detail})" if obligation.detail else ""
-    return f"{obligation.property}{detail} of {_row_label(result)}"
+    return f"{obligation.property}{detail} of {label}"
 
 
 def _source(source: dict) -> str:
@@ -107,10 +124,10 @@ def _source(source: dict) -> str:
     return text
 
 
-def counterexample_text(result: FunctionResult, obligation) -> list[str]:
-    """A refutation as an annotated trace."""
+def counterexample_text(result: FunctionResult, obligation, label: str) -> list[str]:
+    """A refutation as an annotated trace (``label``: the result's row label)."""
     cex = obligation.counterexample or {}
-    lines = [f"REFUTED {_title(result, obligation)}"]
+    lines = [f"REFUTED {_title(result, obligation, label)}"]
     if cex.get("where"):
         lines.append(f"  at {_source(cex['where'])}")
     lines.append(f"  expected: {cex.get('expected')}    actual: {cex.get('actual')}")
@@ -142,7 +159,8 @@ def json_report(results: list[FunctionResult], assumptions: list[str]) -> dict:
         "tool": TOOL, "version": VERSION,
         "assumptions": assumptions,
         "results": [{
-            "function": r.function, "config": r.config, "abi": r.abi, "contract": r.contract,
+            "function": r.function, "file": r.origin.file, "config": r.config, "abi": r.abi,
+            "contract": r.contract,
             "assumptions": r.assumptions,
             "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status,
                                   "seconds": math.ceil(o.seconds)},
@@ -171,13 +189,14 @@ def sarif_report(results: list[FunctionResult]) -> dict:
             if o.status == PROVED:
                 continue
             origin = o.origin or result.origin
-            text = f"{_title(result, o)}: " + (
+            text = f"{_title(result, o, _row_label(result))}: " + (
                 f"refuted (expected {o.counterexample.get('expected')}, actual "
                 f"{o.counterexample.get('actual')})" if o.status == REFUTED else f"unknown: {o.reason}")
             finding = {"ruleId": o.property, "ruleIndex": index[o.property],
                        "level": "error" if o.status == REFUTED else "warning",
                        "message": {"text": text}, "locations": [_location(origin)],
-                       "properties": {"function": result.function, "config": result.config,
+                       "properties": {"function": result.function, "file": result.origin.file,
+                                      "config": result.config,
                                       "detail": o.detail}}
             related = [_location(Origin(frame.file, frame.line, frame.column), f"expanded from {frame.name}")
                        for frame in origin.expansion]

@@ -42,8 +42,16 @@ def test_two_kernel_trees_are_two_programs_in_input_order(capsys):
                     ("__seamcall_saved_ret", "unified"), ("__seamcall", "legacy")]
     assert main(["check", str(LEGACY_HOST), str(UNIFIED_HOST), *QUICK, "--json", "-",
                  "--function", "__seamcall"]) == 0
-    assert [(r["function"], r["abi"]) for r in _json(capsys)["results"]] == [
-        ("__seamcall", "legacy"), ("__seamcall", "unified")]
+    results = _json(capsys)["results"]
+    assert [(r["function"], r["abi"], r["file"]) for r in results] == [
+        ("__seamcall", "legacy", str(LEGACY_HOST)), ("__seamcall", "unified", str(UNIFIED_HOST))]
+
+
+def test_the_text_table_names_the_file_of_a_function_two_trees_define(capsys):
+    assert main(["check", str(UNIFIED_HOST), str(LEGACY_HOST), *QUICK]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:6]]
+    assert rows == [f"{UNIFIED_HOST}:__seamcall", "__seamcall_ret", "__seamcall_saved_ret",
+                    f"{LEGACY_HOST}:__seamcall"]
 
 
 def test_files_of_one_tree_or_directory_are_one_program(tmp_path, capsys):
