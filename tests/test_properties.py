@@ -149,6 +149,14 @@ def test_contract_mutants_are_refuted(change, pid):
     assert_real(prog, obligations, pid)
 
 
+def test_a_wrapper_that_returns_without_its_tdx_instruction_is_refuted():
+    prog = program({"__seamcall": SEAMCALL.replace("    seamcall\n", "    nop\n")}, (("site", "trap"),))
+    obligations, _ = check(prog, "__seamcall", ["input-marshalling"], era="unified")
+    assert obligations["input-marshalling", "executed"].status == "refuted"
+    assert [d for (_, d), o in obligations.items() if o.status == "refuted"] == ["executed"]
+    assert_real(prog, obligations, "input-marshalling")
+
+
 def test_missing_extable_entry_is_refuted_on_fault_handled():
     prog = program({"__seamcall": SEAMCALL})
     obligations, _ = check(prog, "__seamcall", ["fault-handled"], era="unified")
