@@ -29,7 +29,9 @@ Decisions:
     asserts exactly that, see ``proofs.prover``);
   - anything else (an address that is not a place, two bases with no
     regions to tell them apart) is decided by the solver: each byte is
-    ``If(address inside the store, that byte of it, the byte below)``;
+    ``If(address - store == 0, its byte 0, If(... == 1, byte 1, ... the
+    byte below))`` (comparisons with constants: a symbolic shift would
+    cost the solver a barrel shifter per byte);
   - through a merge, the load is ``If(condition, one side, other side)``,
     or one term when both sides agree.
 
@@ -230,15 +232,14 @@ class Memory:
             elif relation is _SPLIT or (relation is _STOP and size > 1):
                 return self._bytewise(node, address, where, size, seen)
             elif relation is _STOP:
-                below = node._below._load(address, where, 1, region, seen)
+                loaded = node._below._load(address, where, 1, region, seen)
                 if stored_size == 1:
-                    return bv.ite(address == stored_address, value, below)
-                distance = address - stored_address
-                shift = distance << bv.const(3, 64)
-                if stored_size < 8:
-                    shift = bv.extract(8 * stored_size - 1, 0, shift)
-                return bv.ite(bv.ult(distance, bv.const(stored_size, 64)),
-                              bv.extract(7, 0, bv.lshr(value, shift)), below)
+                    return bv.ite(bv.eq(address, stored_address), value, loaded)
+                distance = address - stored_address      # one subtraction, compared with constants
+                for byte in reversed(range(stored_size)):
+                    loaded = bv.ite(bv.eq(distance, bv.const(byte, 64)),
+                                    bv.extract(8 * byte + 7, 8 * byte, value), loaded)
+                return loaded
             else:
                 low = 8 * relation
                 return value if low == 0 and size == stored_size else bv.extract(low + 8 * size - 1, low, value)
