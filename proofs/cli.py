@@ -205,13 +205,63 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     return EXIT_PROVED
 
 
+def _add_equiv_short_form_options(parser: argparse.ArgumentParser) -> None:
+    """``equiv``'s short-form options, each the spec-file key it names
+    (:mod:`proofs.equiv_spec` builds the spec from them and writes them,
+    as ``FLAG VALUE``, into the spec's path)."""
+    group = parser.add_argument_group("short form (LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC)")
+    group.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
+                       help="include directory for both sides")
+    group.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]")
+    group.add_argument("-U", dest="undefines", action="append", default=[], metavar="NAME")
+    group.add_argument("--same", action="append", default=[], metavar="REG[,REG...]",
+                       help="left.REG == right.REG at entry (relation.same).  With no --same and no "
+                            "--relate: every GPR but RSP is the same on both sides")
+    group.add_argument("--relate", action="append", default=[], metavar="'TERM == TERM'",
+                       help="an entry equation (relation.equal), e.g. 'left.rsi == right.args.rcx'")
+    group.add_argument("--struct", dest="structs", action="append", default=[],
+                       metavar="SIDE.NAME=REG:LAYOUT[:nullable]",
+                       help="REG points to a struct LAYOUT at entry (SIDE.structs.NAME)")
+    group.add_argument("--observe-registers", default=None, metavar="default|all|REG,REG...",
+                       help="registers the caller compares (default: RAX, the callee-saved ones, RSP)")
+    group.add_argument("--observe-memory", default=None, metavar="outside-frame|outside-frame-and-structs|none",
+                       help="memory the caller compares (default: outside-frame)")
+    group.add_argument("--observe-equal", action="append", default=[], metavar="'TERM == TERM'",
+                       help="a final-state equation the caller checks (observe.equal)")
+    group.add_argument("--module-reads", action="append", default=[], metavar="KIND=REG,REG...",
+                       help="the registers the TDX module reads (default: every GPR but RSP)")
+    group.add_argument("--module-outputs", action="append", default=[], metavar="KIND=REG,REG...",
+                       help="the only registers the TDX module changes (default: the model's rules)")
+    group.add_argument("--tdcall-may-fault", action="store_true",
+                       help="TDCALL may also raise #UD/#GP (default: it completes)")
+
+
+def _equiv_spec(args: argparse.Namespace):
+    """The spec of an ``equiv`` command: a spec file, or the short form's
+    two sides and mapping options."""
+    from proofs.equiv_spec import load_spec, short_form_options_given, short_form_spec
+    if len(args.spec) == 2:
+        return short_form_spec(*args.spec, args)
+    if len(args.spec) > 2:
+        raise SourceError(f"tdxproof equiv takes SPEC.toml or two sides LEFT.S:FUNC RIGHT.S:FUNC, "
+                          f"not {len(args.spec)} arguments (files of one side go comma-separated: "
+                          f"a.S,b.c:FUNC)")
+    given = short_form_options_given(args)
+    if given:
+        raise SourceError(f"tdxproof equiv: {', '.join(given)}: these options belong to the short form "
+                          f"(LEFT.S:FUNC RIGHT.S:FUNC); with a spec file, say it in {args.spec[0]}")
+    if ":" in args.spec[0] and not args.spec[0].endswith(".toml"):
+        raise SourceError(f"tdxproof equiv: {args.spec[0]!r} looks like one side of the short form; "
+                          f"it needs two, LEFT.S:FUNC RIGHT.S:FUNC")
+    return load_spec(args.spec[0])
+
+
 def _cmd_equiv(args: argparse.Namespace) -> int:
     from pathlib import Path
     from proofs.equiv import DIFFERENT, UNKNOWN, check_equivalence, counterexample_name, json_result, text_result
-    from proofs.equiv_spec import load_spec
     if args.timeout <= 0:
         raise SourceError("--timeout must be positive")
-    result = check_equivalence(load_spec(args.spec), dict(args.configs), args.firmware, args.timeout)
+    result = check_equivalence(_equiv_spec(args), dict(args.configs), args.firmware, args.timeout)
     if args.cex_dir and result.counterexample:
         try:
             Path(args.cex_dir).mkdir(parents=True, exist_ok=True)
@@ -287,9 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     mutate.add_argument("--json", action="store_true", help="machine-readable output")
     mutate.set_defaults(run=_cmd_mutate)
 
-    equiv = commands.add_parser("equiv", help="prove two implementations look the same to a caller, "
-                                              "or print a counterexample")
-    equiv.add_argument("spec", metavar="SPEC.toml", help="the two sides, the relation, the observables")
+    equiv = commands.add_parser(
+        "equiv", help="prove two implementations look the same to a caller, or print a counterexample",
+        description="Compare two functions as a caller sees them: give a spec file, or the short form "
+                    "LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC (paths relative to the current directory) with "
+                    "the mapping options below, each the spec-file key it names.  With no --same and no "
+                    "--relate, the short form assumes both functions are called alike: every GPR but RSP "
+                    "holds the same value on both sides at entry.")
+    equiv.add_argument("spec", nargs="+", metavar="SPEC.toml | LEFT RIGHT",
+                       help="a spec file (the two sides, the relation, the observables), or two sides "
+                            "FILE[,FILE...]:FUNCTION")
     equiv.add_argument("--config", dest="configs", action="append", default=[], type=_config_option,
                        metavar="CONFIG_X=y|n", help="set a kernel config option on both sides")
     equiv.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default=None,
@@ -298,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     equiv.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                        help="JSON result to PATH (or to stdout instead of the text report)")
     equiv.add_argument("--cex-dir", default=None, metavar="DIR", help="write the counterexample as JSON")
+    _add_equiv_short_form_options(equiv)
     equiv.set_defaults(run=_cmd_equiv)
     return parser
 

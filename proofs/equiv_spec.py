@@ -39,11 +39,19 @@ non-constant terms must relate the two sides (``left.rdi == left.rsi`` is
 "unrelated registers": it says nothing about the other implementation).
 Whether the relation is satisfiable needs Z3 and the entry states, so
 :mod:`proofs.equiv` checks that, naming the keys of the unsatisfiable core.
+
+The short form ``tdxproof equiv LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC``
+with options (``--same``, ``--relate``, ``--struct``, ``--observe-*``,
+``--module-*``, ``-I/-D/-U``) builds the same tables and goes through the
+same checks; its errors name the option instead of the key (the spec's path
+is then its :class:`CommandLine`).
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
+import shlex
 import subprocess
 import tempfile
 import tomllib
@@ -68,11 +76,47 @@ code-generation flags that change what the model sees (not position
 independent, so calls have no ``@PLT``; no red zone)."""
 
 
+class CommandLine(str):
+    """The spec path of a short-form spec: its command line, canonical
+    (``tdxproof equiv LEFT RIGHT OPTION...``), which ``tdxproof replay``
+    reads back with :func:`recorded_spec`.  It knows which option stands
+    for each spec key, so that every :class:`SpecError` about it names the
+    option the user wrote."""
+
+    options: Mapping[str, str]
+
+    def __new__(cls, text: str, options: Mapping[str, str]):
+        line = super().__new__(cls, text)
+        line.options = options
+        return line
+
+    def option(self, key: str) -> str:
+        """The option behind ``key``, the longest key prefix it has (``key``
+        may name several keys, comma-separated, as an unsatisfiable core
+        does).
+
+        >>> CommandLine("x", {"relation.same": "--same", "left": "LEFT 'a.S:f'"}).option(
+        ...     "relation.same[1], left.function")
+        "--same, LEFT 'a.S:f'"
+        """
+        names = []
+        for part in key.split(", "):
+            prefixes = [k for k in self.options if part == k or part.startswith((k + ".", k + "["))]
+            name = self.options[max(prefixes, key=len)] if prefixes else part
+            if name not in names:
+                names.append(name)
+        return ", ".join(names)
+
+
 class SpecError(SourceError):
-    """A mistake in the spec file, rendered as ``FILE: KEY: message``."""
+    """A mistake in the spec, rendered as ``FILE: KEY: message`` (for a
+    short-form spec, ``tdxproof equiv: OPTION: message``)."""
 
     def __init__(self, spec: str, key: str, message: str):
-        super().__init__(f"{spec}: {key}: {message}")
+        if isinstance(spec, CommandLine):
+            super().__init__(f"tdxproof equiv: {spec.option(key)}: {message}")
+        else:
+            super().__init__(f"{spec}: {key}: {message}")
         self.key = key
 
 
@@ -318,9 +362,14 @@ def load_spec(path: str) -> EquivSpec:
         raise SourceError(f"cannot read spec {path}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SourceError(f"{path}: not valid TOML: {error}") from None
+    return spec_from_data(data, path, Path(path).parent)
+
+
+def spec_from_data(data: Mapping, path: str, base: Path) -> EquivSpec:
+    """The spec the TOML tables ``data`` describe, checked; file names are
+    relative to ``base``.  Both the spec file and the short form come here."""
     reader = _Reader(path)
     reader.table(data, "", ("left", "right", "relation", "observe", "module"), SIDES)
-    base = Path(path).parent
     sides = {name: _side(reader, data[name], name, base) for name in SIDES}
 
     relation = reader.table(data.get("relation", {}), "relation", ("same", "equal"))
@@ -355,3 +404,133 @@ def load_spec(path: str) -> EquivSpec:
         observed_equal=observed_equal, module_reads=tables["reads"], module_outputs=tables["outputs"],
         firmware=reader.choice(module, "module", "firmware", FIRMWARE_MODES, "spec"),
         tdcall_may_fault=reader.boolean(module, "module", "tdcall_may_fault", False))
+
+
+# --- the short form: LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC and options -----------------------
+
+DEFAULT_SAME: tuple[str, ...] = tuple(r for r in GPR64 if r != "rsp")
+"""The short form's relation when it is given no ``--same`` and no
+``--relate``: the two functions are called the same way (every GPR but RSP
+holds the same value on both sides; each side has its own stack)."""
+_LIST_OPTIONS = (("include_dirs", "-I"), ("defines", "-D"), ("undefines", "-U"), ("same", "--same"),
+                 ("relate", "--relate"), ("structs", "--struct"), ("observe_equal", "--observe-equal"),
+                 ("module_reads", "--module-reads"), ("module_outputs", "--module-outputs"))
+_VALUE_OPTIONS = (("observe_registers", "--observe-registers"), ("observe_memory", "--observe-memory"))
+SHORT_FORM_PREFIX = "tdxproof equiv "
+"""How a short-form spec's path begins: ``tdxproof equiv LEFT RIGHT`` and
+each option as ``FLAG VALUE`` in the order of the two tables above (the
+command line's own options are defined in :mod:`proofs.cli`)."""
+
+
+def short_form_options_given(args) -> list[str]:
+    """The short-form options set in ``args`` (a spec file may not be
+    combined with them)."""
+    given = [flag for dest, flag in _LIST_OPTIONS + _VALUE_OPTIONS if getattr(args, dest)]
+    return given + (["--tdcall-may-fault"] if args.tdcall_may_fault else [])
+
+
+def _option_error(option: str, message: str) -> SourceError:
+    return SourceError(f"tdxproof equiv: {option}: {message}")
+
+
+def _short_side(text: str, label: str) -> dict:
+    files, colon, function = text.rpartition(":")
+    if not colon or not files or not function:
+        raise _option_error(f"{label} {text}", "expected FILE[,FILE...]:FUNCTION (a colon, then the function)")
+    return {"files": files.split(","), "function": function}
+
+
+def _assignment(option: str, text: str, form: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise _option_error(f"{option} {text}", f"expected {form}")
+    return name, value
+
+
+def short_form_spec(left: str, right: str, args) -> EquivSpec:
+    """The spec of ``tdxproof equiv LEFT RIGHT [options]``: the tables a
+    spec file would hold, checked by :func:`spec_from_data` (files relative
+    to the current directory), its path the canonical command line, so
+    every error names the option."""
+    words = [left, right]
+    for dest, flag in _LIST_OPTIONS:
+        for value in getattr(args, dest):
+            words += [flag, value]
+    for dest, flag in _VALUE_OPTIONS:
+        if getattr(args, dest) is not None:
+            words += [flag, getattr(args, dest)]
+    if args.tdcall_may_fault:
+        words.append("--tdcall-may-fault")
+    options = {"left": f"LEFT {left}", "right": f"RIGHT {right}", "observe.registers": "--observe-registers",
+               "observe.memory": "--observe-memory", "module.reads": "--module-reads",
+               "module.outputs": "--module-outputs", "module.tdcall_may_fault": "--tdcall-may-fault",
+               "relation.same": "--same" if args.same or args.relate else
+               "the default --same (every GPR but RSP)"}
+    sides = {"left": _short_side(left, "LEFT"), "right": _short_side(right, "RIGHT")}
+    for side in sides.values():
+        side.update(include_dirs=list(args.include_dirs), defines=list(args.defines),
+                    undefines=list(args.undefines))
+    for text in args.structs:
+        option = f"--struct {text}"
+        name, value = _assignment("--struct", text, "SIDE.NAME=REG:LAYOUT[:nullable]")
+        side, dot, struct = name.partition(".")
+        register, _, rest = value.partition(":")
+        layout, _, nullable = rest.partition(":")
+        if side not in SIDES or not dot or not struct or not layout or nullable not in ("", "nullable"):
+            raise _option_error(option, "expected SIDE.NAME=REG:LAYOUT[:nullable] (SIDE is left or right)")
+        structs = sides[side].setdefault("structs", {})
+        if struct in structs:
+            raise _option_error(option, f"{side} declares struct {struct!r} twice")
+        structs[struct] = {"register": register, "layout": layout, "nullable": bool(nullable)}
+        options[f"{side}.structs.{struct}"] = option
+    same = [reg for text in args.same for reg in text.split(",")]
+    relation = {"same": same if args.same or args.relate else list(DEFAULT_SAME), "equal": list(args.relate)}
+    options.update({f"relation.equal[{i}]": f"--relate '{text}'" for i, text in enumerate(args.relate)})
+    observe: dict = {"equal": list(args.observe_equal)}
+    options.update({f"observe.equal[{i}]": f"--observe-equal '{text}'" for i, text in enumerate(args.observe_equal)})
+    if args.observe_registers is not None:
+        registers = args.observe_registers
+        observe["registers"] = registers if registers in ("default", "all") else registers.split(",")
+    if args.observe_memory is not None:
+        observe["memory"] = args.observe_memory
+    module: dict = {"tdcall_may_fault": args.tdcall_may_fault}
+    for dest, key in (("module_reads", "reads"), ("module_outputs", "outputs")):
+        option = "--" + dest.replace("_", "-")
+        table = module[key] = {}
+        for text in getattr(args, dest):
+            kind, registers = _assignment(option, text, f"KIND=REG[,REG...] (KIND is {' or '.join(KINDS)})")
+            if kind in table:
+                raise _option_error(f"{option} {text}", f"{kind} given twice")
+            table[kind] = registers.split(",")
+            options[f"module.{key}.{kind}"] = f"{option} {text}"
+    line = CommandLine(SHORT_FORM_PREFIX + shlex.join(words), options)
+    data = {**sides, "relation": relation, "observe": observe, "module": module}
+    return spec_from_data(data, line, Path("."))
+
+
+def recorded_spec(text: str) -> EquivSpec:
+    """The spec a counterexample's ``spec`` field names: a spec file, or
+    the canonical command line of a short-form run (relative to the
+    current directory).
+
+    >>> recorded_spec("tdxproof equiv a.S b.S:g --same rbx")
+    Traceback (most recent call last):
+    grammar.source.SourceError: tdxproof equiv: LEFT a.S: expected FILE[,FILE...]:FUNCTION (a colon, then the function)
+    """
+    if not text.startswith(SHORT_FORM_PREFIX):
+        return load_spec(text)
+    words = shlex.split(text[len(SHORT_FORM_PREFIX):])
+    flags = {flag: dest for dest, flag in _LIST_OPTIONS + _VALUE_OPTIONS}
+    args = argparse.Namespace(**{dest: [] for dest, _ in _LIST_OPTIONS},
+                              **{dest: None for dest, _ in _VALUE_OPTIONS},
+                              tdcall_may_fault="--tdcall-may-fault" in words)
+    pairs = [word for word in words[2:] if word != "--tdcall-may-fault"]
+    if len(words) < 2 or len(pairs) % 2 or any(flag not in flags for flag in pairs[::2]):
+        raise SourceError(f"not a short-form equiv command line: {text!r}")
+    for flag, value in zip(pairs[::2], pairs[1::2]):
+        dest = flags[flag]
+        if isinstance(getattr(args, dest), list):
+            getattr(args, dest).append(value)
+        else:
+            setattr(args, dest, value)
+    return short_form_spec(words[0], words[1], args)

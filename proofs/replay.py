@@ -505,9 +505,9 @@ def replay_check(cex: Mapping, contracts: tuple = ()) -> Verdict:
 
 
 def _equiv_pointers(cex: Mapping) -> dict[str, list[str]]:
-    from proofs.equiv_spec import load_spec
+    from proofs.equiv_spec import recorded_spec
     try:
-        spec = load_spec(cex["spec"])
+        spec = recorded_spec(cex["spec"])
     except (SourceError, OSError, KeyError, TypeError):
         return {"left": [], "right": []}
     return {label: [s.register for s in spec.structs if s.side == label] for label in ("left", "right")}
