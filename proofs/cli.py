@@ -339,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     equiv = commands.add_parser(
         "equiv", help="prove two implementations look the same to a caller, or print a counterexample",
+        usage="%(prog)s SPEC.toml [options]\n       %(prog)s LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC [options]",
         description="Compare two functions as a caller sees them: give a spec file, or the short form "
                     "LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC (paths relative to the current directory) with "
                     "the mapping options below, each the spec-file key it names.  With no --same and no "

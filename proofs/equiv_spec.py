@@ -90,6 +90,9 @@ class CommandLine(str):
         line.options = options
         return line
 
+    def __reduce__(self):
+        return CommandLine, (str(self), dict(self.options))
+
     def option(self, key: str) -> str:
         """The option behind ``key``, the longest key prefix it has (``key``
         may name several keys, comma-separated, as an unsatisfiable core
@@ -521,10 +524,10 @@ def recorded_spec(text: str) -> EquivSpec:
         return load_spec(text)
     words = shlex.split(text[len(SHORT_FORM_PREFIX):])
     flags = {flag: dest for dest, flag in _LIST_OPTIONS + _VALUE_OPTIONS}
+    fault = words[-1:] == ["--tdcall-may-fault"]
     args = argparse.Namespace(**{dest: [] for dest, _ in _LIST_OPTIONS},
-                              **{dest: None for dest, _ in _VALUE_OPTIONS},
-                              tdcall_may_fault="--tdcall-may-fault" in words)
-    pairs = [word for word in words[2:] if word != "--tdcall-may-fault"]
+                              **{dest: None for dest, _ in _VALUE_OPTIONS}, tdcall_may_fault=fault)
+    pairs = words[2:len(words) - fault]
     if len(words) < 2 or len(pairs) % 2 or any(flag not in flags for flag in pairs[::2]):
         raise SourceError(f"not a short-form equiv command line: {text!r}")
     for flag, value in zip(pairs[::2], pairs[1::2]):

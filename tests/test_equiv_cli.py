@@ -9,6 +9,7 @@ Bad short forms exit 2 naming the option.
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,8 @@ def test_recorded_command_line_reads_back_as_the_same_spec(tmp_path):
     flags = {flag for flag, _ in _short_form_group(parser)}
     assert flags == {word for word in argv if word.startswith("-")}, "a short-form option the test misses"
     assert recorded_spec(str(spec.path)) == spec
+    copy = pickle.loads(pickle.dumps(spec))
+    assert copy == spec and copy.path.option("relation.equal[1]") == "--relate 'left.rdx == right.args.rdx'"
     assert spec.tdcall_may_fault and spec.observed_registers == ("rax", "rbx", "zf")
     assert spec.left.front_end.defines == spec.right.front_end.defines == ("X=1",)
 
