@@ -404,11 +404,17 @@ def return_address_symbol(site: Location) -> z3.BitVecRef:
     return bv.variable(f"return_{function}_{index}", 64)
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _expressions(node) -> Iterator:
     """The IR sub-expressions of ``node`` (itself included), outermost first."""
     yield node
-    for item in dataclasses.fields(node):
-        child = getattr(node, item.name)
+    kind = type(node)
+    if kind not in _FIELD_NAMES:
+        _FIELD_NAMES[kind] = tuple(item.name for item in dataclasses.fields(node))
+    for name in _FIELD_NAMES[kind]:
+        child = getattr(node, name)
         if dataclasses.is_dataclass(child) and not isinstance(child, type):
             yield from _expressions(child)
 

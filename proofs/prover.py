@@ -52,7 +52,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import z3
 
 from grammar import ast
-from grammar.source import Origin
+from grammar.source import Origin, SourceError
 from model import abi, bv, ir, symbolic
 from model.executor import ExecutorOptions, PathEnd, PathResult, Solver, Verdict, execute_function
 from model.lift import lift
@@ -119,23 +119,31 @@ class _Instructions:
         for function in program.functions:
             for instr in function.instructions:
                 self._by_origin.setdefault(instr.origin, instr)
+        self._rsp_updates: dict[Origin, ir.Expr | None] = {}
 
     def rsp_after(self, origin: Origin, rsp: z3.BitVecRef) -> z3.BitVecRef:
         """RSP after the instruction at ``origin`` when it is a function of
         RSP alone (``push``, ``pop``, ``call``, ``sub $n, %rsp`` ...), else
         the RSP before it."""
+        if origin not in self._rsp_updates:
+            self._rsp_updates[origin] = self._rsp_update(origin)
+        update = self._rsp_updates[origin]
+        if update is None:
+            return rsp
+        return symbolic.evaluate(update, symbolic.SymbolicState({"rsp": rsp}, {}, None), symbolic.SymbolicEnv())
+
+    def _rsp_update(self, origin: Origin) -> ir.Expr | None:
         instr = self._by_origin.get(origin)
         if instr is None:
-            return rsp
+            return None
         try:
             step = lift(instr)
-        except Exception:
-            return rsp
+        except SourceError:
+            return None
         for effect in step.effects:
             if isinstance(effect, ir.SetReg) and effect.name == "rsp" and _only_rsp(effect.value):
-                state = symbolic.SymbolicState({"rsp": rsp}, {}, None)
-                return symbolic.evaluate(effect.value, state, symbolic.SymbolicEnv())
-        return rsp
+                return effect.value
+        return None
 
 
 def _only_rsp(expr) -> bool:
@@ -548,7 +556,6 @@ def _task(arguments: tuple) -> list[FunctionResult] | tuple:
     on the fixture trees than a task per configuration).  A bad-input error
     comes back as (message, origin), which pickles whole (the exception
     would lose its origin on the way from the worker)."""
-    from grammar.source import SourceError
     files, name, runs, settings = arguments
     try:
         return [check_function(cached_program(files, options), name, label, settings) for options, label in runs]
@@ -678,7 +685,6 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
     (a :class:`grammar.frontend.Preprocessing`) may hold preprocessor runs
     started ahead.
     """
-    from grammar.source import SourceError
     files, functions = list(files), list(functions)
     groups = group_configurations(files, front_end, configs)
     preprocessed = _preprocess_programs([(group.files, options) for group, runs in groups for options, _ in runs],
