@@ -118,6 +118,12 @@ def _region(where: Place | None, size: int, regions: tuple[tuple[int, int, int],
     return None
 
 
+def _load_key(address: z3.BitVecRef, where: Place | None, size: int) -> tuple:
+    """What makes two loads the same: the place (or, without one, the
+    address term) and the size."""
+    return (size,) + ((where.base_id, where.offset) if where is not None else ("term", address.get_id()))
+
+
 def select_bytes(array: z3.ArrayRef, address: z3.BitVecRef, size: int) -> z3.BitVecRef:
     """``size`` bytes of ``array`` at ``address``, little-endian.
 
@@ -140,6 +146,22 @@ def select_bytes(array: z3.ArrayRef, address: z3.BitVecRef, size: int) -> z3.Bit
 _PASS, _STOP, _SPLIT = "pass", "stop", "split"
 
 
+def _relation(where: Place | None, size: int, region: int | None, stored_at: Place | None,
+              stored_region: int | None, stored_size: int):
+    """How a store bears on a load: pass it, stop, split the load, or the
+    load's byte offset inside the store (an int)."""
+    if where is None or stored_at is None:
+        return _STOP
+    if where.base_id == stored_at.base_id:
+        inside = (where.offset - stored_at.offset) & _MASK
+        if inside < stored_size:
+            return inside if inside + size <= stored_size else _SPLIT
+        return _SPLIT if (stored_at.offset - where.offset) & _MASK < size else _PASS
+    if region is not None and stored_region is not None and stored_region != region:
+        return _PASS
+    return _STOP
+
+
 class Memory:
     """One node of a memory chain (see the module doc); immutable."""
 
@@ -151,10 +173,10 @@ class Memory:
         self._ids = tuple((variable.get_id(), low, end) for variable, low, end in regions) if below is None \
             else below._ids
         self._below = below
-        self._store = store          # (address, place, size in bytes, value)
+        self._store = store          # (address, place, its region, size in bytes, value)
         self._merge = merge          # (condition, memory if it holds, memory otherwise)
         self._array = array          # the bottom array, or the built array once asked for
-        self._cache: dict[tuple, z3.BitVecRef] = {}     # a bottom's loads
+        self._cache: dict[tuple, z3.BitVecRef] | None = {} if array is not None else None   # a bottom's loads
 
     @classmethod
     def of_array(cls, array: z3.ArrayRef, regions: tuple[Region, ...] = ()) -> "Memory":
@@ -163,7 +185,8 @@ class Memory:
 
     def store(self, address: z3.BitVecRef, value: z3.BitVecRef) -> "Memory":
         """This memory with ``value`` stored little-endian at ``address``."""
-        return Memory(self.regions, below=self, store=(address, place(address), value.size() // 8, value))
+        where, size = place(address), value.size() // 8
+        return Memory(self.regions, below=self, store=(address, where, _region(where, size, self._ids), size, value))
 
     def merged(self, condition: z3.BoolRef, other: "Memory") -> "Memory":
         """This memory where ``condition`` holds, ``other`` where it does not."""
@@ -182,7 +205,7 @@ class Memory:
                 new = Memory(regions, merge=(apply(condition), then.substituted(apply, regions, done),
                                              otherwise.substituted(apply, regions, done)))
             elif self._store is not None:
-                address, _, _, value = self._store
+                address, _, _, _, value = self._store
                 new = self._below.substituted(apply, regions, done).store(apply(address), apply(value))
             else:
                 new = Memory.of_array(apply(self._array), regions)
@@ -197,7 +220,7 @@ class Memory:
                 condition, then, otherwise = self._merge
                 self._array = z3.If(condition, then.array, otherwise.array)
             else:
-                address, _, size, value = self._store
+                address, _, _, size, value = self._store
                 array = self._below.array
                 for offset in range(size):
                     array = z3.Store(array, bv.add(address, bv.const(offset, 64)),
@@ -215,8 +238,7 @@ class Memory:
         node = self
         while True:
             if node._merge is not None:
-                key = (id(node), size) + ((where.base_id, where.offset) if where is not None
-                                          else ("term", address.get_id()))
+                key = (id(node),) + _load_key(address, where, size)
                 if key not in seen:
                     condition, then, otherwise = node._merge
                     first = then._load(address, where, size, region, seen)
@@ -225,8 +247,8 @@ class Memory:
                 return seen[key]
             if node._store is None:
                 return node._bottom_load(address, where, size)
-            stored_address, stored_at, stored_size, value = node._store
-            relation = self._relation(where, size, region, stored_at, stored_size)
+            stored_address, stored_at, stored_region, stored_size, value = node._store
+            relation = _relation(where, size, region, stored_at, stored_region, stored_size)
             if relation is _PASS:
                 node = node._below
             elif relation is _SPLIT or (relation is _STOP and size > 1):
@@ -247,29 +269,13 @@ class Memory:
     def _bottom_load(self, address: z3.BitVecRef, where: Place | None, size: int) -> z3.BitVecRef:
         """A load from the bottom array, one term per place and size
         (every path of a run loads from the same entry memory)."""
-        key = (size,) + ((where.base_id, where.offset) if where is not None else ("term", address.get_id()))
+        key = _load_key(address, where, size)
         loaded = self._cache.get(key)
         if loaded is None:
             loaded = self._cache[key] = select_bytes(self._array, address, size)
         return loaded
 
-    def _relation(self, where: Place | None, size: int, region: int | None, stored_at: Place | None,
-                  stored_size: int):
-        """How a store bears on a load: pass it, stop, split the load, or
-        the load's byte offset inside the store (an int)."""
-        if where is None or stored_at is None:
-            return _STOP
-        if where.base_id == stored_at.base_id:
-            inside = (where.offset - stored_at.offset) & _MASK
-            if inside < stored_size:
-                return inside if inside + size <= stored_size else _SPLIT
-            return _SPLIT if (stored_at.offset - where.offset) & _MASK < size else _PASS
-        other = _region(stored_at, stored_size, self._ids)
-        if region is not None and other is not None and other != region:
-            return _PASS
-        return _STOP
-
-    def _bytewise(self, node: "Memory", address: z3.BitVecRef, where: Place, size: int,
+    def _bytewise(self, node: "Memory", address: z3.BitVecRef, where: Place | None, size: int,
                   seen: dict) -> z3.BitVecRef:
         value = None
         for offset in range(size):

@@ -78,7 +78,7 @@ from proofs.counterexample import (ReplayDiverged, Scenario, origin_json, replay
 from proofs.listing import program_text
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
 from proofs.properties import STACK_DEPTH
-from proofs.prover import STACK_MARGIN
+from proofs.prover import STACK_MARGIN, frame_region
 
 LEFT, RIGHT = "left", "right"
 EQUIVALENT, DIFFERENT, UNKNOWN = "equivalent", "different", "unknown"
@@ -316,7 +316,7 @@ def _side_regions(spec: EquivSpec, name: str) -> tuple:
     its frame and its first non-NULL struct (the assumptions keep the two
     apart; two structs of one side may be one object)."""
     entry = SymbolicState.fresh(name).regs
-    regions = [(entry["rsp"], -STACK_DEPTH, 8)]
+    regions = [frame_region(entry["rsp"])]
     structs = [struct for struct in spec.structs if struct.side == name and not struct.nullable]
     if structs:
         regions.append((entry[structs[0].register], 0, structs[0].size))
@@ -327,7 +327,7 @@ def _regions(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float
     """Memory regions the assumptions keep apart, for read-over-write
     resolution: the frame, and every non-NULL struct provably not at the
     address of another one already chosen."""
-    regions = [(entries[LEFT].regs["rsp"], -STACK_DEPTH, 8)]
+    regions = [frame_region(entries[LEFT].regs["rsp"])]
     chosen: list[z3.BitVecRef] = []
     for struct in spec.structs:
         pointer = entries[struct.side].regs[struct.register]

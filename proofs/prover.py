@@ -192,7 +192,7 @@ def _known_access(kind: str, address, size: int, rsp_before, rsp_after, regions:
 def symbolic_view(result: PathResult, instructions: _Instructions, regions: tuple[Region, ...] = ()
                   ) -> PathView:
     """The checkers' view of one executor path (``regions``: as
-    :func:`_regions` gives them, to place accesses)."""
+    :func:`memory_regions` gives them, to place accesses)."""
     accesses = []
     for a in result.accesses:
         after = instructions.rsp_after(a.origin, a.rsp)
@@ -305,9 +305,16 @@ def _assumptions(state: symbolic.SymbolicState, contract: Contract | None) -> tu
     return formulas, texts
 
 
-def _regions(state: symbolic.SymbolicState, contract: Contract | None) -> tuple:
-    """The memory regions the assumptions keep apart (see :class:`model.memory.Memory`)."""
-    regions = [(state.regs["rsp"], -STACK_DEPTH, 8)]
+def frame_region(rsp: z3.BitVecRef) -> Region:
+    """The function's frame as a memory region: ``STACK_DEPTH`` bytes
+    below the entry RSP and the return-address slot."""
+    return (rsp, -STACK_DEPTH, 8)
+
+
+def memory_regions(state: symbolic.SymbolicState, contract: Contract | None) -> tuple[Region, ...]:
+    """The memory regions the assumptions keep apart (see :class:`model.memory.Memory`):
+    the frame of ``state`` (an entry state) and the contract's struct."""
+    regions = [frame_region(state.regs["rsp"])]
     if contract is not None and contract.struct_pointer != "rsp":
         regions.append((state.regs[contract.struct_pointer], 0, contract.struct_size))
     return tuple(regions)
@@ -324,7 +331,7 @@ def _executor_options(settings: Settings, contract: Contract | None, namespace: 
         outputs = {contract.instruction: abi.MODULE_CALL_OUTPUTS}
     entry = symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix)
     formulas, _ = _assumptions(entry, contract)
-    regions = _regions(entry, contract)
+    regions = memory_regions(entry, contract)
     return ExecutorOptions(firmware=settings.firmware, module_outputs=outputs,
                            solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
                            module_namespace=namespace, preconditions=tuple(formulas),
@@ -354,41 +361,33 @@ def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: tuple[z3.Bo
             solver: Solver) -> None:
     """Decide one path's claims (each with its obligation and views)
     under ``context`` and the solver's preconditions.  One query asks for
-    any of them at once; a model refutes every obligation whose claim it
-    satisfies, and the query is asked again for the rest, until unsat.  An
-    unknown answer falls back to one query per claim, so that each unknown
-    is the claim's own."""
+    any of a batch of claims at once; a model refutes every obligation
+    whose claim it satisfies, and the query is asked again for the rest,
+    until unsat.  An unknown answer splits the batch into one claim each,
+    so that each unknown is the claim's own."""
     started = time.perf_counter()
-    pending = [(claim.violated, claim, obligation, views) for claim, obligation, views in claims
-               if obligation.status != REFUTED]
-    while pending:
-        query = z3.simplify(bv.disjunction([item[0] for item in pending]))
+    batches = [[(claim.violated, claim, obligation, views) for claim, obligation, views in claims]]
+    while batches:
+        batch = [item for item in batches.pop() if item[2].status != REFUTED]
+        query = z3.simplify(bv.disjunction([item[0] for item in batch]))
         if z3.is_false(query):
-            break
+            continue
         answer, model = solver.check(context + (query,))
-        if answer is Verdict.UNSAT:
-            break
-        if answer is Verdict.UNKNOWN or len(pending) == 1:
-            if len(pending) == 1:
-                if answer is Verdict.UNKNOWN:
-                    pending[0][2].settle(UNKNOWN, f"solver: {solver.reason}")
-                else:
-                    _refute(pending[0], model, path)
+        if answer is Verdict.UNKNOWN:
+            if len(batch) == 1:
+                batch[0][2].settle(UNKNOWN, f"solver: {solver.reason}")
             else:
-                for item in pending:
-                    _decide([item[1:]], context, path, solver)
-            break
-        rest = []
-        for item in pending:
-            if item[2].status == REFUTED:
-                continue
-            if z3.is_true(model.eval(item[0], model_completion=True)):
-                _refute(item, model, path)
-            else:
-                rest.append(item)
-        if len(rest) == len(pending):
-            raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
-        pending = rest
+                batches += [[item] for item in reversed(batch)]
+        elif answer is Verdict.SAT:
+            rest = []
+            for item in batch:
+                if item[2].status != REFUTED and z3.is_true(model.eval(item[0], model_completion=True)):
+                    _refute(item, model, path)
+                elif item[2].status != REFUTED:
+                    rest.append(item)
+            if len(rest) == len(batch):
+                raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
+            batches.append(rest)
     share = (time.perf_counter() - started) / max(1, len(claims))
     for _, obligation, _ in claims:
         obligation.seconds += share

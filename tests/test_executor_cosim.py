@@ -38,7 +38,7 @@ from model.executor import ExecutorOptions, PathEnd, execute_function
 from model.memory import select_bytes
 from model.tdx import Outcome
 from model.zeval import Evaluator
-from proofs.properties import STACK_DEPTH
+from proofs.prover import memory_regions
 
 pytestmark = pytest.mark.skipif(native.native_available() is not None,
                                 reason=str(native.native_available()))
@@ -273,20 +273,6 @@ STRUCT_REGIONS = tuple((native.ARGS_ADDRESS + 0x400 * number, 128) for number in
 """The argument structs' regions (one per pointer register), compared byte by byte."""
 
 
-def contract_regions(contracts) -> tuple:
-    """The memory regions the prover gives the executor (its frame, and
-    the struct of the contract): the harness keeps them apart whatever a
-    case's pointer values (the stack is far from the structs and from the
-    small values a pointer may get), so the cosimulation runs the executor
-    as the prover does."""
-    entry = symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix).regs
-    regions = [(entry["rsp"], -STACK_DEPTH, 8)]
-    for contract in contracts:
-        if contract.struct_pointer != "rsp":
-            regions.append((entry[contract.struct_pointer], 0, contract.struct_size))
-    return tuple(regions)
-
-
 def random_case(rng, function: str, script: list) -> native.NativeCase:
     """Random registers, flags, struct bytes and fill pattern."""
     regs = {name: random_value(rng) for name in GPR64 if name != "rsp"}
@@ -453,8 +439,12 @@ def test_fixture_wrappers_paths_predict_what_the_cpu_does(relative, frame_pointe
         era = "legacy" if "legacy" in relative or not candidates(contracts, function.name, "unified") else "unified"
         found = candidates(contracts, function.name, era)
         narrowed = {c.instruction: abi.MODULE_CALL_OUTPUTS for c in found if c.module_outputs == "call"}
+        # The executor as the prover runs it, with the frame and the contract's
+        # struct as regions: the harness keeps them apart whatever a case's
+        # pointers hold (the stack is far from the structs and from small values).
+        regions = memory_regions(symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix), (found or (None,))[0])
         compared = cosimulate(views, function.name, COSIM_CASES, 11,
-                              ExecutorOptions(module_outputs=narrowed, regions=contract_regions(found[:1])))
+                              ExecutorOptions(module_outputs=narrowed, regions=regions))
         if relative in TREE_FILES:
             assert min(compared.values()) >= COSIM_CASES, (function.name, compared)
         assert sum(compared.values()) >= COSIM_CASES * 0.5, (function.name, compared)
