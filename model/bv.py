@@ -299,6 +299,31 @@ def ite(condition: Bool, then: BitVec, otherwise: BitVec) -> BitVec:
     return z3.If(condition, then, otherwise)
 
 
+# --- uninterpreted constants and functions ---------------------------------
+
+def free_constants(terms, seen: set[int] | None = None) -> dict[str, z3.ExprRef]:
+    """The uninterpreted constants ``terms`` are built from, by name
+    (``seen``: ids of nodes already walked, to share one walk over several
+    calls).
+
+    >>> sorted(free_constants([variable("a", 8) + variable("b", 8) + 1]))
+    ['a', 'b']
+    """
+    seen = set() if seen is None else seen
+    found: dict[str, z3.ExprRef] = {}
+    stack = list(terms)
+    while stack:
+        node = stack.pop()
+        if node.get_id() in seen:
+            continue
+        seen.add(node.get_id())
+        if z3.is_const(node) and node.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            found.setdefault(node.decl().name(), node)
+        elif z3.is_app(node):
+            stack.extend(node.children())
+    return found
+
+
 # --- uninterpreted functions -----------------------------------------------
 
 _FUNCTIONS: dict[tuple, z3.FuncDeclRef] = {}

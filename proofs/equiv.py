@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import z3
 
@@ -105,19 +105,6 @@ class EquivResult:
 
 
 # --- the two runs ------------------------------------------------------------------
-
-def _free_constants(terms: Iterable[z3.ExprRef], seen: set[int], found: dict[str, z3.ExprRef]) -> None:
-    stack = list(terms)
-    while stack:
-        node = stack.pop()
-        if node.get_id() in seen:
-            continue
-        seen.add(node.get_id())
-        if z3.is_const(node) and node.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            found.setdefault(node.decl().name(), node)
-        elif z3.is_app(node):
-            stack.extend(node.children())
-
 
 def _path_terms(path: PathResult) -> Iterator:
     yield path.condition
@@ -187,7 +174,8 @@ def _share_caller(paths: list[PathResult], pairs: list[tuple[z3.ExprRef, z3.Expr
     found: dict[str, z3.ExprRef] = {}
     seen: set[int] = set()
     for path in paths:
-        _free_constants(_path_terms(path), seen, found)
+        for name, node in bv.free_constants(_path_terms(path), seen).items():
+            found.setdefault(name, node)
     pairs = list(pairs)
     for name, node in sorted(found.items()):
         if not name.startswith(("right_", "left_", "symbol_", "extended_init", "module_")):

@@ -361,20 +361,6 @@ def compare(function: str, paths, prediction: Predicted, case, result, landing: 
     return True
 
 
-def free_constants(term) -> set:
-    """The uninterpreted constants ``term`` is built from."""
-    seen, found, work = set(), set(), [term]
-    while work:
-        node = work.pop()
-        if node.get_id() in seen:
-            continue
-        seen.add(node.get_id())
-        if z3.is_const(node) and node.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            found.add(node)
-        work.extend(node.children())
-    return found
-
-
 def observables(path, regions) -> tuple[list, list]:
     """What the comparison looks at on ``path``, as (names, terms): final
     registers, the memory regions, the registers each TDX instruction saw,
@@ -387,7 +373,7 @@ def observables(path, regions) -> tuple[list, list]:
     named += [(("seen", index, name), event.inputs[name])
               for index, event in enumerate(path.events) for name in GPR64]
     named += [(("flag", name), path.state.flags[name]) for name in NATIVE_FLAGS
-              if not any(str(leaf).startswith("undefined") for leaf in free_constants(path.state.flags[name]))]
+              if not any(leaf.startswith("undefined") for leaf in bv.free_constants([path.state.flags[name]]))]
     if path.returned_to is not None:
         named.append((("returned to",), path.returned_to))
     return [name for name, _ in named], [term for _, term in named]
