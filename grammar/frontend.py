@@ -259,13 +259,14 @@ class Preprocessing:
     def results(self, requests: Sequence[tuple[Sequence[str], FrontEndOptions]]) -> list[Preprocessed]:
         """The outcomes of ``requests`` (started before or, if not, now)."""
         self._start(requests)
-        self.close()
+        self._threads.shutdown(wait=True)
         return [{path: future.exception() or future.result()
                  for path, future in self._started[(tuple(paths), options_key(options))].items()}
                 for paths, options in requests]
 
     def close(self) -> None:
-        """Wait for the runs under way; start no more."""
+        """Wait for the runs under way; cancel those not started (after an
+        error or an interrupt: :meth:`results` waits for every run)."""
         self._threads.shutdown(wait=True, cancel_futures=True)
 
 

@@ -1,8 +1,18 @@
 """The ``tdxproof`` command line: argument parsing and dispatch.
 
-Decisions: every bad input or usage error is a :class:`SourceError` (or an
-argparse usage error) rendered as one paragraph on stderr with exit status 2
-and no traceback.  A closed output pipe ends the command quietly.
+Decisions:
+
+* Every bad input or usage error is a :class:`SourceError` (or an argparse
+  usage error) rendered as one paragraph on stderr with exit status 2 and no
+  traceback: ``FILE:LINE:COL: error: ...`` when it has a place, else
+  ``tdxproof: error: ...``.
+* Anything else that escapes a command is a bug of ours: an *internal
+  error*, exit status :data:`EXIT_INTERNAL` (never 1, which scripts read as
+  "refuted"), one line naming the exception and where to report it;
+  ``--debug`` prints the traceback too.
+* Ctrl-C (SIGINT) ends the command with exit status 130 and one line; the
+  worker processes of a ``check`` are killed on the way out.
+* A closed output pipe ends the command quietly.
 """
 from __future__ import annotations
 
@@ -13,6 +23,11 @@ import sys
 from grammar.source import SourceError
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_INTERNAL = 70
+"""A bug of ours (``EX_SOFTWARE`` of sysexits.h)."""
+EXIT_INTERRUPTED = 130
+"""Ended by SIGINT (128 + the signal's number, as shells report it)."""
+REPORT_BUGS = "https://github.com/tdxproof/tdxproof/issues"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -279,19 +294,27 @@ def _cmd_equiv(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tdxproof", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the Python traceback too")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an internal error, print the Python traceback too")
 
-    parse = commands.add_parser("parse", help="functions and instructions with source locations")
+    parse = commands.add_parser(
+        "parse", parents=[debug], help="functions and instructions with source locations")
     _add_front_end_options(parse)
     parse.add_argument("--json", action="store_true", help="machine-readable output")
     parse.set_defaults(run=_cmd_parse)
 
-    ir = commands.add_parser("ir", help="the IR of each function, readable")
+    ir = commands.add_parser(
+        "ir", parents=[debug], help="the IR of each function, readable")
     _add_front_end_options(ir)
     ir.add_argument("--function", action="append", default=[], metavar="NAME")
     ir.set_defaults(run=_cmd_ir)
 
-    check = commands.add_parser("check", help="prove the property catalog, or print counterexamples")
+    check = commands.add_parser(
+        "check", parents=[debug], help="prove the property catalog, or print counterexamples")
     _add_front_end_options(check)
     check.add_argument("--function", action="append", default=[], metavar="NAME",
                        help="check only this function (repeatable; default: every function)")
@@ -317,13 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="FUNCTION=VARIANT", help="force one of several same-name contracts")
     check.set_defaults(run=_cmd_check)
 
-    replay = commands.add_parser("replay", help="run a counterexample natively, show what the CPU did")
+    replay = commands.add_parser(
+        "replay", parents=[debug], help="run a counterexample natively, show what the CPU did")
     replay.add_argument("counterexample", metavar="CEX.json", help="a file written by check --cex-dir or equiv")
     replay.add_argument("--contracts", action="append", default=[], metavar="FILE",
                         help="extra wrapper contracts the counterexample may name")
     replay.set_defaults(run=_cmd_replay)
 
-    mutate = commands.add_parser("mutate", help="which mutants of a function the properties catch")
+    mutate = commands.add_parser(
+        "mutate", parents=[debug], help="which mutants of a function the properties catch")
     _add_front_end_options(mutate)
     mutate.add_argument("--function", required=True, metavar="NAME", help="the function to mutate")
     mutate.add_argument("--property", action="append", default=[], metavar="ID",
@@ -338,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     mutate.set_defaults(run=_cmd_mutate)
 
     equiv = commands.add_parser(
-        "equiv", help="prove two implementations look the same to a caller, or print a counterexample",
+        "equiv", parents=[debug], help="prove two implementations look the same to a caller, or print a counterexample",
         usage="%(prog)s SPEC.toml [options]\n       %(prog)s LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC [options]",
         description="Compare two functions as a caller sees them: give a spec file, or the short form "
                     "LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC (paths relative to the current directory) with "
@@ -379,12 +404,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return _interrupted()
     try:
         return args.run(args)
     except SourceError as error:
-        print(error.render(), file=sys.stderr)
+        print(render_error(error), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return _interrupted()
     except BrokenPipeError:
         # The reader went away (`tdxproof parse ... | head`): not an error of
         # ours.  Point stdout at /dev/null so the final flush does not raise
@@ -392,6 +422,31 @@ def _run(argv: list[str] | None) -> int:
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PROVED
+    except Exception as error:  # noqa: BLE001 -- the one place a bug of ours is turned into an exit status
+        if args.debug:
+            import traceback
+            traceback.print_exc()
+        summary = " ".join(str(error).split())[:300]
+        print(f"tdxproof: internal error: {type(error).__name__}{': ' + summary if summary else ''} "
+              f"(a bug of tdxproof; please report it at {REPORT_BUGS} with the output of --debug)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def render_error(error: SourceError) -> str:
+    """A bad-input error as the command prints it: located like a compiler's
+    diagnostic, or prefixed with the tool's name when it has no place.
+
+    >>> render_error(SourceError("no input files"))
+    'tdxproof: error: no input files'
+    """
+    text = error.render()
+    return text if error.origin is not None else f"tdxproof: {text}"
+
+
+def _interrupted() -> int:
+    print("tdxproof: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
