@@ -28,6 +28,9 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 """Ended by SIGINT (128 + the signal's number, as shells report it)."""
 REPORT_BUGS = "https://github.com/tdxproof/tdxproof/issues"
+MAX_SECONDS = 86400.0
+"""The longest ``--timeout`` (a day per query: beyond it, say unknown)."""
+MAX_JOBS = 1024
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +38,27 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_BAD_INPUT, f"tdxproof: error: {message} (see 'tdxproof {self.prog.split()[-1]} --help')\n")
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (``nan`` and ``inf`` are not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, {MAX_SECONDS}], got {text!r}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, got {text!r}") from None
+    if not 1 <= value <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_JOBS} processes, got {text!r}")
+    return value
 
 
 def _config_option(text: str) -> tuple[str, bool]:
@@ -99,13 +123,65 @@ def _progress(position: int, total: int, function: str, config: str) -> None:
 
 
 def _check_common_options(args: argparse.Namespace) -> None:
-    """``--property``, ``--timeout`` and ``--jobs`` as check and mutate take them."""
+    """``--property`` as check and mutate take it."""
     from proofs.properties import CATALOG
     unknown = [pid for pid in args.property if pid not in CATALOG]
     if unknown:
-        raise SourceError(f"unknown property {', '.join(unknown)} (known: {', '.join(CATALOG)})")
-    if args.timeout <= 0 or args.jobs < 1:
-        raise SourceError("--timeout must be positive and --jobs at least 1")
+        raise SourceError(f"--property {unknown[0]}: unknown property (known: {', '.join(CATALOG)})")
+
+
+def _matrix_options(names: list[str], fixed: dict[str, bool]) -> list[str]:
+    """The ``--matrix`` options, each a CONFIG_ name given once and not also fixed by ``--config``."""
+    for position, name in enumerate(names):
+        if not name.startswith("CONFIG_") or not name[7:].replace("_", "").isalnum():
+            raise SourceError(f"--matrix {name}: expected a kernel option name CONFIG_...")
+        if name in names[:position]:
+            raise SourceError(f"--matrix {name} is given twice")
+        if name in fixed:
+            raise SourceError(f"--matrix {name} and --config {name}={'y' if fixed[name] else 'n'}: "
+                              f"an option is either fixed or toggled")
+    return names
+
+
+def _check_writable(option: str, path: str, directory: bool) -> None:
+    """``path`` can be written as a file (or made as a ``directory``)."""
+    import os
+    if os.path.exists(path) and os.path.isdir(path) != directory:
+        raise SourceError(f"{option} {path}: {'not a directory' if directory else 'is a directory'}")
+    if os.path.exists(path):
+        target = path
+    elif directory:
+        target = os.path.abspath(path)
+        while not os.path.exists(target):
+            target = os.path.dirname(target)
+    else:
+        target = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(target):
+            raise SourceError(f"{option} {path}: no directory {target}")
+    if not os.access(target, os.W_OK):
+        raise SourceError(f"{option} {path}: {target} is not writable")
+
+
+def _check_outputs(inputs: list[str], outputs: list[tuple[str, str | None]]) -> None:
+    """No output (``(option, path)``) may overwrite an input or another
+    output, and each must be writable where it is asked for: checked
+    before a long run, not after it."""
+    import os
+
+    def same(a: str, b: str) -> bool:
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            return os.path.realpath(a) == os.path.realpath(b)
+    given = [(option, path) for option, path in outputs if path and path != "-"]
+    for position, (option, path) in enumerate(given):
+        for source in inputs:
+            if same(path, source):
+                raise SourceError(f"{option} {path}: that is an input file; it would be overwritten")
+        for other_option, other in given[position + 1:]:
+            if same(path, other):
+                raise SourceError(f"{option} {path} and {other_option} {other} name the same file")
+        _check_writable(option, path, directory=option == "--cex-dir")
 
 
 def _available_cpus() -> int:
@@ -120,7 +196,9 @@ def _available_cpus() -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from grammar.frontend import Preprocessing, config_matrix, group_configurations
     front_end = _front_end_options(args)
-    configs = config_matrix({}, args.matrix)
+    _check_outputs(args.files + list(args.contracts), [("--json", args.json), ("--sarif", args.sarif),
+                                                      ("--cex-dir", args.cex_dir)])
+    configs = config_matrix({}, _matrix_options(args.matrix, dict(args.configs)))
     # The C preprocessor runs go on while the prover, the model and Z3 are imported.
     preprocessing = Preprocessing([(group.files, options) for group, runs in
                                    group_configurations(args.files, front_end, configs) for options, _ in runs])
@@ -137,7 +215,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                             variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
         progress = _progress if sys.stderr.isatty() else None
         checked = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress,
-                               preprocessing)
+                               preprocessing, properties_given=bool(args.property))
     finally:
         preprocessing.close()
     results = [result for result, _ in checked]
@@ -160,11 +238,30 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: str, data) -> None:
-    from pathlib import Path
+    """``data`` as JSON in ``path``, atomically: a temporary file in the
+    same directory renamed over ``path``, so that a failed write leaves
+    no partial file (and the old one, if any, whole)."""
+    import os
+    import tempfile
+    text = json.dumps(data, indent=2) + "\n"
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = None
     try:
-        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory")
+        handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+        temporary = None
     except OSError as error:
-        raise SourceError(f"cannot write {path}: {error.strerror}") from None
+        raise SourceError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
 
 
 def _front_end_json(options) -> dict:
@@ -274,8 +371,9 @@ def _equiv_spec(args: argparse.Namespace):
 def _cmd_equiv(args: argparse.Namespace) -> int:
     from pathlib import Path
     from proofs.equiv import DIFFERENT, UNKNOWN, check_equivalence, counterexample_name, json_result, text_result
-    if args.timeout <= 0:
-        raise SourceError("--timeout must be positive")
+    inputs = args.spec if len(args.spec) != 2 else [
+        path for side in args.spec for path in side.rpartition(":")[0].split(",")]
+    _check_outputs(inputs, [("--json", args.json)])
     result = check_equivalence(_equiv_spec(args), dict(args.configs), args.firmware, args.timeout)
     if args.cex_dir and result.counterexample:
         try:
@@ -327,8 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")
     check.add_argument("--tdcall-may-fault", action="store_true",
                        help="TDCALL may also raise #UD/#GP (default: it completes)")
-    check.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per solver query")
-    check.add_argument("--jobs", type=int, default=None, metavar="N",
+    check.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
+    check.add_argument("--jobs", type=_jobs, default=None, metavar="N",
                        help="tasks checked at once (default: the CPUs this process may use)")
     check.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                        help="JSON report to PATH (or to stdout instead of the text report)")
@@ -355,8 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check only this property (repeatable; default: the whole catalog)")
     mutate.add_argument("--abi", choices=("unified", "legacy"), default=None)
     mutate.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")
-    mutate.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per solver query")
-    mutate.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes")
+    mutate.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
+    mutate.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="worker processes")
     mutate.add_argument("--no-equiv", action="store_true",
                         help="do not try to prove surviving mutants equivalent to the original")
     mutate.add_argument("--json", action="store_true", help="machine-readable output")
@@ -377,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="CONFIG_X=y|n", help="set a kernel config option on both sides")
     equiv.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default=None,
                        help="firmware mode (default: the spec's, else spec)")
-    equiv.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per solver query")
+    equiv.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
     equiv.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                        help="JSON result to PATH (or to stdout instead of the text report)")
     equiv.add_argument("--cex-dir", default=None, metavar="DIR", help="write the counterexample as JSON")
@@ -406,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
+    except SystemExit as done:          # a usage error or --help: argparse has printed it
+        return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return _interrupted()
     try:

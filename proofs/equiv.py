@@ -44,7 +44,9 @@ Decisions recorded here:
   the return-address slot is outside) and, with
   ``outside-frame-and-structs``, outside every declared struct (those are
   compared field by field through ``observe.equal``).
-* **Verdicts** as for ``check``: a difference refutes; otherwise a pair
+* **Verdicts** as for ``check``: a difference refutes -- when its
+  counterexample replays concretely: one that does not is a bug of ours,
+  and its pair counts as unknown (never DIFFERENT); otherwise a pair
   whose query is unknown, or a feasible pair with a path that ended at a
   bound or on something unsupported, makes the verdict unknown; only all
   pairs settled makes it equivalent.
@@ -78,7 +80,7 @@ from proofs.counterexample import (ReplayDiverged, Scenario, origin_json, replay
 from proofs.listing import program_text
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
 from proofs.properties import STACK_DEPTH
-from proofs.prover import STACK_MARGIN, frame_region
+from proofs.prover import STACK_MARGIN, frame_region, unconfirmed_reason
 
 LEFT, RIGHT = "left", "right"
 EQUIVALENT, DIFFERENT, UNKNOWN = "equivalent", "different", "unknown"
@@ -502,7 +504,11 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
         for right in runs[RIGHT].paths:
             result.pairs += 1
             found = _decide_pair(spec, runs, left, right, entries, context, regions, timeout, result)
-            if found is not None:
+            if found is not None and not found["confirmed"]:
+                result.reasons.append(f"pair ({_describe(left)}; {_describe(right)}): "
+                                      f"{found['difference']['observable']} may differ, but "
+                                      + unconfirmed_reason(found.get("replay_problem")))
+            elif found is not None:
                 result.verdict, result.counterexample = DIFFERENT, found
                 return result
     if result.reasons:
@@ -759,7 +765,7 @@ def text_result(result: EquivResult) -> str:
                   f"right {difference.get('right')}"
               + (f" (byte {difference['address']}, written at {_source(difference['written_at'])})"
                  if "address" in difference else "")
-              + ("" if cex["confirmed"] else "  [not confirmed by the concrete replay]")]
+]
     if cex["also_differ"]:
         lines.append(f"  also different in this counterexample: {', '.join(cex['also_differ'])}")
     for event in cex["module"]:

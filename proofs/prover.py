@@ -104,6 +104,8 @@ class FunctionResult:
     origin: Origin
     obligations: list[ObligationResult]
     assumptions: list[str]
+    notices: list[str] = field(default_factory=list)
+    """What the reader must not miss (a wrapper checked without its contract)."""
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.obligations if o.status == status)
@@ -440,34 +442,114 @@ def _results(program: ast.Program, name: str, config: str, contract: Contract | 
     from proofs.counterexample import build_counterexample
     out = []
     for o in obligations:
-        cex = None
+        cex, status, reason = None, o.status, o.reason
         if o.status == REFUTED:
             model, path, claim, views = o.witness
             cex = build_counterexample(program, name, config, contract, o.pid, o.detail,
                                        model, path, claim, views, settings)
-        out.append(ObligationResult(o.pid, o.detail, o.status, o.seconds, cex, o.origin, o.reason))
+            if not cex["confirmed"]:
+                status, reason = UNKNOWN, unconfirmed_reason(cex.get("replay_problem"))
+                cex = None
+        out.append(ObligationResult(o.pid, o.detail, status, o.seconds, cex, o.origin, reason))
     return FunctionResult(name, config, contract.era if contract else "-",
                           contract.key if contract else None, program.function(name).origin, out, texts)
 
 
+def _era(program: ast.Program, settings: Settings) -> tuple[str | None, str]:
+    """The contract era of ``program``'s functions and why (see module doc)."""
+    if settings.era is not None:
+        return settings.era, "era chosen with --abi"
+    contracts = settings.contracts
+    names = {fn.name for fn in program.functions}
+    eras = {e for e in contract_data.ERAS
+            if names & {c.name for c in contracts if c.era == e} - {c.name for c in contracts if c.era != e}}
+    if len(eras) == 1:
+        return eras.pop(), "era inferred from the other wrappers in the input"
+    return None, "the only contract of that name"
+
+
+def unconfirmed_reason(problem: str | None) -> str:
+    """Why a refutation whose concrete replay does not confirm it is not a
+    verdict: the symbolic and the concrete semantics disagree, a bug of
+    ours (``check`` and ``equiv`` say it alike)."""
+    return ("the solver found a violation, but its counterexample does not replay concretely"
+            + (f" ({problem})" if problem else "") + ": a bug of tdxproof, please report it; "
+            "not a verdict")
+
+
 def candidate_contracts(program: ast.Program, name: str, settings: Settings) -> tuple[tuple[Contract, ...], str]:
     """The contracts ``name`` may be checked against, and why (see module doc)."""
-    contracts = settings.contracts
-    era, why = settings.era, "era chosen with --abi"
-    if era is None:
-        why = "the only contract of that name"
-        names = {fn.name for fn in program.functions}
-        eras = {e for e in contract_data.ERAS
-                if names & {c.name for c in contracts if c.era == e}
-                - {c.name for c in contracts if c.era != e}}
-        if len(eras) == 1:
-            era = eras.pop()
-            why = "era inferred from the other wrappers in the input"
-    found = tuple(c for c in contracts if c.name == name and (era is None or c.era == era))
+    era, why = _era(program, settings)
+    found = tuple(c for c in settings.contracts if c.name == name and (era is None or c.era == era))
     if name in settings.variants:
         found = tuple(c for c in found if c.variant == settings.variants[name])
         why = "--variant"
     return found, why
+
+
+def missing_contract(program: ast.Program, name: str, settings: Settings) -> str:
+    """Why ``name``, which has contracts of its name, is checked without
+    one ("" when it is not): printed prominently with its result."""
+    named = [c for c in settings.contracts if c.name == name]
+    if not named or candidate_contracts(program, name, settings)[0]:
+        return ""
+    era, why = _era(program, settings)
+    return (f"{name} is checked WITHOUT a contract: its contracts ({', '.join(c.key for c in named)}) are "
+            f"not of the {era} era ({why}), so only the contract-free properties are checked; "
+            f"name its era with --abi {named[0].era}")
+
+
+class SelectorUse:
+    """What the selectors of a run (``--abi``, ``--variant``, ``--property``)
+    matched, function by function, so that one that matches nothing, or
+    that takes a contract away from a function, is an error (exit 2) before
+    anything is proved under it."""
+
+    def __init__(self, settings: Settings, properties_given: bool):
+        self.settings = settings
+        self.properties_given = properties_given
+        self.era_used = False
+        self.variants_used: set[str] = set()
+        self.applicable: set[str] = set()
+
+    def function(self, program: ast.Program, name: str) -> None:
+        """Record ``name`` of ``program`` as checked; a selector that takes
+        its contract away is an error."""
+        settings = self.settings
+        named = [c for c in settings.contracts if c.name == name]
+        if settings.era is not None and named:
+            if not any(c.era == settings.era for c in named):
+                raise SourceError(f"--abi {settings.era}: {name} has no contract of the {settings.era} era "
+                                  f"(its contracts: {', '.join(c.key for c in named)}), so --abi would "
+                                  f"check it without one; leave --abi out or name {named[0].era}")
+            self.era_used = True
+        if name in settings.variants:
+            variant = settings.variants[name]
+            unfiltered = candidate_contracts(program, name, dataclasses.replace(settings, variants={}))[0]
+            if not any(c.variant == variant for c in unfiltered):
+                known = ", ".join(repr(c.variant) for c in unfiltered if c.variant or len(unfiltered) > 1)
+                raise SourceError(f"--variant {name}={variant}: {name} has no contract variant {variant!r} "
+                                  f"({'its variants: ' + known if known else 'it has no variants'})")
+            self.variants_used.add(name)
+        for contract in candidate_contracts(program, name, settings)[0] or (None,):
+            self.applicable.update(applicable(contract))
+
+    def finish(self, checked: Iterable[str]) -> None:
+        """After every function: a selector that matched none is an error."""
+        settings, checked = self.settings, list(dict.fromkeys(checked))
+        if settings.era is not None and not self.era_used:
+            raise SourceError(f"--abi {settings.era}: none of the functions checked ({', '.join(checked)}) "
+                              f"has a contract of the {settings.era} era")
+        unused = [name for name in settings.variants if name not in self.variants_used]
+        if unused:
+            name = unused[0]
+            raise SourceError(f"--variant {name}={settings.variants[name]}: no function {name!r} is checked "
+                              f"(functions: {', '.join(checked)})")
+        if self.properties_given:
+            idle = [pid for pid in settings.properties if pid not in self.applicable]
+            if idle:
+                raise SourceError(f"--property {idle[0]}: applies to none of the functions checked "
+                                  f"({', '.join(checked)}): it needs a wrapper contract that states it")
 
 
 def check_function(program: ast.Program, name: str, config: str, settings: Settings) -> FunctionResult:
@@ -504,7 +586,11 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
         else:
             texts.insert(0, f"contract {contract.key} ({why})")
     texts.insert(0, f"firmware: {settings.firmware}")
-    return _results(program, name, config, contract, obligations, texts, settings)
+    result = _results(program, name, config, contract, obligations, texts, settings)
+    notice = missing_contract(program, name, settings)
+    if notice:
+        result.notices.append(notice)
+    return result
 
 
 # --- a whole run: files x configurations x functions ----------------------------------------
@@ -668,9 +754,61 @@ def _run_in_forks(batches: Iterable[list[tuple[tuple, int]]], jobs: int, progres
     return tasks, results
 
 
+def _toggled(configs: list[dict[str, bool]]) -> list[str]:
+    """The options that differ between ``configs`` (the ``--matrix`` ones).
+
+    >>> _toggled([{"CONFIG_A": True, "CONFIG_B": True}, {"CONFIG_A": True, "CONFIG_B": False}])
+    ['CONFIG_B']
+    """
+    return [name for name in dict.fromkeys(name for config in configs for name in config)
+            if len({config.get(name) for config in configs}) > 1]
+
+
+def _check_toggles(groups, preprocessed: dict[tuple, Any], configs: list[dict[str, bool]]) -> None:
+    """A ``--matrix`` option that changes no file's preprocessed text
+    (nothing the inputs include tests it) is an error: it would only
+    double the rows."""
+    for name in _toggled(configs):
+        used = False
+        for group, runs in groups:
+            texts = {}
+            for options, _ in runs:
+                outcome = preprocessed.get(_program_key(group.files, options))
+                if outcome is None or any(isinstance(lines, BaseException) for lines in outcome.values()):
+                    used = True         # cannot tell: the error shows when the program is built
+                    break
+                others = tuple(sorted((k, v) for k, v in options.configs.items() if k != name))
+                text = tuple((path, tuple(line.text for line in lines)) for path, lines in outcome.items())
+                texts.setdefault(others, set()).add(text)
+            if used or any(len(variants) > 1 for variants in texts.values()):
+                used = True
+                break
+        if not used:
+            raise SourceError(f"--matrix {name}: no input file, nor any header it includes, tests {name} "
+                              f"(its text is the same with {name}=y and =n)")
+
+
+def _nothing_to_check(files: list[str], preprocessed: dict[tuple, Any]) -> SourceError:
+    """The error of a run that found no function, saying why."""
+    empty = []
+    for outcome in preprocessed.values():
+        for path, lines in outcome.items():
+            if isinstance(lines, BaseException):
+                continue
+            if not any(line.text.strip() for line in lines) and path not in empty:
+                empty.append(path)
+    if empty and len(empty) == len(set(files)):
+        return SourceError(f"nothing to check: {', '.join(empty)} "
+                           f"{'is' if len(empty) == 1 else 'are'} empty after the C preprocessor "
+                           f"(only comments, blank lines or preprocessor directives)")
+    return SourceError(f"nothing to check: no function is defined in {', '.join(files)} (a function starts "
+                       f"at a code label typed @function, as SYM_FUNC_START makes it, and ends at its "
+                       f".size, as SYM_FUNC_END makes it; code outside every function is not checked)")
+
+
 def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
                  settings: Settings, jobs: int = 1, progress=None,
-                 preprocessing=None) -> list[tuple[FunctionResult, Any]]:
+                 preprocessing=None, properties_given: bool = False) -> list[tuple[FunctionResult, Any]]:
     """Check every selected function of ``files`` under every configuration:
     (result, the front-end options it was loaded with), whatever ``jobs``, in
     input order: file group by file group (:func:`grammar.frontend.group_files`:
@@ -683,11 +821,18 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
     its programs are built, while the next group's are.  ``preprocessing``
     (a :class:`grammar.frontend.Preprocessing`) may hold preprocessor runs
     started ahead.
+
+    Checking nothing is an error (not "0 proved"), and so is a selector
+    that matches nothing (:class:`SelectorUse`; ``properties_given``: the
+    user named the properties) or a ``--matrix`` option no file tests.
     """
     files, functions = list(files), list(functions)
     groups = group_configurations(files, front_end, configs)
     preprocessed = _preprocess_programs([(group.files, options) for group, runs in groups for options, _ in runs],
                                         preprocessing)
+    _check_toggles(groups, preprocessed, configs)
+    nothing = _nothing_to_check(files, preprocessed)
+    selectors = SelectorUse(settings, properties_given)
     # Every task's _results imports this module: once here, not once per fork.
     import proofs.counterexample  # noqa: F401
 
@@ -710,6 +855,8 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             batch = []
             for name in here if functions else every_name_of(defined):
                 where = [(run, program) for run, names, program in zip(runs, defined, programs) if name in names]
+                for _, program in where:
+                    selectors.function(program, name)
                 size = len(where[0][1].function(name).instructions)
                 for start in range(0, len(where), CONFIGS_PER_TASK):
                     chunk = tuple(run for run, _ in where[start:start + CONFIGS_PER_TASK])
@@ -717,8 +864,11 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             yield batch
         missing = [name for name in functions if name not in found]
         if missing:
-            raise SourceError(f"no function named {missing[0]!r} in {', '.join(files)} "
+            raise SourceError(f"--function {missing[0]}: no function named {missing[0]!r} in {', '.join(files)} "
                               f"(functions: {', '.join(every_name) or 'none'})")
+        if not every_name:
+            raise nothing
+        selectors.finish(found if functions else every_name)
 
     tasks, outcomes = _run_in_forks(batches(), max(1, jobs), progress)
     for outcome in outcomes:

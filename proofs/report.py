@@ -5,7 +5,8 @@ Decisions recorded here:
 * The text report is a table a reviewer reads at a glance: one row per
   function x configuration, one column per property (``ok`` proved,
   ``FAIL`` refuted, ``??`` unknown, ``-`` not applicable: no contract, or
-  not selected), then the assumptions (shared ones once, per-function ones
+  not selected), then a ``WARNING:`` line for each notice (a wrapper
+  checked without its contract), then the assumptions (shared ones once, per-function ones
   under their function), then every refuted obligation as an annotated
   trace and every unknown one with its reason.
 * JSON is SPEC.md section 8's shape and deterministic: results in input
@@ -88,6 +89,10 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = ()) -> s
     for result in results:
         cells = [_mark(result, pid).center(len(pid)) for pid in columns]
         lines.append("  ".join([labels[id(result)].ljust(label_width)] + cells).rstrip())
+    notices = list(dict.fromkeys(notice for r in results for notice in r.notices))
+    if notices:
+        lines.append("")
+        lines += [f"WARNING: {notice}" for notice in notices]
     total = {status: sum(r.count(status) for r in results) for status in MARKS}
     lines.append("")
     lines.append(f"{total[PROVED]} proved, {total[REFUTED]} refuted, {total[UNKNOWN]} unknown "
@@ -161,6 +166,7 @@ def json_report(results: list[FunctionResult], assumptions: list[str]) -> dict:
         "results": [{
             "function": r.function, "file": r.origin.file, "config": r.config, "abi": r.abi,
             "contract": r.contract,
+            **({"notices": r.notices} if r.notices else {}),
             "assumptions": r.assumptions,
             "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status,
                                   "seconds": math.ceil(o.seconds)},
