@@ -97,6 +97,10 @@ DATA_BASE, DATA_SIZE = 0x2A4D_0000_0000, 0x10000
 DEFAULT_RSP = STACK_BASE + 0x8000 - 8
 """Entry RSP unless a case says otherwise (8 mod 16, as after a ``call``),
 with 32 KiB of stack above and below."""
+PAGE = 0x1000
+COUNTEREXAMPLE_RSP_PAGE = STACK_BASE + STACK_SIZE // 2
+"""The page of a counterexample's entry RSP natively (the middle of the
+stack region: room for the frame below and the caller's slots above)."""
 ARGS_ADDRESS = DATA_BASE + 0x1000
 """A conventional place for an argument struct."""
 SCRATCH_ADDRESS = DATA_BASE + 0x8000

@@ -26,6 +26,17 @@ Decisions recorded here:
   interpreter never guesses them.
 * Numbers are written as ``0x`` hex strings in JSON; memory bytes as an
   address -> byte map sorted by address.
+* **A counterexample the CPU can run.**  The model assumes ordinary
+  memory accesses do not fault; the CPU faults on an unmapped address
+  before the violated property shows.  So a refutation's model is chosen,
+  where one exists, with the entry RSP on the native harness's stack page
+  (:data:`model.native.COUNTEREXAMPLE_RSP_PAGE`) and every address the path
+  accesses (but those through symbols, which are the runner's own
+  natively) inside the stack window the replay watches or the harness's
+  data region
+  (:func:`native_placement`): ``tdxproof replay`` then runs it where the
+  solver put it.  When no such model exists the original one is kept and
+  the counterexample says so (``native_placement``).
 """
 from __future__ import annotations
 
@@ -38,14 +49,19 @@ import z3
 from grammar import ast
 from grammar.ast import GPR64
 from grammar.source import Origin
-from model import abi, concrete, ir
+from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
 from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, loads_of
 from model.extable import ExceptionTable
+from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE
 from model.lift import lift
 from model.tdx import ARITHMETIC_FLAGS, Outcome
-from proofs.properties import (PROPERTIES, AccessView, ConcreteOps, EventView, FaultView, PathView)
+from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
+                               PathView)
 
+STACK_WATCH = 512
+"""Bytes beyond the function's frame (``properties.STACK_DEPTH`` below the
+entry RSP) that a native replay watches on each side of the stack."""
 STEP_LIMIT = 10000
 """Instructions a replay may run before it is cut off (as ``bound``)."""
 
@@ -299,6 +315,34 @@ def replay(program: ast.Program, name: str, scenario: Scenario) -> ConcreteRun:
 
 
 # --- from a model ------------------------------------------------------------------------
+
+def native_placement(path, rename=None) -> z3.BoolRef:
+    """That ``path`` runs natively where the model puts it: its entry RSP
+    on the harness's counterexample stack page and every memory access not
+    through a symbol either in the stack window ``tdxproof replay`` watches
+    (the frame and :data:`STACK_WATCH` bytes on each side) or in the
+    harness's data region (on the merged paths where it happens).
+    ``rename``: the module renaming of a relational check, whose second run
+    accesses the renamed addresses too.
+
+    The first page of the data region is left out: ``tdxproof replay``
+    keeps it free between relocated windows."""
+    rsp = path.entry.regs["rsp"]
+    conditions = [z3.Extract(63, 12, rsp) == COUNTEREXAMPLE_RSP_PAGE >> 12]
+    accesses = [a for a in path.accesses
+                if not any(name.startswith("symbol_") for name in bv.free_constants([a.address]))]
+    addresses = [a.address for a in accesses]
+    if rename is not None:
+        accesses, addresses = accesses * 2, addresses + rename(addresses)
+    stack_low = rsp - bv.const(STACK_DEPTH + STACK_WATCH, 64)
+    for access, address in zip(accesses, addresses):
+        size = access.width // 8
+        inside = bv.disjunction([
+            bv.ule(address - stack_low, bv.const(STACK_DEPTH + 2 * STACK_WATCH - size, 64)),
+            bv.ule(address - bv.const(DATA_BASE + PAGE, 64), bv.const(DATA_SIZE - PAGE - size, 64))])
+        conditions.append(inside if z3.is_true(access.guard) else z3.Implies(access.guard, inside))
+    return bv.conjunction(conditions)
+
 
 _EXTERNAL = re.compile(r"^(?P<target>.+)_(?P<serial>\d+)_(?P<reg>[a-z0-9]+)$")
 

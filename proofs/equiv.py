@@ -51,7 +51,8 @@ Decisions recorded here:
   bound or on something unsupported, makes the verdict unknown; only all
   pairs settled makes it equivalent.
 * **Counterexamples** reuse :mod:`proofs.counterexample`: each side's
-  scenario comes from the same Z3 model and is replayed with the concrete
+  scenario comes from the same Z3 model (one in which both sides run
+  natively where it puts them, when there is one) and is replayed with the concrete
   interpreter; ``confirmed`` says whether the replays really differ in the
   reported observable.  Each side's part has the shape of a ``check``
   counterexample (entry, memory, symbols, external calls, TDX events, path,
@@ -76,7 +77,8 @@ from model.executor import ExecutorOptions, PathEnd, PathResult, execute_functio
 from model.memory import Memory, place
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS, Outcome
-from proofs.counterexample import (ReplayDiverged, Scenario, origin_json, replay, scenario_from_model)
+from proofs.counterexample import (ReplayDiverged, Scenario, native_placement, origin_json, replay,
+                                   scenario_from_model)
 from proofs.listing import program_text
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
 from proofs.properties import STACK_DEPTH
@@ -535,8 +537,8 @@ def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, re
     observables = _observables(spec, left, right, entries, regions)
     for observable in observables:
         if observable.violated is True:
-            return _counterexample(spec, runs, left, right, entries, solver, solver.model(), observable,
-                                   observables)
+            return _counterexample(spec, runs, left, right, entries, solver, _native_model(solver, left, right),
+                                   observable, observables)
         violated = z3.simplify(observable.violated)
         if z3.is_false(violated):
             continue
@@ -544,13 +546,26 @@ def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, re
         solver.add(violated)
         answer = solver.check()
         if answer == z3.sat:
-            return _counterexample(spec, runs, left, right, entries, solver, solver.model(), observable,
-                                   observables)
+            return _counterexample(spec, runs, left, right, entries, solver, _native_model(solver, left, right),
+                                   observable, observables)
         if answer == z3.unknown:
             result.reasons.append(f"{observable.name} on pair ({_describe(left)}; {_describe(right)}): "
                                   f"solver {solver.reason_unknown()}")
         solver.pop()
     return None
+
+
+def _native_model(solver: z3.Solver, left: PathResult, right: PathResult) -> z3.ModelRef:
+    """A model of the solver's (satisfiable) assertions in which both sides
+    run natively where it puts them (:func:`proofs.counterexample.native_placement`),
+    if there is one; else the model it has."""
+    model = solver.model()
+    solver.push()
+    solver.add(native_placement(left), native_placement(right))
+    if solver.check() == z3.sat:
+        model = solver.model()
+    solver.pop()
+    return model
 
 
 def _describe(path: PathResult) -> str:

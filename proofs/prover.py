@@ -384,7 +384,7 @@ def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: tuple[z3.Bo
             rest = []
             for item in batch:
                 if item[2].status != REFUTED and z3.is_true(model.eval(item[0], model_completion=True)):
-                    _refute(item, model, path)
+                    _refute(item, model, path, context, solver)
                 elif item[2].status != REFUTED:
                     rest.append(item)
             if len(rest) == len(batch):
@@ -395,9 +395,23 @@ def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: tuple[z3.Bo
         obligation.seconds += share
 
 
-def _refute(item: tuple, model: z3.ModelRef, path: PathResult) -> None:
+def _refute(item: tuple, model: z3.ModelRef, path: PathResult, context: tuple[z3.BoolRef, ...],
+            solver: Solver) -> None:
+    """Refute ``item``'s obligation with a model the CPU can run, if there is one
+    (:func:`proofs.counterexample.native_placement`)."""
     _, claim, obligation, views = item
-    obligation.witness = (model, path, claim, views)
+    from proofs.counterexample import native_placement
+    placement = native_placement(path, ModuleRenaming(path.events).rename if len(views) > 1 else None)
+    note = ""
+    if not z3.is_true(model.eval(placement, model_completion=True)):
+        answer, placed = solver.check(context + (claim.violated, placement))
+        if answer is Verdict.SAT:
+            model = placed
+        else:
+            note = ("no model of this violation keeps its memory accesses in the native harness's memory"
+                    + (" (solver: unknown)" if answer is Verdict.UNKNOWN else "")
+                    + ": tdxproof replay relocates what it can")
+    obligation.witness = (model, path, claim, views, note)
     obligation.origin = claim.origin
     obligation.settle(REFUTED)
 
@@ -444,9 +458,11 @@ def _results(program: ast.Program, name: str, config: str, contract: Contract | 
     for o in obligations:
         cex, status, reason = None, o.status, o.reason
         if o.status == REFUTED:
-            model, path, claim, views = o.witness
+            model, path, claim, views, placement = o.witness
             cex = build_counterexample(program, name, config, contract, o.pid, o.detail,
                                        model, path, claim, views, settings)
+            if placement:
+                cex["native_placement"] = placement
             if not cex["confirmed"]:
                 status, reason = UNKNOWN, unconfirmed_reason(cex.get("replay_problem"))
                 cex = None
