@@ -526,6 +526,8 @@ def _run(argv: list[str] | None) -> int:
         if args.debug:
             import traceback
             traceback.print_exc()
+            if getattr(error, "child_traceback", None):
+                print(f"in the worker process:\n{error.child_traceback}", end="", file=sys.stderr)
         summary = " ".join(str(error).split())[:300]
         print(f"tdxproof: internal error: {type(error).__name__}{': ' + summary if summary else ''} "
               f"(a bug of tdxproof; please report it at {REPORT_BUGS} with the output of --debug)",

@@ -647,6 +647,15 @@ def _cached_preprocessed(files: tuple[str, ...], options, preprocessed: dict[tup
     return _PROGRAMS[key]
 
 
+class TaskCrashed(RuntimeError):
+    """A worker process raised (a bug of ours): the message names the task
+    and the exception; ``child_traceback`` is the worker's traceback."""
+
+    def __init__(self, message: str, child_traceback: str):
+        super().__init__(message)
+        self.child_traceback = child_traceback
+
+
 CONFIGS_PER_TASK = 2
 """How many configurations of one function a task checks, one after the other."""
 
@@ -765,7 +774,7 @@ def _run_in_forks(batches: Iterable[list[tuple[tuple, int]]], jobs: int, progres
     for task, payload in zip(tasks, payloads):
         kind, result = pickle.loads(payload)
         if kind == "crash":
-            raise RuntimeError(f"checking {_task_label(task)} failed:\n{result}")
+            raise TaskCrashed(f"checking {_task_label(task)} failed: {result.rstrip().splitlines()[-1]}", result)
         results.append(result)
     return tasks, results
 
