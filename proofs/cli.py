@@ -214,10 +214,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
                             timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
                             variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
         progress = _progress if sys.stderr.isatty() else None
-        checked = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress,
-                               preprocessing, properties_given=bool(args.property))
+        run = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress,
+                           preprocessing, properties_given=bool(args.property))
     finally:
         preprocessing.close()
+    if run.failures and not run.checked:
+        for failure in run.failures:
+            print(render_error(failure.error), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    checked = run.checked
     results = [result for result, _ in checked]
     shared = [text for text in (results[0].assumptions if results else [])
               if all(text in r.assumptions for r in results)]
@@ -226,11 +231,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.sarif:
         _write_json(args.sarif, sarif_report(results))
     if args.json == "-":
-        print(json.dumps(json_report(results, shared), indent=2))
+        print(json.dumps(json_report(results, shared, run.failures), indent=2))
     else:
         if args.json:
-            _write_json(args.json, json_report(results, shared))
-        print(text_report(results), end="")
+            _write_json(args.json, json_report(results, shared, run.failures))
+        print(text_report(results, failures=run.failures), end="")
+    for failure in run.failures:
+        print(render_error(failure.error), file=sys.stderr)
+    if run.failures:
+        return EXIT_BAD_INPUT
     statuses = {o.status for r in results for o in r.obligations}
     if REFUTED in statuses:
         return EXIT_REFUTED

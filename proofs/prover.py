@@ -831,14 +831,36 @@ def _nothing_to_check(files: list[str], preprocessed: dict[tuple, Any]) -> Sourc
                        f".size, as SYM_FUNC_END makes it; code outside every function is not checked)")
 
 
+@dataclass(frozen=True)
+class GroupFailure:
+    """A file group (a kernel tree) that could not be checked: its files and
+    the bad-input error that stopped it."""
+
+    files: tuple[str, ...]
+    error: SourceError
+
+
+@dataclass
+class RunResult:
+    """A whole ``check`` run: each result with the front-end options it was
+    loaded with, and the groups that failed."""
+
+    checked: list[tuple[FunctionResult, Any]]
+    failures: list[GroupFailure]
+
+
 def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]], functions: Iterable[str],
                  settings: Settings, jobs: int = 1, progress=None,
-                 preprocessing=None, properties_given: bool = False) -> list[tuple[FunctionResult, Any]]:
+                 preprocessing=None, properties_given: bool = False) -> RunResult:
     """Check every selected function of ``files`` under every configuration:
     (result, the front-end options it was loaded with), whatever ``jobs``, in
     input order: file group by file group (:func:`grammar.frontend.group_files`:
     one program per kernel tree, with the tree's own options), then
     function by function, then configuration by configuration.
+
+    A group whose files are bad input (they do not preprocess, parse or
+    lift) does not stop the others: it is a :class:`GroupFailure` of the
+    run, and the other groups get their verdicts.
 
     A ``functions`` name is checked in every group that defines it; one
     that no group defines is an error, and so is one that a group defines
@@ -849,7 +871,10 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
 
     Checking nothing is an error (not "0 proved"), and so is a selector
     that matches nothing (:class:`SelectorUse`; ``properties_given``: the
-    user named the properties) or a ``--matrix`` option no file tests.
+    user named the properties) or a ``--matrix`` option no file tests --
+    each judged on the groups that built (when some failed, a name or a
+    selector may belong to them, so only a run with no failure is judged
+    for what it lacks).
     """
     files, functions = list(files), list(functions)
     groups = group_configurations(files, front_end, configs)
@@ -864,10 +889,16 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
     def every_name_of(defined: list[list[str]]) -> list[str]:
         return list(dict.fromkeys(name for names in defined for name in names))
 
+    failures: list[GroupFailure] = []
+
     def batches() -> Iterator[list[tuple[tuple, int]]]:
         found, every_name = set(), {}
         for group, runs in groups:
-            programs = [_cached_preprocessed(group.files, options, preprocessed) for options, _ in runs]
+            try:
+                programs = [_cached_preprocessed(group.files, options, preprocessed) for options, _ in runs]
+            except SourceError as error:
+                failures.append(GroupFailure(group.files, error))
+                continue
             defined = [[fn.name for fn in program.functions] for program in programs]
             every_name.update(dict.fromkeys(every_name_of(defined)))
             here = [name for name in functions if any(name in names for names in defined)]
@@ -887,6 +918,8 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
                     chunk = tuple(run for run, _ in where[start:start + CONFIGS_PER_TASK])
                     batch.append(((group.files, name, chunk, settings), size * len(chunk)))
             yield batch
+        if failures:
+            return
         missing = [name for name in functions if name not in found]
         if missing:
             raise SourceError(f"--function {missing[0]}: no function named {missing[0]!r} in {', '.join(files)} "
@@ -896,9 +929,13 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
         selectors.finish(found if functions else every_name)
 
     tasks, outcomes = _run_in_forks(batches(), max(1, jobs), progress)
-    for outcome in outcomes:
-        if isinstance(outcome, tuple):
-            raise SourceError(*outcome)
-    return [(result, options) for task, outcome in zip(tasks, outcomes)
-            for result, (options, _) in zip(outcome, task[2])]
+    failed = {failure.files for failure in failures}
+    for task, outcome in zip(tasks, outcomes):
+        if isinstance(outcome, tuple) and task[0] not in failed:
+            failures.append(GroupFailure(task[0], SourceError(*outcome)))
+            failed.add(task[0])
+    order = {group.files: position for position, (group, _) in enumerate(groups)}
+    failures.sort(key=lambda failure: order[failure.files])
+    return RunResult([(result, options) for task, outcome in zip(tasks, outcomes) if task[0] not in failed
+                      for result, (options, _) in zip(outcome, task[2])], failures)
 

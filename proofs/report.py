@@ -80,7 +80,8 @@ def _shared_assumptions(results: list[FunctionResult]) -> list[str]:
     return shared
 
 
-def text_report(results: list[FunctionResult], configs: Iterable[str] = ()) -> str:
+def text_report(results: list[FunctionResult], configs: Iterable[str] = (), failures=()) -> str:
+    """The text report; ``failures``: file groups not checked (their errors go to stderr)."""
     columns = [pid for pid in CATALOG if any(o.property == pid for r in results for o in r.obligations)]
     labels = _labels(results)
     label_width = max([len("function [config]")] + [len(label) for label in labels.values()])
@@ -97,6 +98,8 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = ()) -> s
     lines.append("")
     lines.append(f"{total[PROVED]} proved, {total[REFUTED]} refuted, {total[UNKNOWN]} unknown "
                  f"obligations in {len(results)} function x configuration rows")
+    for failure in failures:
+        lines.append(f"NOT CHECKED (bad input, see the error on stderr): {', '.join(failure.files)}")
     shared = _shared_assumptions(results)
     lines.append("")
     lines.append("Assumptions (all rows):")
@@ -159,10 +162,15 @@ def counterexample_text(result: FunctionResult, obligation, label: str) -> list[
     return lines
 
 
-def json_report(results: list[FunctionResult], assumptions: list[str]) -> dict:
+def json_report(results: list[FunctionResult], assumptions: list[str], failures=()) -> dict:
+    """SPEC.md section 8's report; ``failures`` (the file groups that could
+    not be checked, :class:`proofs.prover.GroupFailure`) as ``errors``."""
     return {
         "tool": TOOL, "version": VERSION,
         "assumptions": assumptions,
+        **({"errors": [{"files": list(f.files), "message": f.error.message,
+                        "location": f.error.origin.render() if f.error.origin else None}
+                       for f in failures]} if failures else {}),
         "results": [{
             "function": r.function, "file": r.origin.file, "config": r.config, "abi": r.abi,
             "contract": r.contract,

@@ -179,3 +179,24 @@ def test_a_task_that_crashes_or_dies_is_an_internal_error_naming_it(monkeypatch)
     monkeypatch.setattr(prover, "check_function", lambda *_: os.kill(os.getpid(), signal.SIGKILL))
     with pytest.raises(RuntimeError, match=r"process checking __seamcall \[default\] ended without a result"):
         prover.check_groups(*args, jobs=1)
+
+
+def test_a_tree_that_does_not_parse_does_not_stop_the_others(tmp_path, capsys):
+    bad_tree = tmp_path / "bad"
+    (bad_tree / "arch/x86/coco/tdx").mkdir(parents=True)
+    bad = bad_tree / "arch/x86/coco/tdx/tdcall.S"
+    bad.write_text("#include <linux/linkage.h>\nSYM_FUNC_START(__tdcall)\n\tmovq %rdi\n\tRET\nSYM_FUNC_END(__tdcall)\n")
+    good = FIXTURES / "unified/arch/x86/coco/tdx/tdcall.S"
+    report = tmp_path / "report.json"
+    status = main(["check", str(bad), str(good), "--function", "__tdcall", "--property", "callee-saved",
+                   "--json", str(report), "--jobs", "1"])
+    captured = capsys.readouterr()
+    assert status == 2                                        # the worst of the groups: bad input
+    assert captured.err == f"{bad}:3:2: error: 'movq' takes 2 operand(s), got 1\n"
+    assert "__tdcall [default]" in captured.out and f"NOT CHECKED (bad input, see the error on stderr): {bad}" \
+        in captured.out
+    data = json.loads(report.read_text())
+    assert [r["file"] for r in data["results"]] == [str(good)]
+    assert data["results"][0]["obligations"][0]["status"] == "proved"
+    assert data["errors"] == [{"files": [str(bad)], "message": "'movq' takes 2 operand(s), got 1",
+                               "location": f"{bad}:3:2"}]
