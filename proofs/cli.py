@@ -318,7 +318,8 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     _check_common_options(args)
     analysis = run_mutants(args.files, _front_end_options(args), args.function,
                            properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
-                           timeout=args.timeout, jobs=args.jobs, equivalence=not args.no_equiv)
+                           timeout=args.timeout, jobs=args.jobs, equivalence=not args.no_equiv,
+                           properties_given=bool(args.property))
     if args.json:
         print(json.dumps(analysis.json(), indent=2))
     else:

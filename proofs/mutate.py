@@ -308,11 +308,12 @@ def _equivalence(job: _Job, mutant: Path) -> tuple[str, str]:
 
 def run_mutants(files: Sequence[str], front_end, function: str, *, properties: tuple[str, ...],
                 era: str | None = None, firmware: str = "spec", timeout: float = 10.0, jobs: int = 1,
-                equivalence: bool = True) -> Analysis:
-    """Derive the mutants of ``function`` and check each one."""
+                equivalence: bool = True, properties_given: bool = False) -> Analysis:
+    """Derive the mutants of ``function`` and check each one (``--abi`` and
+    ``--property`` must select something, as for ``check``)."""
     from grammar.frontend import expand_to_assembly, load_program
     from proofs.contracts import load_contracts
-    from proofs.prover import Settings
+    from proofs.prover import SelectorUse, Settings
     started = time.monotonic()
     program = load_program(list(files), front_end)
     try:
@@ -324,6 +325,9 @@ def run_mutants(files: Sequence[str], front_end, function: str, *, properties: t
     mutants = derive_mutants(assembly, target)
     settings = Settings(properties=properties, era=era, firmware=firmware, timeout=timeout,
                         contracts=load_contracts())
+    selectors = SelectorUse(settings, properties_given)
+    selectors.function(program, function)
+    selectors.finish([function])
     with tempfile.TemporaryDirectory(prefix="tdxproof-mutate-") as directory:
         original = Path(directory) / "original.s"
         original.write_text(assembly)
