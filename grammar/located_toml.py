@@ -36,9 +36,10 @@ Decisions:
   the offending statement; the scanner, run on the text tomllib had read by
   then, moves the error to that statement's key and, for a plain duplicate,
   names the key and where it was first defined.
-* **Unreadable files**: a directory, a missing or unreadable file is an
-  error naming the file (it has no line); text that is not UTF-8 is an
-  error at the line and column of the first bad byte.
+* **Unreadable files**: a directory, a FIFO or device (which could block),
+  a missing or unreadable file is an error naming the file (it has no
+  line); text that is not UTF-8 is an error at the line and column of the
+  first bad byte.
 * **Typed reads** (:class:`Value`, :class:`Table`): "this table must have
   keys X, may have Y", "a list of strings", "one of these names", "an
   integer in 0..2**64-1" (a boolean is not an integer).  Each says what was
@@ -50,10 +51,11 @@ Decisions:
 """
 from __future__ import annotations
 
-import bisect
 import datetime
 import difflib
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +126,8 @@ class _Index:
     unterminated: int | None = None
     """Where the first string that does not end (before its line does, or the
     text) starts."""
+    unclosed: int | None = None
+    """Where the first array or inline table without its closing bracket starts."""
 
 
 class _Scanner:
@@ -319,7 +323,7 @@ class _Scanner:
             if self.char(pos) != ",":
                 break
             pos = self.skip_blank(pos + 1)
-        return pos + 1 if self.char(pos) == "]" else pos
+        return pos + 1 if self.char(pos) == "]" else self.open_bracket(start, pos)
 
     def inline_table(self, start: int, path: KeyPath) -> int:
         pos = self.skip(start + 1)
@@ -331,7 +335,12 @@ class _Scanner:
             if self.char(pos) != ",":
                 break
             pos = self.skip(pos + 1)
-        return pos + 1 if self.char(pos) == "}" else pos
+        return pos + 1 if self.char(pos) == "}" else self.open_bracket(start, pos)
+
+    def open_bracket(self, start: int, end: int) -> int:
+        if self.index.unclosed is None:
+            self.index.unclosed = start
+        return end
 
 
 def _scan(src: str) -> _Index:
@@ -413,6 +422,7 @@ def parse_toml(text: str, file: str) -> Document:
 _AT = re.compile(r" \(at (?:line (\d+), column (\d+)|end of document)\)$")
 _OPEN_STRING = ("Unterminated string", "Expected \"'", "Illegal character '\\n'",
                 "Found invalid character '\\n'")
+_OPEN_BRACKET = ("Unclosed array", "Unclosed inline table")
 _TABLE_RULES = ("Cannot overwrite a value", "Cannot declare", "Cannot redefine namespace",
                 "Cannot mutate immutable namespace", "Duplicate inline table key")
 
@@ -429,10 +439,12 @@ def _rejected(src: str, file: str, error: tomllib.TOMLDecodeError) -> SourceErro
         offset = (0 if line == 1 else _nth_line_start(src, line)) + column - 1
     else:
         offset = len(src)
-    if message.startswith(_OPEN_STRING):
-        start = _scan(src).unterminated
+    if message.startswith(_OPEN_STRING + _OPEN_BRACKET):
+        index = _scan(src)
+        start, what = ((index.unterminated, "unterminated string") if message.startswith(_OPEN_STRING)
+                       else (index.unclosed, message.lower()))
         if start is not None and start <= offset:
-            return SourceError("not valid TOML: unterminated string (it starts here)", _origin(file, src, start))
+            return SourceError(f"not valid TOML: {what} (it starts here)", _origin(file, src, start))
     if message.startswith(_TABLE_RULES):
         # tomllib names the place after the statement; point at its key.
         index = _scan(src[:offset])
@@ -458,6 +470,9 @@ def read_toml(path: str, what: str = "TOML file") -> Document:
     not valid TOML) a :class:`SourceError` (``what`` names the file's role
     in messages)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            # A FIFO or a device would block or never end.
+            raise SourceError(f"cannot read {what} {path}: not a regular file")
         raw = Path(path).read_bytes()
     except OSError as error:
         raise SourceError(f"cannot read {what} {path}: {error.strerror or error}") from None
@@ -499,11 +514,26 @@ def describe(value: Any) -> str:
     return "a time"
 
 
+def _closest(name: str, known: Sequence[str]) -> str | None:
+    """The name of ``known`` that ``name`` most likely misspells, if any.
+
+    >>> _closest("RDI", ("rdi", "rsi")), _closest("unifed", ("unified", "legacy")), _closest("x", ("rdi",))
+    ('rdi', 'unified', None)
+    """
+    folded = {item.lower(): item for item in known}
+    close = difflib.get_close_matches(name.lower(), list(folded), 1)
+    return folded[close[0]] if close else None
+
+
 def _allowed(name: str, known: Sequence[str]) -> str:
     """``(did you mean 'x'? allowed: ...)`` for an unknown ``name``."""
-    close = difflib.get_close_matches(name, known, 1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = _closest(name, known)
+    hint = f"did you mean {close!r}? " if close else ""
     return f"({hint}allowed: {', '.join(known) or 'none'})"
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 class Value:
@@ -562,13 +592,14 @@ class Value:
 
     def choice(self, choices: Sequence[str], noun: str = "") -> str:
         """One of ``choices`` (``noun`` names what they are: "register")."""
-        kind = f"a {noun} name" if noun else "a string"
         if not isinstance(self.value, str):
-            raise self.expected(f"{kind} ({', '.join(choices)})" if noun else f"one of {', '.join(choices)}")
+            raise self.expected(f"{_a(noun)} name ({', '.join(choices)})" if noun else f"one of {', '.join(choices)}")
         if self.value not in choices:
             if noun:
                 raise self.error(f"unknown {noun} {self.value!r} in {self.name} {_allowed(self.value, choices)}")
-            raise self.expected(f"one of {', '.join(choices)}")
+            close = _closest(self.value, choices)
+            raise self.error(f"{self.name} must be one of {', '.join(choices)}, not {describe(self.value)}"
+                             + (f" (did you mean {close!r}?)" if close else ""))
         return self.value
 
     def list(self, what: str = "a list") -> list["Value"]:
@@ -639,6 +670,10 @@ class Table(Value):
     def items(self) -> Iterator[tuple[str, Value]]:
         for key, value in self.value.items():
             yield key, self.child(key, value)
+
+    def optional(self, key: str, read, default):
+        """``read(self[key])``, or ``default`` when the key is absent."""
+        return read(self[key]) if key in self.value else default
 
     def named(self, context: str) -> "Table":
         """This table with ``context`` heading every message about it or its
