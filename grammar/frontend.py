@@ -160,7 +160,7 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
         include_dirs.append(directory)
     for item in config.optional("defines", lambda value: value.list(), []):
         if not re.fullmatch(r"[A-Za-z_]\w*(=.*)?", item.value):
-            raise item.error(f"bad define '{item.value}' (expected NAME or NAME=VALUE)")
+            raise item.error(f"bad define {item.value!r} (expected NAME or NAME=VALUE)")
     return replace(options, include_dirs=tuple(include_dirs) + tuple(options.include_dirs),
                    defines=lists["defines"] + tuple(options.defines))
 

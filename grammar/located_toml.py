@@ -126,8 +126,9 @@ class _Index:
     unterminated: int | None = None
     """Where the first string that does not end (before its line does, or the
     text) starts."""
-    unclosed: int | None = None
-    """Where the first array or inline table without its closing bracket starts."""
+    unclosed: tuple[int, str] | None = None
+    """Where the first array or inline table without its closing bracket
+    starts, and which of the two it is."""
 
 
 class _Scanner:
@@ -323,7 +324,7 @@ class _Scanner:
             if self.char(pos) != ",":
                 break
             pos = self.skip_blank(pos + 1)
-        return pos + 1 if self.char(pos) == "]" else self.open_bracket(start, pos)
+        return pos + 1 if self.char(pos) == "]" else self.open_bracket(start, pos, "array")
 
     def inline_table(self, start: int, path: KeyPath) -> int:
         pos = self.skip(start + 1)
@@ -335,11 +336,11 @@ class _Scanner:
             if self.char(pos) != ",":
                 break
             pos = self.skip(pos + 1)
-        return pos + 1 if self.char(pos) == "}" else self.open_bracket(start, pos)
+        return pos + 1 if self.char(pos) == "}" else self.open_bracket(start, pos, "inline table")
 
-    def open_bracket(self, start: int, end: int) -> int:
+    def open_bracket(self, start: int, end: int, kind: str) -> int:
         if self.index.unclosed is None:
-            self.index.unclosed = start
+            self.index.unclosed = (start, kind)
         return end
 
 
@@ -404,7 +405,7 @@ def parse_toml(text: str, file: str) -> Document:
     ...     except SourceError as error:
     ...         print(error.render())
     >>> show('a = 1\\nb = [1,\\n')
-    c.toml:3:1: error: not valid TOML: Invalid value
+    c.toml:2:5: error: not valid TOML: unclosed array (it starts here)
     >>> show('[t]\\na = 1\\n\\n[t]\\n')
     c.toml:4:1: error: not valid TOML: 't' is defined twice (first at line 1)
     >>> show('a = 1\\nb = { x = 1, x = 2 }\\n')
@@ -439,12 +440,18 @@ def _rejected(src: str, file: str, error: tomllib.TOMLDecodeError) -> SourceErro
         offset = (0 if line == 1 else _nth_line_start(src, line)) + column - 1
     else:
         offset = len(src)
-    if message.startswith(_OPEN_STRING + _OPEN_BRACKET):
+    at_end = where.group(1) is None
+    if at_end or message.startswith(_OPEN_STRING + _OPEN_BRACKET):
+        # A string or a bracket left open is the cause of the complaint
+        # about what follows it (or about the end of the text).
         index = _scan(src)
-        start, what = ((index.unterminated, "unterminated string") if message.startswith(_OPEN_STRING)
-                       else (index.unclosed, message.lower()))
-        if start is not None and start <= offset:
-            return SourceError(f"not valid TOML: {what} (it starts here)", _origin(file, src, start))
+        open_string = index.unterminated if at_end or message.startswith(_OPEN_STRING) else None
+        if open_string is not None and open_string <= offset:
+            return SourceError("not valid TOML: unterminated string (it starts here)", _origin(file, src, open_string))
+        if index.unclosed is not None and (at_end or message.startswith(_OPEN_BRACKET)) \
+                and index.unclosed[0] <= offset:
+            return SourceError(f"not valid TOML: unclosed {index.unclosed[1]} (it starts here)",
+                               _origin(file, src, index.unclosed[0]))
     if message.startswith(_TABLE_RULES):
         # tomllib names the place after the statement; point at its key.
         index = _scan(src[:offset])
@@ -521,7 +528,7 @@ def _closest(name: str, known: Sequence[str]) -> str | None:
     ('rdi', 'unified', None)
     """
     folded = {item.lower(): item for item in known}
-    close = difflib.get_close_matches(name.lower(), list(folded), 1)
+    close = difflib.get_close_matches(name.lower(), list(folded), 1, cutoff=0.75)
     return folded[close[0]] if close else None
 
 
@@ -607,9 +614,10 @@ class Value:
             raise self.expected(what)
         return [self.child(number, item) for number, item in enumerate(self.value)]
 
-    def strings(self, what: str = "a list of strings", nonempty: bool = False) -> tuple[str, ...]:
+    def strings(self, what: str = "", nonempty: bool = False) -> tuple[str, ...]:
         """A list of strings (each non-empty with ``nonempty``); a wrong
         item is reported at the item."""
+        what = what or ("a list of non-empty strings" if nonempty else "a list of strings")
         items = self.list(what)
         for item in items:
             if not isinstance(item.value, str) or (nonempty and not item.value):

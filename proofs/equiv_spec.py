@@ -298,7 +298,8 @@ def _side(spec: _Spec, side: Table, base: Path) -> Side:
     configs = {}
     for option, value in side.optional("config", lambda v: v.table(optional=None), {}).items():
         if not option.startswith("CONFIG_"):
-            raise value.error(f"{value.name}: {option!r} is not a CONFIG_* option name", at="key")
+            raise value.error(f"{value.name}: {option!r} is not a CONFIG_* option name "
+                              f"(did you mean 'CONFIG_{option}'?)", at="key")
         configs[option] = value.boolean()
     strings = {key: side.optional(key, lambda v: v.strings(nonempty=True), ()) for key in
                ("include_dirs", "defines", "undefines")}
