@@ -654,20 +654,11 @@ class Value:
                 raise table.error(f"missing required key '{key_text(table.where[table.base:] + (name,))}'")
         return table
 
-    def tables(self, required: Sequence[str] = (), optional: Sequence[str] | None = (),
-               what: str = "an array of tables") -> list["Table"]:
-        """A list of tables (``[[name]]``), each checked as :meth:`table`."""
-        return [item.table(required, optional, what=f"a table (each item of {self.name})")
-                for item in self.list(what)]
-
 
 class Table(Value):
-    """A table of a document; ``table[key]`` and ``get`` give its values."""
+    """A table of a document; ``table[key]`` gives the value of a key it has."""
 
     value: dict
-
-    def get(self, key: str) -> Value | None:
-        return self.child(key, self.value[key]) if key in self.value else None
 
     def __getitem__(self, key: str) -> Value:
         return self.child(key, self.value[key])

@@ -161,7 +161,7 @@ def _register_map(table: Table, read) -> dict[str, str | int]:
     return result
 
 
-def _context(entry: Value, number: int) -> str:
+def _context(entry: Table, number: int) -> str:
     """How messages name the ``number``th contract of a file (as
     :attr:`Contract.key` does, as far as its fields are right)."""
     name, era, variant = (entry.value.get(key) for key in ("name", "era", "variant"))
@@ -172,9 +172,10 @@ def _context(entry: Value, number: int) -> str:
     return f"contract {name!r} [{era}{'/' + variant if isinstance(variant, str) and variant else ''}]"
 
 
-def _contract(entry: Table) -> Contract:
-    """One ``[[wrapper]]`` table, checked completely (every field's type,
-    its names, and that the fields agree with each other)."""
+def _contract(entry: Table, origin: Origin) -> Contract:
+    """One ``[[wrapper]]`` table (written at ``origin``), checked completely
+    (every field's type, its names, and that the fields agree with each
+    other)."""
     entry = entry.table(_REQUIRED, _OPTIONAL)
     name = entry["name"].string("a function name")
     if not _SYMBOL.fullmatch(name):
@@ -231,7 +232,7 @@ def _contract(entry: Table) -> Contract:
         name=name, era=era, instruction=instruction, leaf=leaf, struct=struct, struct_pointer=pointer,
         variant=variant, inputs=inputs, input_registers=maps["input_registers"],
         input_constants=maps["input_constants"], outputs=outputs, outputs_when=when,
-        module_outputs=module_outputs, returns=returns, origin=entry.source.origin(entry.where), **flags)
+        module_outputs=module_outputs, returns=returns, origin=origin, **flags)
 
 
 def load_contracts(extra: tuple[str, ...] = ()) -> tuple[Contract, ...]:
@@ -244,15 +245,16 @@ def load_contracts(extra: tuple[str, ...] = ()) -> tuple[Contract, ...]:
     for path in paths:          # a file named twice (or a shipped one named again) is read once
         unique.setdefault(os.path.realpath(path), path)
     for path in unique.values():
-        root = read_toml(str(path), "contract file").root().table((), ("wrapper",))
+        document = read_toml(str(path), "contract file")
+        root = document.root().table((), ("wrapper",))
         if "wrapper" not in root:
             raise root.error("the contract file defines no contract (no [[wrapper]] table)")
         for number, entry in enumerate(root["wrapper"].list("an array of tables ([[wrapper]])")):
-            entry = entry.table(optional=None, what="a table ([[wrapper]])").named(_context(entry, number))
-            contract = _contract(entry)
+            entry = entry.table(optional=None, what="a table ([[wrapper]])")
+            entry = entry.named(_context(entry, number))
+            contract = _contract(entry, document.origin(entry.where))
             if contract.key in contracts:
-                first = contracts[contract.key].origin
-                raise entry.error(f"defined twice (first at {first.render() if first else 'a shipped file'}); "
+                raise entry.error(f"defined twice (first at {contracts[contract.key].origin.render()}); "
                                   f"give one of them its own 'variant'")
             contracts[contract.key] = contract
     return tuple(contracts.values())
