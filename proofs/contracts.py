@@ -35,7 +35,8 @@ key, register, field or layout (naming the allowed ones), a missing key, a
 register given twice, and fields that disagree: ``bitmap`` outputs, an
 ``r10`` return and ``panic_on_failure`` are TDCALL facts (``bitmap`` also
 needs leaf 0 and the bitmap in ``input_constants.rcx``), ``failure_codes``
-SEAMCALL ones, ``outputs_when`` needs ``outputs``.  Two contracts with the
+SEAMCALL ones, ``outputs_when`` needs ``outputs``; the leaf register and
+``outputs_when.register`` are not the struct pointer.  Two contracts with the
 same name, era and variant (in one file or across files, the shipped ones
 included) are an error at the second.
 
@@ -213,6 +214,11 @@ def _contract(entry: Table, origin: Origin) -> Contract:
         if not outputs:
             raise table.error(f"{table.name} without 'outputs': no output is written back to make conditional")
         when = OutputsWhen(_argument_register(table["register"]), table["mask"].integer(1))
+    for key, register in (("leaf", leaf), ("outputs_when", when and when.register)):
+        if register == pointer:
+            value = entry[key]["register"] if key == "outputs_when" else entry[key]
+            raise value.error(f"{value.name} is {pointer.upper()}, the struct pointer: one argument cannot "
+                              f"be both")
     module_outputs = entry["module_outputs"].choice(MODULE_OUTPUT_KINDS) if "module_outputs" in entry else "worst-case"
     returns = entry["returns"].choice(RETURN_KINDS) if "returns" in entry else "status"
     tdcall_only = [(key, words) for key, words, needed in (
