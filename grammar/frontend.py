@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +33,8 @@ from typing import TYPE_CHECKING
 
 import model
 from grammar.cpp import SourceLine, preprocess
-from grammar.source import Origin, SourceError
+from grammar.located_toml import read_toml
+from grammar.source import SourceError
 
 if TYPE_CHECKING:
     from grammar import ast
@@ -144,52 +144,25 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
     it, searched before the command line's ``-I`` and the shims) and
     ``defines`` (a list of ``NAME`` or ``NAME=VALUE``, before the command
     line's ``-D``, which therefore wins).  Anything else is an error at the
-    file (and line, where it can be found).
+    line and column of the key or value (:mod:`grammar.located_toml`).
     """
     path = os.path.join(root, TREE_CONFIG)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return options
-    except (OSError, UnicodeDecodeError) as error:
-        raise SourceError(f"cannot read: {getattr(error, 'strerror', None) or error}",
-                          Origin(path, 1)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        message, line, column = str(error), 1, 1
-        where = re.search(r" \(at line (\d+), column (\d+)\)$", message)
-        if where:
-            message, line, column = message[:where.start()], int(where.group(1)), int(where.group(2))
-        elif message.endswith(" (at end of document)"):
-            message, line = message.removesuffix(" (at end of document)"), text.count("\n") + 1
-        raise SourceError(f"not valid TOML: {message}", Origin(path, line, column)) from None
-
-    def at(key: str) -> Origin:
-        lines = text.splitlines()
-        number = next((n for n, line in enumerate(lines, 1)
-                       if re.match(rf"\s*[\"']?{re.escape(key)}[\"']?\s*[=.]", line)), 1)
-        return Origin(path, number)
-
-    for key in data:
-        if key not in TREE_CONFIG_KEYS:
-            raise SourceError(f"unknown key '{key}' (known: {', '.join(TREE_CONFIG_KEYS)})",
-                              at(key))
-    for key in TREE_CONFIG_KEYS:
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise SourceError(f"'{key}' must be a list of non-empty strings", at(key))
-    include_dirs = tuple(os.path.normpath(os.path.join(root, item)) for item in data.get("include_dirs", []))
-    for item, directory in zip(data.get("include_dirs", []), include_dirs):
+    config = read_toml(path, "tree configuration").root().table((), TREE_CONFIG_KEYS)
+    lists = {key: config.optional(key, lambda value: value.strings("a list of non-empty strings", nonempty=True), ())
+             for key in TREE_CONFIG_KEYS}
+    include_dirs = []
+    for item in config.optional("include_dirs", lambda value: value.list(), []):
+        directory = os.path.normpath(os.path.join(root, item.value))
         if not os.path.isdir(directory):
-            raise SourceError(f"include directory '{item}' is not a directory "
-                              f"({directory})", at("include_dirs"))
-    for item in data.get("defines", []):
-        if not re.fullmatch(r"[A-Za-z_]\w*(=.*)?", item):
-            raise SourceError(f"bad define '{item}' (expected NAME or NAME=VALUE)",
-                              at("defines"))
-    return replace(options, include_dirs=include_dirs + tuple(options.include_dirs),
-                   defines=tuple(data.get("defines", [])) + tuple(options.defines))
+            raise item.error(f"include directory '{item.value}' is not a directory ({directory})")
+        include_dirs.append(directory)
+    for item in config.optional("defines", lambda value: value.list(), []):
+        if not re.fullmatch(r"[A-Za-z_]\w*(=.*)?", item.value):
+            raise item.error(f"bad define {item.value!r} (expected NAME or NAME=VALUE)")
+    return replace(options, include_dirs=tuple(include_dirs) + tuple(options.include_dirs),
+                   defines=lists["defines"] + tuple(options.defines))
 
 
 def preprocessed(path: str, options: FrontEndOptions) -> list[SourceLine]:

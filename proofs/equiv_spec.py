@@ -1,8 +1,9 @@
 """The ``equiv`` spec file (TOML): two implementations and how to compare them.
 
 It decides what a well-formed spec is, so that every mistake in one is a
-:class:`SourceError` (exit 2) naming the spec file and the key, never a
-silent default.  Schema (every key optional unless marked)::
+:class:`SourceError` (exit 2) at the line and column of the key or value in
+the spec file (:mod:`grammar.located_toml` reads it), naming the key, never
+a silent default.  Schema (every key optional unless marked)::
 
     [left]                        # and [right], both required
     files = ["a.S", "glue.c"]     # required; relative to the spec file;
@@ -54,14 +55,14 @@ import re
 import shlex
 import subprocess
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from grammar.ast import GPR64
 from grammar.frontend import FrontEndOptions
-from grammar.source import SourceError
+from grammar.located_toml import Document, KeyPath, Table, Value, key_text, parse_key_text, read_toml
+from grammar.source import Origin, SourceError
 from model import abi
 from model.tdx import FIRMWARE_MODES, KINDS
 
@@ -111,13 +112,36 @@ class CommandLine(str):
         return ", ".join(names)
 
 
+class SpecFile(str):
+    """The path of a spec file, which knows where each of its keys was
+    written (its :class:`Document`), so that every :class:`SpecError` about
+    it -- also those :mod:`proofs.equiv` raises -- is located."""
+
+    document: Document
+
+    def __new__(cls, document: Document):
+        path = super().__new__(cls, document.file)
+        path.document = document
+        return path
+
+    def __reduce__(self):
+        return SpecFile, (self.document,)
+
+    def origin(self, key: str) -> Origin:
+        """Where ``key`` (the first of several, comma-separated) was written."""
+        return self.document.origin(parse_key_text(key.split(", ")[0]))
+
+
 class SpecError(SourceError):
-    """A mistake in the spec, rendered as ``FILE: KEY: message`` (for a
-    short-form spec, ``tdxproof equiv: OPTION: message``)."""
+    """A mistake in the spec about ``key``: ``FILE:LINE:COLUMN: error: KEY:
+    message`` at the key's value (for a short-form spec, ``tdxproof equiv:
+    OPTION: message``)."""
 
     def __init__(self, spec: str, key: str, message: str):
         if isinstance(spec, CommandLine):
             super().__init__(f"tdxproof equiv: {spec.option(key)}: {message}")
+        elif isinstance(spec, SpecFile):
+            super().__init__(f"{key}: {message}", spec.origin(key))
         else:
             super().__init__(f"{spec}: {key}: {message}")
         self.key = key
@@ -220,193 +244,172 @@ def compile_c(path: str) -> str:
 
 # --- reading ---------------------------------------------------------------------
 
-class _Reader:
-    """Typed access to the TOML tables, every error naming its key."""
+@dataclass(frozen=True)
+class _Spec:
+    """The :class:`Source` behind a spec's values: the spec file's document
+    (errors at the line and column) or a short form's command line (errors
+    naming the option)."""
 
-    def __init__(self, spec: str):
-        self.spec = spec
+    path: str
 
-    def error(self, key: str, message: str) -> SpecError:
-        return SpecError(self.spec, key, message)
+    def error(self, where: KeyPath, message: str, at: str = "value") -> SourceError:
+        if isinstance(self.path, SpecFile):
+            return self.path.document.error(where, message, at)
+        return SpecError(self.path, key_text(where), message)
 
-    def table(self, data: Mapping, key: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
-              ) -> Mapping:
-        if not isinstance(data, Mapping):
-            raise self.error(key, "must be a table")
-        for name in data:
-            if name not in allowed:
-                raise self.error(f"{key}.{name}" if key else name,
-                                 f"unknown key (known here: {', '.join(allowed)})")
-        for name in required:
-            if name not in data:
-                raise self.error(f"{key}.{name}" if key else name, "required key is missing")
-        return data
-
-    def strings(self, data: Mapping, key: str, name: str) -> tuple[str, ...]:
-        value = data.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise self.error(f"{key}.{name}", "must be a list of strings")
-        return tuple(value)
-
-    def boolean(self, data: Mapping, key: str, name: str, default: bool) -> bool:
-        value = data.get(name, default)
-        if not isinstance(value, bool):
-            raise self.error(f"{key}.{name}", "must be true or false")
-        return value
-
-    def choice(self, data: Mapping, key: str, name: str, choices: tuple[str, ...], default: str) -> str:
-        value = data.get(name, default)
-        if value not in choices:
-            raise self.error(f"{key}.{name}", f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
-
-    def registers(self, values, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-        if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
-            raise self.error(key, "must be a list of register names")
-        for value in values:
-            if value.lower() not in allowed:
-                raise self.error(key, f"unknown register {value!r} (known: {', '.join(allowed)})")
-        return tuple(value.lower() for value in values)
+    def fail(self, value: Value, message: str) -> SpecError:
+        """An error about ``value`` in the words of :class:`SpecError`."""
+        return SpecError(self.path, key_text(value.where), message)
 
 
-_SIDE_KEYS = ("files", "function", "include_dirs", "defines", "undefines", "config", "structs")
+def _register(value: Value, allowed: tuple[str, ...]) -> str:
+    """A register name from ``allowed``, in any case."""
+    if isinstance(value.value, str) and value.value.lower() in allowed:
+        return value.value.lower()
+    return value.choice(allowed, "register")
+
+
+def _registers(value: Value, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    items = value.list("a list of register names")
+    names = [_register(item, allowed) for item in items]
+    for item, name in zip(items, names):
+        if names.count(name) > 1:
+            raise item.error(f"{value.name} names register {name!r} twice")
+    return tuple(names)
+
+
+_SIDE_KEYS = ("include_dirs", "defines", "undefines", "config", "structs")
 _TERM = re.compile(r"^\s*(?P<a>\S+)\s*(?P<op>==|!=)\s*(?P<b>\S+)\s*$")
 
 
-def _side(reader: _Reader, data: Mapping, name: str, base: Path) -> Side:
-    data = reader.table(data, name, _SIDE_KEYS, ("files", "function"))
-    files = reader.strings(data, name, "files")
+def _side(spec: _Spec, side: Table, base: Path) -> Side:
+    name = str(side.where[-1])
+    side = side.table(("files", "function"), _SIDE_KEYS)
+    files = side["files"].strings(nonempty=True)
     if not files:
-        raise reader.error(f"{name}.files", "names no file")
+        raise spec.fail(side["files"], "names no file")
     resolved = []
-    for file in files:
-        path = base / file
+    for item in side["files"].list():
+        path = base / item.value
         if not path.is_file():
-            raise reader.error(f"{name}.files", f"no such file {str(path)!r}")
+            raise spec.fail(item, f"no such file {str(path)!r}")
         resolved.append(str(path))
-    function = data["function"]
-    if not isinstance(function, str) or not function:
-        raise reader.error(f"{name}.function", "must be a function name")
-    config = data.get("config", {})
-    if not isinstance(config, Mapping) or not all(
-            isinstance(v, bool) and k.startswith("CONFIG_") for k, v in config.items()):
-        raise reader.error(f"{name}.config", "must map CONFIG_* names to true or false")
-    front_end = FrontEndOptions(
-        include_dirs=tuple(str(base / d) for d in reader.strings(data, name, "include_dirs")),
-        defines=reader.strings(data, name, "defines"), undefines=reader.strings(data, name, "undefines"),
-        configs=dict(config))
+    function = side["function"].name_string("a function name")
+    configs = {}
+    for option, value in side.optional("config", lambda v: v.table(optional=None), {}).items():
+        if not option.startswith("CONFIG_"):
+            raise value.error(f"{value.name}: {option!r} is not a CONFIG_* option name "
+                              f"(did you mean 'CONFIG_{option}'?)", at="key")
+        configs[option] = value.boolean()
+    strings = {key: side.optional(key, lambda v: v.strings(nonempty=True), ()) for key in
+               ("include_dirs", "defines", "undefines")}
+    front_end = FrontEndOptions(include_dirs=tuple(str(base / d) for d in strings["include_dirs"]),
+                                defines=strings["defines"], undefines=strings["undefines"], configs=configs)
     structs = {}
-    for struct, fields in reader.table(data.get("structs", {}), f"{name}.structs",
-                                       tuple(data.get("structs", {}))).items():
-        key = f"{name}.structs.{struct}"
-        fields = reader.table(fields, key, ("register", "layout", "nullable"), ("register", "layout"))
-        register = reader.registers([fields["register"]], f"{key}.register", GPR64)[0]
-        layout = fields["layout"]
-        if layout not in abi.STRUCT_LAYOUTS:
-            raise reader.error(f"{key}.layout", f"unknown layout {layout!r} "
-                                                f"(known: {', '.join(abi.STRUCT_LAYOUTS)})")
+    for struct, fields in side.optional("structs", lambda v: v.table(optional=None), {}).items():
         if struct in GPR64:
-            raise reader.error(key, "a struct may not be named like a register")
-        structs[struct] = StructPointer(struct, name, register, layout, abi.STRUCT_LAYOUTS[layout],
-                                        reader.boolean(fields, key, "nullable", False))
+            raise spec.fail(fields, "a struct may not be named like a register")
+        fields = fields.table(("register", "layout"), ("nullable",))
+        layout = fields["layout"].choice(tuple(abi.STRUCT_LAYOUTS), "layout")
+        structs[struct] = StructPointer(struct, name, _register(fields["register"], GPR64), layout,
+                                        abi.STRUCT_LAYOUTS[layout], fields.optional("nullable", Value.boolean, False))
     return Side(name, tuple(resolved), function, front_end, structs)
 
 
-def _term(reader: _Reader, key: str, text: str, sides: Mapping[str, Side]) -> Term:
+def _term(spec: _Spec, item: Value, text: str, sides: Mapping[str, Side]) -> Term:
     try:
         return Term(text, constant=int(text, 0))
     except ValueError:
         pass
     parts = text.split(".")
     if parts[0] not in sides or len(parts) not in (2, 3):
-        raise reader.error(key, f"{text!r} is not SIDE.REGISTER, SIDE.STRUCT[.FIELD] or an integer "
-                                f"(SIDE is left or right)")
+        raise spec.fail(item, f"{text!r} is not SIDE.REGISTER, SIDE.STRUCT[.FIELD] or an integer "
+                              f"(SIDE is left or right)")
     side = sides[parts[0]]
     if len(parts) == 2 and parts[1] in side.structs:
         return Term(text, side.name, register=side.structs[parts[1]].register)
     if len(parts) == 2:
         register = parts[1].lower()
         if register not in GPR64:
-            raise reader.error(key, f"unknown register {parts[1]!r} in {text!r}")
+            raise spec.fail(item, f"unknown register {parts[1]!r} in {text!r}")
         return Term(text, side.name, register=register)
     struct = side.structs.get(parts[1])
     if struct is None:
-        raise reader.error(key, f"{side.name} declares no struct {parts[1]!r} "
-                                f"(declared: {', '.join(side.structs) or 'none'})")
+        raise spec.fail(item, f"{side.name} declares no struct {parts[1]!r} "
+                              f"(declared: {', '.join(side.structs) or 'none'})")
     if parts[2] not in struct.fields:
-        raise reader.error(key, f"unknown field {parts[2]!r} of struct {struct.layout} "
-                                f"(fields: {', '.join(struct.fields)})")
+        raise spec.fail(item, f"unknown field {parts[2]!r} of struct {struct.layout} "
+                              f"(fields: {', '.join(struct.fields)})")
     return Term(text, side.name, struct=struct, field=parts[2])
 
 
-def _equations(reader: _Reader, texts: tuple[str, ...], key: str, sides: Mapping[str, Side]
-               ) -> tuple[Equation, ...]:
+def _equations(spec: _Spec, table: Table, sides: Mapping[str, Side]) -> tuple[Equation, ...]:
+    """The ``equal`` list of ``table``, each item ``TERM == TERM`` or ``TERM != TERM``."""
+    if "equal" not in table:
+        return ()
+    table["equal"].strings()
     equations = []
-    for position, text in enumerate(texts):
-        here = f"{key}[{position}]"
-        match = _TERM.match(text)
+    for item in table["equal"].list():
+        match = _TERM.match(item.value)
         if not match:
-            raise reader.error(here, f"{text!r} is not 'TERM == TERM' or 'TERM != TERM'")
-        a, b = _term(reader, here, match["a"], sides), _term(reader, here, match["b"], sides)
+            raise spec.fail(item, f"{item.value!r} is not 'TERM == TERM' or 'TERM != TERM'")
+        a, b = _term(spec, item, match["a"], sides), _term(spec, item, match["b"], sides)
         if a.constant is not None and b.constant is not None:
-            raise reader.error(here, f"{text!r} compares two constants")
+            raise spec.fail(item, f"{item.value!r} compares two constants")
         if a.side is not None and b.side is not None and a.side == b.side:
-            raise reader.error(here, f"{text!r} relates {a.side} to {a.side}: unrelated registers "
-                                     f"(an equation must relate the left and the right side)")
-        equations.append(Equation(here, a, match["op"], b))
+            raise spec.fail(item, f"{item.value!r} relates {a.side} to {a.side}: unrelated registers "
+                                  f"(an equation must relate the left and the right side)")
+        equations.append(Equation(key_text(item.where), a, match["op"], b))
     return tuple(equations)
 
 
 def load_spec(path: str) -> EquivSpec:
     """The spec file at ``path``, checked (see the module docstring)."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SourceError(f"cannot read spec {path}: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise SourceError(f"{path}: not valid TOML: {error}") from None
-    return spec_from_data(data, path, Path(path).parent)
+    document = read_toml(path, "equiv spec")
+    return spec_from_data(document.data, SpecFile(document), Path(path).parent)
 
 
 def spec_from_data(data: Mapping, path: str, base: Path) -> EquivSpec:
     """The spec the TOML tables ``data`` describe, checked; file names are
-    relative to ``base``.  Both the spec file and the short form come here."""
-    reader = _Reader(path)
-    reader.table(data, "", ("left", "right", "relation", "observe", "module"), SIDES)
-    sides = {name: _side(reader, data[name], name, base) for name in SIDES}
+    relative to ``base``.  Both the spec file (``path`` a :class:`SpecFile`)
+    and the short form (a :class:`CommandLine`) come here."""
+    spec = _Spec(path)
+    root = Table(data, (), spec).table(SIDES, ("relation", "observe", "module"))
+    sides = {name: _side(spec, root[name], base) for name in SIDES}
+    empty = Table({}, (), spec)
 
-    relation = reader.table(data.get("relation", {}), "relation", ("same", "equal"))
-    same = reader.registers(relation.get("same", []), "relation.same", GPR64)
+    relation = root["relation"].table((), ("same", "equal")) if "relation" in root else empty
+    same = relation.optional("same", lambda v: _registers(v, GPR64), ())
     equations = tuple(Equation(f"relation.same[{i}]", Term(f"left.{reg}", "left", register=reg), "==",
                                Term(f"right.{reg}", "right", register=reg)) for i, reg in enumerate(same))
-    equations += _equations(reader, reader.strings(relation, "relation", "equal"), "relation.equal", sides)
+    equations += _equations(spec, relation, sides)
 
-    observe = reader.table(data.get("observe", {}), "observe", ("registers", "end", "memory", "equal"))
-    registers = observe.get("registers", "default")
-    if registers == "default":
-        observed = DEFAULT_OBSERVED
-    elif registers == "all":
-        observed = GPR64
-    elif isinstance(registers, list):
-        observed = reader.registers(registers, "observe.registers", GPR64 + abi.FLAGS)
-    else:
-        raise reader.error("observe.registers", 'must be "default", "all" or a list of registers')
-    observed_equal = _equations(reader, reader.strings(observe, "observe", "equal"), "observe.equal", sides)
+    observe = root["observe"].table((), ("registers", "end", "memory", "equal")) if "observe" in root else empty
+    observed = DEFAULT_OBSERVED
+    if "registers" in observe:
+        registers = observe["registers"]
+        if registers.value == "all":
+            observed = GPR64
+        elif isinstance(registers.value, list):
+            observed = _registers(registers, GPR64 + abi.FLAGS)
+        elif registers.value != "default":
+            raise registers.expected('"default", "all" or a list of register names')
 
-    module = reader.table(data.get("module", {}), "module", ("reads", "outputs", "firmware", "tdcall_may_fault"))
+    module = (root["module"].table((), ("reads", "outputs", "firmware", "tdcall_may_fault")) if "module" in root
+              else empty)
     tables = {}
     for name in ("reads", "outputs"):
-        table = reader.table(module.get(name, {}), f"module.{name}", KINDS)
         allowed = tuple(r for r in GPR64 if r != "rsp" and (name == "reads" or r != "rax"))
-        tables[name] = {kind: reader.registers(regs, f"module.{name}.{kind}", allowed)
-                        for kind, regs in table.items()}
+        table = module.optional(name, lambda v: v.table((), KINDS), empty)
+        tables[name] = {kind: _registers(registers, allowed) for kind, registers in table.items()}
     return EquivSpec(
         path=path, left=sides["left"], right=sides["right"], relation=equations,
-        observed_registers=observed, observe_end=reader.boolean(observe, "observe", "end", True),
-        memory=reader.choice(observe, "observe", "memory", MEMORY_MODES, "outside-frame"),
-        observed_equal=observed_equal, module_reads=tables["reads"], module_outputs=tables["outputs"],
-        firmware=reader.choice(module, "module", "firmware", FIRMWARE_MODES, "spec"),
-        tdcall_may_fault=reader.boolean(module, "module", "tdcall_may_fault", False))
+        observed_registers=observed, observe_end=observe.optional("end", Value.boolean, True),
+        memory=observe.optional("memory", lambda v: v.choice(MEMORY_MODES), "outside-frame"),
+        observed_equal=_equations(spec, observe, sides), module_reads=tables["reads"],
+        module_outputs=tables["outputs"],
+        firmware=module.optional("firmware", lambda v: v.choice(FIRMWARE_MODES), "spec"),
+        tdcall_may_fault=module.optional("tdcall_may_fault", Value.boolean, False))
 
 
 # --- the short form: LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC and options -----------------------

@@ -104,7 +104,7 @@ def _tree(root: Path, toml: str | None) -> Path:
     ('include_dirs = "arch/x86/include"\n', 1, "'include_dirs' must be a list of non-empty strings"),
     ('\ndefines = ["1BAD"]\n', 2, "bad define '1BAD'"),
     ('include_dirs = ["no/such/dir"]\n', 1, "include directory 'no/such/dir' is not a directory"),
-    ('include_dirs = [\n"a",\n', 3, "not valid TOML"),
+    ('include_dirs = [\n"a",\n', 1, "not valid TOML: unclosed array"),
     ('[defines]\nVALUE = 1\n', 1, "'defines' must be a list"),
 ])
 def test_a_bad_tree_configuration_is_a_located_error(tmp_path, capsys, toml, line, fragment):

@@ -9,6 +9,7 @@ called with; what the unified one hands it is the struct field in memory).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,8 @@ def test_spec_errors_exit_2_naming_file_and_key(tmp_path, capsys, extra, key, wo
     spec = write_spec(tmp_path, extra)
     assert main(["equiv", str(spec)]) == 2
     error = capsys.readouterr().err
-    assert f"{spec}: {key}:" in error and words in error
+    assert error.startswith(f"{spec}:") and re.match(r":\d+:\d+: error: ", error[len(str(spec)):])
+    assert key in error and words in error
     assert "Traceback" not in error and error.count("\n") == 1
 
 
@@ -86,14 +88,14 @@ def test_missing_function_names_the_key(tmp_path, capsys):
     spec = write_spec(tmp_path, "", right_function="absent")
     assert main(["equiv", str(spec)]) == 2
     error = capsys.readouterr().err
-    assert f"{spec}: right.function: no function named 'absent'" in error
+    assert f"{spec}:10:12: error: right.function: no function named 'absent'" in error
 
 
 def test_missing_side_and_bad_toml(tmp_path, capsys):
     spec = tmp_path / "equiv.toml"
     spec.write_text("[left]\nfiles = []\nfunction = 'f'\n")
     assert main(["equiv", str(spec)]) == 2
-    assert f"{spec}: right: required key is missing" in capsys.readouterr().err
+    assert f"{spec}:1:1: error: missing required key 'right'" in capsys.readouterr().err
     spec.write_text("[left\n")
     assert main(["equiv", str(spec)]) == 2
     assert "not valid TOML" in capsys.readouterr().err

@@ -183,3 +183,15 @@ def test_bad_short_form_exits_2_naming_the_option(capsys, argv, named, words):
     error = capsys.readouterr().err
     assert named in error and words in error, error
     assert "Traceback" not in error and error.count("\n") == 1
+
+
+def test_a_spec_file_keeps_its_places_through_pickling():
+    """A spec file's path knows where its keys were written, also in a
+    worker's result: an error raised after the spec was read (by
+    :mod:`proofs.equiv`) is located too."""
+    from proofs.equiv_spec import SpecError, SpecFile, load_spec
+    spec = pickle.loads(pickle.dumps(load_spec("examples/pop_swap/equiv.toml")))
+    assert isinstance(spec.path, SpecFile) and spec.path == "examples/pop_swap/equiv.toml"
+    error = SpecError(spec.path, "right.function, relation.same[2]", "no function named 'x'")
+    assert error.render() == ("examples/pop_swap/equiv.toml:9:12: error: right.function, relation.same[2]: "
+                              "no function named 'x'")
