@@ -301,7 +301,8 @@ class NativeResult:
     ``end`` is one of :data:`ENDS`; ``detail`` says more: the landing pad
     for "returned" ("return", or "taken" in single-instruction mode), the
     symbol for "panic", the landing for "fallthrough" (where the code was
-    left for), the trap and address for "oops", the signal for "crash".  ``regs``, ``rflags``, ``rip`` and ``flags`` (named, with the
+    left for), the trap and address for "oops", the signal for "crash".
+    ``regs``, ``rflags``, ``rip`` and ``flags`` (named, with the
     tracked IF) are the state at the end; ``memory`` holds, for each range
     of the case's memory and ``observe``, its final bytes; ``stack`` the
     final bytes from ``stack_address`` (a window around the entry RSP).
@@ -390,8 +391,10 @@ def with_landings(assembly: str, program: Program) -> tuple[str, tuple[str, ...]
     >>> f = Function("f", Origin("a.S", 1), ".text", ())
     >>> text, meaning = with_landings("f:\\n nop\\n .size f, .-f\\nstray:\\n nop\\n",
     ...                               Program(("a.S",), (f,), labels={"f": ("f", 0), "stray": (None, -1)}))
-    >>> text.splitlines()[3:6], meaning[1]
-    (['tdxproof_landing_0:\\tud2', 'stray:', 'tdxproof_landing_1:\\tud2'], "to 'stray', code outside every function")
+    >>> text.splitlines()[3:6]
+    ['tdxproof_landing_0:\\tud2', 'stray:', 'tdxproof_landing_1:\\tud2']
+    >>> meaning
+    ("past the end of 'f'", "to 'stray', code outside every function")
     """
     functions = {fn.name for fn in program.functions}
     stray = {name for name, (function, _) in program.labels.items() if function is None}

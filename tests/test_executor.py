@@ -363,7 +363,8 @@ def test_an_external_call_as_the_last_instruction_is_unsupported_not_a_fall_thro
 
 # --- stores into code ------------------------------------------------------------------
 
-STORES_INTO_CODE = ["movq %rax, f(%rip)", "movq %rax, here+8(%rip)", "leaq here(%rip), %rdx\nmovl %eax, 8(%rdx,%rcx,4)",
+STORES_INTO_CODE = ["movq %rax, f(%rip)", "movq %rax, here+8(%rip)",
+                    "leaq here(%rip), %rdx\nmovl %eax, 8(%rdx,%rcx,4)",
                     "leaq here(%rip), %rdx\nmovq %rax, 16(%rdx)",
                     "leaq f(%rip), %rdx\nmovq %rdx, %rsi\naddq $3, %rsi\nmovb %al, (%rsi)"]
 
