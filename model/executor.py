@@ -956,12 +956,15 @@ class Executor:
 
 
 def _summands(address: z3.BitVecRef) -> Iterator[str]:
-    """The names of the variables ``address`` adds (through ``bvadd`` and
-    the left side of ``bvsub``): ``symbol_foo`` for ``foo + 8 + rcx*4``.
+    """The names of the variables ``address`` adds (through ``bvadd``, the
+    left side of ``bvsub`` and both arms of the ``If`` of merged paths):
+    ``symbol_foo`` for ``foo + 8 + rcx*4``.
 
     >>> x, y = bv.variable("x", 64), bv.variable("y", 64)
     >>> sorted(_summands(x + y * 4 - 8)), list(_summands(x * y))
     (['x'], [])
+    >>> sorted(_summands(z3.If(x == 0, y + 8, x)))
+    ['x', 'y']
     """
     work = [address]
     while work:
@@ -972,6 +975,8 @@ def _summands(address: z3.BitVecRef) -> Iterator[str]:
             work.extend(term.children())
         elif z3.is_app_of(term, z3.Z3_OP_BSUB):
             work.append(term.arg(0))
+        elif z3.is_app_of(term, z3.Z3_OP_ITE):
+            work.extend(term.children()[1:])
 
 
 def _last_call(target: str, origin: Origin) -> str:

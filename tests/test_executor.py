@@ -366,7 +366,9 @@ def test_an_external_call_as_the_last_instruction_is_unsupported_not_a_fall_thro
 STORES_INTO_CODE = ["movq %rax, f(%rip)", "movq %rax, here+8(%rip)",
                     "leaq here(%rip), %rdx\nmovl %eax, 8(%rdx,%rcx,4)",
                     "leaq here(%rip), %rdx\nmovq %rax, 16(%rdx)",
-                    "leaq f(%rip), %rdx\nmovq %rdx, %rsi\naddq $3, %rsi\nmovb %al, (%rsi)"]
+                    "leaq f(%rip), %rdx\nmovq %rdx, %rsi\naddq $3, %rsi\nmovb %al, (%rsi)",
+                    # on one of two merged paths only
+                    "leaq -8(%rsp), %rdx\ntestq %rdi, %rdi\nje join\nleaq here(%rip), %rdx\njoin:\nmovq %rax, (%rdx)"]
 
 
 @pytest.mark.parametrize("store", STORES_INTO_CODE)
