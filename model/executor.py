@@ -543,13 +543,16 @@ def outside_label(label: str) -> str:
 
 def _code_symbols(program: ast.Program) -> dict[str, str]:
     """``symbol_<label>`` -> where in code it is (``section .text``), for
-    every label of a code section (function names included), named as the
-    interpreters name symbols."""
+    every label of a code section (function names included) that a memory
+    operand names -- the only way an address can come from one -- named as
+    the interpreters name symbols."""
     sections = {fn.name: f"section {fn.section}" for fn in program.functions}
-    found = {f"symbol_{name}": sections.get(function, "outside every function")
-             for name, (function, _) in program.labels.items()}
-    found.update({f"symbol_{name}": section for name, section in sections.items()})
-    return found
+    places = {name: sections.get(function, "outside every function")
+              for name, (function, _) in program.labels.items()}
+    places.update(sections)
+    named = {operand.symbol for fn in program.functions for instr in fn.instructions
+             for operand in instr.operands if isinstance(operand, ast.Memory) and operand.symbol in places}
+    return {f"symbol_{name}": places[name] for name in named}
 
 
 # --- the stepping loop -----------------------------------------------------
@@ -750,6 +753,8 @@ class Executor:
         """(label, where it is) when a write of this step goes to a label of
         code: its address names the label itself, or adds the label's
         symbol (plus constants or scaled registers)."""
+        if not self._code:
+            return None
         if location not in self._store_labels:
             self._store_labels[location] = tuple(
                 node.name for effect in step.effects if isinstance(effect, ir.Store)
