@@ -51,11 +51,42 @@ Decisions recorded here:
   ``int3`` (#BP) is never fixed up by the kernel: ``OOPS``.  Each such
   instruction on a path is logged as a :class:`FaultSite`.  Ordinary
   memory accesses are assumed not to fault (SPEC section 7).
+* **Falling through.**  A path leaves the function's code other than by
+  ``ret``, the return thunk, a tail call or a never-returning call when it
+  runs past the function's last item (its last instruction is not a
+  transfer, or a jump goes to a label at its very end), or when a ``jmp``,
+  a conditional jump or an exception-table fixup goes to a code label
+  outside every function.  Such a path ends as ``FALLTHROUGH``: ``where``
+  is the last instruction it ran (the place it left), ``leaves_to`` says
+  where it would go (past the end of the function, naming what follows it
+  in its section, or the label), and paths about to leave are never merged,
+  so ``where`` is that path's own.  What runs next is not this function's
+  code and is not modelled (SPEC ``no-fallthrough`` refutes the path; the
+  properties judged at a path's end cannot be decided on it).  Decisions:
+  a jump to a label *inside another function* is followed -- the model
+  runs that code as the CPU would, and compilers jump between a function
+  and its ``.cold`` part that way; ``call`` of a code label outside every
+  function stays ``UNSUPPORTED`` (it expects to come back, and the model
+  cannot run that code); and when the instruction that would fall off is a
+  ``call`` of an external function, the path is ``UNSUPPORTED``, not a
+  fall-through: that callee most likely never returns, and the model only
+  knows ``never_returning`` to be such.  ``int3``/``ud2`` padding after the
+  last ``ret`` is never reached; a ``ud2`` that is reached is ``OOPS``.
+* **Stores into code.**  A store whose address names a label of a code
+  section -- in the operand itself (``movq %rax, foo+8(%rip)``) or, once
+  computed, as a summand of the address (``lea foo(%rip), %rdx; movq %rax,
+  8(%rdx,%rcx,8)``) -- ends the path as ``UNSUPPORTED`` before it writes,
+  naming the label and the instruction: self-modifying code is not
+  modelled, so the result is unknown, never proved.  This is decided here,
+  on the path, rather than when the program is loaded: an address held in
+  a register is only known symbolically, and a store on an infeasible path
+  is no error.  Loads from code are ordinary loads, and so is a store
+  through a pointer loaded from code.
 * **Unsupported** instructions (the lifter's ``UnsupportedInstruction``),
-  control leaving the program's code, an exception-table entry of an
-  unmodelled type, or a nested ``ret`` to an unexpected address end the path
-  as ``UNSUPPORTED`` with the reason in ``detail``; a property must never
-  count such a path as proved.
+  a store into code, an exception-table entry of an unmodelled type, or a
+  nested ``ret`` to an unexpected address end the path as ``UNSUPPORTED``
+  with the reason in ``detail``; a property must never count such a path
+  as proved.
 * Every memory access is logged as a :class:`MemoryAccess` with its address,
   width and the RSP at that moment (for ``no-red-zone`` and ``frame``).
 """
@@ -95,6 +126,7 @@ class PathEnd(enum.Enum):
     OOPS = "oops"
     BOUND = "bound"
     UNSUPPORTED = "unsupported"
+    FALLTHROUGH = "fallthrough"
 
 
 @dataclass(frozen=True)
@@ -215,7 +247,8 @@ class PathResult:
     one concrete path's lines from a model).  ``detail`` says why a path
     ended (the bound, the unsupported instruction, the never-returning
     callee ...), ``where`` the source line it ended at, ``returned_to`` the
-    address the final ``ret`` jumped to (``RETURNED`` only).
+    address the final ``ret`` jumped to (``RETURNED`` only), ``leaves_to``
+    where a ``FALLTHROUGH`` path goes when it leaves the function's code.
     """
 
     condition: z3.BoolRef
@@ -234,6 +267,7 @@ class PathResult:
     extended: z3.ExprRef | None = None
     entry_extended: z3.ExprRef | None = None
     bound: int | None = None
+    leaves_to: str = ""
 
     @property
     def outcomes(self) -> tuple[Outcome, ...]:
@@ -484,6 +518,43 @@ def _updated(state: SymbolicState, registers: Mapping[str, z3.BitVecRef] = {},
                                flags={**state.flags, **flags})
 
 
+# --- leaving the function's code -------------------------------------------
+
+def past_end(function: ast.Function, index: int) -> bool:
+    """Whether execution at item ``index`` of ``function`` has left its code
+    (nothing but labels from there on)."""
+    return all(isinstance(item, ast.Label) for item in function.items[index:])
+
+
+def past_end_of(program: ast.Program, name: str) -> str:
+    """Where a path that runs past the end of function ``name`` goes, in words."""
+    functions = program.functions
+    position = next(i for i, fn in enumerate(functions) if fn.name == name)
+    section = functions[position].section
+    following = next((fn.name for fn in functions[position + 1:] if fn.section == section), None)
+    after = f"; the next function there is {following!r}" if following else ""
+    return f"past the end of {name!r} into what follows it in section {section}{after}"
+
+
+def outside_label(label: str) -> str:
+    """Where a path that jumps to ``label``, code outside every function, goes."""
+    return f"to {label!r}, code outside every function"
+
+
+def _code_symbols(program: ast.Program) -> dict[str, str]:
+    """``symbol_<label>`` -> where in code it is (``section .text``), for
+    every label of a code section (function names included) that a memory
+    operand names -- the only way an address can come from one -- named as
+    the interpreters name symbols."""
+    sections = {fn.name: f"section {fn.section}" for fn in program.functions}
+    places = {name: sections.get(function, "outside every function")
+              for name, (function, _) in program.labels.items()}
+    places.update(sections)
+    named = {operand.symbol for fn in program.functions for instr in fn.instructions
+             for operand in instr.operands if isinstance(operand, ast.Memory) and operand.symbol in places}
+    return {f"symbol_{name}": places[name] for name in named}
+
+
 # --- the stepping loop -----------------------------------------------------
 
 class Executor:
@@ -500,6 +571,8 @@ class Executor:
         self._step_loads: dict[int, tuple[ir.Step, tuple[ir.Load, ...]]] = {}
         self._counter = itertools.count()
         self._results: list[PathResult] = []
+        self._code = _code_symbols(program)
+        self._store_labels: dict[Location, tuple[str, ...]] = {}
 
     # public
 
@@ -518,7 +591,7 @@ class Executor:
         while worklist:
             path = min(worklist, key=self._program_order)
             worklist.remove(path)
-            if self.options.merge:
+            if self.options.merge and not past_end(self.program.function(path.location[0]), path.location[1]):
                 partners = [other for other in worklist if other.merge_key == path.merge_key]
                 for other in partners:
                     worklist.remove(other)
@@ -589,14 +662,22 @@ class Executor:
     # ending paths
 
     def _finish(self, path: Path, end: PathEnd, detail: str = "", where: Origin | None = None,
-                returned_to: z3.BitVecRef | None = None, bound: int | None = None) -> list[Path]:
+                returned_to: z3.BitVecRef | None = None, bound: int | None = None,
+                leaves_to: str = "") -> list[Path]:
         self._results.append(PathResult(
             condition=_conjunction(path.conditions), state=path.state, entry=self._entry,
             events=path.events, trace=path.trace, end=end, assumptions=path.assumptions,
             trace_guards=path.guards, accesses=path.accesses, faults=path.faults, detail=detail,
             where=where, returned_to=returned_to, extended=path.extended,
-            entry_extended=self._entry_extended, bound=bound))
+            entry_extended=self._entry_extended, bound=bound, leaves_to=leaves_to))
         return []
+
+    def _fall_through(self, path: Path, leaves_to: str, where: Origin) -> list[Path]:
+        """``path`` leaves its function's code after the instruction at ``where``."""
+        function = path.location[0]
+        return self._finish(path, PathEnd.FALLTHROUGH,
+                            f"execution leaves the code of {function!r} after {where.render()}: "
+                            f"it goes {leaves_to}", where, leaves_to=leaves_to)
 
     # stepping
 
@@ -604,9 +685,8 @@ class Executor:
         function, index = path.location
         items = self.program.function(function).items
         if index >= len(items):
-            return self._finish(path, PathEnd.UNSUPPORTED,
-                                f"execution falls off the end of function {function!r}",
-                                self.program.function(function).origin)
+            where = path.trace[-1] if path.trace else self.program.function(function).origin
+            return self._fall_through(path, past_end_of(self.program, function), where)
         instr = items[index]
         step = self._lifted((function, index), instr)
         if isinstance(step, SourceError):
@@ -628,6 +708,12 @@ class Executor:
         before = path.state
         after = symbolic.execute(step, before, env)
         accesses = tuple(self._accesses(step, before, after, env, instr.origin))
+        into_code = self._store_into_code(path.location, step, accesses)
+        if into_code is not None:
+            return self._finish(path, PathEnd.UNSUPPORTED,
+                                f"store into code: '{instr}' at {instr.origin.render()} writes to "
+                                f"{into_code[0]!r}, a label in code ({into_code[1]}); self-modifying "
+                                f"code is not modelled", instr.origin)
         path = path.with_(state=after, trace=path.trace + (instr.origin,), guards=path.guards + (TRUE,),
                           accesses=path.accesses + accesses)
         control = step.control
@@ -662,21 +748,45 @@ class Executor:
                 yield MemoryAccess("write", symbolic.evaluate(effect.address, state, env),
                                    effect.value.width, rsp, origin, rsp_after=rsp_after)
 
+    def _store_into_code(self, location: Location, step: ir.Step, accesses: tuple[MemoryAccess, ...]
+                         ) -> tuple[str, str] | None:
+        """(label, where it is) when a write of this step goes to a label of
+        code: its address names the label itself, or adds the label's
+        symbol (plus constants or scaled registers)."""
+        if not self._code:
+            return None
+        if location not in self._store_labels:
+            self._store_labels[location] = tuple(
+                node.name for effect in step.effects if isinstance(effect, ir.Store)
+                for node in _expressions(effect.address)
+                if isinstance(node, ir.Symbol) and f"symbol_{node.name}" in self._code)
+        if self._store_labels[location]:
+            name = self._store_labels[location][0]
+            return name, self._code[f"symbol_{name}"]
+        for access in accesses:
+            if access.kind == "write":
+                for symbol in _summands(access.address):
+                    if symbol in self._code:
+                        return symbol[len("symbol_"):], self._code[symbol]
+        return None
+
     # control transfers
 
-    def _transfer(self, path: Path, label: str, origin: Origin) -> list[Path]:
+    def _transfer(self, path: Path, label: str, origin: Origin, call: bool = False) -> list[Path]:
         """Go to ``label`` (a label or function entry of the program),
-        counting the visit against the loop bound."""
+        counting the visit against the loop bound (``call``: as a call's
+        target, which may not be code outside every function)."""
         count = path.visits.get(label, 0) + 1
         if count > self.options.loop_bound:
             return self._finish(path, PathEnd.BOUND,
                                 f"{label!r} reached more than {self.options.loop_bound} times",
                                 origin, bound=self.options.loop_bound)
         location = self._resolve(label)
-        if location is None:
+        if location is None and call:
             return self._finish(path, PathEnd.UNSUPPORTED,
-                                f"control transfer to {label!r}, which is not code in a function",
-                                origin)
+                                f"call to {label!r}, which is code outside every function", origin)
+        if location is None:
+            return self._fall_through(path, outside_label(label), origin)
         return [path.with_(location=location, visits={**path.visits, label: count})]
 
     def _resolve(self, label: str) -> Location | None:
@@ -724,6 +834,8 @@ class Executor:
         if target in self.options.never_returning:
             return self._finish(path, PathEnd.PANIC, f"call to never-returning {target}", origin)
         if not self._is_internal(target):
+            if past_end(self.program.function(following[0]), following[1]):
+                return self._finish(path, PathEnd.UNSUPPORTED, _last_call(target, origin), origin)
             path = self._external_call(path, target, origin, "call")
             rsp = path.state.regs["rsp"] + bv.const(8, 64)
             return [_updated_path(path, {"rsp": rsp}).with_(location=following)]
@@ -733,7 +845,7 @@ class Executor:
                                 origin, bound=self.options.call_depth)
         frame = Frame(target, following, return_address_symbol(path.location), path.state.regs["rsp"],
                       len(path.accesses))
-        return self._transfer(path.with_(frames=path.frames + (frame,)), target, origin)
+        return self._transfer(path.with_(frames=path.frames + (frame,)), target, origin, call=True)
 
     def _external_call(self, path: Path, target: str, origin: Origin, how: str) -> Path:
         """An external function ran: caller-saved registers and arithmetic
@@ -846,6 +958,37 @@ class Executor:
         if fixup.rax is not None:
             path = _updated_path(path, {"rax": bv.const(fixup.rax, 64)})
         return self._transfer(path, fixup.to_label, origin)
+
+
+def _summands(address: z3.BitVecRef) -> Iterator[str]:
+    """The names of the variables ``address`` adds (through ``bvadd``, the
+    left side of ``bvsub`` and both arms of the ``If`` of merged paths):
+    ``symbol_foo`` for ``foo + 8 + rcx*4``.
+
+    >>> x, y = bv.variable("x", 64), bv.variable("y", 64)
+    >>> sorted(_summands(x + y * 4 - 8)), list(_summands(x * y))
+    (['x'], [])
+    >>> sorted(_summands(z3.If(x == 0, y + 8, x)))
+    ['x', 'y']
+    """
+    work = [address]
+    while work:
+        term = work.pop()
+        if z3.is_const(term) and term.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            yield term.decl().name()
+        elif z3.is_app_of(term, z3.Z3_OP_BADD):
+            work.extend(term.children())
+        elif z3.is_app_of(term, z3.Z3_OP_BSUB):
+            work.append(term.arg(0))
+        elif z3.is_app_of(term, z3.Z3_OP_ITE):
+            work.extend(term.children()[1:])
+
+
+def _last_call(target: str, origin: Origin) -> str:
+    """Why a path whose last instruction calls external ``target`` is not judged."""
+    return (f"the call to {target} at {origin.render()} is the function's last instruction: "
+            f"{target} presumably never returns, but it is not declared never-returning "
+            f"(were it to return, execution would fall off the end)")
 
 
 def _updated_path(path: Path, registers: Mapping[str, z3.BitVecRef] = {},

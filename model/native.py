@@ -39,9 +39,21 @@ decides how an assembled function meets a user-mode process:
 * **Ends.**  "returned" (reached the return landing pad; ``ret`` and
   ``jmp __x86_return_thunk`` both get there — the runner provides the thunk),
   "panic" (called a declared never-returning symbol: the runner provides a
-  stub for each, weak, so a real definition wins), "oops" (unhandled fault
+  stub for each, weak, so a real definition wins), "fallthrough" (left the
+  code of the program's functions: see below), "oops" (unhandled fault
   or ``int3``), "crash" (anything else: page fault, timeout, a TDX
-  instruction beyond the script).  The final GPRs, RFLAGS, the tracked IF,
+  instruction beyond the script).
+* **Falling through.**  Natively, a function that runs past its end runs
+  into whatever the assembler put next.  Built with the ``program`` the
+  assembly holds, the harness puts a landing there instead: a ``ud2``
+  right after each function's ``.size`` directive (what ``SYM_FUNC_END``
+  emits; a function closed only by the next function's start or by the
+  end of its file gets none, and runs on), and one at each named code
+  label outside every function (``Program.labels`` says which), right
+  after the label.  Reaching a landing ends the case "fallthrough", its
+  detail saying which (``past the end of 'f'``, ``to 'L', code outside
+  every function``): the same ends the model gives such a path.  Nothing
+  but those landings is inserted, and nothing legitimately runs them.  The final GPRs, RFLAGS, the tracked IF,
   RIP, the requested memory, a window of the stack and the TDX events are
   captured by the signal handler from the signal context, so nothing of the
   harness runs between the function's last instruction and the capture.
@@ -76,6 +88,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -84,9 +97,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
-from grammar.ast import GPR64, ExtableEntry
+from grammar.ast import GPR64, ExtableEntry, Program
 from grammar.source import SourceError
 from model.abi import FLAGS, RFLAGS_BIT, TRAP_GP, TRAP_UD
+from model.executor import outside_label
 
 CODE_BASE = 0x3C0D_0000
 """Where the runner's text segment (and so the code under test) is linked."""
@@ -115,7 +129,7 @@ STACK_WINDOW = (512, 128)
 NEVER_RETURNING = ("__tdx_hypercall_failed",)
 """Symbols that end a case as "panic" unless the caller says otherwise."""
 
-ENDS = ("returned", "panic", "oops", "crash")
+ENDS = ("returned", "panic", "fallthrough", "oops", "crash")
 OUTCOMES = ("completion", "vmfailinvalid", "fault-ud", "fault-gp")
 ARITHMETIC_FLAGS = ("cf", "pf", "af", "zf", "sf", "of")
 _SETTABLE_FLAGS = ARITHMETIC_FLAGS + ("df",)
@@ -290,8 +304,9 @@ class NativeResult:
 
     ``end`` is one of :data:`ENDS`; ``detail`` says more: the landing pad
     for "returned" ("return", or "taken" in single-instruction mode), the
-    symbol for "panic", the trap and address for "oops", the signal for
-    "crash".  ``regs``, ``rflags``, ``rip`` and ``flags`` (named, with the
+    symbol for "panic", the landing for "fallthrough" (where the code was
+    left for), the trap and address for "oops", the signal for "crash".
+    ``regs``, ``rflags``, ``rip`` and ``flags`` (named, with the
     tracked IF) are the state at the end; ``memory`` holds, for each range
     of the case's memory and ``observe``, its final bytes; ``stack`` the
     final bytes from ``stack_address`` (a window around the entry RSP).
@@ -344,11 +359,13 @@ def _extable_label(item: str | int, anchor: str) -> str:
     return item
 
 
-def _tables(entries: Sequence[str], extable: Sequence[Extable] | None) -> str:
-    """Assembly appended to the program: the entry and extable tables."""
+def _tables(entries: Sequence[str], extable: Sequence[Extable] | None, landings: int = 0) -> str:
+    """Assembly appended to the program: the entry, landing and extable tables."""
     lines = [".pushsection .rodata.tdxproof_tables, \"a\"", ".balign 8",
              ".globl tdxproof_entries", f"tdxproof_entries: .quad {len(entries)}"]
     lines += [f".quad {name}" for name in entries]
+    lines += [".globl tdxproof_landings", f"tdxproof_landings: .quad {landings}"]
+    lines += [f".quad tdxproof_landing_{index}" for index in range(landings)]
     lines += [".globl tdxproof_use_ex_table", f"tdxproof_use_ex_table: .quad {int(extable is None)}",
               ".globl tdxproof_extable", f"tdxproof_extable: .quad {len(extable or ())}"]
     for item in extable or ():
@@ -362,6 +379,41 @@ def _tables(entries: Sequence[str], extable: Sequence[Extable] | None) -> str:
                      f"{_EXTABLE_KIND[kind]}")
     lines += [".popsection", ".section .note.GNU-stack,\"\",@progbits", ""]
     return "\n".join(lines)
+
+
+_SIZE = re.compile(r"^\s*\.size\s+([^\s,]+)\s*,")
+_LABEL = re.compile(r"^\s*([^\s:#\"]+):")
+
+
+def with_landings(assembly: str, program: Program) -> tuple[str, tuple[str, ...]]:
+    """``assembly`` with a landing after each function of ``program`` and at
+    each of its code labels outside every function (see the module doc),
+    and what reaching each landing means, in order.
+
+    >>> from grammar.ast import Function
+    >>> from grammar.source import Origin
+    >>> f = Function("f", Origin("a.S", 1), ".text", ())
+    >>> text, meaning = with_landings("f:\\n nop\\n .size f, .-f\\nstray:\\n nop\\n",
+    ...                               Program(("a.S",), (f,), labels={"f": ("f", 0), "stray": (None, -1)}))
+    >>> text.splitlines()[3:6]
+    ['tdxproof_landing_0:\\tud2', 'stray:', 'tdxproof_landing_1:\\tud2']
+    >>> meaning
+    ("past the end of 'f'", "to 'stray', code outside every function")
+    """
+    functions = {fn.name for fn in program.functions}
+    stray = {name for name, (function, _) in program.labels.items() if function is None}
+    lines, meaning = [], []
+    for line in assembly.splitlines():
+        lines.append(line)
+        size, label = _SIZE.match(line), _LABEL.match(line)
+        if size and size[1] in functions:
+            meaning.append(f"past the end of {size[1]!r}")
+        elif label and label[1] in stray:
+            meaning.append(outside_label(label[1]))
+        else:
+            continue
+        lines.append(f"tdxproof_landing_{len(meaning) - 1}:\tud2")
+    return "\n".join(lines) + "\n", tuple(meaning)
 
 
 def _glue(never_returning: Sequence[str]) -> str:
@@ -382,22 +434,26 @@ class NativeProgram:
     """An assembled and linked runner binary for one program."""
 
     def __init__(self, binary: Path, entries: tuple[str, ...], never_returning: tuple[str, ...],
-                 symbols: dict[str, int]):
+                 symbols: dict[str, int], landings: tuple[str, ...] = ()):
         self.binary = binary
         self.entries = entries
         self.never_returning = never_returning
         self.symbols = symbols
+        self.landings = landings
 
     @classmethod
     def build(cls, assembly: str, entry: str | Sequence[str], *,
               extable: Sequence[Extable] | None = None,
-              never_returning: Sequence[str] = NEVER_RETURNING) -> "NativeProgram":
+              never_returning: Sequence[str] = NEVER_RETURNING,
+              program: Program | None = None) -> "NativeProgram":
         """Assemble ``assembly`` and link it with the runner (cached).
 
         ``entry``: the symbol (or symbols) a case may start at.
         ``extable``: ``None`` to use the assembly's own ``__ex_table``
         section, else the entries to use instead.  ``never_returning``:
-        symbols whose call ends a case as "panic".
+        symbols whose call ends a case as "panic".  ``program``: the
+        program ``assembly`` holds, to put fall-through landings in it
+        (:func:`with_landings`).
         """
         reason = native_available()
         if reason:
@@ -406,7 +462,10 @@ class NativeProgram:
         if not entries:
             raise ValueError("at least one entry symbol is needed")
         never_returning = tuple(never_returning)
-        program_text = assembly.rstrip("\n") + "\n" + _tables(entries, extable)
+        landings: tuple[str, ...] = ()
+        if program is not None:
+            assembly, landings = with_landings(assembly, program)
+        program_text = assembly.rstrip("\n") + "\n" + _tables(entries, extable, len(landings))
         glue_text = _glue(never_returning)
         runner_text = _runner_source()
         key = hashlib.sha256(json.dumps([program_text, glue_text, runner_text, _defines(),
@@ -432,7 +491,7 @@ class NativeProgram:
                 os.replace(workdir / "symbols.json", symbols_file)
                 os.replace(workdir / "runner", binary)
         symbols = json.loads(symbols_file.read_text())
-        return cls(binary, entries, never_returning, symbols)
+        return cls(binary, entries, never_returning, symbols, landings)
 
     def symbol(self, name: str) -> int:
         """The address of a (global or local, non-``.L``) symbol."""
@@ -514,6 +573,8 @@ class NativeProgram:
                     memory.append((int(words[1], 16), bytes.fromhex(words[2] if len(words) > 2 else "")))
             if end == "panic":
                 detail = self.never_returning[int(detail)]
+            elif end == "fallthrough":
+                detail = self.landings[int(detail)]
             *ranges, (stack_address, stack) = memory
             results.append(NativeResult(
                 end=end, detail=detail, regs=dict(zip(GPR64, state[:16])), rflags=state[16],

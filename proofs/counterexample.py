@@ -19,8 +19,14 @@ Decisions recorded here:
   (inlined internal calls, ``__x86_return_thunk`` is ``ret``, never-returning
   callees end as panic, external calls clobber the caller-saved registers
   with the scenario's values and clear DF, faults go through the exception
-  table or oops); a TDX instruction takes the scenario's next event, and a
-  mismatch (another kind, no event left) is a :class:`ReplayDiverged`.
+  table or oops, running past the end of a function or jumping to code
+  outside every function ends as ``fallthrough`` at the last instruction
+  run, an external call that would fall off the end or a call of code
+  outside every function as ``unsupported``); a TDX instruction takes the
+  scenario's next event, and a mismatch (another kind, no event left) is a
+  :class:`ReplayDiverged`.  A store into code needs no rule here: the
+  executor ends such a path before it writes, so no counterexample's path
+  holds one.
 * Flags the module chooses after a TDCALL and values the SDM leaves
   undefined stay undefined (``None``) in the replay: the concrete
   interpreter never guesses them.
@@ -51,7 +57,7 @@ from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
-from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, loads_of
+from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, loads_of, past_end
 from model.extable import ExceptionTable
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE
 from model.lift import lift
@@ -189,8 +195,9 @@ class _Replay:
             items = self.program.function(function).items
             while index < len(items) and isinstance(items[index], ast.Label):
                 index += 1
-            if index >= len(items):
-                return self._end(entry, state, "unsupported", None)
+            if index >= len(items):          # ran past the end: the last step is where it left
+                where = self.steps[-1].origin if self.steps else self.program.function(function).origin
+                return self._end(entry, state, "fallthrough", where)
             instr = items[index]
             location = (function, index)
             step = lift(instr)
@@ -227,11 +234,15 @@ class _Replay:
                     if target in self.functions or target in self.program.labels:
                         frames.append((following, env.return_address()))
                         location = self._location(target)
+                        if location is None:     # a call of code outside every function
+                            return self._end(entry, state, "unsupported", instr.origin)
+                    elif past_end(self.program.function(function), index + 1):
+                        return self._end(entry, state, "unsupported", instr.origin)
                     else:
                         state = self._external(state, target)
                         state.regs["rsp"] = (state.regs["rsp"] + 8) % 2**64
                         location = following
-                elif self._location(target) is not None:
+                elif target in self.functions or target in self.program.labels:
                     location = self._location(target)
                 else:
                     state = self._external(state, target)
@@ -260,8 +271,8 @@ class _Replay:
                 location = self._location(fixup.to_label)
             else:
                 raise TypeError(f"unknown control transfer {control!r}")
-            if location is None:
-                return self._end(entry, state, "unsupported", instr.origin)
+            if location is None:                 # a jump to code outside every function
+                return self._end(entry, state, "fallthrough", instr.origin)
         return self._end(entry, state, "bound", None)
 
     def _pop(self, frames, address, instr):

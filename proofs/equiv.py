@@ -530,7 +530,7 @@ def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, re
         return None
     result.feasible_pairs += 1
     for path, name in ((left, LEFT), (right, RIGHT)):
-        if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
+        if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED, PathEnd.FALLTHROUGH):   # what follows: not modelled
             where = f" at {path.where.render()}" if path.where else ""
             result.reasons.append(f"a {name} path ended ({path.end.value}){where}: {path.detail}")
             return None

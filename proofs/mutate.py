@@ -6,7 +6,12 @@ one statement per line) and derives *mutants* of the named function's
 instruction lines, in a fixed order -- by instruction, then by operator:
 
 * ``delete`` an instruction (``drop-jump`` for a conditional jump,
-  ``drop-push``/``drop-pop`` for a push or pop);
+  ``drop-push``/``drop-pop`` for a push or pop); a ``ret`` that the
+  kernel's ``int3`` straight-line-speculation padding follows goes with
+  its padding, as deleting ``RET`` does (deleting the ``ret`` alone would
+  leave the ``int3`` to trap, a mutant ``fault-handled`` catches but not
+  the mistake people make: the function then runs on past the return,
+  which ``no-fallthrough`` refutes);
 * ``swap`` it with the next instruction when no label lies between them
   (the same order the processor would see otherwise);
 * ``register``: each register operand (also a memory base or index) is
@@ -229,8 +234,13 @@ def derive_mutants(assembly: str, function: ast.Function) -> list[Mutant]:
 
     for position, (index, instr) in enumerate(zip(where, instructions)):
         text = _code(lines[index])
-        add(_deletion(instr), position, text, "", lines[:index] + lines[index + 1:])
-        if position + 1 < len(where) and where[position + 1] == index + 1:
+        adjacent = position + 1 < len(where) and where[position + 1] == index + 1
+        if instr.base == "ret" and adjacent and instructions[position + 1].base == "int3":
+            add(_deletion(instr), position, f"{text}; {_code(lines[index + 1])}", "",
+                lines[:index] + lines[index + 2:])
+        else:
+            add(_deletion(instr), position, text, "", lines[:index] + lines[index + 1:])
+        if adjacent:
             following = _code(lines[index + 1])
             swapped = lines[:index] + [lines[index + 1], lines[index]] + lines[index + 2:]
             add("swap", position, f"{text}; {following}", f"{following}; {text}", swapped)

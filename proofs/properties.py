@@ -19,6 +19,20 @@ written once.  Decisions recorded here:
   ``return-address``, ``direction-flag``, the status and output
   properties) are claimed on paths that *return*; panic and oops paths
   are judged by ``fault-handled`` and ``panic-on-tdcall-failure``.
+* ``no-fallthrough``: a path that leaves the function's code other than
+  by ``ret``, the return thunk, a tail call or a never-returning call
+  (:class:`model.executor.PathEnd` ``FALLTHROUGH``: past its end, or to a
+  code label outside every function) refutes it, at the last instruction
+  the path ran.  What such a path does next is not the function's code:
+  the obligations judged at a path's *end* (at its return, or by how it
+  ends: everything but ``along_path``) cannot be decided on it, and the
+  prover leaves them unknown there -- never proved; their checkers make
+  no claim on it.  The obligations a property judges *along* the path
+  (``Property.along_path``: ``no-red-zone``, ``frame`` and
+  ``fault-handled`` over the function's own accesses and fault sites, the
+  register values at each TDX instruction of ``input-marshalling``) are
+  decided on the part of the path inside the function.  A new property
+  judges its end unless it says otherwise: the safe default.
 * ``no-red-zone``: an access is below the stack pointer when its address is
   on the stack (the ``STACK_DEPTH`` bytes below the entry RSP) and below
   both the RSP before and the RSP after its instruction (``push`` and
@@ -48,7 +62,7 @@ from model.tdx import Outcome
 
 CATALOG: tuple[str, ...] = (
     "callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
-    "fault-handled", "direction-flag", "input-marshalling", "output-marshalling",
+    "fault-handled", "direction-flag", "no-fallthrough", "input-marshalling", "output-marshalling",
     "status-return", "r10-to-rax", "vmfailinvalid-code", "fault-codes",
     "failure-no-output", "scrub", "panic-on-tdcall-failure")
 """Every property ID of SPEC.md section 7, in report order."""
@@ -60,7 +74,7 @@ SCRUBBED: tuple[str, ...] = tuple(
     reg for reg in abi.ENCODING_BIT if reg not in ("rax", "rsp") + abi.CALLEE_SAVED)
 """Registers that must hold no module/VMM-controlled value at return."""
 
-RETURNED, PANIC, OOPS = "returned", "panic", "oops"
+RETURNED, PANIC, OOPS, FALLTHROUGH = "returned", "panic", "oops", "fallthrough"
 """Path ends, by their ``PathEnd`` values."""
 
 
@@ -198,7 +212,8 @@ class FaultView:
 
 @dataclass(frozen=True)
 class PathView:
-    """What a checker may ask about one path."""
+    """What a checker may ask about one path (``leaves_to``: where a path
+    that falls through goes, in words)."""
 
     ops: Ops
     end: str
@@ -211,6 +226,7 @@ class PathView:
     accesses: tuple[AccessView, ...] = ()
     faults: tuple[FaultView, ...] = ()
     where: Origin | None = None
+    leaves_to: str = ""
 
     @property
     def returned(self) -> bool:
@@ -241,7 +257,9 @@ Check = Callable[..., Iterable[Claim]]
 @dataclass(frozen=True)
 class Property:
     """A property: its checker, its obligations (``details``, one per
-    obligation, from the contract) and whether it needs a contract."""
+    obligation, from the contract), whether it needs a contract, and which
+    of its obligations it judges along a path rather than at its end
+    (``along_path``; see the module doc)."""
 
     id: str
     check: Check
@@ -250,6 +268,7 @@ class Property:
     applies: Callable[[Any], bool]
     needs_contract: bool
     relational: bool = False
+    along_path: Callable[[Any], tuple[str, ...]] = lambda c: ()
 
 
 PROPERTIES: dict[str, Property] = {}
@@ -257,7 +276,8 @@ PROPERTIES: dict[str, Property] = {}
 
 def checks(property_id: str, summary: str, *, details: Callable[[Any], tuple[str, ...]] = lambda c: ("",),
            contract: bool = False, applies: Callable[[Any], bool] = lambda c: True,
-           relational: bool = False) -> Callable[[Check], Check]:
+           relational: bool = False, along_path: Callable[[Any], tuple[str, ...]] = lambda c: ()
+           ) -> Callable[[Check], Check]:
     """Register the decorated function as the checker of ``property_id``."""
     def register(function: Check) -> Check:
         if property_id not in CATALOG:
@@ -265,7 +285,7 @@ def checks(property_id: str, summary: str, *, details: Callable[[Any], tuple[str
         if property_id in PROPERTIES:
             raise ValueError(f"two checkers for {property_id!r}")
         PROPERTIES[property_id] = Property(property_id, function, summary, details,
-                                           applies, contract, relational)
+                                           applies, contract, relational, along_path)
         return function
     return register
 
@@ -336,7 +356,12 @@ def return_address(path: PathView, contract) -> Iterator[Claim]:
         yield Claim("", path.ops.ne(actual, expected), path.where, expected, actual)
 
 
-@checks("no-red-zone", "no memory access below the current RSP")
+def _whole(contract) -> tuple[str, ...]:
+    """The one obligation of a property without details."""
+    return ("",)
+
+
+@checks("no-red-zone", "no memory access below the current RSP", along_path=_whole)
 def no_red_zone(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
     stack = ops.sub(path.entry["rsp"], ops.const(STACK_DEPTH))
@@ -350,7 +375,8 @@ def no_red_zone(path: PathView, contract) -> Iterator[Claim]:
         yield Claim("", ops.all_(access.guard, below), access.origin, access.rsp_after, access.address)
 
 
-@checks("frame", "every write lands in the function's own frame or a struct of its contract")
+@checks("frame", "every write lands in the function's own frame or a struct of its contract",
+        along_path=_whole)
 def frame(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
     low = ops.sub(path.entry["rsp"], ops.const(STACK_DEPTH))
@@ -365,7 +391,8 @@ def frame(path: PathView, contract) -> Iterator[Claim]:
                     None, access.address)
 
 
-@checks("fault-handled", "every instruction that may fault has an exception-table entry")
+@checks("fault-handled", "every instruction that may fault has an exception-table entry",
+        along_path=_whole)
 def fault_handled(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
     for site in path.faults:
@@ -380,6 +407,14 @@ def direction_flag(path: PathView, contract) -> Iterator[Claim]:
     if path.returned:
         yield Claim("", path.ops.ne(path.flags["df"], path.ops.const(0, 1)), path.where,
                     path.ops.const(0, 1), path.flags["df"])
+
+
+@checks("no-fallthrough", "no path runs past the end of the function's code", along_path=_whole)
+def no_fallthrough(path: PathView, contract) -> Iterator[Claim]:
+    if path.end == FALLTHROUGH:
+        yield Claim("", path.ops.boolean(True), path.where,
+                    "leaving by ret, the return thunk, a tail call or a never-returning call",
+                    f"execution goes {path.leaves_to}" if path.leaves_to else "execution falls through")
 
 
 # --- properties of a wrapper contract -------------------------------------------------
@@ -405,7 +440,8 @@ def _input_details(contract) -> tuple[str, ...]:
 
 
 @checks("input-marshalling", "at the TDX instruction each input register holds what the ABI says "
-        "(and a returning path has executed the instruction)", details=_input_details, contract=True)
+        "(and a returning path has executed the instruction)", details=_input_details, contract=True,
+        along_path=_input_registers)
 def input_marshalling(path: PathView, contract) -> Iterator[Claim]:
     executed = 0
     for event in path.events:
@@ -508,7 +544,7 @@ def scrub(path: PathView, varied: PathView, contract) -> Iterator[Claim]:
 @checks("panic-on-tdcall-failure", "a nonzero TDCALL status reaches the never-returning failure function",
         contract=True, applies=lambda c: c.panic_on_failure)
 def panic_on_tdcall_failure(path: PathView, contract) -> Iterator[Claim]:
-    if path.end == PANIC:
+    if path.end in (PANIC, FALLTHROUGH):     # a fall-through may still reach it: undecided
         return
     ops = path.ops
     for event in path.events:

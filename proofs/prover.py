@@ -15,7 +15,11 @@ claims on every path, and decides each obligation with Z3:
   from that model (:mod:`proofs.counterexample`); **unknown** on any path
   (and no sat) leaves it unknown; **unsat** everywhere proves it -- unless
   a feasible path ended at a bound or on something unsupported, which makes
-  every obligation not refuted elsewhere *unknown* (never proved);
+  every obligation not refuted elsewhere *unknown* (never proved), or a
+  feasible path falls through (leaves the function's code), which makes
+  the obligations judged at a path's end unknown (those a property judges
+  along the path, ``Property.along_path``, are decided on it, and
+  ``no-fallthrough`` is refuted);
 * ``scrub`` (relational) asks about the same path twice: the second copy
   has every TDX-module/VMM output function renamed, i.e. an independent
   module under the same entry state, with both path conditions asserted.
@@ -205,7 +209,7 @@ def symbolic_view(result: PathResult, instructions: _Instructions, regions: tupl
     faults = tuple(FaultView(f.instruction, f.handled, f.origin, f.guard) for f in result.faults)
     return PathView(Ops(), result.end.value, result.entry.regs, result.state.regs, result.state.flags,
                     result.state.load, result.entry.load, tuple(_event_view(e) for e in result.events),
-                    accesses, faults, result.where)
+                    accesses, faults, result.where, result.leaves_to)
 
 
 class ModuleRenaming:
@@ -429,12 +433,20 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
         for text in path.assumptions:
             if text not in texts:
                 texts.append(text)
+        where = f" at {path.where.render()}" if path.where else ""
         if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
             if solver.check((path.condition,))[0] is not Verdict.UNSAT:
-                where = f" at {path.where.render()}" if path.where else ""
                 for obligation in obligations.values():
                     obligation.settle(UNKNOWN, f"a path ended ({path.end.value}){where}: {path.detail}")
             continue
+        if path.end is PathEnd.FALLTHROUGH and solver.check((path.condition,))[0] is not Verdict.UNSAT:
+            for pid in selected:
+                along = PROPERTIES[pid].along_path(contract)
+                for detail in PROPERTIES[pid].details(contract):
+                    if detail not in along:
+                        obligations[(pid, detail)].settle(
+                            UNKNOWN, f"a path leaves the function's code{where} and goes {path.leaves_to} "
+                                     f"(see no-fallthrough): what runs there is not modelled")
         view = symbolic_view(path, instructions, regions)
         plain, relational, varied_condition = [], [], None
         for pid in selected:

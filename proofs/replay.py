@@ -281,7 +281,7 @@ def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]])
         raise ReplayInputError(f"the {side.label} path calls external functions "
                                f"({', '.join(sorted(side.external))}), which the native harness cannot play")
     program = load_program(side.files, side.front_end)
-    native = NativeProgram.build(expand_to_assembly(side.files, side.front_end), side.function)
+    native = NativeProgram.build(expand_to_assembly(side.files, side.front_end), side.function, program=program)
     landing = native.symbol("tdxproof_return_landing")
     entry = {reg: relocation.move(value) for reg, value in side.registers.items()}
     rsp = entry["rsp"]
@@ -334,7 +334,9 @@ def _end(run: SideRun, result: NativeResult, final_bytes: Mapping[int, int]) -> 
     through a corrupted or misplaced slot is a return (SPEC: the caller is
     gone): the CPU then faults at the popped address, or -- when that is
     non-canonical -- at the ``ret`` itself, before it pops (RSP is
-    advanced here as the pop would have)."""
+    advanced here as the pop would have).  A run that reached one of the
+    harness's fall-through landings (:func:`model.native.with_landings`)
+    ends "fallthrough", as the model's path does."""
     regs = dict(result.regs)
     if result.end not in ("crash", "oops"):
         return result.end, regs
@@ -384,7 +386,8 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
         accesses = tuple(AccessView("write", a, 1, None, None, None, True)
                          for a in sorted(final_bytes) if final_bytes[a] != run.entry_bytes.get(a))
     return PathView(ConcreteOps(), end, run.entry, final, result.flags, reader(final_bytes),
-                    reader(run.entry_bytes), tuple(events), accesses, faults, None)
+                    reader(run.entry_bytes), tuple(events), accesses, faults, None,
+                    result.detail if end == "fallthrough" else "")
 
 
 def _origin(source: Mapping | None) -> Origin | None:

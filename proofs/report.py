@@ -8,7 +8,9 @@ Decisions recorded here:
   not selected), then a ``WARNING:`` line for each notice (a wrapper
   checked without its contract), then the assumptions (shared ones once, per-function ones
   under their function), then every refuted obligation as an annotated
-  trace and every unknown one with its reason.
+  trace (a path that falls through says after which source line it left
+  the function's code; ``no-fallthrough``'s "actual" says where it goes)
+  and every unknown one with its reason.
 * JSON is SPEC.md section 8's shape and deterministic: results in input
   order (function order, then configuration order), obligations in
   catalog order, keys in a fixed order, and solver time in whole seconds
@@ -156,7 +158,10 @@ def counterexample_text(result: FunctionResult, obligation, label: str) -> list[
         changed = " ".join(f"{reg}={value}" for reg, value in step["changed"].items())
         note = f"  [{step['note']}]" if step["note"] else ""
         lines.append(f"    {_source(step['source'])}: {step['instruction']:<32} {changed}{note}".rstrip())
-    lines.append(f"  path ends: {cex.get('end')}; concrete replay "
+    end = cex.get("end")
+    if end == "fallthrough" and cex.get("path"):
+        end += f" (leaves the function's code after {_source(cex['path'][-1])})"
+    lines.append(f"  path ends: {end}; concrete replay "
                  + ("confirms the violation" if cex.get("confirmed")
                     else f"does NOT confirm it {cex.get('replay_problem', '')}".rstrip()))
     return lines

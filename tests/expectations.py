@@ -3,7 +3,8 @@
 Each row says: checking ``function`` of the fixture file(s) ``paths`` under
 the ``CONFIG_*`` options ``configs`` and the firmware mode ``firmware``, the
 property ``property`` (a SPEC section 7 catalog ID) must come out
-``expected`` ("proved" or "refuted").  ``detail`` narrows the row to one
+``expected`` ("proved", "refuted", or "unknown" where the tool cannot know
+and must say so).  ``detail`` narrows the row to one
 obligation of the property (the register, for ``callee-saved``); ``None``
 means the property as a whole: all its obligations proved, or at least one
 refuted.  ``abi`` picks the era for names that exist in both.
@@ -21,7 +22,14 @@ what any tool happens to answer:
   variant that saves RBP itself is proved either way;
 * the earliest legacy host ``__seamcall`` has no exception-table entry:
   ``fault-handled`` refutes it;
-* each ``broken/`` file is refuted by the property its header comment names.
+* each ``broken/`` file is refuted by the property its header comment names;
+  a function that runs past its end (``ret_deleted.S``,
+  ``fixup_jmp_deleted.S``) is refuted by ``no-fallthrough``, the properties
+  judged at its return are *unknown* (what the caller gets back is no
+  longer this function's doing) and those judged along the path hold; a
+  store into code (``store_into_code.S``) leaves every property unknown,
+  never proved (it is not broken code the tool refutes: it lives in
+  ``unsupported/``).
 
 Paths are relative to ``tests/fixtures``.  A ``.c`` path is kernel C glue:
 compile it with ``cc -S -O2`` (:func:`prepare_paths`) and check the result
@@ -40,7 +48,7 @@ from typing import Iterator, Mapping
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 FIXTURE_TREES: tuple[str, ...] = (
-    "unified", "legacy", "legacy-flags", "legacy-oldest", "variants", "broken")
+    "unified", "legacy", "legacy-flags", "legacy-oldest", "variants", "broken", "unsupported")
 """The kernel-like trees of this table (other suites may keep other fixtures)."""
 
 MACRO_FILES: tuple[str, ...] = ("tdxcall.S",)
@@ -59,12 +67,12 @@ CONFIG_MATRIX: tuple[dict[str, bool], ...] = tuple(
     dict(zip(CONFIG_OPTIONS, values)) for values in itertools.product((False, True), repeat=3))
 """Every on/off combination of :data:`CONFIG_OPTIONS`."""
 
-VERDICTS = ("proved", "refuted")
+VERDICTS = ("proved", "refuted", "unknown")
 FIRMWARE_MODES = ("spec", "clobbers-rbp")
 
 GENERIC_PROPERTIES: tuple[str, ...] = (
     "callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
-    "fault-handled", "direction-flag")
+    "fault-handled", "direction-flag", "no-fallthrough")
 """SPEC section 7: the properties of every function."""
 
 CONTRACT_PROPERTIES: tuple[str, ...] = (
@@ -201,7 +209,7 @@ def _correct_wrappers() -> Iterator[Expectation]:
     # struct-related generic `frame` is left to the contract suites.
     yield from _proved((UNIFIED_GLUE, UNIFIED_GUEST), "__tdx_hypercall", "unified",
                        ("callee-saved", "stack-balance", "return-address", "no-red-zone",
-                        "direction-flag", "r10-to-rax"), (FP_OFF, FP_ON))
+                        "direction-flag", "no-fallthrough", "r10-to-rax"), (FP_OFF, FP_ON))
 
     legacy = (
         (LEGACY_HOST, "__seamcall", _MODULE_CALL + _SEAMCALL_FAILURES),
@@ -263,6 +271,24 @@ _BROKEN: tuple[tuple[str, str, str, str, str | None, str], ...] = (
     ("dropped_r10_to_rax.S", "__tdx_hypercall", "legacy", "r10-to-rax", None, "refuted"),
     ("store_below_rsp.S", "__tdx_module_call", "legacy", "no-red-zone", None, "refuted"),
     ("store_outside_struct.S", "__tdcall_ret", "unified", "frame", None, "refuted"),
+) + tuple(
+    (name, function, "unified", prop, detail, verdict)
+    for name, function, verdicts in (
+        ("ret_deleted.S", "__tdcall_ret", {
+            "refuted": ("no-fallthrough",),
+            "unknown": ("callee-saved", "stack-balance", "return-address", "direction-flag",
+                        "output-marshalling", "status-return", ("input-marshalling", "executed")),
+            "proved": ("no-red-zone", "frame", "fault-handled", ("input-marshalling", "rcx"))}),
+        ("ret_deleted.S", "__tdcall", {       # the function it falls into is itself fine
+            "proved": ("no-fallthrough", "callee-saved", "stack-balance", "status-return")}),
+        ("fixup_jmp_deleted.S", "__seamcall_ret", {
+            "refuted": ("no-fallthrough",),
+            "unknown": ("callee-saved", "stack-balance", "status-return", "vmfailinvalid-code",
+                        "fault-codes", "failure-no-output"),
+            "proved": ("no-red-zone", "frame", "fault-handled")}),
+    )
+    for verdict, properties in verdicts.items()
+    for prop, detail in ((p, None) if isinstance(p, str) else p for p in properties)
 )
 
 
@@ -273,7 +299,17 @@ def _broken() -> Iterator[Expectation]:
                               detail=detail)
 
 
-EXPECTATIONS: tuple[Expectation, ...] = tuple(_correct_wrappers()) + tuple(_clobbers_rbp()) + tuple(_broken())
+def _unsupported() -> Iterator[Expectation]:
+    """Code the model does not cover: every property unknown, never proved."""
+    for prop in ("callee-saved", "stack-balance", "frame", "no-red-zone", "fault-handled", "no-fallthrough",
+                 "input-marshalling", "status-return"):
+        for config in (FP_OFF, FP_ON):
+            yield Expectation(("unsupported/store_into_code.S",), "__tdcall", config, "spec", prop, "unknown",
+                              "unified")
+
+
+EXPECTATIONS: tuple[Expectation, ...] = (tuple(_correct_wrappers()) + tuple(_clobbers_rbp()) + tuple(_broken())
+                                         + tuple(_unsupported()))
 """The table."""
 
 

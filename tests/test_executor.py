@@ -31,6 +31,7 @@ class Source:
     def __init__(self):
         self.functions: list[ast.Function] = []
         self.extable: list[ast.ExtableEntry] = []
+        self.outside: list[str] = []
 
     def function(self, name: str, text: str) -> None:
         items: list[ast.Item] = []
@@ -50,6 +51,7 @@ class Source:
         labels = {item.name: (function.name, index)
                   for function in self.functions
                   for index, item in enumerate(function.items) if isinstance(item, ast.Label)}
+        labels.update({name: (None, -1) for name in self.outside})   # code labels outside every function
         return ast.Program(tuple(f"{f.name}.S" for f in self.functions), tuple(self.functions),
                            tuple(self.extable), labels)
 
@@ -253,11 +255,148 @@ def test_unsupported_instruction_ends_the_path_with_its_name():
     assert path.end is PathEnd.UNSUPPORTED and "jmp" in path.detail and path.where.line == 1
 
 
-def test_falling_off_the_end_is_unsupported():
+# --- leaving the function's code ---------------------------------------------------
+
+def test_running_past_the_last_instruction_falls_through_to_what_follows():
     s = Source()
-    s.function("f", "nop")
+    s.function("f", """
+        movq $1, %rax
+        nop
+    """)
+    s.function("g", "ret")
     (path,) = run(s, "f")
-    assert path.end is PathEnd.UNSUPPORTED and "falls off" in path.detail
+    assert path.end is PathEnd.FALLTHROUGH and path.where == Origin("f.S", 2)
+    assert path.leaves_to == "past the end of 'f' into what follows it in section .text; " \
+                             "the next function there is 'g'"
+    assert "f.S:2:1" in path.detail and holds(path, path.state.regs["rax"] == 1)
+    (last,) = run(s, "g")
+    assert last.end is PathEnd.RETURNED
+    s = Source()
+    s.function("g", "nop")
+    (alone,) = run(s, "g")
+    assert alone.end is PathEnd.FALLTHROUGH and alone.leaves_to.endswith("section .text")
+
+
+def test_a_jump_to_the_end_or_outside_every_function_falls_through_there():
+    s = Source()
+    s.function("f", """
+        testq %rdi, %rdi
+        je end
+        cmpq $1, %rdi
+        je stray
+        ret
+    end:
+    """)
+    s.outside.append("stray")
+    paths = run(s, "f")
+    ends = sorted((p.end.value, p.where.line, p.leaves_to) for p in paths)
+    assert ends == [("fallthrough", 2, "past the end of 'f' into what follows it in section .text"),
+                    ("fallthrough", 4, "to 'stray', code outside every function"),
+                    ("returned", 5, "")]
+    # each path that leaves is its own (never merged): its condition says which
+    (at_end,) = [p for p in paths if p.where.line == 2]
+    assert holds(at_end, at_end.entry.regs["rdi"] == 0)
+
+
+def test_a_fixup_outside_every_function_falls_through_but_a_call_there_is_unsupported():
+    s = Source()
+    s.function("f", """
+    insn:
+        ud2
+        ret
+    """)
+    s.outside.append("recover")
+    s.fault_entry("insn", "recover")
+    (path,) = run(s, "f")
+    assert path.end is PathEnd.FALLTHROUGH and path.leaves_to == "to 'recover', code outside every function"
+    assert holds(path, path.state.regs["rax"] == abi.TRAP_UD)
+    s = Source()
+    s.function("f", "call stray\nret")
+    s.outside.append("stray")
+    (path,) = run(s, "f")
+    assert path.end is PathEnd.UNSUPPORTED and "code outside every function" in path.detail
+
+
+def test_a_jump_into_another_function_is_followed():
+    s = Source()
+    s.function("g", """
+        movq $7, %rax
+    middle:
+        ret
+    """)
+    s.function("f", "jmp middle")
+    (path,) = run(s, "f")
+    assert path.end is PathEnd.RETURNED and holds(path, path.state.regs["rax"] == path.entry.regs["rax"])
+
+
+def test_padding_after_ret_and_ends_that_never_return_do_not_fall_through():
+    s = Source()
+    s.function("padded", "ret\nint3")
+    s.function("trapped", "ud2")
+    s.function("panics", "call __tdx_hypercall_failed")
+    s.function("tail", "jmp elsewhere")
+    assert [p.end for p in run(s, "padded")] == [PathEnd.RETURNED]
+    assert [p.end for p in run(s, "trapped")] == [PathEnd.OOPS]
+    assert [p.end for p in run(s, "panics")] == [PathEnd.PANIC]
+    assert [p.end for p in run(s, "tail")] == [PathEnd.RETURNED]
+
+
+def test_an_external_call_as_the_last_instruction_is_unsupported_not_a_fall_through():
+    s = Source()
+    s.function("g", "ret")
+    s.function("f", """
+        testq %rdi, %rdi
+        je last
+        call g
+    last:
+        call panic
+    """)
+    paths = run(s, "f")
+    assert {p.end for p in paths} == {PathEnd.UNSUPPORTED}
+    assert all("call to panic at f.S:5:1 is the function's last instruction" in p.detail for p in paths)
+    s = Source()
+    s.function("g", "ret")
+    s.function("f", "call g")
+    (path,) = run(s, "f")
+    assert path.end is PathEnd.FALLTHROUGH   # the model ran g: it returns
+
+
+# --- stores into code ------------------------------------------------------------------
+
+STORES_INTO_CODE = ["movq %rax, f(%rip)", "movq %rax, here+8(%rip)",
+                    "leaq here(%rip), %rdx\nmovl %eax, 8(%rdx,%rcx,4)",
+                    "leaq here(%rip), %rdx\nmovq %rax, 16(%rdx)",
+                    "leaq f(%rip), %rdx\nmovq %rdx, %rsi\naddq $3, %rsi\nmovb %al, (%rsi)",
+                    # on one of two merged paths only
+                    "leaq -8(%rsp), %rdx\ntestq %rdi, %rdi\nje join\nleaq here(%rip), %rdx\njoin:\nmovq %rax, (%rdx)"]
+
+
+@pytest.mark.parametrize("store", STORES_INTO_CODE)
+def test_a_store_into_code_is_unsupported_and_names_the_label(store):
+    s = Source()
+    s.function("f", f"here:\n{store}\nret")
+    (path,) = run(s, "f")
+    assert path.end is PathEnd.UNSUPPORTED and path.detail.startswith("store into code: ")
+    assert ("'f'" in path.detail or "'here'" in path.detail) and "section .text" in path.detail
+    assert path.where.line == len(store.splitlines()) + 1
+    assert not [a for a in path.accesses if a.kind == "write"]   # it ended before writing
+
+
+def test_loads_from_code_and_stores_through_pointers_read_there_are_ordinary():
+    s = Source()
+    s.function("f", """
+    table:
+        movq table+8(%rip), %rdx
+        movq %rax, (%rdx)
+        movq f(%rip), %rax
+        ret
+    """)
+    (path,) = run(s, "f")
+    assert path.end is PathEnd.RETURNED
+    s = Source()
+    s.function("f", "movq %rax, data(%rip)\nret")
+    (path,) = run(s, "f")
+    assert path.end is PathEnd.RETURNED   # not a label of code: ordinary memory
 
 
 def test_int3_and_unhandled_ud2_are_oops():

@@ -122,7 +122,8 @@ M64 = (1 << 64) - 1
 NATIVE_FLAGS = ("cf", "pf", "af", "zf", "sf", "of", "df", "if")
 NATIVE_OUTCOME = {"completion": Outcome.COMPLETION, "vmfailinvalid": Outcome.VMFAILINVALID,
                   "fault-ud": Outcome.FAULT_UD, "fault-gp": Outcome.FAULT_GP}
-NATIVE_END = {PathEnd.RETURNED: "returned", PathEnd.PANIC: "panic", PathEnd.OOPS: "oops"}
+NATIVE_END = {PathEnd.RETURNED: "returned", PathEnd.PANIC: "panic", PathEnd.OOPS: "oops",
+              PathEnd.FALLTHROUGH: "fallthrough"}
 
 
 def random_value(rng) -> int:
@@ -266,7 +267,7 @@ def front_end_views(files, front_end):
     from grammar.frontend import expand_to_assembly, load_program
     program = load_program(files, front_end)
     names = [function.name for function in program.functions]
-    return program, native.NativeProgram.build(expand_to_assembly(files, front_end), names)
+    return program, native.NativeProgram.build(expand_to_assembly(files, front_end), names, program=program)
 
 
 STRUCT_REGIONS = tuple((native.ARGS_ADDRESS + 0x400 * number, 128) for number in range(len(POINTER_REGISTERS)))

@@ -3,8 +3,9 @@
 Each test assembles a snippet whose effect on the CPU is obvious from the
 text and checks that the harness reports exactly that: the TDX module's
 outcomes (completion, VMfailInvalid, faults through the exception table,
-oops), panics, sti/cli emulation, the return thunk, and that random entry
-states survive a function that does nothing.
+oops), panics, sti/cli emulation, the return thunk, the fall-through
+landings, and that random entry states survive a function that does
+nothing.
 """
 from __future__ import annotations
 
@@ -210,6 +211,47 @@ def test_int3_is_an_oops_and_a_wild_access_a_crash():
     trapped, crashed = program.run([NativeCase(entry="f"), NativeCase(entry="g", regs={"rax": 0x1000})])
     assert trapped.end == "oops" and trapped.detail.startswith("trap-3-at-")
     assert crashed.end == "crash" and "addr-1000" in crashed.detail
+
+
+FALLS_THROUGH = """
+.text
+.globl f
+f:
+    movq $1, %rax
+    testq %rdi, %rdi
+    jnz outside
+.size f, .-f
+.globl g
+g:
+    movq $2, %rax
+    ret
+.size g, .-g
+outside:
+    movq $3, %rax
+    ret
+"""
+
+
+def test_running_past_a_function_or_into_code_outside_them_lands_on_a_landing(tmp_path):
+    from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
+    source = tmp_path / "falls.S"
+    source.write_text(FALLS_THROUGH)
+    options = FrontEndOptions(use_shims=False)
+    program = load_program([str(source)], options)
+    landed = NativeProgram.build(expand_to_assembly([str(source)], options), "f", program=program)
+    past, outside = landed.run([NativeCase(regs={"rdi": 0}), NativeCase(regs={"rdi": 1})])
+    assert (past.end, past.detail, past.regs["rax"]) == ("fallthrough", "past the end of 'f'", 1)
+    assert (outside.end, outside.detail) == ("fallthrough", "to 'outside', code outside every function")
+    assert outside.regs["rax"] == 1 and past.regs["rsp"] == DEFAULT_RSP   # stopped before running on
+    # Without the program, the CPU runs on into g and into the stray code, which return.
+    plain = NativeProgram.build(FALLS_THROUGH, "f")
+    into_g, stray = plain.run([NativeCase(regs={"rdi": 0}), NativeCase(regs={"rdi": 1})])
+    assert (into_g.end, into_g.regs["rax"]) == ("returned", 2)
+    assert (stray.end, stray.regs["rax"]) == ("returned", 3)
+    # g itself still returns with the landings in place
+    [g] = NativeProgram.build(expand_to_assembly([str(source)], options), "g", program=program).run(
+        [NativeCase()])
+    assert (g.end, g.regs["rax"]) == ("returned", 2)
 
 
 def test_a_function_that_never_ends_is_stopped():

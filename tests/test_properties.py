@@ -18,7 +18,10 @@ from grammar.parser import parse_instruction
 from grammar.source import Origin
 from proofs.contracts import load_contracts
 from proofs.counterexample import replay_counterexample
-from proofs.properties import CATALOG, PROPERTIES
+from grammar.ast import GPR64
+from model.tdx import Outcome
+from proofs.properties import (CATALOG, FALLTHROUGH, PROPERTIES, ConcreteOps, EventView, PathView,
+                               applicable)
 from proofs.prover import Settings, check_function
 
 CONTRACTS = load_contracts()
@@ -66,7 +69,7 @@ def assert_real(prog, obligations, pid: str) -> None:
 
 def test_every_catalog_id_has_a_checker():
     assert set(PROPERTIES) == set(CATALOG)
-    assert len(CATALOG) == 16
+    assert len(CATALOG) == 17
 
 
 SAVES_RBX = """
@@ -80,7 +83,7 @@ SAVES_RBX = """
 def test_correct_function_is_proved():
     obligations, _ = check(program({"f": SAVES_RBX}), "f")
     generic = ("callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
-               "fault-handled", "direction-flag")
+               "fault-handled", "direction-flag", "no-fallthrough")
     assert {p for p, _ in obligations} == set(generic)   # no contract: generic properties only
     assert all(o.status == "proved" for o in obligations.values())
     assert len([d for p, d in obligations if p == "callee-saved"]) == 6
@@ -95,6 +98,8 @@ def test_correct_function_is_proved():
     ("movq %rax, 16(%rsp)\nret", "frame", ""),
     ("std\nret", "direction-flag", ""),
     ("ud2\nret", "fault-handled", ""),
+    ("pushq %rbx\npopq %rbx", "no-fallthrough", ""),
+    ("testq %rdi, %rdi\nje done\nret\ndone:", "no-fallthrough", ""),
 ])
 def test_broken_function_is_refuted_with_a_real_counterexample(text, pid, detail):
     prog = program({"f": text})
@@ -180,8 +185,10 @@ HYPERCALL = """
 """
 
 
-def test_scrub_is_relational():
-    contract = """
+def hypercall_contracts(tmp_path) -> list:
+    """The shipped contracts and one for ``hypercall`` (the oldest legacy shape)."""
+    path = tmp_path / "extra.toml"
+    path.write_text("""
 [[wrapper]]
 name = "hypercall"
 era = "legacy"
@@ -194,19 +201,19 @@ module_outputs = "bitmap"
 returns = "r10"
 scrub = true
 panic_on_failure = true
-"""
-    import tempfile
-    from pathlib import Path
-    with tempfile.TemporaryDirectory() as work:
-        path = Path(work) / "extra.toml"
-        path.write_text(contract)
-        contracts = load_contracts((str(path),))
+""")
+    return load_contracts((str(path),))
+
+
+def test_scrub_is_relational(tmp_path):
+    contracts = hypercall_contracts(tmp_path)
     prog = program({"hypercall": HYPERCALL})
     result = check_function(prog, "hypercall", "default", Settings(contracts=contracts))
     statuses = {(o.property, o.detail): o.status for o in result.obligations}
     assert statuses[("scrub", "r10")] == "proved"
     assert statuses[("r10-to-rax", "")] == "proved"
     assert statuses[("panic-on-tdcall-failure", "")] == "proved"
+    assert statuses[("no-fallthrough", "")] == "proved"   # its last instruction never returns
     # R12..R15 are exposed to the VMM and are callee-saved: restoring them is
     # callee-saved's job, so only the caller-clobbered ones are scrubbed.
     assert statuses[("callee-saved", "r12")] == "refuted"
@@ -256,3 +263,97 @@ def test_r10_to_rax_across_the_call_into_the_unified_wrapper(tmp_path):
         if expected == "refuted":
             assert obligation.counterexample["confirmed"]
             assert replay_counterexample(prog, json.loads(json.dumps(obligation.counterexample)))
+
+
+# --- falling through -------------------------------------------------------------------
+
+AT_RETURN = ("callee-saved", "stack-balance", "return-address", "direction-flag")
+ALONG_PATH = ("no-red-zone", "frame", "fault-handled")
+
+
+def test_a_path_that_falls_through_is_refuted_and_leaves_the_end_obligations_unknown():
+    prog = program({"f": "pushq %rbx\nmovq $1, %rbx\npopq %rbx"}, ())
+    obligations, result = check(prog, "f")
+    nft = obligations["no-fallthrough", ""]
+    assert nft.status == "refuted" and nft.origin == Origin("f.S", 3)
+    cex = nft.counterexample
+    assert cex["end"] == "fallthrough" and cex["where"]["line"] == 3
+    assert [step["line"] for step in cex["path"]] == [1, 2, 3]
+    assert cex["actual"] == "execution goes past the end of 'f' into what follows it in section .text"
+    assert_real(prog, obligations, "no-fallthrough")
+    for pid in AT_RETURN:     # the caller gets control back from code that is not f's: undecided
+        assert verdict(obligations, pid) == "unknown", pid
+        assert all("leaves the function's code at f.S:3:1" in o.reason
+                   for (p, _), o in obligations.items() if p == pid)
+    for pid in ALONG_PATH:    # f's own accesses and fault sites are all on the path
+        assert verdict(obligations, pid) == "proved", pid
+    from proofs.report import text_report
+    assert "path ends: fallthrough (leaves the function's code after f.S:3)" in text_report([result])
+
+
+def test_a_violation_before_falling_through_is_still_refuted_there():
+    prog = program({"f": "movq %rax, -8(%rsp)\nnop"})
+    obligations, _ = check(prog, "f", ["no-red-zone", "no-fallthrough"])
+    assert obligations["no-red-zone", ""].status == "refuted"
+    assert obligations["no-red-zone", ""].counterexample["end"] == "fallthrough"
+    assert_real(prog, obligations, "no-red-zone")
+
+
+def test_an_unreached_fall_through_changes_nothing():
+    prog = program({"f": "xorl %eax, %eax\ntestq %rax, %rax\nje out\nnop\nout:\nret"})
+    obligations, _ = check(prog, "f")
+    assert all(o.status == "proved" for o in obligations.values())
+
+
+def test_a_hypercall_whose_failure_branch_falls_through_is_not_judged_on_its_panic(tmp_path):
+    contracts = hypercall_contracts(tmp_path)
+    # the failure branch jumps to the end instead of calling __tdx_hypercall_failed
+    prog = program({"hypercall": HYPERCALL.replace("    call __tdx_hypercall_failed\n", "")})
+    result = check_function(prog, "hypercall", "default", Settings(contracts=contracts))
+    statuses = {(o.property, o.detail): o.status for o in result.obligations}
+    assert statuses[("no-fallthrough", "")] == "refuted"
+    assert statuses[("panic-on-tdcall-failure", "")] == "unknown"   # what follows may panic
+    assert statuses[("input-marshalling", "rcx")] == "proved"       # judged at the TDCALL
+    assert statuses[("input-marshalling", "executed")] == "unknown"
+    assert statuses[("scrub", "r11")] == "unknown" and statuses[("r10-to-rax", "")] == "unknown"
+
+
+def _falling_through_view(events) -> PathView:
+    registers = dict.fromkeys(GPR64, 0)
+    return PathView(ConcreteOps(), FALLTHROUGH, registers, registers, {"df": 1}, lambda a, n: 1,
+                    lambda a, n: 0, events, (), (), Origin("f.S", 9), "past the end of 'f'")
+
+
+def test_no_checker_claims_an_obligation_of_the_end_on_a_path_that_falls_through():
+    """The prover leaves those unknown on such a path; a claim there could refute one."""
+    regs = dict.fromkeys(GPR64, 7)
+    for contract in (None,) + tuple(CONTRACTS):
+        for outcome in Outcome:
+            event = EventView(contract.instruction if contract else "tdcall", outcome, Origin("f.S", 2),
+                              regs, regs, 5 if outcome is Outcome.COMPLETION else None)
+            view = _falling_through_view((event,))
+            for pid in applicable(contract):
+                prop = PROPERTIES[pid]
+                claims = prop.check(view, view, contract) if prop.relational else prop.check(view, contract)
+                along = prop.along_path(contract)
+                assert {claim.detail for claim in claims} <= set(along), (pid, contract)
+    (claim,) = PROPERTIES["no-fallthrough"].check(_falling_through_view(()), None)
+    assert claim.violated is True and claim.actual == "execution goes past the end of 'f'"
+
+
+def test_no_fallthrough_applies_to_every_function():
+    assert "no-fallthrough" in applicable(None)
+    assert all("no-fallthrough" in applicable(contract) for contract in CONTRACTS)
+
+
+# --- stores into code -------------------------------------------------------------------
+
+def test_a_store_into_code_is_never_proved_and_a_load_from_code_is_fine():
+    stores = program({"f": "leaq f(%rip), %rdx\nmovq %rax, 8(%rdx)\nret"})
+    obligations, result = check(stores, "f")
+    assert {o.status for o in obligations.values()} == {"unknown"}
+    assert all(o.reason.startswith("a path ended (unsupported) at f.S:2:1: store into code: ")
+               for o in obligations.values())
+    loads = program({"f": "table:\nmovq table+8(%rip), %rax\nmovq f(%rip), %rcx\nret"})
+    obligations, _ = check(loads, "f")
+    assert {o.status for o in obligations.values()} == {"proved"}

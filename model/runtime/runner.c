@@ -12,8 +12,10 @@
  *   and every run sees the same addresses.
  * - Every exit from the function under test goes through a signal: the
  *   caller's return address points at a ud2 landing pad, never-returning
- *   symbols are ud2 stubs, SEAMCALL/TDCALL raise #UD (SIGILL), sti/cli
- *   raise #GP (SIGSEGV).  The handler runs on an alternate signal stack, so
+ *   symbols are ud2 stubs, the builder puts a ud2 fall-through landing after
+ *   each function and at each code label outside every function (table
+ *   tdxproof_landings), SEAMCALL/TDCALL raise #UD (SIGILL), sti/cli raise
+ *   #GP (SIGSEGV).  The handler runs on an alternate signal stack, so
  *   it reads the exact register file from the signal context (no
  *   instruction of ours runs between the function and the capture), and
  *   ends a case with siglongjmp back to the case loop.
@@ -31,7 +33,8 @@
  *        vmfail CLEAR SET
  *        fault TRAP
  *        run
- *   out: end KIND DETAIL            (KIND returned|panic|oops|crash)
+ *   out: end KIND DETAIL            (KIND returned|panic|fallthrough|oops|crash;
+ *                                    panic and fallthrough: the stub's or landing's index)
  *        state R0..R15 RFLAGS IF RIP
  *        event KIND RIP OUTCOME R0..R15 RFLAGS IF   (one per TDX instruction)
  *        mem ADDR HEXBYTES          (one per observe line)
@@ -69,6 +72,7 @@ extern const char ex_handler_default[], ex_handler_fault[];
 extern const int32_t __start___ex_table[] __attribute__((weak));
 extern const int32_t __stop___ex_table[] __attribute__((weak));
 extern const uint64_t tdxproof_panic_stubs[]; /* count, address...        */
+extern const uint64_t tdxproof_landings[];    /* count, address...        */
 extern const char __executable_start[], etext[];
 
 /* Defined in the assembly block below. */
@@ -325,6 +329,11 @@ static void on_signal(int sig, siginfo_t *info, void *context)
             if (rip == tdxproof_panic_stubs[1 + i]) {
                 snprintf(cur.detail, sizeof cur.detail, "%llu", (unsigned long long)i);
                 finish("panic", uc);
+            }
+        for (uint64_t i = 0; i < tdxproof_landings[0]; i++)
+            if (rip == tdxproof_landings[1 + i]) {
+                snprintf(cur.detail, sizeof cur.detail, "%llu", (unsigned long long)i);
+                finish("fallthrough", uc);
             }
         if (in_text(rip, 4)) {
             const unsigned char *code = (const unsigned char *)rip;
