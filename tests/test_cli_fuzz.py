@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import signal
 from pathlib import Path
 
@@ -140,7 +141,12 @@ def _run(argv: list[str]) -> tuple[int, str]:
 @given(data=st.data())
 def test_any_command_line_gets_a_documented_answer(workdir, data):
     argv = data.draw(command_lines(workdir))
-    status, stderr = _run(argv)
+    here = os.getcwd()
+    os.chdir(workdir)           # a junk relative output path lands here, not in the checkout
+    try:
+        status, stderr = _run(argv)
+    finally:
+        os.chdir(here)
     assert "Traceback" not in stderr, (argv, stderr)
     assert status in DOCUMENTED, (argv, status, stderr)
     if status == EXIT_BAD_INPUT:
