@@ -97,8 +97,8 @@ Check = Callable[[Any, str], None]
 def _describe(value: Any) -> str:
     """A short description of a JSON value for an error message.
 
-    >>> _describe(12.5), _describe(True), _describe(None), _describe([1]), _describe("x" * 50)
-    ('12.5', 'true', 'null', 'a list', '"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."')
+    >>> _describe(12.5), _describe(True), _describe(None), _describe([1]), _describe("x" * 65)[-8:]
+    ('12.5', 'true', 'null', 'a list', 'xxxx..."')
     """
     if isinstance(value, (bool, type(None))):
         return json.dumps(value)
@@ -107,7 +107,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, str):
-        return json.dumps(value if len(value) <= 30 else value[:30] + "...")
+        return json.dumps(value if len(value) <= 60 else value[:60] + "...")
     return repr(value)
 
 
@@ -317,8 +317,7 @@ def _inputs_digested(value: dict, at: str) -> None:
     for key in ("files", "sources"):
         for index, name in enumerate(value.get(key, ())):
             if os.path.normpath(name) not in value["digests"]:
-                raise _Violation(f"{_join(at, key)}[{index}]", f"{_describe(name)} has no digest in "
-                                                               f"{_join(at, 'digests')}")
+                raise _Violation(f"{_join(at, key)}[{index}]", f"{name} has no digest in {_join(at, 'digests')}")
 
 
 def _check_rules(value: dict, at: str) -> None:
@@ -347,9 +346,13 @@ CHECK_FILE = _all(_table({
 OBSERVABLE_KINDS = ("register", "flag", "end", "value", "tdx", "term", "memory")
 
 
-def _memory_address(value: dict, at: str) -> None:
+def _difference_rules(value: dict, at: str) -> None:
+    """What replay compares: a register or flag it can read, the byte at an address."""
     if value["kind"] == "memory" and "address" not in value:
         raise _Violation(at, "missing key 'address' (the byte that differs)")
+    names = {"register": GPR64, "flag": abi.FLAGS}.get(value["kind"])
+    if names is not None:
+        _choice(names)(value["observable"], _join(at, "observable"))
 
 
 _SIDE = _all(_table({**_RUN, "sources": _listing(_path, MAX_ITEMS, 1)},
@@ -357,12 +360,19 @@ _SIDE = _all(_table({**_RUN, "sources": _listing(_path, MAX_ITEMS, 1)},
                      "final": _table({"registers": _ALL_REGISTERS, "end": _END})}),
              _inputs_digested)
 _SOURCES = _listing(_text, 16)
-EQUIV_FILE = _table({
+def _one_caller(value: dict, at: str) -> None:
+    rsp = [value[side]["entry"]["registers"]["rsp"] for side in ("left", "right")]
+    if number(rsp[0]) != number(rsp[1]):
+        raise _Violation("right.entry.registers.rsp", f"{rsp[1]} is not the left side's {rsp[0]} (both sides "
+                                                      f"are called by the same caller, with the same RSP)")
+
+
+EQUIV_FILE = _all(_table({
     "kind": _choice(("equiv",)),
     "spec": _long_text,
     "difference": _all(_table({"observable": _text, "kind": _choice(OBSERVABLE_KINDS),
                                "left": _nullable(_long_text), "right": _nullable(_long_text)},
-                              {"address": hex64, "written_at": _ORIGIN}), _memory_address),
+                              {"address": hex64, "written_at": _ORIGIN}), _difference_rules),
     "also_differ": _listing(_text),
     "module": _listing(_table({
         "kind": _choice(KINDS), "index": _count, "reads": _listing(_REGISTER, len(GPR64)),
@@ -374,7 +384,7 @@ EQUIV_FILE = _table({
     "left": _SIDE,
     "right": _SIDE,
     "confirmed": _boolean,
-}, {"replay_problem": _long_text})
+}, {"replay_problem": _long_text}), _one_caller)
 """An ``equiv --cex-dir`` file."""
 
 
@@ -387,6 +397,8 @@ def validate(data: Any, source: str) -> dict:
         raise CexFileError(f"{source}: not a counterexample file but a check --json report (replay takes the "
                            f"files check --cex-dir writes)")
     try:
+        if "kind" in data:
+            _choice(("equiv",))(data["kind"], "kind")
         (EQUIV_FILE if "kind" in data else CHECK_FILE)(data, "")
     except _Violation as violation:
         raise CexFileError(f"{source}: {violation}") from None

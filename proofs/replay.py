@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from grammar.ast import GPR64
+from grammar.cpp import DEFAULT_CPP
 from grammar.frontend import FrontEndOptions
 from grammar.source import Origin, SourceError
 from model import concrete
@@ -534,10 +535,9 @@ def replay_file(path: str, contracts: tuple = (), cpp: str | None = None) -> Ver
     changed = cex_file.changed_sources(cex, path)
     verdict = replay_equiv(cex, cpp) if cex.get("kind") == "equiv" else replay_check(cex, contracts, cpp)
     verdict.warnings = [f"warning: {name} changed since the counterexample was written" for name in changed]
-    recorded = {run["front_end"]["cpp"] for run in cex_file.runs_of(cex)} - {cpp}
-    verdict.warnings += [f"note: the counterexample was written with the C preprocessor "
-                         f"{shown or 'cc -E (the default)'!r}; this replay used {cpp or 'cc -E (the default)'!r} "
-                         f"(replay takes it from its own --cpp, never from the file)" for shown in sorted(
-                             recorded, key=str)]
+    used = cpp or DEFAULT_CPP
+    for recorded in sorted({run["front_end"]["cpp"] or DEFAULT_CPP for run in cex_file.runs_of(cex)} - {used}):
+        verdict.warnings.append(f"note: the counterexample records the C preprocessor {recorded!r}; replay ran "
+                                f"{used!r}, its own --cpp (it never runs a command named by the file)")
     verdict.sources_changed = bool(changed)
     return verdict
