@@ -97,7 +97,7 @@ Check = Callable[[Any, str], None]
 def _describe(value: Any) -> str:
     """A short description of a JSON value for an error message.
 
-    >>> _describe(12.5), _describe(True), _describe(None), _describe([1]), _describe("x" * 65)[-8:]
+    >>> _describe(12.5), _describe(True), _describe(None), _describe([1]), _describe("x" * 205)[-8:]
     ('12.5', 'true', 'null', 'a list', 'xxxx..."')
     """
     if isinstance(value, (bool, type(None))):
@@ -107,7 +107,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, str):
-        return json.dumps(value if len(value) <= 60 else value[:60] + "...")
+        return json.dumps(value if len(value) <= 200 else value[:200] + "...")
     return repr(value)
 
 
@@ -302,7 +302,7 @@ _RUN = {
     "front_end": _FRONT_END,
     "digests": _DIGESTS,
     "entry": _table({"registers": _ALL_REGISTERS,
-                     "flags": _table({}, {name: _flag for name in abi.FLAGS})}),
+                     "flags": _table({name: _flag for name in abi.FLAGS})}),
     "memory": _mapping(hex64, _byte, MAX_BYTES),
     "symbols": _mapping(_symbol, hex64),
     "external_calls": _mapping(_symbol, _listing(_mapping(_choice(abi.CALLER_SAVED + ARITHMETIC_FLAGS), hex64))),
@@ -459,8 +459,11 @@ def read(path: str) -> dict:
         raise CexFileError(f"{path}: not a counterexample file: not valid JSON ({error})") from None
     except RecursionError:
         raise CexFileError(f"{path}: not a counterexample file: nested too deeply") from None
-    except (_Malformed, ValueError) as error:
+    except _Malformed as error:
         raise CexFileError(f"{path}: not a counterexample file: {error}") from None
+    except ValueError:
+        raise CexFileError(f"{path}: not a counterexample file: a number of more digits than Python "
+                           f"converts") from None
     return validate(parsed, path)
 
 

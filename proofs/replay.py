@@ -247,7 +247,7 @@ def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]])
     """Assemble ``side``, run each of its scripts natively and in the model."""
     from grammar.frontend import expand_to_assembly, load_program
     if side.external:
-        raise ReplayInputError(f"the {side.label} path calls external functions "
+        raise ReplayInputError(f"the {side.label + ' ' if side.label else ''}path calls external functions "
                                f"({', '.join(sorted(side.external))}), which the native harness cannot play")
     program = load_program(side.files, side.front_end)
     names = [fn.name for fn in program.functions]
