@@ -62,14 +62,15 @@ from model.executor import PathEnd
 from model.tdx import ARITHMETIC_FLAGS, FIRMWARE_MODES, KINDS, Outcome
 from proofs.properties import PROPERTIES
 
-MAX_FILE_BYTES = 64 * 2**20
-"""The largest counterexample file read (the tool's own are a few MiB at most)."""
+MAX_FILE_BYTES = 16 * 2**20
+"""The largest counterexample file read (the tool's own are tens of KiB; one at
+this bound validates in about a second)."""
 MAX_TEXT = 4096
 """The longest string (a path, a name, an instruction)."""
 MAX_LONG_TEXT = 2**20
 """The longest free-text string (a spec's command line, a replay problem)."""
-MAX_STEPS = 100_000
-"""The longest path or trace."""
+MAX_STEPS = 50_000
+"""The longest path or trace (the concrete replay stops at 10,000 steps)."""
 MAX_BYTES = 2**17
 """The most memory bytes a side records (twice what the harness can map)."""
 MAX_ITEMS = 4096
@@ -116,11 +117,18 @@ def _expected(what: str, value: Any, at: str) -> _Violation:
 
 
 def _join(at: str, key: str) -> str:
-    return f"{at}.{key}" if at else key
+    """The JSON path of ``key`` in the object at ``at`` (an odd key quoted).
+
+    >>> _join("", "tdx"), _join("entry.registers", "rsi"), _join("memory", "a b")
+    ('tdx', 'entry.registers.rsi', 'memory."a b"')
+    """
+    shown = key if _PLAIN_KEY.fullmatch(key) else _describe(key)
+    return f"{at}.{shown}" if at else shown
 
 
 # --- leaves --------------------------------------------------------------------------
 
+_PLAIN_KEY = re.compile(r"[\w.@/$+#-]{1,200}")
 _HEX64 = re.compile(r"0x[0-9a-fA-F]{1,16}")
 _SYMBOL = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$]*")
 _MACRO = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -314,9 +322,10 @@ _RUN = {
 
 
 def _inputs_digested(value: dict, at: str) -> None:
+    digested = {os.path.normpath(name) for name in value["digests"]}
     for key in ("files", "sources"):
         for index, name in enumerate(value.get(key, ())):
-            if os.path.normpath(name) not in value["digests"]:
+            if os.path.normpath(name) not in digested:
                 raise _Violation(f"{_join(at, key)}[{index}]", f"{name} has no digest in {_join(at, 'digests')}")
 
 

@@ -243,7 +243,7 @@ def test_a_huge_file_is_refused_without_reading_it(tmp_path, capsys):
         stream.truncate(100 * 2**20)
     start = time.monotonic()
     status, _, err = _replay(capsys, str(path))
-    assert status == 2 and "more than the 64 MiB a counterexample file may have" in err
+    assert status == 2 and "more than the 16 MiB a counterexample file may have" in err
     assert time.monotonic() - start < 1
 
 
