@@ -348,7 +348,8 @@ CHECK_FILE = _all(_table({
     "expected": _nullable(_long_text),
     "actual": _nullable(_long_text),
     "confirmed": _boolean,
-}, {"varied_tdx": _EVENTS, "trace": _listing(_STEP, MAX_STEPS), "replay_problem": _long_text}),
+}, {"varied_tdx": _EVENTS, "trace": _listing(_STEP, MAX_STEPS), "replay_problem": _long_text,
+    "native_placement": _long_text}),
     _inputs_digested, _check_rules)
 """A ``check --cex-dir`` file."""
 

@@ -302,6 +302,23 @@ def _write_counterexamples(directory: str, checked) -> None:
                             check_file(o.counterexample, options, digests[key]))
 
 
+def _command(text: str) -> str:
+    """A command line as ``--cpp`` takes it: words the shell would split
+    (no shell runs it), at least one.
+
+    >>> _command("clang -E")
+    'clang -E'
+    """
+    import shlex
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a command, got {text!r} ({error})") from None
+    if not words:
+        raise argparse.ArgumentTypeError(f"expected a command, got {text!r}")
+    return text
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from proofs.contracts import load_contracts
     from proofs.replay import replay_file
@@ -452,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("counterexample", metavar="CEX.json", help="a file written by check --cex-dir or equiv")
     replay.add_argument("--contracts", action="append", default=[], metavar="FILE",
                         help="extra wrapper contracts the counterexample may name")
-    replay.add_argument("--cpp", default=None,
+    replay.add_argument("--cpp", default=None, type=_command,
                         help="C preprocessor command (default: cc -E; never the one the file records)")
     replay.set_defaults(run=_cmd_replay)
 
