@@ -94,12 +94,15 @@ def _unescape(name: str) -> str:
     return re.sub(r"\\(.)", r"\1", name)
 
 
-def map_lines(output: str) -> list[SourceLine]:
+def map_lines(output: str, read: list[str] | None = None) -> list[SourceLine]:
     """Split preprocessor output into lines with origins (markers dropped).
+    ``read``, when given, collects every file name the markers mention (the
+    headers the preprocessor read, even those that produced no line).
 
+    >>> read = []
     >>> [(l.text, l.origin.file, l.origin.line) for l in map_lines(
-    ...     '# 1 "a.S"\\nnop\\n# 7 "inc/b.h" 1\\nret\\n\\nint3\\n')]
-    [('nop', 'a.S', 1), ('ret', 'inc/b.h', 7), ('', 'inc/b.h', 8), ('int3', 'inc/b.h', 9)]
+    ...     '# 1 "a.S"\\nnop\\n# 1 "m.h" 1\\n# 7 "inc/b.h" 1\\nret\\n\\nint3\\n', read)], read
+    ([('nop', 'a.S', 1), ('ret', 'inc/b.h', 7), ('', 'inc/b.h', 8), ('int3', 'inc/b.h', 9)], ['a.S', 'm.h', 'inc/b.h'])
     """
     lines: list[SourceLine] = []
     file, number = "<stdin>", 1
@@ -107,6 +110,8 @@ def map_lines(output: str) -> list[SourceLine]:
         marker = _LINE_MARKER.match(text)
         if marker:
             number, file = int(marker.group(1)), os.path.normpath(_unescape(marker.group(2)))
+            if read is not None and file not in read:
+                read.append(file)
             continue
         lines.append(SourceLine(text, Origin(file, number)))
         number += 1
@@ -128,8 +133,10 @@ def _preprocessor_error(stderr: str, command: list[str]) -> SourceError:
 
 def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[str] = (),
                undefines: Sequence[str] = (), configs: Mapping[str, bool] | None = None,
-               cpp: str | None = None, shim_dir: str | None = None) -> list[SourceLine]:
-    """Preprocess ``path`` and return its lines with their origins."""
+               cpp: str | None = None, shim_dir: str | None = None,
+               read: list[str] | None = None) -> list[SourceLine]:
+    """Preprocess ``path`` and return its lines with their origins (``read``:
+    see :func:`map_lines`)."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
@@ -157,4 +164,4 @@ def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[st
         located = map_lines(output[:output.index("\0")] + "\n")
         raise SourceError("binary input (NUL byte) in preprocessed input",
                           located[-1].origin if located else Origin(os.path.normpath(path), 1))
-    return map_lines(output)
+    return map_lines(output, read)

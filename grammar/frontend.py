@@ -165,11 +165,12 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
                    defines=lists["defines"] + tuple(options.defines))
 
 
-def preprocessed(path: str, options: FrontEndOptions) -> list[SourceLine]:
-    """One file through the C preprocessor."""
+def preprocessed(path: str, options: FrontEndOptions, read: list[str] | None = None) -> list[SourceLine]:
+    """One file through the C preprocessor (``read`` collects the files it
+    read: :func:`grammar.cpp.map_lines`)."""
     return preprocess(path, options.include_dirs, options.defines, options.undefines,
                       options.configs, options.cpp,
-                      str(SHIM_DIR) if options.use_shims else None)
+                      str(SHIM_DIR) if options.use_shims else None, read)
 
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:

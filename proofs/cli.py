@@ -273,25 +273,20 @@ def _write_json(path: str, data) -> None:
                 pass
 
 
-def _front_end_json(options) -> dict:
-    """The front-end options of one result (its file group's, with its
-    configuration), as ``tdxproof replay`` reads them."""
-    return {"include_dirs": list(options.include_dirs), "defines": list(options.defines),
-            "undefines": list(options.undefines), "configs": dict(options.configs), "cpp": options.cpp,
-            "use_shims": options.use_shims}
-
-
 def _write_counterexamples(directory: str, checked) -> None:
-    """One JSON file per counterexample, named after its function,
-    configuration, property and detail (``-2``, ``-3``... when two file
-    groups have a function of the same name)."""
+    """One JSON file per counterexample (:func:`proofs.cex_file.check_file`),
+    named after its function, configuration, property and detail (``-2``,
+    ``-3``... when two file groups have a function of the same name)."""
     import re
     from pathlib import Path
+    from grammar.frontend import options_key
+    from proofs.cex_file import check_file, source_digests
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise SourceError(f"cannot create {directory}: {error.strerror}") from None
     written: dict[str, int] = {}
+    digests: dict[tuple, dict[str, str]] = {}
     for result, options in checked:
         for o in result.obligations:
             if o.counterexample:
@@ -299,15 +294,36 @@ def _write_counterexamples(directory: str, checked) -> None:
                 stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", stem)
                 written[stem] = written.get(stem, 0) + 1
                 name = stem + (f"-{written[stem]}" if written[stem] > 1 else "")
+                files = tuple(o.counterexample["files"])
+                key = (files, options_key(options))
+                if key not in digests:
+                    digests[key] = source_digests(files, options)
                 _write_json(str(Path(directory) / (name + ".json")),
-                            {**o.counterexample, "front_end": _front_end_json(options)})
+                            check_file(o.counterexample, options, digests[key]))
+
+
+def _command(text: str) -> str:
+    """A command line as ``--cpp`` takes it: words the shell would split
+    (no shell runs it), at least one.
+
+    >>> _command("clang -E")
+    'clang -E'
+    """
+    import shlex
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a command, got {text!r} ({error})") from None
+    if not words:
+        raise argparse.ArgumentTypeError(f"expected a command, got {text!r}")
+    return text
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from proofs.contracts import load_contracts
     from proofs.replay import replay_file
     contracts = load_contracts(tuple(args.contracts)) if args.contracts else ()
-    verdict = replay_file(args.counterexample, contracts)
+    verdict = replay_file(args.counterexample, contracts, args.cpp)
     print(verdict.text, end="")
     return EXIT_PROVED if verdict.reproduced else EXIT_REFUTED
 
@@ -453,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("counterexample", metavar="CEX.json", help="a file written by check --cex-dir or equiv")
     replay.add_argument("--contracts", action="append", default=[], metavar="FILE",
                         help="extra wrapper contracts the counterexample may name")
+    replay.add_argument("--cpp", default=None, type=_command,
+                        help="C preprocessor command (default: cc -E; never the one the file records)")
     replay.set_defaults(run=_cmd_replay)
 
     mutate = commands.add_parser(

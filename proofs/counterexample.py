@@ -473,8 +473,9 @@ def build_counterexample(program, name, config, contract, pid, detail, model, pa
 
 
 def scenario_from_json(cex: Mapping, varied: bool = False) -> Scenario:
-    """The scenario a counterexample file describes (memory it lacks reads
-    as a :class:`ReplayDiverged`)."""
+    """The scenario a counterexample describes -- one just built, or a file
+    :mod:`proofs.cex_file` validated (memory it lacks reads as a
+    :class:`ReplayDiverged`)."""
     external = {t: [{r: _number(v) for r, v in call.items()} for call in calls]
                 for t, calls in cex.get("external_calls", {}).items()}
     return Scenario({r: _number(v) for r, v in cex["entry"]["registers"].items()},

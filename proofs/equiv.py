@@ -56,8 +56,10 @@ Decisions recorded here:
   interpreter; ``confirmed`` says whether the replays really differ in the
   reported observable.  Each side's part has the shape of a ``check``
   counterexample (entry, memory, symbols, external calls, TDX events, path,
-  trace) plus its files and front-end options, so ``tdxproof replay`` can
-  run either side natively.  For every TDX event the inputs the sides gave
+  trace) plus its files, front-end options and source digests (the file
+  format is :mod:`proofs.cex_file`'s), and the spec's struct pointers are
+  recorded with it, so ``tdxproof replay`` can run either side natively
+  without reading the spec again.  For every TDX event the inputs the sides gave
   the module are listed, with those that can differ and where each side
   got them (an entry register, a struct field).
 """
@@ -77,6 +79,7 @@ from model.executor import ExecutorOptions, PathEnd, PathResult, execute_functio
 from model.memory import Memory, place
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS, Outcome
+from proofs.cex_file import front_end_json, source_digests
 from proofs.counterexample import (ReplayDiverged, Scenario, native_placement, origin_json, replay,
                                    scenario_from_model)
 from proofs.listing import program_text
@@ -650,13 +653,10 @@ def _module_events(spec, left, right, entries, solver) -> tuple[list[dict], z3.M
 
 
 def _side_json(run: _Run, path: PathResult, scenario: Scenario, model: z3.ModelRef, concrete_run) -> dict:
-    options = run.front_end
     part = {
         "function": run.side.function, "files": list(run.files), "sources": list(run.side.files),
-        "front_end": {"include_dirs": list(options.include_dirs), "defines": list(options.defines),
-                      "undefines": list(options.undefines),
-                      "configs": {k: v for k, v in sorted(options.configs.items())},
-                      "cpp": options.cpp, "use_shims": options.use_shims},
+        "front_end": front_end_json(run.front_end),
+        "digests": source_digests(run.files, run.front_end, run.side.files),
         "entry": {"registers": {reg: f"{value:#x}" for reg, value in scenario.registers.items()},
                   "flags": scenario.flags},
         "memory": {},
@@ -735,6 +735,8 @@ def _counterexample(spec, runs, left, right, entries, solver, model, observable,
         "module": events,
         LEFT: _side_json(runs[LEFT], left, scenarios[LEFT], model, concrete_runs.get(LEFT)),
         RIGHT: _side_json(runs[RIGHT], right, scenarios[RIGHT], model, concrete_runs.get(RIGHT)),
+        "structs": [{"side": s.side, "name": s.name, "register": s.register, "size": s.size}
+                    for s in spec.structs],
         "confirmed": bool(values is not None and (values[0] != values[1]) == (
             observable.equation is None or observable.equation.op == "==")),
     }

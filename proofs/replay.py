@@ -1,7 +1,8 @@
 """Native replay of a counterexample: does the CPU really do what the model said?
 
 ``tdxproof replay CEX.json`` takes a counterexample file the tool wrote
-(``check --cex-dir``, or an ``equiv`` counterexample) and runs it on this
+(``check --cex-dir``, or an ``equiv`` counterexample), validated by
+:mod:`proofs.cex_file` before anything in it is used, and runs it on this
 machine with the native harness (:mod:`model.native`): the function is
 re-assembled with GNU ``as`` from the recorded files and front-end options
 (:func:`grammar.frontend.expand_to_assembly`), the entry registers, flags
@@ -44,26 +45,36 @@ Decisions recorded here:
   clobbers the caller-saved registers with the file's values; the linked
   runner has no such callee) is refused as bad input; symbol addresses the
   model chose are the runner's own natively (none of the wrappers compares
-  them).  A file without ``front_end`` (a ``check --json`` report's
-  counterexample) is assembled with the default options and the CONFIG_*
-  of its ``config`` label.
+  them).  A counterexample inside a ``check --json`` report is not a file
+  replay takes: it lacks the front-end options and digests (write files
+  with ``--cex-dir``).
+* **Trust**: the preprocessor is replay's own ``--cpp`` (default ``cc
+  -E``), never the one the file records (a note says when they differ);
+  the function must be one the recorded files define before anything is
+  assembled.
+* **Changed sources**: when a digest no longer matches, the replay still
+  runs (replaying after a fix is the point), but its first line names each
+  changed file and the verdict line says "(sources changed since the
+  counterexample was written)"; a missing source is bad input.
 * **Exit status**: 0 reproduced, 1 not reproduced, 2 bad input or no
   native platform (:class:`model.native.NativeUnavailable`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from grammar.ast import GPR64
+from grammar.cpp import DEFAULT_CPP
+from grammar.frontend import FrontEndOptions
 from grammar.source import Origin, SourceError
 from model import concrete
 from model.native import (CODE_BASE, DATA_BASE, DATA_SIZE, STACK_BASE, STACK_SIZE, NativeCase, NativeError,
                           NativeProgram, NativeResult, TdxBehaviour, in_region)
 from model.tdx import Outcome
-from proofs.counterexample import ConcreteRun, ReplayDiverged, Scenario, replay
+from proofs import cex_file
+from proofs.cex_file import number
+from proofs.counterexample import ConcreteRun, ReplayDiverged, Scenario, replay, scenario_from_json
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                PathView)
 
@@ -79,15 +90,6 @@ _M64 = 2**64 - 1
 
 class ReplayInputError(SourceError):
     """The counterexample file cannot be replayed as it stands (exit 2)."""
-
-
-def _number(text: Any, what: str) -> int:
-    if isinstance(text, bool) or not isinstance(text, (int, str)):
-        raise ReplayInputError(f"{what}: expected a number, got {text!r}")
-    try:
-        return (text if isinstance(text, int) else int(text, 0)) & _M64
-    except ValueError:
-        raise ReplayInputError(f"{what}: expected a number, got {text!r}") from None
 
 
 # --- relocation ------------------------------------------------------------------------
@@ -153,67 +155,38 @@ def plan_relocation(entry_rsp: int, addresses: Sequence[int]) -> Relocation:
 @dataclass
 class Side:
     """One function run of a counterexample (a ``check`` file has one, an
-    ``equiv`` file two): what the file says, decoded."""
+    ``equiv`` file two): what the file says, decoded.  ``pointers`` are the
+    (register, size) of the structs its entry registers point to."""
 
     label: str
     function: str
     files: list[str]
-    front_end: Any
+    front_end: FrontEndOptions
     registers: dict[str, int]
     flags: dict[str, int]
     memory: dict[int, int]
     scripts: list[list[dict]]
-    pointers: list[str] = field(default_factory=list)
+    pointers: list[tuple[str, int]] = field(default_factory=list)
     external: dict = field(default_factory=dict)
 
-
-def _front_end(part: Mapping, config_label: str | None):
-    from grammar.frontend import FrontEndOptions
-    recorded = part.get("front_end")
-    if recorded is None:
-        configs = {}
-        if config_label and config_label != "default":
-            for item in config_label.split(","):
-                name, _, value = item.partition("=")
-                configs[name] = value == "y"
-        return FrontEndOptions(configs=configs)
-    if not isinstance(recorded, Mapping):
-        raise ReplayInputError("'front_end' must be an object")
-    return FrontEndOptions(include_dirs=tuple(recorded.get("include_dirs", ())),
-                           defines=tuple(recorded.get("defines", ())),
-                           undefines=tuple(recorded.get("undefines", ())),
-                           configs={str(k): bool(v) for k, v in recorded.get("configs", {}).items()},
-                           cpp=recorded.get("cpp"), use_shims=recorded.get("use_shims", True))
+    def addresses(self) -> list[int]:
+        """The addresses the relocation must keep: every recorded memory
+        byte and the first and last byte of each struct pointed to."""
+        found = list(self.memory)
+        for register, size in self.pointers:
+            if self.registers[register]:
+                found += [self.registers[register], self.registers[register] + size - 1]
+        return found
 
 
-def _side(label: str, part: Mapping, scripts: list, pointers: list[str], config_label=None) -> Side:
-    try:
-        registers = {reg: _number(part["entry"]["registers"][reg], f"entry register {reg}") for reg in GPR64}
-        flags = {name: int(value or 0) for name, value in part["entry"]["flags"].items()}
-        memory = {_number(a, "memory address"): _number(b, f"memory byte at {a}") & 0xFF
-                  for a, b in part["memory"].items()}
-        files, function = [str(f) for f in part["files"]], str(part["function"])
-    except (KeyError, TypeError, AttributeError) as error:
-        raise ReplayInputError(f"the {label} counterexample lacks or misstates {error}") from None
-    for script in scripts:
-        if not isinstance(script, list) or not all(isinstance(e, Mapping) and "kind" in e and "outcome" in e
-                                                   for e in script):
-            raise ReplayInputError(f"the {label} TDX events must be a list of objects with kind and outcome")
-    return Side(label, function, files, _front_end(part, config_label), registers, flags, memory, scripts,
-                pointers, dict(part.get("external_calls") or {}))
-
-
-def load_counterexample(path: str) -> dict:
-    """The JSON object in ``path`` (bad file or JSON: :class:`ReplayInputError`)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ReplayInputError(f"cannot read {path}: {error.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ReplayInputError(f"{path} is not a counterexample file: not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ReplayInputError(f"{path} is not a counterexample file: expected a JSON object")
-    return data
+def _side(label: str, part: Mapping, relational: bool, pointers: list[tuple[str, int]], cpp: str | None) -> Side:
+    """A validated run of the file (``relational``: with its varied module;
+    a flag recorded as null is 0 here, natively and in the model alike)."""
+    scenarios = [scenario_from_json(part)] + ([scenario_from_json(part, varied=True)] if relational else [])
+    first = scenarios[0]
+    flags = {name: value or 0 for name, value in first.flags.items()}
+    return Side(label, part["function"], list(part["files"]), cex_file.front_end_options(part["front_end"], cpp),
+                first.registers, flags, first.memory, [s.events for s in scenarios], pointers, first.external)
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -239,22 +212,18 @@ class SideRun:
 
 
 def _behaviour(event: Mapping, relocation: Relocation) -> TdxBehaviour:
-    try:
-        outcome = Outcome(event["outcome"])
-    except ValueError:
-        raise ReplayInputError(f"unknown TDX outcome {event['outcome']!r}") from None
+    outcome = Outcome(event["outcome"])
     if outcome is not Outcome.COMPLETION:
         return TdxBehaviour(_OUTCOME_TO_NATIVE[outcome])
-    outputs = {reg: relocation.move(_number(v, f"TDX output {reg}")) for reg, v in event["registers"].items()}
-    return TdxBehaviour.completion(relocation.move(_number(event["status"], "TDX status")), outputs)
+    outputs = {reg: relocation.move(number(v)) for reg, v in event["registers"].items()}
+    return TdxBehaviour.completion(relocation.move(number(event["status"])), outputs)
 
 
 def _moved_event(event: Mapping, relocation: Relocation) -> dict:
     moved = dict(event)
-    if event.get("registers"):
-        moved["registers"] = {r: hex(relocation.move(_number(v, r))) for r, v in event["registers"].items()}
-    if event.get("status") is not None:
-        moved["status"] = hex(relocation.move(_number(event["status"], "TDX status")))
+    moved["registers"] = {r: hex(relocation.move(number(v))) for r, v in event["registers"].items()}
+    if event["status"] is not None:
+        moved["status"] = hex(relocation.move(number(event["status"])))
     return moved
 
 
@@ -278,9 +247,13 @@ def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]])
     """Assemble ``side``, run each of its scripts natively and in the model."""
     from grammar.frontend import expand_to_assembly, load_program
     if side.external:
-        raise ReplayInputError(f"the {side.label} path calls external functions "
+        raise ReplayInputError(f"the {side.label + ' ' if side.label else ''}path calls external functions "
                                f"({', '.join(sorted(side.external))}), which the native harness cannot play")
     program = load_program(side.files, side.front_end)
+    names = [fn.name for fn in program.functions]
+    if side.function not in names:
+        raise ReplayInputError(f"no function named {side.function!r} in {', '.join(side.files)} "
+                               f"(functions: {', '.join(names) or 'none'})")
     native = NativeProgram.build(expand_to_assembly(side.files, side.front_end), side.function, program=program)
     landing = native.symbol("tdxproof_return_landing")
     entry = {reg: relocation.move(value) for reg, value in side.registers.items()}
@@ -292,9 +265,7 @@ def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]])
     case_memory = {a: b for a, b in moved.items() if not rsp <= a < rsp + 8}
     low = max(STACK_BASE, rsp - STACK_DEPTH - WATCH)
     watched = [(low, min(STACK_BASE + STACK_SIZE, rsp + WATCH) - low)] + list(windows)
-    flags = {name: value for name, value in side.flags.items() if name in ("cf", "pf", "af", "zf", "sf",
-                                                                            "of", "df", "if")}
-    cases = [NativeCase(regs=entry, flags=flags, memory=_chunks(case_memory), observe=tuple(watched),
+    cases = [NativeCase(regs=entry, flags=side.flags, memory=_chunks(case_memory), observe=tuple(watched),
                         tdx_script=[_behaviour(e, relocation) for e in script])
              for script in side.scripts]
     results = native.run(cases)
@@ -372,8 +343,8 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
         after, status = dict(event.regs), None
         if outcome is Outcome.COMPLETION and recorded:
             for reg, value in recorded["registers"].items():
-                after[reg] = _number(value, reg)
-            after["rax"] = status = _number(recorded["status"], "status")
+                after[reg] = number(value)
+            after["rax"] = status = number(recorded["status"])
         events.append(EventView(event.kind, outcome, _origin(recorded.get("source")), event.regs, after,
                                 status))
     end, final = _end(run, result, final_bytes)
@@ -414,10 +385,20 @@ def agrees(run: SideRun, index: int) -> list[str]:
 
 @dataclass
 class Verdict:
-    """The outcome of a replay: ``reproduced`` and the text to print."""
+    """The outcome of a replay: ``reproduced``, the report's ``lines``, its
+    last line ``outcome``, and ``warnings`` to print first."""
 
     reproduced: bool
-    text: str
+    lines: list[str]
+    outcome: str
+    warnings: list[str] = field(default_factory=list)
+    sources_changed: bool = False
+
+    @property
+    def text(self) -> str:
+        outcome = self.outcome + (" (sources changed since the counterexample was written)"
+                                  if self.sources_changed else "")
+        return "\n".join(self.warnings + self.lines + [outcome]) + "\n"
 
 
 def _hex(value) -> str:
@@ -459,43 +440,36 @@ def _contract(key: str | None, contracts: tuple):
     return found[0]
 
 
-def _check_addresses(cex: Mapping, side: Side, contract) -> list[int]:
-    addresses = list(side.memory)
-    if contract is not None:
-        pointer = side.registers[contract.struct_pointer]
-        addresses += [pointer, pointer + contract.struct_size - 1] if pointer else []
-    if cex["property"] in ("frame", "no-red-zone") and cex.get("actual"):
-        addresses.append(_number(cex["actual"], "actual"))
-    return addresses
-
-
 def _data_windows(relocation: Relocation) -> list[tuple[int, int]]:
     return [(new, length) for old, new, length in relocation.windows if new != STACK_BASE]
 
 
-def replay_check(cex: Mapping, contracts: tuple = ()) -> Verdict:
-    """Replay a ``check`` counterexample natively and judge it."""
-    try:
-        pid, detail = cex["property"], cex.get("detail", "")
-        prop = PROPERTIES[pid]
-        scripts = [cex["tdx"]] + ([cex["varied_tdx"]] if prop.relational else [])
-    except KeyError as error:
-        raise ReplayInputError(f"not a counterexample of a known property: missing or unknown {error}"
-                               ) from None
-    contract = _contract(cex.get("contract"), contracts)
-    side = _side("", cex, scripts, [], cex.get("config"))
-    relocation = plan_relocation(side.registers["rsp"], _check_addresses(cex, side, contract))
+def replay_check(cex: Mapping, contracts: tuple = (), cpp: str | None = None) -> Verdict:
+    """Replay a validated ``check`` counterexample natively and judge it
+    (``cpp``: the preprocessor)."""
+    pid, detail = cex["property"], cex["detail"]
+    prop = PROPERTIES[pid]
+    contract = _contract(cex["contract"], contracts)
+    if prop.needs_contract and contract is None:
+        raise ReplayInputError(f"{pid} is judged by a wrapper contract, and the counterexample names none")
+    pointers = [(contract.struct_pointer, contract.struct_size)] if contract is not None else []
+    side = _side("", cex, prop.relational, pointers, cpp)
+    addresses = side.addresses()
+    if pid in ("frame", "no-red-zone") and cex["actual"] is not None:
+        addresses.append(number(cex["actual"]))
+    relocation = plan_relocation(side.registers["rsp"], addresses)
     run = run_side(side, relocation, _data_windows(relocation))
     model_accesses = pid == "no-red-zone"
-    views = [native_view(run, index, model_accesses) for index in range(len(scripts))]
+    views = [native_view(run, index, model_accesses) for index in range(len(side.scripts))]
     claims = prop.check(*views, contract) if prop.relational else prop.check(views[0], contract)
     hits = [claim for claim in claims if claim.detail == detail and claim.violated is True]
     differences = agrees(run, 0)
     name = f"{pid}[{detail}]" if detail else pid
-    lines = [f"replay of {name} on {side.function} ({', '.join(side.files)}; config {cex.get('config', '?')})"]
+    lines = [f"replay of {name} on {side.function} ({', '.join(side.files)}; config {cex['config']})"]
     if relocation.lines():
         lines += ["moved onto the harness's memory:"] + relocation.lines()
-    lines += _state_table([(label, run, index) for index, label in enumerate(("", "varied.")[:len(scripts)])])
+    labels = ("", "varied.")[:len(side.scripts)]
+    lines += _state_table([(label, run, index) for index, label in enumerate(labels)])
     lines.append("the CPU agrees with the model's prediction" if not differences else
                  "the CPU differs from the model's prediction: " + "; ".join(differences))
     reproduced = bool(hits) and not (model_accesses and differences)
@@ -503,17 +477,8 @@ def replay_check(cex: Mapping, contracts: tuple = ()) -> Verdict:
         claim = hits[0]
         lines.append(f"{name} violated on the CPU: expected {_hex(claim.expected)}, got {_hex(claim.actual)}"
                      + (" (accesses from the model, same final state on the CPU)" if model_accesses else ""))
-    lines.append("REPRODUCED" if reproduced else "NOT REPRODUCED: the native run does not violate " + name)
-    return Verdict(reproduced, "\n".join(lines) + "\n")
-
-
-def _equiv_pointers(cex: Mapping) -> dict[str, list[str]]:
-    from proofs.equiv_spec import recorded_spec
-    try:
-        spec = recorded_spec(cex["spec"])
-    except (SourceError, OSError, KeyError, TypeError):
-        return {"left": [], "right": []}
-    return {label: [s.register for s in spec.structs if s.side == label] for label in ("left", "right")}
+    return Verdict(reproduced, lines,
+                   "REPRODUCED" if reproduced else "NOT REPRODUCED: the native run does not violate " + name)
 
 
 def _native_value(kind: str, name: str, view: PathView, result: NativeResult, difference: Mapping,
@@ -527,32 +492,28 @@ def _native_value(kind: str, name: str, view: PathView, result: NativeResult, di
     if kind == "tdx":
         return ", ".join(f"{e.kind} {e.outcome}" for e in result.events)
     if kind == "memory":
-        return view.load(relocation.move(_number(difference["address"], "address")), 1)
+        return view.load(relocation.move(number(difference["address"])), 1)
     return None
 
 
-def replay_equiv(cex: Mapping) -> Verdict:
-    """Replay both sides of an ``equiv`` counterexample and compare the
-    observable it reports as different."""
-    try:
-        parts = {label: cex[label] for label in ("left", "right")}
-        difference = cex["difference"]
-        kind, name = difference["kind"], difference["observable"]
-    except (KeyError, TypeError) as error:
-        raise ReplayInputError(f"not an equiv counterexample: missing {error}") from None
-    pointers = _equiv_pointers(cex)
-    sides = {label: _side(label, part, [part.get("tdx", [])], pointers[label]) for label, part in parts.items()}
-    addresses = []
-    for side in sides.values():
-        addresses += list(side.memory) + [side.registers[reg] for reg in side.pointers if side.registers[reg]]
-    if kind == "memory" and "address" in difference:
-        addresses.append(_number(difference["address"], "address"))
+def replay_equiv(cex: Mapping, cpp: str | None = None) -> Verdict:
+    """Replay both sides of a validated ``equiv`` counterexample and
+    compare the observable it reports as different (``cpp``: the
+    preprocessor)."""
+    difference = cex["difference"]
+    kind, name = difference["kind"], difference["observable"]
+    sides = {label: _side(label, cex[label], False,
+                          [(s["register"], s["size"]) for s in cex["structs"] if s["side"] == label], cpp)
+             for label in ("left", "right")}
+    addresses = sides["left"].addresses() + sides["right"].addresses()
+    if kind == "memory":
+        addresses.append(number(difference["address"]))
     relocation = plan_relocation(sides["left"].registers["rsp"], addresses)
     runs = {label: run_side(side, relocation, _data_windows(relocation)) for label, side in sides.items()}
     views = {label: native_view(run, 0, False) for label, run in runs.items()}
     values = {label: _native_value(kind, name, views[label], runs[label].results[0], difference, relocation)
               for label in runs}
-    lines = [f"replay of an equivalence counterexample ({cex.get('spec', '?')}): {kind} {name} differs"]
+    lines = [f"replay of an equivalence counterexample ({cex['spec']}): {kind} {name} differs"]
     if relocation.lines():
         lines += ["moved onto the harness's memory:"] + relocation.lines()
     lines += _state_table([("L.", runs["left"], 0), ("R.", runs["right"], 0)])
@@ -561,17 +522,22 @@ def replay_equiv(cex: Mapping) -> Verdict:
         lines.append(f"{label}: the CPU " + ("agrees with the model's prediction" if not differences else
                                               "differs from the model's prediction: " + "; ".join(differences)))
     if values["left"] is None:
-        lines.append(f"NOT REPRODUCED: a {kind} observable cannot be compared natively")
-        return Verdict(False, "\n".join(lines) + "\n")
+        return Verdict(False, lines, f"NOT REPRODUCED: a {kind} observable cannot be compared natively")
     reproduced = values["left"] != values["right"]
     lines.append(f"{kind} {name} on the CPU: left {_hex(values['left'])}, right {_hex(values['right'])}")
-    lines.append("REPRODUCED" if reproduced else "NOT REPRODUCED: the two sides agree natively")
-    return Verdict(reproduced, "\n".join(lines) + "\n")
+    return Verdict(reproduced, lines, "REPRODUCED" if reproduced else "NOT REPRODUCED: the two sides agree natively")
 
 
-def replay_file(path: str, contracts: tuple = ()) -> Verdict:
-    """Replay the counterexample in ``path`` (``check`` or ``equiv``)."""
-    cex = load_counterexample(path)
-    if cex.get("kind") == "equiv":
-        return replay_equiv(cex)
-    return replay_check(cex, contracts)
+def replay_file(path: str, contracts: tuple = (), cpp: str | None = None) -> Verdict:
+    """Replay the counterexample in ``path`` (``check`` or ``equiv``),
+    preprocessing with ``cpp`` (default ``cc -E``; never the file's)."""
+    cex = cex_file.read(path)
+    changed = cex_file.changed_sources(cex, path)
+    verdict = replay_equiv(cex, cpp) if cex.get("kind") == "equiv" else replay_check(cex, contracts, cpp)
+    verdict.warnings = [f"warning: {name} changed since the counterexample was written" for name in changed]
+    used = cpp or DEFAULT_CPP
+    for recorded in sorted({run["front_end"]["cpp"] or DEFAULT_CPP for run in cex_file.runs_of(cex)} - {used}):
+        verdict.warnings.append(f"note: the counterexample records the C preprocessor {recorded!r}; replay ran "
+                                f"{used!r}, its own --cpp (it never runs a command named by the file)")
+    verdict.sources_changed = bool(changed)
+    return verdict

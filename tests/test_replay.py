@@ -109,9 +109,9 @@ def test_tampered_outcome_does_not_reproduce(counterexamples, tmp_path, capsys):
 
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not valid JSON"),
-    ("[1, 2]", "expected a JSON object"),
-    ('{"property": "callee-saved", "detail": "rbx"}', "missing or unknown"),
-    ('{"property": "no-such-property", "tdx": []}', "missing or unknown"),
+    ("[1, 2]", "expected a JSON object, got a list"),
+    ('{"property": "callee-saved", "detail": "rbx"}', "missing keys 'config', 'firmware', 'contract'"),
+    ('{"property": "no-such-property", "tdx": []}', 'property: expected one of "callee-saved"'),
 ])
 def test_malformed_counterexample_is_exit_2(tmp_path, capsys, text, message):
     path = tmp_path / "bad.json"
