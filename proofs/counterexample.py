@@ -346,12 +346,19 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     if rename is not None:
         accesses, addresses = accesses * 2, addresses + rename(addresses)
     stack_low = rsp - bv.const(STACK_DEPTH + STACK_WATCH, 64)
+
+    def in_data(address, size: int) -> z3.BoolRef:
+        return bv.ule(address - bv.const(DATA_BASE + PAGE, 64), bv.const(DATA_SIZE - PAGE - size, 64))
     for access, address in zip(accesses, addresses):
         size = access.width // 8
         inside = bv.disjunction([
-            bv.ule(address - stack_low, bv.const(STACK_DEPTH + 2 * STACK_WATCH - size, 64)),
-            bv.ule(address - bv.const(DATA_BASE + PAGE, 64), bv.const(DATA_SIZE - PAGE - size, 64))])
+            bv.ule(address - stack_low, bv.const(STACK_DEPTH + 2 * STACK_WATCH - size, 64)), in_data(address, size)])
         conditions.append(inside if z3.is_true(access.guard) else z3.Implies(access.guard, inside))
+    for base, low, end in path.entry.memory.regions[1:]:
+        # The structs the assumptions keep apart (the frame is the first
+        # region): the replay watches them, accessed or not (NULL stays NULL).
+        conditions.append(bv.disjunction([bv.eq(base, bv.const(0, 64)),
+                                          in_data(base + bv.const(low, 64), end - low)]))
     return bv.conjunction(conditions)
 
 

@@ -27,7 +27,9 @@ Decisions recorded here:
   in a window -- entry registers, the module's returned registers,
   addresses -- is moved with it; other values are untouched.  Pointers keep
   their order, alignment and distances inside a window, so the run is the
-  same up to the move.  The moves are printed.
+  same up to the move.  The moves are printed.  The tool places its own
+  counterexamples in the harness's memory where it can
+  (:func:`proofs.counterexample.native_placement`): then nothing moves.
 * **The return slot** at the entry RSP holds the harness's landing pad
   natively; the model's prediction is given the same value.  A run that
   ``ret``\\ s through a corrupted slot faults at the address it popped: that is
@@ -69,20 +71,16 @@ from grammar.cpp import DEFAULT_CPP
 from grammar.frontend import FrontEndOptions
 from grammar.source import Origin, SourceError
 from model import concrete
-from model.native import (CODE_BASE, DATA_BASE, DATA_SIZE, STACK_BASE, STACK_SIZE, NativeCase, NativeError,
-                          NativeProgram, NativeResult, TdxBehaviour, in_region)
+from model.native import (CODE_BASE, COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE,
+                          NativeCase, NativeError, NativeProgram, NativeResult, TdxBehaviour, in_region)
 from model.tdx import Outcome
 from proofs import cex_file
 from proofs.cex_file import number
-from proofs.counterexample import ConcreteRun, ReplayDiverged, Scenario, replay, scenario_from_json
+from proofs.counterexample import (STACK_WATCH, ConcreteRun, ReplayDiverged, Scenario, replay,
+                                   scenario_from_json)
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                PathView)
 
-PAGE = 0x1000
-NATIVE_RSP_PAGE = STACK_BASE + STACK_SIZE // 2
-"""The native entry RSP is this page plus the counterexample's RSP modulo 4096."""
-WATCH = 512
-"""Bytes watched beyond the function's frame on each side of the stack."""
 _OUTCOME_TO_NATIVE = {Outcome.COMPLETION: "completion", Outcome.VMFAILINVALID: "vmfailinvalid",
                       Outcome.FAULT_UD: "fault-ud", Outcome.FAULT_GP: "fault-gp"}
 _M64 = 2**64 - 1
@@ -119,13 +117,18 @@ class Relocation:
 def plan_relocation(entry_rsp: int, addresses: Sequence[int]) -> Relocation:
     """The stack window around ``entry_rsp`` onto the native stack, and the
     page runs holding ``addresses`` (outside it) onto the data region, one
-    free page between runs.
+    free page between runs -- or, when every one of them already lies in
+    the data region past its first page (as :func:`proofs.counterexample.native_placement`
+    chooses them), where they are.
 
     >>> r = plan_relocation(0xfffffffffffefff0, [0x10, 0x18, 0x2ff8, 0x3000])
     >>> [hex(r.move(a)) for a in (0xfffffffffffefff0, 0x10, 0x2ff8, 0x3000)]
     ['0x57ac00008ff0', '0x2a4d00001010', '0x2a4d00003ff8', '0x2a4d00004000']
+    >>> r = plan_relocation(COUNTEREXAMPLE_RSP_PAGE + 0x38, [DATA_BASE + 0x5008, DATA_BASE + 0x2000])
+    >>> [hex(r.move(a)) for a in (COUNTEREXAMPLE_RSP_PAGE + 0x38, DATA_BASE + 0x5008, DATA_BASE + 0x2000)]
+    ['0x57ac00008038', '0x2a4d00005008', '0x2a4d00002000']
     """
-    native_rsp = NATIVE_RSP_PAGE + entry_rsp % PAGE
+    native_rsp = COUNTEREXAMPLE_RSP_PAGE + entry_rsp % PAGE
     below, above = native_rsp - STACK_BASE, STACK_BASE + STACK_SIZE - native_rsp
     if entry_rsp < below or entry_rsp + above > 2**64:
         raise ReplayInputError(f"entry RSP {entry_rsp:#x} is too close to the end of the address space "
@@ -139,6 +142,8 @@ def plan_relocation(entry_rsp: int, addresses: Sequence[int]) -> Relocation:
             runs[-1].append(page)
         else:
             runs.append([page])
+    if all(DATA_BASE + PAGE <= page * PAGE < DATA_BASE + DATA_SIZE for page in pages):
+        return Relocation((stack,) + tuple((run[0] * PAGE, run[0] * PAGE, len(run) * PAGE) for run in runs))
     windows, free = [stack], DATA_BASE + PAGE
     for run in runs:
         length = len(run) * PAGE
@@ -263,8 +268,8 @@ def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]])
         if not in_region(address, 1):
             raise ReplayInputError(f"memory byte {address:#x} lies outside every window the replay can map")
     case_memory = {a: b for a, b in moved.items() if not rsp <= a < rsp + 8}
-    low = max(STACK_BASE, rsp - STACK_DEPTH - WATCH)
-    watched = [(low, min(STACK_BASE + STACK_SIZE, rsp + WATCH) - low)] + list(windows)
+    low = max(STACK_BASE, rsp - STACK_DEPTH - STACK_WATCH)
+    watched = [(low, min(STACK_BASE + STACK_SIZE, rsp + STACK_WATCH) - low)] + list(windows)
     cases = [NativeCase(regs=entry, flags=side.flags, memory=_chunks(case_memory), observe=tuple(watched),
                         tdx_script=[_behaviour(e, relocation) for e in script])
              for script in side.scripts]
