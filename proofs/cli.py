@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 
+from grammar.limits import LIMIT_NAMES, Limits, limit_option, limits_from, option_name
 from grammar.source import SourceError
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -55,6 +56,10 @@ def _add_front_end_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpp", default=None, help="C preprocessor command (default: cc -E)")
     parser.add_argument("--no-shims", action="store_true",
                         help="do not add the shipped kernel shim headers (use -I with a kernel tree)")
+    parser.add_argument("--limit", dest="limits", action="append", default=[], type=limit_option,
+                        metavar="NAME=N", help="raise (or lower) one limit (repeatable): "
+                        + ", ".join(f"{option_name(name)} (default {getattr(Limits(), name)})"
+                                    for name in LIMIT_NAMES))
 
 
 def _front_end_options(args: argparse.Namespace):
@@ -62,7 +67,7 @@ def _front_end_options(args: argparse.Namespace):
     return FrontEndOptions(
         include_dirs=tuple(args.include_dirs), defines=tuple(args.defines),
         undefines=tuple(args.undefines), configs=dict(args.configs), cpp=args.cpp,
-        use_shims=not args.no_shims)
+        use_shims=not args.no_shims, limits=limits_from(args.limits))
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
