@@ -115,6 +115,8 @@ def read_source(path: str, limits: Limits = Limits()) -> bytes:
     Traceback (most recent call last):
     grammar.source.SourceError: cannot read input: a character device, not a regular file
     """
+    if not path:
+        raise SourceError("an input file name is empty")
     origin = Origin(os.path.normpath(path), 1)
     try:
         _regular(os.stat(path).st_mode, origin)
@@ -193,21 +195,24 @@ def map_lines(output: str, file: str = "<stdin>") -> list[SourceLine]:
 
 
 def _origin_of_end(output: bytes, file: str) -> Origin:
-    """The origin of the last line of (a prefix of) preprocessor output.
+    """The origin of the last line of (a prefix of) preprocessor output,
+    found without splitting it into lines.
 
     >>> _origin_of_end(b'# 1 "a.S"\\nnop\\n# 7 "b.h" 1\\nret\\nre', "x.S")
     Origin(file='b.h', line=8, column=1, expansion=())
     >>> _origin_of_end(b"garbage", "x.S")
     Origin(file='x.S', line=1, column=1, expansion=())
     """
-    lines = output.split(b"\n")
-    for index in range(len(lines) - 1, -1, -1):
-        if lines[index].startswith(b"# "):
-            marker = _LINE_MARKER.match(lines[index].decode("utf-8", "replace"))
-            if marker:
-                return Origin(os.path.normpath(_unescape(marker.group(2))),
-                              int(marker.group(1)) + len(lines) - index - 2)
-    return Origin(file, len(lines))
+    last = None
+    for last in _LINE_MARKERS.finditer(output):
+        pass
+    if last is None:
+        return Origin(file, output.count(b"\n") + 1)
+    name = os.path.normpath(_unescape(last.group(2).decode("utf-8", "replace")))
+    return Origin(name, int(last.group(1)) + output.count(b"\n", last.end()) - 1)
+
+
+_LINE_MARKERS = re.compile(rb'^# (\d+) "((?:[^"\\\n]|\\.)*)"(?: \d+)*[ \t]*$', re.M)
 
 
 def _preprocessor_error(stderr: str, command: list[str]) -> SourceError:

@@ -48,11 +48,11 @@ class Limits:
     cpp_memory_bytes: int = 1 << 30
     """Address space of the C preprocessor (``cc1`` expanding a macro that
     doubles 28 times reaches it in ~3 s).  Real files: ``cc1`` maps ~70 MB."""
-    statements: int = 50_000
+    statements: int = 20_000
     """Statements of one file after macro and repetition expansion (counted
     as they are made, so a runaway is stopped before its statements exist;
-    ~5 s at worst, when every statement is a distinct instruction the
-    parser has not seen).  Real files: a few hundred."""
+    ~3 s and ~100 MB at worst, when every statement is a distinct
+    instruction the parser has not seen).  Real files: a few hundred."""
     rept: int = 100_000
     """The count of one ``.rept``, or the values of one ``.irp``/``.irpc``
     (checked before anything is expanded: instant).  Real files: tens."""

@@ -636,8 +636,10 @@ class _Reader:
         name = chain[-1].name
         site = Origin(chain[-1].file, chain[-1].line, chain[-1].column, chain[:-1])
         if len(chain) > self.limits.macro_depth:
-            raise self.limits.exceeded("macro_depth", f"macro nesting (recursive macro '{name}'?)",
-                                       site)
+            recursive = any(frame.name == name for frame in chain[:-1])
+            raise self.limits.exceeded(
+                "macro_depth", f"macro nesting{f' (macro {name!r} expands itself)' if recursive else ''}",
+                site)
         self._made(len(body) * len(copies) * times, 0, name, site, count=False)
         statements, size = [], 0
         for copy in copies:
