@@ -11,7 +11,24 @@ Decisions:
   directive, at the next function start in its section, or at the end of the
   file.  Its items are the labels (its own first) and instructions of its
   section in between; statements of other sections (``.pushsection``
-  exception-table entries) interleave freely.
+  exception-table entries) interleave freely.  A function longer than the
+  ``function-instructions`` limit (:mod:`grammar.limits`) is an error.
+* **Ends GNU as rejects.**  ``.size NAME, EXPR`` needs an ``EXPR`` that GNU
+  as can reduce to a constant at the end of the file: the addresses in it
+  must cancel section by section and it may name no undefined symbol
+  (outside a difference that cancels).  So ``SYM_FUNC_START(f) ...
+  SYM_FUNC_END(g)`` with no ``g`` in the file, a stray ``SYM_FUNC_END(f)``,
+  ``.size f, f`` or a size measured from another section are errors at
+  the ``.size``, naming the function open there.  What GNU as accepts is
+  accepted, even where it looks odd (``SYM_FUNC_END`` of an earlier
+  function leaves the open one to run to the next function or the end of
+  the file; a size through a symbol assigned a non-constant is not judged).
+* **Code outside any function** (an ``int3`` after a function, alignment,
+  the replacement code of ``ALTERNATIVE`` in an executable section of its
+  own, the fixup code of older trees) is accepted and is in no function:
+  real kernel files have it; the executor ends a path that jumps into it
+  as unsupported (never proved).  Whether a run checked any function at
+  all is the run's to say, not the front end's.
 * **Labels.**  ``Program.labels`` maps every label defined in a code section
   to (function, index of its :class:`ast.Label` in the function's items); a
   code label outside every function maps to ``(None, -1)``.
