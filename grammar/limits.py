@@ -88,9 +88,10 @@ class Limits:
 
     def exceeded(self, name: str, subject: str, origin: Origin | None) -> SourceError:
         """The error saying that ``subject`` passed limit ``name``."""
-        return SourceError(f"{subject} exceeds the limit of {getattr(self, name)}"
-                           f"{_UNITS.get(name, '')} (raise it with --limit {option_name(name)}=N)",
-                           origin)
+        value = getattr(self, name)
+        unit = _UNITS.get(name, "")
+        return SourceError(f"{subject} exceeds the limit of {value}{unit[:-1] if value == 1 else unit} "
+                           f"(raise it with --limit {option_name(name)}=N)", origin)
 
 
 _UNITS = {"input_bytes": " bytes", "preprocessed_bytes": " bytes", "cpp_seconds": " seconds",

@@ -156,7 +156,7 @@ def test_a_preprocessor_that_never_exits_is_killed_with_its_children(tmp_path):
     pid_file = tmp_path / "pid"
     command = ["sh", "-c", f"echo $$ > {pid_file}; sleep 30 & sleep 30"]
     start = time.monotonic()
-    with pytest.raises(SourceError, match=r"run time exceeds the limit of 1 seconds"):
+    with pytest.raises(SourceError, match=r"run time exceeds the limit of 1 second"):
         run_preprocessor(command, str(tmp_path / "a.S"), Limits(cpp_seconds=1))
     assert time.monotonic() - start < 5
     assert not _group_alive(int(pid_file.read_text()))  # the shell led its group: both sleeps are gone
