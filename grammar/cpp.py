@@ -280,18 +280,27 @@ def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
                                 _origin_of_end(bytes(stdout[:limits.preprocessed_bytes]), origin.file))
                     else:
                         stderr += chunk[:max(STDERR_KEPT - len(stderr), 0)]
-        try:
-            status = process.wait(max(deadline - time.monotonic(), 0))
-        except subprocess.TimeoutExpired:
-            raise _timeout(limits, origin) from None
+        if not _exited(process, deadline):
+            raise _timeout(limits, origin)
     except BaseException:
         _kill_group(process)
         raise
     finally:
         process.stdout.close()
         process.stderr.close()
-    _kill_group(process)
-    return status, bytes(stdout), stderr.decode("utf-8", "replace")
+    _kill_group(process)  # what it left running
+    return process.returncode, bytes(stdout), stderr.decode("utf-8", "replace")
+
+
+def _exited(process: subprocess.Popen, deadline: float) -> bool:
+    """Whether ``process`` exits by ``deadline``; it is left unreaped, so
+    that its process id (that of its group) cannot be taken by another
+    process before :func:`_kill_group`."""
+    while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _timeout(limits: Limits, origin: Origin) -> SourceError:
