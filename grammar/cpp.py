@@ -232,8 +232,36 @@ STDERR_KEPT = 1 << 16
 """Bytes of a preprocessor's stderr that are kept (the rest is read and dropped)."""
 
 
+class Runs:
+    """Preprocessor runs that any thread can stop at once (:meth:`stop`
+    kills the process group of each run under way and of each run started
+    later): a Ctrl-C at the terminal reaches only the tool's own process
+    group, and a thread waiting on a run may not be joined in time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processes: set[subprocess.Popen] = set()
+        self.stopped = False
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            for process in self._processes:
+                _kill_group(process, reap=False)  # its own thread reaps it
+
+    def _add(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._processes.add(process)
+            if self.stopped:
+                _kill_group(process, reap=False)
+
+    def _remove(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._processes.discard(process)
+
+
 def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
-                     cancel: threading.Event | None = None) -> tuple[int, bytes, str]:
+                     runs: Runs | None = None) -> tuple[int, bytes, str]:
     """Run ``command``: (exit status, stdout, the start of stderr).
 
     The process gets no standard input, a process group of its own and at
@@ -241,7 +269,7 @@ def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
     ``/bin/sh`` before it runs the command, so that the children ``cc``
     starts inherit it); it and its children are killed when its output
     passes ``limits.preprocessed_bytes``, when it runs longer than
-    ``limits.cpp_seconds`` or when ``cancel`` is set (each a SourceError).
+    ``limits.cpp_seconds`` or when ``runs`` is stopped (each a SourceError).
     """
     origin = Origin(os.path.normpath(path), 1)
     if shutil.which(command[0]) is None:
@@ -257,13 +285,15 @@ def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
                           f"{error.strerror}") from None
     deadline = time.monotonic() + limits.cpp_seconds
     stdout, stderr = bytearray(), bytearray()
+    runs = runs or Runs()
+    runs._add(process)
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(process.stdout, selectors.EVENT_READ, stdout)
             selector.register(process.stderr, selectors.EVENT_READ, stderr)
             while selector.get_map():
-                if cancel is not None and cancel.is_set():
-                    raise SourceError("C preprocessor run cancelled", origin)
+                if runs.stopped:
+                    raise SourceError("C preprocessor run stopped", origin)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise _timeout(limits, origin)
@@ -283,11 +313,13 @@ def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
         if not _exited(process, deadline):
             raise _timeout(limits, origin)
     except BaseException:
+        runs._remove(process)
         _kill_group(process)
         raise
     finally:
         process.stdout.close()
         process.stderr.close()
+    runs._remove(process)
     _kill_group(process)  # what it left running
     return process.returncode, bytes(stdout), stderr.decode("utf-8", "replace")
 
@@ -307,25 +339,27 @@ def _timeout(limits: Limits, origin: Origin) -> SourceError:
     return limits.exceeded("cpp_seconds", "the C preprocessor's run time", origin)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _kill_group(process: subprocess.Popen, reap: bool = True) -> None:
     """Kill the process group of ``process`` (the preprocessor and what it
-    started) and reap ``process``."""
+    started), then reap ``process`` (its process id names the group until
+    then)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:
         pass
-    process.wait()
+    if reap:
+        process.wait()
 
 
 def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[str] = (),
                undefines: Sequence[str] = (), configs: Mapping[str, bool] | None = None,
                cpp: str | None = None, shim_dir: str | None = None, limits: Limits = Limits(),
-               cancel: threading.Event | None = None) -> list[SourceLine]:
+               runs: Runs | None = None) -> list[SourceLine]:
     """Preprocess ``path`` and return its lines with their origins."""
     file = os.path.normpath(path)
     check_text(file, read_source(path, limits))
     command = preprocessor_command(path, include_dirs, defines, undefines, configs, cpp, shim_dir)
-    status, stdout, stderr = run_preprocessor(command, path, limits, cancel)
+    status, stdout, stderr = run_preprocessor(command, path, limits, runs)
     if status != 0 and re.search(r"out of memory|bad_alloc|cannot allocate memory", stderr, re.I):
         raise limits.exceeded("cpp_memory_bytes", "the C preprocessor's memory", Origin(file, 1))
     if status != 0:

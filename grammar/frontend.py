@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
@@ -34,7 +33,7 @@ from typing import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import model
-from grammar.cpp import SourceLine, preprocess
+from grammar.cpp import Runs, SourceLine, preprocess
 from grammar.limits import Limits
 from grammar.source import Origin, SourceError
 
@@ -196,12 +195,11 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
                    defines=tuple(data.get("defines", [])) + tuple(options.defines))
 
 
-def preprocessed(path: str, options: FrontEndOptions,
-                 cancel: threading.Event | None = None) -> list[SourceLine]:
-    """One file through the C preprocessor (killed if ``cancel`` is set)."""
+def preprocessed(path: str, options: FrontEndOptions, runs: Runs | None = None) -> list[SourceLine]:
+    """One file through the C preprocessor (one of ``runs``, if given)."""
     return preprocess(path, options.include_dirs, options.defines, options.undefines,
                       options.configs, options.cpp,
-                      str(SHIM_DIR) if options.use_shims else None, options.limits, cancel)
+                      str(SHIM_DIR) if options.use_shims else None, options.limits, runs)
 
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:
@@ -259,7 +257,7 @@ class Preprocessing:
 
     def __init__(self, requests: Sequence[tuple[Sequence[str], FrontEndOptions]]):
         self._threads = ThreadPoolExecutor(PREPROCESSOR_RUNS)
-        self._cancel = threading.Event()
+        self._runs = Runs()
         self._started: dict[tuple, dict] = {}
         self._start(requests)
 
@@ -268,7 +266,7 @@ class Preprocessing:
             started = self._started.setdefault((tuple(paths), options_key(options)), {})
             for path in paths:
                 if path not in started:
-                    started[path] = self._threads.submit(preprocessed, path, options, self._cancel)
+                    started[path] = self._threads.submit(preprocessed, path, options, self._runs)
 
     def results(self, requests: Sequence[tuple[Sequence[str], FrontEndOptions]]) -> list[Preprocessed]:
         """The outcomes of ``requests`` (started before or, if not, now)."""
@@ -281,7 +279,7 @@ class Preprocessing:
     def close(self) -> None:
         """Kill the runs under way and cancel those not started (after an
         error or an interrupt: :meth:`results` waits for every run)."""
-        self._cancel.set()
+        self._runs.stop()
         self._threads.shutdown(wait=True, cancel_futures=True)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -162,15 +163,36 @@ def test_a_preprocessor_that_never_exits_is_killed_with_its_children(tmp_path):
     assert not _group_alive(int(pid_file.read_text()))  # the shell led its group: both sleeps are gone
 
 
+@pytest.mark.parametrize("command", ["parse", "check"])
+def test_ctrl_c_kills_the_preprocessor_runs_under_way(command, tmp_path):
+    # the runs are process groups of their own, which a Ctrl-C at the terminal does not reach
+    write(tmp_path, ".globl f\nf:\n ret\n")
+    pid_file = tmp_path / "pid"
+    process = subprocess.Popen([sys.executable, "-m", "proofs.cli", command, "--cpp",
+                                f"sh -c 'echo $$ > {pid_file}; sleep 30'", "a.S"], cwd=tmp_path,
+                               env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    assert process.communicate(timeout=10)[1] == "tdxproof: interrupted\n"
+    assert process.returncode == 130
+    assert not _group_alive(int(pid_file.read_text()))
+
+
 def test_closing_the_preprocessing_kills_the_runs_under_way(tmp_path):
     write(tmp_path, "nop\n")
-    options = FrontEndOptions(cpp="sh -c 'sleep 30'", use_shims=False)
+    pid_file = tmp_path / "pid"
+    options = FrontEndOptions(cpp=f"sh -c 'echo $$ > {pid_file}; sleep 30'", use_shims=False)
     preprocessing = Preprocessing([([str(tmp_path / "a.S")], options)])
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     start = time.monotonic()
     preprocessing.close()
     assert time.monotonic() - start < 2
-    assert not subprocess.run(["pgrep", "-f", "sleep 30 -x assembler-with-cpp"], capture_output=True).stdout
+    assert not _group_alive(int(pid_file.read_text()))
 
 
 def test_deep_expressions_cost_no_python_stack(tmp_path):
