@@ -41,13 +41,15 @@ class Limits:
     preprocessed_bytes: int = 8 << 20
     """Bytes of one file's C preprocessor output (read in pieces; the
     preprocessor is killed when it passes this: a cpp macro that expands to
-    millions of lines costs ~1 s and ~20 MB).  Real files: ~100 KB."""
+    millions of statements costs under 1 s and ~50 MB).  Real files: ~100 KB."""
     cpp_seconds: int = 10
     """Seconds one C preprocessor run may take (then it is killed, with its
-    children).  Real files: ~20 ms."""
+    children).  Real files: ~20 ms; the margin is wide because a good
+    file timed out on a loaded machine would be a false error."""
     cpp_memory_bytes: int = 1 << 30
-    """Address space of the C preprocessor (``cc1`` expanding a macro that
-    doubles 28 times reaches it in ~3 s).  Real files: ``cc1`` maps ~70 MB."""
+    """Address space of the C preprocessor (``cc1`` expanding a macro into
+    10^8 tokens, or including ``/dev/zero``, reaches it in under 1 s, with
+    at most ~550 MB resident).  Real files: ``cc1`` maps ~70 MB."""
     statements: int = 20_000
     """Statements of one file after macro and repetition expansion (counted
     as they are made, so a runaway is stopped before its statements exist;
