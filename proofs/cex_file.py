@@ -516,7 +516,7 @@ def source_digests(files: Sequence[str], options: FrontEndOptions, extra: Sequen
     again for this), and each of ``extra`` (sources compiled before)."""
     read = [os.path.normpath(name) for name in [*files, *extra]]
     for name in files:
-        preprocessed(name, options, read)
+        preprocessed(name, options, read=read)
     return {name: file_digest(name) for name in sorted(set(read)) if os.path.isfile(name)}
 
 
