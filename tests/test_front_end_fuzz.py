@@ -12,8 +12,6 @@ within its deadline; the runs are derandomised so CI is reproducible.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from grammar.frontend import FrontEndOptions, load_program
 from grammar.limits import Limits
 from grammar.source import SourceError
-from proofs.cli import main
+from cli_runner import run_in_process
 
 LIMITS = Limits(statements=600, rept=2000, statement_bytes=4096, expanded_bytes=1 << 18,
                 macro_depth=40, function_instructions=500, cpp_seconds=10)
@@ -167,10 +165,8 @@ def test_statement_soup_is_a_program_or_a_source_error(tmp_path_factory, text):
 def test_statement_soup_through_the_command_exits_0_or_2(tmp_path_factory, text):
     path = Path(tmp_path_factory.mktemp("soup")) / "soup.S"
     path.write_text(text)
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        status = main(["parse", "--no-shims", "--limit", "statements=600", "--limit", "rept=2000",
-                       "--limit", "macro-depth=40", str(path)])
-    assert status in (0, 2), stderr.getvalue()
-    assert (status == 2) == bool(stderr.getvalue())
-    assert "internal error" not in stderr.getvalue() and "Traceback" not in stderr.getvalue()
+    status, _, stderr = run_in_process(["parse", "--no-shims", "--limit", "statements=600", "--limit",
+                                        "rept=2000", "--limit", "macro-depth=40", str(path)], 60)
+    assert status in (0, 2), stderr
+    assert (status == 2) == bool(stderr)
+    assert "internal error" not in stderr and "Traceback" not in stderr
