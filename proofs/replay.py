@@ -325,12 +325,21 @@ def _end(run: SideRun, result: NativeResult, final_bytes: Mapping[int, int]) -> 
     return result.end, regs
 
 
-def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
-    """The property checker's view of native run ``index`` of ``run``."""
+def native_end(run: SideRun, index: int) -> tuple[dict[int, int], str, dict[str, int]]:
+    """Native run ``index`` as the checkers see it: the final bytes of the
+    watched memory, the path end (:func:`_end`) and the final registers."""
     result = run.results[index]
     final_bytes = dict(run.entry_bytes)
     for address, data in list(result.memory.items()) + [(result.stack_address, result.stack)]:
         final_bytes.update({address + i: b for i, b in enumerate(data)})
+    end, final = _end(run, result, final_bytes)
+    return final_bytes, end, final
+
+
+def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
+    """The property checker's view of native run ``index`` of ``run``."""
+    result = run.results[index]
+    final_bytes, end, final = native_end(run, index)
 
     def reader(byte_map):
         def load(address: int, size: int) -> int:
@@ -352,7 +361,6 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
             after["rax"] = status = number(recorded["status"])
         events.append(EventView(event.kind, outcome, _origin(recorded.get("source")), event.regs, after,
                                 status))
-    end, final = _end(run, result, final_bytes)
     faults = tuple(FaultView(e.kind, not (end == "oops" and i == len(events) - 1), e.origin, True)
                    for i, e in enumerate(events) if e.outcome.is_fault)
     model = run.models[index]
@@ -373,14 +381,17 @@ def _origin(source: Mapping | None) -> Origin | None:
 
 
 def agrees(run: SideRun, index: int) -> list[str]:
-    """Where native run ``index`` and the model's prediction differ (empty: they agree)."""
+    """Where native run ``index``, as the checkers see it (:func:`native_end`:
+    a ``ret`` through a corrupted slot is a return), and the model's
+    prediction differ (empty: they agree)."""
     model, result = run.models[index], run.results[index]
     if model is None:
         return [f"the model could not replay the scenario: {run.model_problem}"]
-    differences = [f"{reg}: model {model.final.regs[reg]:#x}, CPU {result.regs[reg]:#x}"
-                   for reg in GPR64 if model.final.regs[reg] != result.regs[reg]]
-    if model.end != result.end:
-        differences.insert(0, f"end: model {model.end}, CPU {result.end}")
+    _, end, final = native_end(run, index)
+    differences = [f"{reg}: model {model.final.regs[reg]:#x}, CPU {final[reg]:#x}"
+                   for reg in GPR64 if model.final.regs[reg] != final[reg]]
+    if model.end != end:
+        differences.insert(0, f"end: model {model.end}, CPU {end} ({result.end})")
     if [e.kind for e in model.events] != [e.kind for e in result.events]:
         differences.append("TDX events differ")
     return differences

@@ -148,3 +148,20 @@ def test_equiv_counterexample_replays_both_sides(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "left: the CPU agrees" in out and "right: the CPU agrees" in out
     assert out.rstrip().endswith("REPRODUCED")
+
+
+def test_a_write_below_rsp_that_also_clobbers_the_return_slot_reproduces(tmp_path, capsys):
+    # The CPU then returns to the clobbered address and faults there; the
+    # replay sees a return (to that address), as the model does, so the two
+    # agree and the no-red-zone violation counts as reproduced.
+    source = tmp_path / "f.S"
+    source.write_text("#include <linux/linkage.h>\nSYM_FUNC_START(f)\n\tmovq %rdi, -8(%rsp)\n"
+                      "\tmovq %rsi, (%rsp)\n\tret\nSYM_FUNC_END(f)\n")
+    cex_dir = tmp_path / "cex"
+    assert main(["check", str(source), "--property", "no-red-zone", "--property", "return-address",
+                 "--cex-dir", str(cex_dir), "--jobs", "1"]) == 1
+    capsys.readouterr()
+    assert main(["replay", str(cex_dir / "f-default-no-red-zone.json")]) == 0
+    out = capsys.readouterr().out
+    assert "the CPU agrees with the model's prediction" in out and out.rstrip().endswith("REPRODUCED")
+    assert main(["replay", str(cex_dir / "f-default-return-address.json")]) == 0
