@@ -69,7 +69,7 @@ def assert_real(prog, obligations, pid: str) -> None:
 
 def test_every_catalog_id_has_a_checker():
     assert set(PROPERTIES) == set(CATALOG)
-    assert len(CATALOG) == 17
+    assert len(CATALOG) == 18
 
 
 SAVES_RBX = """
