@@ -159,6 +159,10 @@ class Ops:
     def not_(self, condition):
         return bv.negation(condition)
 
+    def identity(self, value):
+        """What makes two values the same one (Z3 terms are hash-consed)."""
+        return None if value is None else value.get_id()
+
 
 class ConcreteOps(Ops):
     """... or unsigned Python integers and bools.
@@ -203,6 +207,9 @@ class ConcreteOps(Ops):
 
     def not_(self, condition):
         return not condition
+
+    def identity(self, value):
+        return value
 
 
 @dataclass(frozen=True)
@@ -507,7 +514,13 @@ def _frame_slot(path: PathView, point: FramePoint):
         config="CONFIG_FRAME_POINTER")
 def frame_pointer(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
+    seen = set()
     for point in path.frame_points:
+        same = tuple(ops.identity(value) for value in (point.guard, point.rbp, point.saved, point.frame_rsp,
+                                                        point.frame_rbp)) + (point.call,)
+        if same in seen:        # as an earlier point: the same claims (the first one's place is kept)
+            continue
+        seen.add(same)
         slot = _frame_slot(path, point)
         not_callers = ops.ne(point.rbp, point.frame_rbp)
         at_slot = ops.eq(point.rbp, slot)

@@ -27,11 +27,12 @@
  *   raises a debug trap (SIGTRAP, TRAP_TRACE) after every instruction; the
  *   handler records the registers and the 8 bytes at RBP (when they lie in
  *   the stack or data region) before each instruction of the code under
- *   test -- from the entry on, none of the harness's own -- and lets it
- *   go on.  Where the handler itself hands control back to that code (a
- *   TDX instruction played, sti/cli stepped over, a fixup taken) it
- *   records the state it resumes with, since no trap reports it.  TF is
- *   masked out of every RFLAGS reported.
+ *   test -- from the entry on, none of the harness's own, nothing outside
+ *   the text segment (a ret to a stray address) -- and lets it go on.
+ *   Where the handler itself hands control back to that code (a TDX
+ *   instruction played, sti/cli stepped over, a fixup taken) it records
+ *   the state it resumes with, since no trap reports it.  TF is masked out
+ *   of every RFLAGS reported.
  *
  * Protocol (one token-separated line each, hex numbers without 0x):
  *   in:  case ENTRY RFLAGS IF STACKFILL DATAFILL RETURNSLOT LIMIT_US TRACE
@@ -249,7 +250,7 @@ static void record_step(ucontext_t *uc)
             return;
         cur.stepping = 1;
     }
-    if (harness_address(rip))
+    if (harness_address(rip) || !in_text(rip, 1))     /* not code: a ret to a stray address */
         return;
     if (cur.nsteps == MAX_STEPS) {
         snprintf(cur.detail, sizeof cur.detail, "too-many-steps");
