@@ -12,22 +12,40 @@ Decisions:
 * Every output line is mapped back to its file and line through the
   preprocessor's line markers (``# LINE "FILE" FLAGS``); file names are kept
   as the preprocessor spells them, normalised with ``os.path.normpath``.
+* An input file must be a regular file (a FIFO, a device or a directory is
+  an error, found without opening it to read) no larger than the
+  ``input-bytes`` limit; a file whose name starts with ``-`` is passed as
+  ``./-name`` so that the preprocessor reads it as a file, not an option.
+  An empty or malformed ``-I``/``-D``/``-U`` value (``-D ''`` would make
+  the preprocessor take the next argument as its value) and a ``--cpp``
+  that does not split into words are errors before anything runs.
 * Input that is not text (a NUL byte, or bytes that are not UTF-8) is a
   :class:`SourceError` at the first offending line, before the preprocessor
   runs; so is any preprocessor *error* (missing include, ``#error``), located
   at the file:line it names.  Preprocessor warnings (a macro redefined, as
   older TDX files do with ``TDVMCALL_EXPOSE_REGS_MASK``) are not errors.
+* The preprocessor runs bounded (:func:`run_preprocessor`): its output, its
+  run time and its memory are limits (:mod:`grammar.limits`); past one it
+  is killed with everything it started.  Output lines before any line
+  marker (a ``--cpp`` that prints no markers) belong to the input file.
 """
 from __future__ import annotations
 
 import os
 import re
+import selectors
 import shlex
+import shutil
+import signal
+import stat
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from grammar.limits import Limits
 from grammar.source import Origin, SourceError
 
 DEFAULT_CPP = "cc -E"
@@ -51,8 +69,25 @@ def preprocessor_command(path: str, include_dirs: Sequence[str] = (),
     ...     "CONFIG_B": False}, shim_dir="shims")  # doctest: +NORMALIZE_WHITESPACE
     ['cc', '-E', '-x', 'assembler-with-cpp', '-D__ASSEMBLY__', '-D__KERNEL__',
      '-Iinc', '-DX=2', '-UY', '-DCONFIG_A=1', '-UCONFIG_B', '-Ishims', 'a.S']
+    >>> preprocessor_command("-x.S")[-1]
+    './-x.S'
+    >>> preprocessor_command("a.S", defines=[""])
+    Traceback (most recent call last):
+    grammar.source.SourceError: bad -D '': expected NAME or NAME=VALUE
     """
-    command = shlex.split(cpp or DEFAULT_CPP)
+    try:
+        command = shlex.split(DEFAULT_CPP if cpp is None else cpp)
+    except ValueError as error:
+        raise SourceError(f"cannot read --cpp {cpp!r}: {error}") from None
+    if not command:
+        raise SourceError("--cpp names no command")
+    for option, values, pattern, expected in (
+            ("-I", include_dirs, r".+", "a directory"),
+            ("-D", defines, rf"{_MACRO_NAME}(\([^)]*\))?(=.*)?", "NAME or NAME=VALUE"),
+            ("-U", undefines, _MACRO_NAME, "a NAME")):
+        for value in values:
+            if not re.fullmatch(pattern, value, re.S):
+                raise SourceError(f"bad {option} {value!r}: expected {expected}")
     command += ["-x", "assembler-with-cpp", "-D__ASSEMBLY__", "-D__KERNEL__"]
     command += [f"-I{directory}" for directory in include_dirs]
     command += [f"-D{define}" for define in defines]
@@ -61,8 +96,51 @@ def preprocessor_command(path: str, include_dirs: Sequence[str] = (),
         command.append(f"-D{name}=1" if enabled else f"-U{name}")
     if shim_dir is not None:
         command.append(f"-I{shim_dir}")
-    command.append(path)
+    command.append(f"./{path}" if path.startswith("-") else path)
     return command
+
+
+_MACRO_NAME = r"[A-Za-z_]\w*"
+
+
+def read_source(path: str, limits: Limits = Limits()) -> bytes:
+    """The bytes of input file ``path``, which must be a regular file no
+    larger than ``limits.input_bytes``.
+
+    Nothing is opened that is not a regular file (a FIFO, a device or a
+    directory would block or never end): the file is examined first, then
+    opened without blocking and examined again.
+
+    >>> read_source("/dev/zero")
+    Traceback (most recent call last):
+    grammar.source.SourceError: cannot read input: a character device, not a regular file
+    """
+    if not path:
+        raise SourceError("an input file name is empty")
+    origin = Origin(os.path.normpath(path), 1)
+    try:
+        _regular(os.stat(path).st_mode, origin)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as error:
+        raise SourceError(f"cannot read input: {error.strerror}", origin) from None
+    with open(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        _regular(status.st_mode, origin)
+        limits.check("input_bytes", status.st_size, f"input of {status.st_size} bytes", origin)
+        data = file.read(limits.input_bytes + 1)
+    limits.check("input_bytes", len(data), f"input of more than {limits.input_bytes} bytes", origin)
+    return data
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def _regular(mode: int, origin: Origin) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+        raise SourceError(f"cannot read input: {kind}, not a regular file", origin)
 
 
 def check_text(path: str, data: bytes) -> str:
@@ -94,18 +172,19 @@ def _unescape(name: str) -> str:
     return re.sub(r"\\(.)", r"\1", name)
 
 
-def map_lines(output: str, read: list[str] | None = None) -> list[SourceLine]:
-    """Split preprocessor output into lines with origins (markers dropped).
-    ``read``, when given, collects every file name the markers mention (the
-    headers the preprocessor read, even those that produced no line).
+def map_lines(output: str, file: str = "<stdin>", read: list[str] | None = None) -> list[SourceLine]:
+    """Split preprocessor output into lines with origins (markers dropped);
+    lines before any marker belong to ``file``.  ``read``, when given,
+    collects every file name the markers mention (the headers the
+    preprocessor read, even those that produced no line).
 
     >>> read = []
     >>> [(l.text, l.origin.file, l.origin.line) for l in map_lines(
-    ...     '# 1 "a.S"\\nnop\\n# 1 "m.h" 1\\n# 7 "inc/b.h" 1\\nret\\n\\nint3\\n', read)], read
+    ...     '# 1 "a.S"\\nnop\\n# 1 "m.h" 1\\n# 7 "inc/b.h" 1\\nret\\n\\nint3\\n', read=read)], read
     ([('nop', 'a.S', 1), ('ret', 'inc/b.h', 7), ('', 'inc/b.h', 8), ('int3', 'inc/b.h', 9)], ['a.S', 'm.h', 'inc/b.h'])
     """
     lines: list[SourceLine] = []
-    file, number = "<stdin>", 1
+    number = 1
     for text in output.split("\n"):
         marker = _LINE_MARKER.match(text)
         if marker:
@@ -120,6 +199,27 @@ def map_lines(output: str, read: list[str] | None = None) -> list[SourceLine]:
     return lines
 
 
+def _origin_of_end(output: bytes, file: str) -> Origin:
+    """The origin of the last line of (a prefix of) preprocessor output,
+    found without splitting it into lines.
+
+    >>> _origin_of_end(b'# 1 "a.S"\\nnop\\n# 7 "b.h" 1\\nret\\nre', "x.S")
+    Origin(file='b.h', line=8, column=1, expansion=())
+    >>> _origin_of_end(b"garbage", "x.S")
+    Origin(file='x.S', line=1, column=1, expansion=())
+    """
+    last = None
+    for last in _LINE_MARKERS.finditer(output):
+        pass
+    if last is None:
+        return Origin(file, output.count(b"\n") + 1)
+    name = os.path.normpath(_unescape(last.group(2).decode("utf-8", "replace")))
+    return Origin(name, int(last.group(1)) + output.count(b"\n", last.end()) - 1)
+
+
+_LINE_MARKERS = re.compile(rb'^# (\d+) "((?:[^"\\\n]|\\.)*)"(?: \d+)*[ \t]*$', re.M)
+
+
 def _preprocessor_error(stderr: str, command: list[str]) -> SourceError:
     for line in stderr.splitlines():
         match = _DIAGNOSTIC.match(line)
@@ -127,41 +227,155 @@ def _preprocessor_error(stderr: str, command: list[str]) -> SourceError:
             file, number, column, message = match.groups()
             origin = Origin(os.path.normpath(file), int(number), int(column or 1))
             return SourceError(f"C preprocessor: {message}", origin)
-    detail = " ".join(stderr.split()) or "no diagnostic"
+    detail = " ".join(stderr.split())[:STDERR_SHOWN] or "no diagnostic"
     return SourceError(f"C preprocessor failed ({shlex.join(command)}): {detail}")
+
+
+STDERR_SHOWN = 2000
+"""Characters of a failed preprocessor's stderr that its error quotes (more is kept to find the diagnostic)."""
+STDERR_KEPT = 1 << 16
+"""Bytes of a preprocessor's stderr that are kept (the rest is read and dropped)."""
+
+
+class Runs:
+    """Preprocessor runs that any thread can stop at once (:meth:`stop`
+    kills the process group of each run under way and of each run started
+    later): a Ctrl-C at the terminal reaches only the tool's own process
+    group, and a thread waiting on a run may not be joined in time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processes: set[subprocess.Popen] = set()
+        self.stopped = False
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            for process in self._processes:
+                _kill_group(process, reap=False)  # its own thread reaps it
+
+    def _add(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._processes.add(process)
+            if self.stopped:
+                _kill_group(process, reap=False)
+
+    def _remove(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._processes.discard(process)
+
+
+def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
+                     runs: Runs | None = None) -> tuple[int, bytes, str]:
+    """Run ``command``: (exit status, stdout, the start of stderr).
+
+    The process gets no standard input, a process group of its own and at
+    most ``limits.cpp_memory_bytes`` of address space (``ulimit -v``, set by
+    ``/bin/sh`` before it runs the command, so that the children ``cc``
+    starts inherit it); it and its children are killed when its output
+    passes ``limits.preprocessed_bytes``, when it runs longer than
+    ``limits.cpp_seconds`` or when ``runs`` is stopped (each a SourceError).
+    """
+    origin = Origin(os.path.normpath(path), 1)
+    if shutil.which(command[0]) is None:
+        raise SourceError(f"cannot run the C preprocessor {command[0]!r}: "
+                          "No such file or directory (or not executable)")
+    limited = ["/bin/sh", "-c", 'ulimit -v "$0" 2>/dev/null; exec "$@"',
+               str(limits.cpp_memory_bytes >> 10), *command]
+    try:
+        process = subprocess.Popen(limited, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, process_group=0)
+    except OSError as error:
+        raise SourceError(f"cannot run the C preprocessor {command[0]!r}: "
+                          f"{error.strerror}") from None
+    deadline = time.monotonic() + limits.cpp_seconds
+    stdout, stderr = bytearray(), bytearray()
+    runs = runs or Runs()
+    runs._add(process)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ, stdout)
+            selector.register(process.stderr, selectors.EVENT_READ, stderr)
+            while selector.get_map():
+                if runs.stopped:
+                    raise SourceError("C preprocessor run stopped", origin)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _timeout(limits, origin)
+                for key, _ in selector.select(min(remaining, 0.1)):
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                    elif key.data is stdout:
+                        stdout += chunk
+                        if len(stdout) > limits.preprocessed_bytes:
+                            raise limits.exceeded(
+                                "preprocessed_bytes", "the C preprocessor's output (more than "
+                                f"{limits.preprocessed_bytes} bytes by here)",
+                                _origin_of_end(bytes(stdout[:limits.preprocessed_bytes]), origin.file))
+                    else:
+                        stderr += chunk[:max(STDERR_KEPT - len(stderr), 0)]
+        if not _exited(process, deadline):
+            raise _timeout(limits, origin)
+    except BaseException:
+        runs._remove(process)
+        _kill_group(process)
+        raise
+    finally:
+        process.stdout.close()
+        process.stderr.close()
+    runs._remove(process)
+    _kill_group(process)  # what it left running
+    return process.returncode, bytes(stdout), stderr.decode("utf-8", "replace")
+
+
+def _exited(process: subprocess.Popen, deadline: float) -> bool:
+    """Whether ``process`` exits by ``deadline``; it is left unreaped, so
+    that its process id (that of its group) cannot be taken by another
+    process before :func:`_kill_group`."""
+    while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _timeout(limits: Limits, origin: Origin) -> SourceError:
+    return limits.exceeded("cpp_seconds", "the C preprocessor's run time", origin)
+
+
+def _kill_group(process: subprocess.Popen, reap: bool = True) -> None:
+    """Kill the process group of ``process`` (the preprocessor and what it
+    started), then reap ``process`` (its process id names the group until
+    then)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    if reap:
+        process.wait()
 
 
 def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[str] = (),
                undefines: Sequence[str] = (), configs: Mapping[str, bool] | None = None,
-               cpp: str | None = None, shim_dir: str | None = None,
-               read: list[str] | None = None) -> list[SourceLine]:
+               cpp: str | None = None, shim_dir: str | None = None, limits: Limits = Limits(),
+               runs: Runs | None = None, read: list[str] | None = None) -> list[SourceLine]:
     """Preprocess ``path`` and return its lines with their origins (``read``:
     see :func:`map_lines`)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise SourceError(f"cannot read input: {error.strerror}",
-                          Origin(os.path.normpath(path), 1)) from None
-    check_text(os.path.normpath(path), data)
+    file = os.path.normpath(path)
+    check_text(file, read_source(path, limits))
     command = preprocessor_command(path, include_dirs, defines, undefines, configs, cpp, shim_dir)
-    try:
-        result = subprocess.run(command, capture_output=True)
-    except OSError as error:
-        raise SourceError(f"cannot run the C preprocessor {command[0]!r}: "
-                          f"{error.strerror}") from None
-    stderr = result.stderr.decode("utf-8", "replace")
-    if result.returncode != 0:
+    status, stdout, stderr = run_preprocessor(command, path, limits, runs)
+    if status != 0 and re.search(r"out of memory|bad_alloc|cannot allocate memory", stderr, re.I):
+        raise limits.exceeded("cpp_memory_bytes", "the C preprocessor's memory", Origin(file, 1))
+    if status != 0:
         raise _preprocessor_error(stderr, command)
     try:
-        output = result.stdout.decode("utf-8")
+        output = stdout.decode("utf-8")
     except UnicodeDecodeError as error:
-        prefix = result.stdout[:error.start].decode("utf-8")
-        located = map_lines(prefix + "\n")
-        origin = located[-1].origin if located else Origin(os.path.normpath(path), 1)
-        raise SourceError(f"not UTF-8 text (byte {result.stdout[error.start]:#04x}) "
-                          "in preprocessed input", origin) from None
+        raise SourceError(f"not UTF-8 text (byte {stdout[error.start]:#04x}) "
+                          "in preprocessed input", _origin_of_end(stdout[:error.start], file)) from None
     if "\0" in output:
-        located = map_lines(output[:output.index("\0")] + "\n")
         raise SourceError("binary input (NUL byte) in preprocessed input",
-                          located[-1].origin if located else Origin(os.path.normpath(path), 1))
-    return map_lines(output, read)
+                          _origin_of_end(stdout[:stdout.index(b"\0")], file))
+    return map_lines(output, file, read)

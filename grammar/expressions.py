@@ -25,7 +25,7 @@ import enum
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Union
+from typing import Callable, Mapping, TypeVar, Union
 
 import lark
 
@@ -138,7 +138,8 @@ class Unary:
     operand: "Expr"
 
     def __str__(self) -> str:
-        return f"{self.op.symbol}({self.operand})"
+        return fold(self, str, lambda op, operand: f"{op.symbol}({operand})",
+                    lambda op, left, right: f"({left} {op.symbol} {right})")
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,46 @@ class Binary:
     right: "Expr"
 
     def __str__(self) -> str:
-        return f"({self.left} {self.op.symbol} {self.right})"
+        return fold(self, str, lambda op, operand: f"{op.symbol}({operand})",
+                    lambda op, left, right: f"({left} {op.symbol} {right})")
 
 
 Expr = Union[Number, Symbol, Unary, Binary]
+
+T = TypeVar("T")
+
+
+def fold(expr: Expr, leaf: Callable[[Number | Symbol], T], unary: Callable[[UnaryOp, T], T],
+         binary: Callable[[BinaryOp, T, T], T]) -> T:
+    """``expr`` reduced bottom-up: ``leaf`` of each number and symbol, then
+    ``unary``/``binary`` of each operator and its operands' results.
+
+    Without recursion, so that an expression nested however deep (``- - -
+    ... 1``, a long ``1 + 1 + ...``) costs no Python stack.
+
+    >>> fold(parse_expression("-(1 + 2) * 3", Origin("a.S", 1)), lambda leaf: 1,
+    ...      lambda op, operand: operand, lambda op, left, right: left + right)
+    3
+    """
+    results: list[T] = []
+    work: list[tuple[Expr, bool]] = [(expr, False)]
+    while work:
+        node, operands_done = work.pop()
+        if isinstance(node, Unary):
+            if operands_done:
+                results.append(unary(node.op, results.pop()))
+            else:
+                work += [(node, True), (node.operand, False)]
+        elif isinstance(node, Binary):
+            if operands_done:
+                right = results.pop()
+                results.append(binary(node.op, results.pop(), right))
+            else:
+                work += [(node, True), (node.right, False), (node.left, False)]
+        else:
+            results.append(leaf(node))
+    (result,) = results
+    return result
 
 _ESCAPES = {"b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "\\": 92, "'": 39, '"': 34}
 
@@ -200,8 +237,9 @@ def character_value(text: str) -> int:
     return _ESCAPES.get(escaped, ord(escaped))
 
 
-class ExpressionBuilder(lark.Transformer):
-    """Parse tree -> :data:`Expr` (one method per aliased expression node)."""
+class ExpressionBuilder(lark.visitors.Transformer_NonRecursive):
+    """Parse tree -> :data:`Expr` (one method per aliased expression node);
+    without recursion, as :func:`fold`."""
 
     def number(self, children):
         (token,) = children
@@ -349,22 +387,22 @@ def evaluate(expr: Expr, symbols: Mapping[str, int], origin: Origin) -> int:
     >>> evaluate(parse_expression("X + 1", o), {"X": 41}, o)
     42
     """
-    if isinstance(expr, Number):
-        return expr.value
-    if isinstance(expr, Symbol):
-        if expr.name not in symbols:
-            raise SourceError(f"undefined symbol '{expr.name}' (its value is needed)",
-                              symbol_origin(expr, origin))
-        return wrap64(symbols[expr.name])
-    if isinstance(expr, Unary):
-        return wrap64(expr.op.function(evaluate(expr.operand, symbols, origin)))
-    left = evaluate(expr.left, symbols, origin)
-    right = evaluate(expr.right, symbols, origin)
-    if expr.op in (BinaryOp.DIVIDE, BinaryOp.REMAINDER) and right == 0:
-        raise SourceError(f"division by zero in '{expr}'", origin)
-    if expr.op in (BinaryOp.SHIFT_LEFT, BinaryOp.SHIFT_RIGHT) and not 0 <= right < 64:
-        raise SourceError(f"shift count {right} out of range 0..63 in '{expr}'", origin)
-    return wrap64(expr.op.function(left, right))
+    def leaf(node: Number | Symbol) -> int:
+        if isinstance(node, Number):
+            return node.value
+        if node.name not in symbols:
+            raise SourceError(f"undefined symbol '{node.name}' (its value is needed)",
+                              symbol_origin(node, origin))
+        return wrap64(symbols[node.name])
+
+    def binary(op: BinaryOp, left: int, right: int) -> int:
+        if op in (BinaryOp.DIVIDE, BinaryOp.REMAINDER) and right == 0:
+            raise SourceError(f"division by zero in '{expr}'", origin)
+        if op in (BinaryOp.SHIFT_LEFT, BinaryOp.SHIFT_RIGHT) and not 0 <= right < 64:
+            raise SourceError(f"shift count {right} out of range 0..63 in '{expr}'", origin)
+        return wrap64(op.function(left, right))
+
+    return fold(expr, leaf, lambda op, operand: wrap64(op.function(operand)), binary)
 
 
 def symbols_of(expr: Expr) -> set[str]:
@@ -373,13 +411,8 @@ def symbols_of(expr: Expr) -> set[str]:
     >>> sorted(symbols_of(parse_expression("a + (b << 1f) - 3", Origin("a.S", 1))))
     ['1f', 'a', 'b']
     """
-    if isinstance(expr, Symbol):
-        return {expr.name}
-    if isinstance(expr, Unary):
-        return symbols_of(expr.operand)
-    if isinstance(expr, Binary):
-        return symbols_of(expr.left) | symbols_of(expr.right)
-    return set()
+    return fold(expr, lambda leaf: {leaf.name} if isinstance(leaf, Symbol) else set(),
+                lambda op, operand: operand, lambda op, left, right: left | right)
 
 
 def relocatable(expr: Expr, symbols: Mapping[str, int],
@@ -396,16 +429,32 @@ def relocatable(expr: Expr, symbols: Mapping[str, int],
     >>> relocatable(parse_expression("K * 2", o), {"K": 4}, o)
     (None, 8)
     """
+    class NotRelocatable(Exception):
+        pass
+
+    def leaf(node: Number | Symbol) -> tuple[Symbol | None, int]:
+        if isinstance(node, Symbol) and node.name not in symbols:
+            return node, 0
+        return None, evaluate(node, symbols, origin)
+
+    def unary(op: UnaryOp, operand: tuple[Symbol | None, int]) -> tuple[Symbol | None, int]:
+        if operand[0] is not None:
+            raise NotRelocatable()
+        return None, wrap64(op.function(operand[1]))
+
+    def binary(op: BinaryOp, left: tuple[Symbol | None, int],
+               right: tuple[Symbol | None, int]) -> tuple[Symbol | None, int]:
+        if left[0] is None and right[0] is None:
+            return None, evaluate(Binary(op, Number(left[1]), Number(right[1])), {}, origin)
+        if op is BinaryOp.ADD and (left[0] is None or right[0] is None):
+            return left[0] or right[0], wrap64(left[1] + right[1])
+        if op is BinaryOp.SUBTRACT and right[0] is None:
+            return left[0], wrap64(left[1] - right[1])
+        raise NotRelocatable()
+
     if not symbols_of(expr) - set(symbols):
         return None, evaluate(expr, symbols, origin)
-    if isinstance(expr, Symbol):
-        return expr, 0
-    if isinstance(expr, Binary) and expr.op in (BinaryOp.ADD, BinaryOp.SUBTRACT):
-        left_symbol, left = relocatable(expr.left, symbols, origin)
-        if expr.op is BinaryOp.SUBTRACT:
-            right = evaluate(expr.right, symbols, origin)
-            return left_symbol, wrap64(left - right)
-        right_symbol, right = relocatable(expr.right, symbols, origin)
-        if left_symbol is None or right_symbol is None:
-            return left_symbol or right_symbol, wrap64(left + right)
-    raise SourceError(f"'{expr}' is not a symbol plus a constant", origin)
+    try:
+        return fold(expr, leaf, unary, binary)
+    except NotRelocatable:
+        raise SourceError(f"'{expr}' is not a symbol plus a constant", origin) from None

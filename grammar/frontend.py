@@ -25,14 +25,15 @@ from __future__ import annotations
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from typing import TYPE_CHECKING
 
 import model
-from grammar.cpp import SourceLine, preprocess
+from grammar.cpp import Runs, SourceLine, preprocess
+from grammar.limits import Limits
 from grammar.located_toml import read_toml
 from grammar.source import SourceError
 
@@ -47,7 +48,8 @@ SHIM_DIR = Path(model.__file__).parent / "shims"
 class FrontEndOptions:
     """How to preprocess: ``-I``/``-D``/``-U`` as given, ``configs`` maps
     ``CONFIG_*`` names to on/off, ``cpp`` replaces ``cc -E``, ``use_shims``
-    adds ``model/shims`` as the last include directory."""
+    adds ``model/shims`` as the last include directory; ``limits`` bound
+    every stage (:mod:`grammar.limits`)."""
 
     include_dirs: tuple[str, ...] = ()
     defines: tuple[str, ...] = ()
@@ -55,6 +57,7 @@ class FrontEndOptions:
     configs: Mapping[str, bool] = field(default_factory=dict)
     cpp: str | None = None
     use_shims: bool = True
+    limits: Limits = Limits()
 
 
 TREE_CONFIG = "tdxproof.toml"
@@ -186,18 +189,19 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
                    defines=lists["defines"] + tuple(options.defines))
 
 
-def preprocessed(path: str, options: FrontEndOptions, read: list[str] | None = None) -> list[SourceLine]:
-    """One file through the C preprocessor (``read`` collects the files it
-    read: :func:`grammar.cpp.map_lines`)."""
+def preprocessed(path: str, options: FrontEndOptions, runs: Runs | None = None,
+                 read: list[str] | None = None) -> list[SourceLine]:
+    """One file through the C preprocessor (one of ``runs``, if given;
+    ``read`` collects the files it read: :func:`grammar.cpp.map_lines`)."""
     return preprocess(path, options.include_dirs, options.defines, options.undefines,
                       options.configs, options.cpp,
-                      str(SHIM_DIR) if options.use_shims else None, read)
+                      str(SHIM_DIR) if options.use_shims else None, options.limits, runs, read)
 
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:
     """One file through the C preprocessor and the GNU-as layer."""
     from grammar.macros import expand
-    return expand(path, preprocessed(path, options))
+    return expand(path, preprocessed(path, options), options.limits)
 
 
 def _assemble_all(paths: Sequence[str], options: FrontEndOptions,
@@ -207,13 +211,13 @@ def _assemble_all(paths: Sequence[str], options: FrontEndOptions,
     if not paths:
         raise SourceError("no input files")
     lines = lines or (lambda path: preprocessed(path, options))
-    return separate_units([expand(path, lines(path)) for path in paths])
+    return separate_units([expand(path, lines(path), options.limits) for path in paths])
 
 
 def load_program(paths: Sequence[str], options: FrontEndOptions = FrontEndOptions()) -> ast.Program:
     """The parsed program of ``paths`` (functions, labels, exception table)."""
     from grammar.program import build_program
-    return build_program(paths, _assemble_all(paths, options))
+    return build_program(paths, _assemble_all(paths, options), options.limits)
 
 
 PREPROCESSOR_RUNS = 4
@@ -225,9 +229,15 @@ error its run raised (kept to be raised where :func:`load_program` would)."""
 
 
 def options_key(options: FrontEndOptions) -> tuple:
-    """``options`` as a dictionary key (its ``configs`` mapping sorted)."""
+    """``options`` as a dictionary key (its ``configs`` mapping sorted).
+
+    >>> options_key(FrontEndOptions()) == options_key(FrontEndOptions(configs={}))
+    True
+    >>> len(options_key(FrontEndOptions())) == len(fields(FrontEndOptions))
+    True
+    """
     return (options.include_dirs, options.defines, options.undefines,
-            tuple(sorted(options.configs.items())), options.cpp, options.use_shims)
+            tuple(sorted(options.configs.items())), options.cpp, options.use_shims, options.limits)
 
 
 class Preprocessing:
@@ -237,10 +247,13 @@ class Preprocessing:
     at a time (at most :data:`PREPROCESSOR_RUNS`, from threads) while the
     caller does other work.  :meth:`results` (once) waits for all of them:
     no run and no thread is left when it returns (the caller may fork).
+    Each run is a process group of its own (see :func:`grammar.cpp.run_preprocessor`),
+    which a Ctrl-C at the terminal does not reach: :meth:`close` kills it.
     """
 
     def __init__(self, requests: Sequence[tuple[Sequence[str], FrontEndOptions]]):
         self._threads = ThreadPoolExecutor(PREPROCESSOR_RUNS)
+        self._runs = Runs()
         self._started: dict[tuple, dict] = {}
         self._start(requests)
 
@@ -249,7 +262,7 @@ class Preprocessing:
             started = self._started.setdefault((tuple(paths), options_key(options)), {})
             for path in paths:
                 if path not in started:
-                    started[path] = self._threads.submit(preprocessed, path, options)
+                    started[path] = self._threads.submit(preprocessed, path, options, self._runs)
 
     def results(self, requests: Sequence[tuple[Sequence[str], FrontEndOptions]]) -> list[Preprocessed]:
         """The outcomes of ``requests`` (started before or, if not, now)."""
@@ -260,8 +273,9 @@ class Preprocessing:
                 for paths, options in requests]
 
     def close(self) -> None:
-        """Wait for the runs under way; cancel those not started (after an
+        """Kill the runs under way and cancel those not started (after an
         error or an interrupt: :meth:`results` waits for every run)."""
+        self._runs.stop()
         self._threads.shutdown(wait=True, cancel_futures=True)
 
 
@@ -275,7 +289,7 @@ def load_preprocessed(paths: Sequence[str], options: FrontEndOptions, files: Pre
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
-    return build_program(paths, _assemble_all(paths, options, lines))
+    return build_program(paths, _assemble_all(paths, options, lines), options.limits)
 
 
 def expand_to_assembly(paths: Sequence[str],
@@ -289,5 +303,5 @@ def expand_to_assembly(paths: Sequence[str],
     from grammar.emit import emit
     from grammar.program import build_program
     assemblies = _assemble_all(paths, options)
-    build_program(paths, assemblies)
+    build_program(paths, assemblies, options.limits)
     return "".join(emit(assembly) for assembly in assemblies)

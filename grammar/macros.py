@@ -24,9 +24,10 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
   arguments, a positional argument after a keyword one is an error); in the
   body ``\\param``, ``\\()`` and ``\\@`` (GNU as's count of macro expansions
   so far, which ``.irp``/``.rept`` do not advance and do not substitute) are
-  replaced.  Nesting deeper than :data:`MAX_NESTING` is an error (runaway
-  recursion), as it is in GNU as.  A macro's expansion must close the
-  conditionals it opens (GNU as: "end of macro inside conditional").
+  replaced.  Nesting deeper than the ``macro-depth`` limit (GNU as's own
+  default, 100) is an error (runaway recursion), as it is in GNU as.  A
+  macro's expansion must close the conditionals it opens (GNU as: "end of
+  macro inside conditional").
 * **Conditionals** ``.if .ifeq .ifne .ifge .ifgt .ifle .iflt .ifdef .ifndef
   .ifnotdef .ifb .ifnb .ifc .ifnc .elseif .else .endif``; expressions are
   parsed and evaluated by :mod:`grammar.expressions` with the absolute
@@ -34,6 +35,10 @@ This module decides, the way GNU as 2.40 (x86-64, ELF) does:
   symbol already defined.
 * **Repetition** ``.rept N``, ``.irp sym, values...``, ``.irpc sym, chars``
   up to the matching ``.endr``.
+* **Limits** (:mod:`grammar.limits`): the count of one repetition, the
+  statements of a file and the bytes of their text (the file's own and
+  every expansion's), the bytes of one statement: each checked before the
+  statements it would make exist, so no input runs away.
 * **Symbols** ``.set``/``.equ``/``name = expr`` (redefinable), ``.equiv``
   (not redefinable): a value that is absolute now is recorded for later
   expressions; one that is not (it involves a label or ``.``) is re-emitted
@@ -67,11 +72,9 @@ from typing import Callable, Sequence, Union
 from grammar import ast
 from grammar.cpp import SourceLine
 from grammar.expressions import character_value, evaluate, parse_expression, symbols_of
+from grammar.limits import Limits
 from grammar.parser import REP_PREFIXES, parse_instruction
 from grammar.source import Expansion, Origin, SourceError
-
-MAX_NESTING = 100
-"""GNU as's default limit on nested macro expansions (``--max-macro-nest``)."""
 
 TDX_ENCODINGS: dict[tuple[int, ...], str] = {
     (0x66, 0x0F, 0x01, 0xCC): "tdcall",
@@ -394,8 +397,12 @@ _CONDITIONAL_OPENERS = frozenset({
 class _Reader:
     """Reads one preprocessed file into an :class:`Assembly`."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, limits: Limits):
         self.assembly = Assembly(file)
+        self.limits = limits
+        self.made = 0
+        """Statements made so far (the file's own and every expansion's)."""
+        self.made_bytes = 0
         self.macros: dict[str, _Macro] = {}
         self.frames: list[_Frame] = []
         self.conditionals: list[_Conditional] = []
@@ -418,7 +425,11 @@ class _Reader:
         statements = []
         for line in lines:
             for column, text in split_statements(line.text):
-                statements.append(_Raw(text, line.origin.at_column(column + 1)))
+                origin = line.origin.at_column(column + 1)
+                self._statement_size(len(text), origin)
+                statements.append(_Raw(text, origin))
+        self._made(len(statements), sum(len(raw.text) for raw in statements), None,
+                   statements[-1].origin if statements else None)
         self.frames.append(_Frame(statements, "file", 0))
         while self.frames and not self.ended:
             frame = self.frames[-1]
@@ -612,21 +623,53 @@ class _Reader:
         number = self.macro_count
         self.macro_count += 1
         frame = Expansion(macro.name, raw.origin.file, raw.origin.line, raw.origin.column)
-        self._push(macro.body, lambda text: substitute(text, values, number, raw.origin),
+        limit = self.limits.statement_bytes
+        self._push(macro.body, [lambda text, origin: substitute(text, values, number, origin, limit)],
                    raw.origin.expansion + (frame,), "macro")
 
-    def _push(self, body: Sequence[_Raw], expand: Callable[[str], str],
-              chain: tuple[Expansion, ...], kind: str) -> None:
-        if len(chain) > MAX_NESTING:
-            raise SourceError(f"macros nested too deeply (more than {MAX_NESTING} levels: "
-                              f"recursive macro '{chain[-1].name}'?)",
-                              Origin(chain[-1].file, chain[-1].line, chain[-1].column, chain[:-1]))
-        statements = []
-        for item in body:
-            origin = Origin(item.origin.file, item.origin.line, item.origin.column, chain)
-            for column, text in split_statements(expand(item.text)):
-                statements.append(_Raw(text, origin.at_column(origin.column + column)))
-        self.frames.append(_Frame(statements, kind, len(self.conditionals)))
+    def _push(self, body: Sequence[_Raw], copies: Sequence[Callable[[str, Origin], str | None]],
+              chain: tuple[Expansion, ...], kind: str, times: int = 1) -> None:
+        """Run the statements of ``body`` next, once per function of
+        ``copies`` (each rewrites a statement's text; None: as it is), the
+        whole ``times`` over; ``chain[-1]`` is this expansion.  Every limit
+        is checked before the statements are made."""
+        name = chain[-1].name
+        site = Origin(chain[-1].file, chain[-1].line, chain[-1].column, chain[:-1])
+        if len(chain) > self.limits.macro_depth:
+            recursive = any(frame.name == name for frame in chain[:-1])
+            raise self.limits.exceeded(
+                "macro_depth", f"macro nesting{f' (macro {name!r} expands itself)' if recursive else ''}",
+                site)
+        self._made(len(body) * len(copies) * times, 0, name, site, count=False)
+        statements, size = [], 0
+        for copy in copies:
+            for item in body:
+                origin = Origin(item.origin.file, item.origin.line, item.origin.column, chain)
+                text = copy(item.text, origin)
+                text = item.text if text is None else text
+                size += len(text)
+                self._made(0, size * times, name, site, count=False)
+                for column, part in split_statements(text):
+                    statements.append(_Raw(part, origin.at_column(origin.column + column)))
+        self._made(len(statements) * times, size * times, name, site)
+        self.frames.append(_Frame(statements * times, kind, len(self.conditionals)))
+
+    def _statement_size(self, size: int, origin: Origin) -> None:
+        self.limits.check("statement_bytes", size, f"a statement of {size} bytes", origin)
+
+    def _made(self, statements: int, size: int, name: str | None, origin: Origin | None,
+              count: bool = True) -> None:
+        """Count ``statements`` more statements of ``size`` bytes made by
+        expansion ``name`` (None: the file itself) at ``origin``, or only check
+        that they fit (``count`` False)."""
+        what = f"with this expansion of '{name}'" if name else "as read"
+        self.limits.check("statements", self.made + statements,
+                          f"the statement count of this file ({self.made + statements} {what})", origin)
+        self.limits.check("expanded_bytes", self.made_bytes + size,
+                          f"the statement text of this file ({self.made_bytes + size} bytes {what})", origin)
+        if count:
+            self.made += statements
+            self.made_bytes += size
 
     def _collect(self, raw: _Raw) -> None:
         collector = self.collector
@@ -663,12 +706,10 @@ class _Reader:
         operands = collector.operands
         chain = collector.origin.expansion + (Expansion(
             collector.kind, collector.origin.file, collector.origin.line, collector.origin.column),)
-        body: list[_Raw] = []
         if collector.kind == ".rept":
             count = self._value(self.resolve_numeric(operands, collector.origin), collector.origin)
-            for _ in range(max(count, 0)):
-                body.extend(collector.body)
-            self._push(body, lambda text: text, chain, "repeat")
+            self.limits.check("rept", count, f".rept count {count}", collector.origin)
+            self._push(collector.body, [lambda text, origin: None], chain, "repeat", max(count, 0))
             return
         scrubbed = scrub(".irp " + operands)[len(".irp "):]
         match = re.match(rf"({_NAME})\s*,?", scrubbed)
@@ -680,12 +721,12 @@ class _Reader:
         else:
             _, string = _get_any_string(rest, 0)
             values = list(string) or [""]
-        expanded: list[_Raw] = []
-        for value in values:
-            for item in collector.body:
-                expanded.append(_Raw(substitute(item.text, {symbol: value}, None,
-                                                collector.origin), item.origin))
-        self._push(expanded, lambda text: text, chain, "repeat")
+        self.limits.check("rept", len(values), f"{collector.kind} with {len(values)} values",
+                          collector.origin)
+        limit = self.limits.statement_bytes
+        self._push(collector.body, [
+            lambda text, origin, value=value: substitute(text, {symbol: value}, None, origin, limit)
+            for value in values], chain, "repeat")
 
     # -- directives -------------------------------------------------------------
 
@@ -872,6 +913,16 @@ class _Reader:
         text = self.resolve_numeric(operands.strip(), raw.origin)
         self._emit(Directive(name, text, raw.origin, self.section))
 
+    def _size(self, name: str, operands: str, raw: _Raw) -> None:
+        """``.size SYMBOL, EXPRESSION`` (whether GNU as can compute it is
+        :mod:`grammar.program`'s to say, at the end of the file)."""
+        parts = split_operands(operands)
+        if len(parts) != 2 or not re.fullmatch(rf'{_NAME}|"{_NAME}"', parts[0]) or not parts[1]:
+            raise SourceError(f"expected '.size SYMBOL, EXPRESSION', got '.size {operands}'",
+                              raw.origin)
+        parse_expression(self.resolve_numeric(parts[1], raw.origin), raw.origin)
+        self._keep(name, operands, raw)
+
 
 def _ifc_strings(text: str, origin: Origin) -> tuple[str, str]:
     """The two operands of ``.ifc`` (GNU as: ``'quoted''s'`` or bare text)."""
@@ -1050,35 +1101,39 @@ def _bind_arguments(macro: _Macro, text: str, origin: Origin) -> dict[str, str]:
     return values
 
 
-def substitute(text: str, values: dict[str, str], number: int | None, origin: Origin) -> str:
-    """Macro body text with ``\\param``, ``\\()`` and ``\\@`` replaced.
+def substitute(text: str, values: dict[str, str], number: int | None, origin: Origin,
+               limit: int | None = None) -> str:
+    """Macro body text with ``\\param``, ``\\()`` and ``\\@`` replaced; a
+    result longer than ``limit`` is the ``statement-bytes`` limit error.
 
     >>> o = Origin("a.S", 1)
     >>> substitute(r".Lout\\@: mov \\reg\\()d, \\x", {"reg": "%r8"}, 4, o)
     '.Lout4: mov %r8d, \\\\x'
+    >>> substitute(r"\\a\\a\\a", {"a": "xyz"}, None, o, 8)
+    Traceback (most recent call last):
+    grammar.source.SourceError: a statement of more than 8 bytes exceeds the limit of 8 bytes (raise it with --limit statement-bytes=N)
     """
-    out, index = [], 0
+    out, index, size = [], 0, 0
     while index < len(text):
         char = text[index]
         if char != "\\":
-            out.append(char)
-            index += 1
-            continue
-        index += 1
-        if index < len(text) and text[index] == "(":
-            end = text.find(")", index)
+            piece, index = char, index + 1
+        elif text[index + 1:index + 2] == "(":
+            end = text.find(")", index + 1)
             if end < 0:
                 raise SourceError("missing ')' after '\\('", origin)
-            out.append(text[index + 1:end])
-            index = end + 1
-        elif index < len(text) and text[index] == "@" and number is not None:
-            out.append(str(number))
-            index += 1
+            piece, index = text[index + 2:end], end + 1
+        elif text[index + 1:index + 2] == "@" and number is not None:
+            piece, index = str(number), index + 2
         else:
-            match = re.compile(r"[\w.$]*").match(text, index)
+            match = re.compile(r"[\w.$]*").match(text, index + 1)
             name = match.group(0)
-            out.append(values[name] if name in values else "\\" + name)
-            index = match.end()
+            piece, index = values[name] if name in values else "\\" + name, match.end()
+        out.append(piece)
+        size += len(piece)
+        if limit is not None and size > limit:
+            raise Limits(statement_bytes=limit).exceeded(
+                "statement_bytes", f"a statement of more than {limit} bytes", origin)
     return "".join(out)
 
 
@@ -1107,12 +1162,13 @@ def _handlers() -> dict[str, Callable]:
         table[name] = _Reader._data
     for name in ALIGN_DIRECTIVES | SYMBOL_DIRECTIVES:
         table[name] = _Reader._keep
+    table[".size"] = _Reader._size
     return table
 
 
 _DIRECTIVES = _handlers()
 
 
-def expand(file: str, lines: Sequence[SourceLine]) -> Assembly:
+def expand(file: str, lines: Sequence[SourceLine], limits: Limits = Limits()) -> Assembly:
     """Run the GNU-as layer over one preprocessed file."""
-    return _Reader(file).run(lines)
+    return _Reader(file, limits).run(lines)

@@ -11,7 +11,24 @@ Decisions:
   directive, at the next function start in its section, or at the end of the
   file.  Its items are the labels (its own first) and instructions of its
   section in between; statements of other sections (``.pushsection``
-  exception-table entries) interleave freely.
+  exception-table entries) interleave freely.  A function longer than the
+  ``function-instructions`` limit (:mod:`grammar.limits`) is an error.
+* **Ends GNU as rejects.**  ``.size NAME, EXPR`` needs an ``EXPR`` that GNU
+  as can reduce to a constant at the end of the file: the addresses in it
+  must cancel section by section and it may name no undefined symbol
+  (outside a difference that cancels).  So ``SYM_FUNC_START(f) ...
+  SYM_FUNC_END(g)`` with no ``g`` in the file, a stray ``SYM_FUNC_END(f)``,
+  ``.size f, f`` or a size measured from another section are errors at
+  the ``.size``, naming the function open there.  What GNU as accepts is
+  accepted, even where it looks odd (``SYM_FUNC_END`` of an earlier
+  function leaves the open one to run to the next function or the end of
+  the file; a size through a symbol assigned a non-constant is not judged).
+* **Code outside any function** (an ``int3`` after a function, alignment,
+  the replacement code of ``ALTERNATIVE`` in an executable section of its
+  own, the fixup code of older trees) is accepted and is in no function:
+  real kernel files have it; the executor ends a path that jumps into it
+  as unsupported (never proved).  Whether a run checked any function at
+  all is the run's to say, not the front end's.
 * **Labels.**  ``Program.labels`` maps every label defined in a code section
   to (function, index of its :class:`ast.Label` in the function's items); a
   code label outside every function maps to ``(None, -1)``.
@@ -42,7 +59,9 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from grammar import ast
-from grammar.expressions import Binary, BinaryOp, Symbol, evaluate, parse_expression
+from grammar.expressions import (Binary, BinaryOp, Number, Symbol, UnaryOp, evaluate, fold,
+                                 parse_expression)
+from grammar.limits import Limits
 from grammar.macros import (ALIGN_DIRECTIVES, NOP, Assembly, DataStatement, Directive,
                             InstructionStatement, LabelDefinition, numeric_label_spelling,
                             split_operands)
@@ -92,11 +111,88 @@ def _alignment_fill(statement: Directive, symbols: dict[str, int]) -> int | None
                     statement.origin) & 0xFF
 
 
-def _functions(assembly: Assembly) -> tuple[list[ast.Function], dict[str, tuple[str | None, int]]]:
+_Terms = dict[str, int]
+"""A ``.size`` expression as GNU as sees it at the end of the file: the
+coefficient of each section's base address (``"section .text"``) and of
+each undefined symbol (``"undefined g"``) in it; None when we cannot tell
+(a symbol assigned something that is not absolute now, a product of
+addresses)."""
+
+
+def _size_terms(expr, section: str, assembly: Assembly, label_sections: dict[str, str],
+                assigned: set[str]) -> _Terms | None:
+    def leaf(node) -> _Terms | None:
+        if isinstance(node, Number):
+            return {}
+        if node.name == ".":
+            return {f"section {section}": 1}
+        if node.name in label_sections:
+            return {f"section {label_sections[node.name]}": 1}
+        if node.name in assembly.symbols:
+            return {}
+        return None if node.name in assigned else {f"undefined {node.name}": 1}
+
+    def unary(op: UnaryOp, operand: _Terms | None) -> _Terms | None:
+        if operand is not None and op in (UnaryOp.NEGATE, UnaryOp.PLUS):
+            return {key: -value if op is UnaryOp.NEGATE else value for key, value in operand.items()}
+        return _beyond_sums(operand)
+
+    def binary(op: BinaryOp, left: _Terms | None, right: _Terms | None) -> _Terms | None:
+        if left is None or right is None:
+            return None
+        if op in (BinaryOp.ADD, BinaryOp.SUBTRACT):
+            sign = 1 if op is BinaryOp.ADD else -1
+            terms = dict(left)
+            for key, value in right.items():
+                terms[key] = terms.get(key, 0) + sign * value
+            return {key: value for key, value in terms.items() if value}
+        return _beyond_sums(left) if left else _beyond_sums(right)
+
+    return fold(expr, leaf, unary, binary)
+
+
+def _beyond_sums(terms: _Terms | None) -> _Terms | None:
+    """The terms of an operator other than + and - applied to ``terms``:
+    constant stays constant, an undefined symbol stays (GNU as rejects it),
+    addresses alone make it unknown (GNU as may resolve ``2*(.-f)``)."""
+    if terms is None:
+        return None
+    undefined = {key: value for key, value in terms.items() if key.startswith("undefined ")}
+    return undefined or ({} if not terms else None)
+
+
+def _check_size(statement: Directive, assembly: Assembly, label_sections: dict[str, str],
+                assigned: set[str], open_function: str | None) -> None:
+    """A ``.size`` that GNU as rejects (its expression is not a constant at
+    the end of the file) is an error; one that GNU as may accept is not."""
+    name, text = split_operands(statement.operands)
+    terms = _size_terms(parse_expression(text, statement.origin), statement.section, assembly,
+                        label_sections, assigned)
+    if not terms:
+        return
+    undefined = [key.split(" ", 1)[1] for key in terms if key.startswith("undefined ")]
+    if undefined:
+        why = f"'{undefined[0]}' is not defined in this file"
+    else:
+        sections = [key.split(" ", 1)[1] for key in terms]
+        why = (f"it mixes the addresses of sections {', '.join(sections)}" if len(sections) > 1
+               else f"it is an address in section {sections[0]}, not a difference of two")
+    if open_function is not None and open_function != name.strip('"'):
+        why += f" (the function open here is '{open_function}')"
+    raise SourceError(f".size expression for '{name.strip(chr(34))}' does not evaluate to a "
+                      f"constant, as GNU as requires: {why}", statement.origin)
+
+
+def _functions(assembly: Assembly, limits: Limits
+               ) -> tuple[list[ast.Function], dict[str, tuple[str | None, int]]]:
     typed, globals_ = _symbol_declarations(assembly)
     open_by_section: dict[str, _Open] = {}
     done: list[tuple[int, ast.Function]] = []
     labels: dict[str, tuple[str | None, int]] = {}
+    label_sections = {s.name: s.section for s in assembly.statements if isinstance(s, LabelDefinition)}
+    assigned = {split_operands(s.operands)[0] for s in assembly.statements
+                if isinstance(s, Directive) and s.name == ".set"}
+    instructions: dict[str, int] = {}
 
     def close(section: str) -> None:
         current = open_by_section.pop(section, None)
@@ -106,9 +202,12 @@ def _functions(assembly: Assembly) -> tuple[list[ast.Function], dict[str, tuple[
 
     for order, statement in enumerate(assembly.statements):
         if isinstance(statement, Directive) and statement.name == ".size":
-            operands = split_operands(statement.operands)
+            name = split_operands(statement.operands)[0].strip('"')
+            current = open_by_section.get(statement.section)
+            _check_size(statement, assembly, label_sections, assigned,
+                        current.name if current else None)
             for open_section, candidate in list(open_by_section.items()):
-                if operands and candidate.name == operands[0]:
+                if candidate.name == name:
                     close(open_section)
             continue
         section = statement.section
@@ -128,6 +227,9 @@ def _functions(assembly: Assembly) -> tuple[list[ast.Function], dict[str, tuple[
         elif isinstance(statement, InstructionStatement):
             if current is not None:
                 current.items.append(statement.instruction)
+                instructions[current.name] = instructions.get(current.name, 0) + 1
+                limits.check("function_instructions", instructions[current.name],
+                             f"function '{current.name}'", statement.origin)
         elif isinstance(statement, Directive):
             if (statement.name in ALIGN_DIRECTIVES and current is not None and (
                     statement.name[-1] in "wl" or _alignment_fill(statement, assembly.symbols)
@@ -214,7 +316,8 @@ def _check_references(assembly: Assembly, extable: list[ast.ExtableEntry]) -> No
                 raise _undefined(label, entry.origin, f" in {EXTABLE_SECTION} entry")
 
 
-def build_program(files: Sequence[str], assemblies: Sequence[Assembly]) -> ast.Program:
+def build_program(files: Sequence[str], assemblies: Sequence[Assembly],
+                  limits: Limits = Limits()) -> ast.Program:
     """One :class:`ast.Program` from the files' assemblies."""
     functions: list[ast.Function] = []
     extable: list[ast.ExtableEntry] = []
@@ -222,7 +325,7 @@ def build_program(files: Sequence[str], assemblies: Sequence[Assembly]) -> ast.P
     symbols: dict[str, int] = {}
     globals_: set[str] = set()
     for assembly in assemblies:
-        file_functions, file_labels = _functions(assembly)
+        file_functions, file_labels = _functions(assembly, limits)
         file_extable = _extable(assembly)
         _check_references(assembly, file_extable)
         for name in file_labels:

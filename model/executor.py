@@ -558,7 +558,8 @@ def _updated(state: SymbolicState, registers: Mapping[str, z3.BitVecRef] = {},
 def past_end(function: ast.Function, index: int) -> bool:
     """Whether execution at item ``index`` of ``function`` has left its code
     (nothing but labels from there on)."""
-    return all(isinstance(item, ast.Label) for item in function.items[index:])
+    items = function.items
+    return all(isinstance(items[i], ast.Label) for i in range(index, len(items)))   # stops at the first instruction
 
 
 def past_end_of(program: ast.Program, name: str) -> str:

@@ -56,6 +56,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from grammar.ast import GPR64
 from grammar.frontend import FrontEndOptions, preprocessed
+from grammar.limits import LIMIT_NAMES, Limits, limits_from
 from grammar.source import SourceError
 from model import abi
 from model.executor import PathEnd
@@ -296,13 +297,18 @@ _EVENT = _all(_table({"kind": _choice(KINDS), "index": _count, "outcome": _choic
               _completion_status)
 _EVENTS = _listing(_EVENT)
 _STEP = _table({"source": _ORIGIN, "instruction": _text, "changed": _REGISTERS, "note": _text})
+def _limit(value: Any, at: str) -> None:
+    if not (type(value) is int and 1 <= value < MAX_INT):
+        raise _expected(f"a whole number 1..{MAX_INT - 1}", value, at)
+
+
 _FRONT_END = _table({
     "include_dirs": _listing(_argument("an include directory")),
     "defines": _listing(_matching(_DEFINE, "a define (NAME, NAME=VALUE or NAME(ARGS)=VALUE)")),
     "undefines": _listing(_matching(_MACRO, "a macro name")),
     "configs": _mapping(_matching(_CONFIG, "a CONFIG_* option name"), _boolean),
     "cpp": _nullable(_text),
-    "use_shims": _boolean})
+    "use_shims": _boolean}, {"limits": _mapping(_choice(LIMIT_NAMES), _limit)})
 _DIGESTS = _mapping(_path, _matching(_DIGEST, "a digest (sha256: and 64 hex digits)"))
 _RUN = {
     "function": _symbol,
@@ -481,10 +487,13 @@ def read(path: str) -> dict:
 
 def front_end_json(options: FrontEndOptions) -> dict:
     """The ``front_end`` table of ``options`` (``cpp`` recorded for
-    information only: see :func:`front_end_options`)."""
+    information only: see :func:`front_end_options`; ``limits`` only those
+    raised or lowered with ``--limit``)."""
+    changed = {name: getattr(options.limits, name) for name in LIMIT_NAMES
+               if getattr(options.limits, name) != getattr(Limits(), name)}
     return {"include_dirs": list(options.include_dirs), "defines": list(options.defines),
             "undefines": list(options.undefines), "configs": dict(sorted(options.configs.items())),
-            "cpp": options.cpp, "use_shims": options.use_shims}
+            "cpp": options.cpp, "use_shims": options.use_shims, **({"limits": changed} if changed else {})}
 
 
 def front_end_options(table: Mapping, cpp: str | None) -> FrontEndOptions:
@@ -492,14 +501,16 @@ def front_end_options(table: Mapping, cpp: str | None) -> FrontEndOptions:
     with ``cpp`` -- the reader's own, never the file's.  The inverse of
     :func:`front_end_json`:
 
-    >>> options = FrontEndOptions(("inc",), ("X=1",), ("Y",), {"CONFIG_A": True}, "clang -E", False)
+    >>> options = FrontEndOptions(("inc",), ("X=1",), ("Y",), {"CONFIG_A": True}, "clang -E", False,
+    ...                           Limits(rept=7))
     >>> front_end_options(front_end_json(options), cpp="clang -E") == options
     True
     >>> front_end_options(front_end_json(options), cpp=None).cpp is None
     True
     """
     return FrontEndOptions(tuple(table["include_dirs"]), tuple(table["defines"]), tuple(table["undefines"]),
-                           dict(table["configs"]), cpp, table["use_shims"])
+                           dict(table["configs"]), cpp, table["use_shims"],
+                           limits_from(table.get("limits", {}).items()))
 
 
 # --- digests -------------------------------------------------------------------------
@@ -516,7 +527,7 @@ def source_digests(files: Sequence[str], options: FrontEndOptions, extra: Sequen
     again for this), and each of ``extra`` (sources compiled before)."""
     read = [os.path.normpath(name) for name in [*files, *extra]]
     for name in files:
-        preprocessed(name, options, read)
+        preprocessed(name, options, read=read)
     return {name: file_digest(name) for name in sorted(set(read)) if os.path.isfile(name)}
 
 

@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 
+from grammar.limits import LIMIT_NAMES, Limits, limit_option, limits_from, option_name
 from grammar.source import SourceError
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -79,6 +80,10 @@ def _add_front_end_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpp", default=None, help="C preprocessor command (default: cc -E)")
     parser.add_argument("--no-shims", action="store_true",
                         help="do not add the shipped kernel shim headers (use -I with a kernel tree)")
+    parser.add_argument("--limit", dest="limits", action="append", default=[], type=limit_option,
+                        metavar="NAME=N", help="raise (or lower) one limit (repeatable): "
+                        + ", ".join(f"{option_name(name)} (default {getattr(Limits(), name)})"
+                                    for name in LIMIT_NAMES))
 
 
 def _front_end_options(args: argparse.Namespace):
@@ -86,7 +91,7 @@ def _front_end_options(args: argparse.Namespace):
     return FrontEndOptions(
         include_dirs=tuple(args.include_dirs), defines=tuple(args.defines),
         undefines=tuple(args.undefines), configs=dict(args.configs), cpp=args.cpp,
-        use_shims=not args.no_shims)
+        use_shims=not args.no_shims, limits=limits_from(args.limits))
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
@@ -198,7 +203,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     front_end = _front_end_options(args)
     _check_outputs(args.files + list(args.contracts), [("--json", args.json), ("--sarif", args.sarif),
                                                       ("--cex-dir", args.cex_dir)])
-    configs = config_matrix({}, _matrix_options(args.matrix, dict(args.configs)))
+    toggled = _matrix_options(args.matrix, dict(args.configs))
+    front_end.limits.check("configurations", 2 ** len(toggled),
+                           f"--matrix of {len(toggled)} options ({2 ** len(toggled)} configurations)", None)
+    configs = config_matrix({}, toggled)
     # The C preprocessor runs go on while the prover, the model and Z3 are imported.
     preprocessing = Preprocessing([(group.files, options) for group, runs in
                                    group_configurations(args.files, front_end, configs) for options, _ in runs])

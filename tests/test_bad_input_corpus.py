@@ -34,10 +34,7 @@ stderr as one paragraph (no blank line) whose first line starts with
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import signal
 import subprocess
 import sys
 import tomllib
@@ -45,7 +42,7 @@ from pathlib import Path
 
 import pytest
 
-from proofs.cli import main
+from cli_runner import run_in_process
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
 CORPUS = BAD_INPUTS / "corpus"
@@ -79,27 +76,6 @@ def _substitute(text: str, tmp: Path) -> str:
             .replace("@bad_inputs", str(BAD_INPUTS)))
 
 
-class _Hang(Exception):
-    pass
-
-
-def _in_process(argv: list[str], timeout: float) -> tuple[int, str]:
-    def alarm(signum, frame):
-        raise _Hang()
-    stdout, stderr = io.StringIO(), io.StringIO()
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            status = main(argv)
-    except _Hang:
-        pytest.fail(f"no answer within {timeout} s (a hang)")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    return status, stderr.getvalue()
-
-
 def _subprocess(argv: list[str], timeout: float, cwd: Path) -> tuple[int, str]:
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     try:
@@ -124,7 +100,7 @@ def test_bad_input(category, case, tmp_path):
     if case.get("mode", "in-process") == "subprocess":
         status, stderr = _subprocess(argv, timeout, tmp_path)
     else:
-        status, stderr = _in_process(argv, timeout)
+        status, _, stderr = run_in_process(argv, timeout)
     assert "Traceback" not in stderr, stderr
     message = _substitute(case["message"], tmp_path)
     first = stderr.lstrip("\n").split("\n", 1)[0]

@@ -75,7 +75,7 @@ def test_no_traceback_from_the_installed_command():
 
 @pytest.mark.parametrize("argv, fragment", [
     (["/nonexistent/input.S"], "cannot read input: No such file"),
-    ([str(BAD_INPUTS)], "cannot read input: Is a directory"),
+    ([str(BAD_INPUTS)], "cannot read input: a directory, not a regular file"),
     (["--cpp", "no-such-preprocessor -E", str(BAD_INPUTS / "stray_endm.S")],
      "cannot run the C preprocessor 'no-such-preprocessor'"),
     (["--cpp", "false", str(BAD_INPUTS / "stray_endm.S")], "C preprocessor failed"),

@@ -200,3 +200,18 @@ def test_a_tree_that_does_not_parse_does_not_stop_the_others(tmp_path, capsys):
     assert data["results"][0]["obligations"][0]["status"] == "proved"
     assert data["errors"] == [{"files": [str(bad)], "message": "'movq' takes 2 operand(s), got 1",
                                "location": f"{bad}:3:2"}]
+
+
+def test_many_files_and_configurations_at_once(capsys):
+    # More preprocessor runs than run at once (grammar.frontend.PREPROCESSOR_RUNS):
+    # every queued run must be waited for, not cancelled.
+    from grammar.frontend import PREPROCESSOR_RUNS
+    files = sorted(str(path) for path in FIXTURES.glob("*/arch/x86/**/*.S") if path.name != "tdxcall.S")
+    assert len(files) * 4 > PREPROCESSOR_RUNS
+    status = main(["check", *files, "--matrix", "CONFIG_FRAME_POINTER", "--matrix", "CONFIG_RETHUNK",
+                   "--property", "stack-balance", "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.err == ""
+    rows = [line for line in captured.out.splitlines() if "[CONFIG_FRAME_POINTER=" in line]
+    assert len(rows) == 4 * len({line.split(" [")[0] for line in rows}) and len(rows) >= 4 * len(files)

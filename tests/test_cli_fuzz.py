@@ -11,16 +11,14 @@ run stays quick.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import signal
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from proofs.cli import EXIT_BAD_INPUT, EXIT_PROVED, EXIT_REFUTED, EXIT_UNKNOWN, main
+from cli_runner import run_in_process
+from proofs.cli import EXIT_BAD_INPUT, EXIT_PROVED, EXIT_REFUTED, EXIT_UNKNOWN
 from proofs.properties import CATALOG
 
 DOCUMENTED = {EXIT_PROVED, EXIT_REFUTED, EXIT_BAD_INPUT, EXIT_UNKNOWN}
@@ -116,27 +114,6 @@ def command_lines(draw, root: Path) -> list[str]:
     return argv + positional
 
 
-class _Hang(Exception):
-    pass
-
-
-def _run(argv: list[str]) -> tuple[int, str]:
-    def alarm(signum, frame):
-        raise _Hang()
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
-    stdout, stderr = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            status = main(argv)
-    except _Hang:
-        pytest.fail(f"no answer within {CASE_SECONDS} s: {argv}")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    return status, stderr.getvalue()
-
-
 @settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_command_line_gets_a_documented_answer(workdir, data):
@@ -144,7 +121,7 @@ def test_any_command_line_gets_a_documented_answer(workdir, data):
     here = os.getcwd()
     os.chdir(workdir)           # a junk relative output path lands here, not in the checkout
     try:
-        status, stderr = _run(argv)
+        status, _, stderr = run_in_process(argv, CASE_SECONDS)
     finally:
         os.chdir(here)
     assert "Traceback" not in stderr, (argv, stderr)

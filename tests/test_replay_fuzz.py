@@ -17,7 +17,6 @@ import copy
 import io
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from hypothesis import strategies as st
 from grammar.ast import GPR64
 from model.native import native_available
 from model.tdx import Outcome
+from cli_runner import run_in_process
 from proofs.cli import main
 
 pytestmark = pytest.mark.skipif(native_available() is not None, reason=str(native_available()))
@@ -67,16 +67,11 @@ def target(tmp_path_factory) -> Path:
 
 def _replay(path: Path) -> None:
     """Replay ``path``: a documented exit status, no traceback, in time."""
-    out, err = io.StringIO(), io.StringIO()
-    start = time.monotonic()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(["replay", str(path)])
-    elapsed = time.monotonic() - start
-    assert status in (0, 1, 2), f"exit {status}: {err.getvalue()}"
-    assert "Traceback" not in err.getvalue() and "internal error" not in err.getvalue(), err.getvalue()
-    assert elapsed < CASE_SECONDS, f"{elapsed:.1f} s"
+    status, _, err = run_in_process(["replay", str(path)], CASE_SECONDS)
+    assert status in (0, 1, 2), f"exit {status}: {err}"
+    assert "Traceback" not in err and "internal error" not in err, err
     if status == 2:
-        assert err.getvalue().startswith("tdxproof: error: ") and "\n\n" not in err.getvalue()
+        assert err.startswith("tdxproof: error: ") and "\n\n" not in err
 
 
 # --- mutations ---------------------------------------------------------------------------
