@@ -119,14 +119,15 @@ def config_enabled(options: FrontEndOptions, name: str) -> bool:
     True
     >>> config_enabled(FrontEndOptions(defines=("CONFIG_A=1",), undefines=("CONFIG_A",)), "CONFIG_A")
     False
-    >>> config_enabled(FrontEndOptions(defines=("CONFIG_A",), configs={"CONFIG_B": False}), "CONFIG_A")
+    >>> config_enabled(FrontEndOptions(defines=("CONFIG_A(x)=x",), configs={"CONFIG_B": False}), "CONFIG_A")
     True
     """
     if name in options.configs:
         return options.configs[name]
     if name in options.undefines:
         return False
-    return any(define.partition("=")[0] == name for define in options.defines)
+    defined = (re.match(r"[A-Za-z_]\w*", define) for define in options.defines)   # NAME, NAME=V, NAME(x)=V
+    return any(match is not None and match[0] == name for match in defined)
 
 
 def config_matrix(fixed: Mapping[str, bool], toggled: Sequence[str]) -> list[dict[str, bool]]:

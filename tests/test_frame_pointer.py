@@ -47,6 +47,7 @@ PROBE = "#ifdef CONFIG_FRAME_POINTER\nframe_pointers_on\n#endif\n"
     FrontEndOptions(defines=("CONFIG_FRAME_POINTER",), undefines=("CONFIG_FRAME_POINTER",)),
     FrontEndOptions(undefines=("CONFIG_FRAME_POINTER",), configs={"CONFIG_FRAME_POINTER": True}),
     FrontEndOptions(defines=("CONFIG_FRAME_POINTERS",)),
+    FrontEndOptions(defines=("CONFIG_FRAME_POINTER(x)=x",)),
 ])
 def test_config_enabled_is_what_the_preprocessor_sees(options, tmp_path):
     from grammar.cpp import preprocessor_command
