@@ -108,6 +108,28 @@ def config_label(configs: Mapping[str, bool]) -> str:
     return ",".join(f"{name}={'y' if value else 'n'}" for name, value in configs.items()) or "default"
 
 
+def config_enabled(options: FrontEndOptions, name: str) -> bool:
+    """Whether kernel option ``name`` is on under ``options``: defined for
+    the C preprocessor (what ``#ifdef CONFIG_X`` in a header tests), as
+    :func:`grammar.cpp.preprocessor_command` passes them -- every ``-D``,
+    then every ``-U``, then the ``configs`` (``=y`` defines, ``=n``
+    undefines), the last word winning.
+
+    >>> config_enabled(FrontEndOptions(configs={"CONFIG_A": True}), "CONFIG_A")
+    True
+    >>> config_enabled(FrontEndOptions(defines=("CONFIG_A=1",), undefines=("CONFIG_A",)), "CONFIG_A")
+    False
+    >>> config_enabled(FrontEndOptions(defines=("CONFIG_A(x)=x",), configs={"CONFIG_B": False}), "CONFIG_A")
+    True
+    """
+    if name in options.configs:
+        return options.configs[name]
+    if name in options.undefines:
+        return False
+    defined = (re.match(r"[A-Za-z_]\w*", define) for define in options.defines)   # NAME, NAME=V, NAME(x)=V
+    return any(match is not None and match[0] == name for match in defined)
+
+
 def config_matrix(fixed: Mapping[str, bool], toggled: Sequence[str]) -> list[dict[str, bool]]:
     """Every combination of the ``toggled`` options (y before n) on top of ``fixed``.
 

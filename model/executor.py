@@ -89,6 +89,18 @@ Decisions recorded here:
   as proved.
 * Every memory access is logged as a :class:`MemoryAccess` with its address,
   width and the RSP at that moment (for ``no-red-zone`` and ``frame``).
+* **What an interrupt would find.**  Before every instruction a path runs,
+  an :class:`InterruptPoint` logs RBP and the memory (a reference to the
+  immutable chain: no load is made here) together with the entry RSP and
+  RBP of the function the instruction belongs to -- the outermost one, or
+  the inlined callee whose call is open (its entry RSP is the slot its
+  call pushed, its entry RBP the RBP at that call) -- and whether the
+  instruction is a ``call``: what the kernel's frame-pointer unwinder
+  would walk from, were an interrupt or NMI taken just before the
+  instruction (SPEC ``frame-pointer``).  The state after a TDX instruction
+  or an exception-table fixup is the one before the next instruction, so
+  it is logged too; the state after the outermost ``ret`` is the
+  caller's.  One term per instruction, no solver query.
 """
 from __future__ import annotations
 
@@ -105,7 +117,7 @@ from grammar.source import Origin, SourceError
 from model import abi, bv, ir, symbolic
 from model.extable import ExceptionTable, Location
 from model.lift import lift
-from model.memory import Region
+from model.memory import Memory, Region
 from model.symbolic import SymbolicState
 from model.tdx import KINDS, Outcome, TdxEvent, TdxModel, Transition, entry_extended_state
 
@@ -219,10 +231,29 @@ class FaultSite:
     guard: z3.BoolRef = TRUE
 
 
+@dataclass(frozen=True, eq=False)
+class InterruptPoint:
+    """The state an interrupt taken just before the instruction at
+    ``origin`` would find: RBP and the memory (``rbp``, ``memory``), the RSP
+    and RBP at entry to the function the instruction runs in
+    (``frame_rsp``, ``frame_rbp``: the outermost function's, or an inlined
+    callee's), and whether the instruction is a ``call``; ``guard`` says on
+    which of the merged paths it happened."""
+
+    origin: Origin
+    rbp: z3.BitVecRef
+    memory: Memory
+    frame_rsp: z3.BitVecRef
+    frame_rbp: z3.BitVecRef
+    call: bool
+    guard: z3.BoolRef = TRUE
+
+
 @dataclass(frozen=True)
 class Frame:
     """An inlined call: resume at ``resume`` when ``ret`` pops ``return_address``,
-    which the call pushed at ``slot``; the path's memory accesses from index
+    which the call pushed at ``slot`` (the callee's entry RSP) with RBP at
+    ``rbp`` (the callee's entry RBP); the path's memory accesses from index
     ``first_access`` on happened after that push."""
 
     callee: str
@@ -230,12 +261,13 @@ class Frame:
     return_address: z3.BitVecRef
     slot: z3.BitVecRef
     first_access: int
+    rbp: z3.BitVecRef
 
     @property
     def key(self) -> tuple:
         """What two paths' frames must share to be merged (Z3 terms are
         hash-consed: equal terms have equal ids)."""
-        return (self.callee, self.resume, self.slot.get_id())
+        return (self.callee, self.resume, self.slot.get_id(), self.rbp.get_id())
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,7 +276,8 @@ class PathResult:
 
     ``trace``/``trace_guards`` are parallel: the i-th source line ran on
     the merged paths where ``trace_guards[i]`` holds (:meth:`path_in` picks
-    one concrete path's lines from a model).  ``detail`` says why a path
+    one concrete path's lines from a model; ``points``, guarded alike,
+    what an interrupt before each instruction the path ran would find).  ``detail`` says why a path
     ended (the bound, the unsupported instruction, the never-returning
     callee ...), ``where`` the source line it ended at, ``returned_to`` the
     address the final ``ret`` jumped to (``RETURNED`` only), ``leaves_to``
@@ -268,6 +301,7 @@ class PathResult:
     entry_extended: z3.ExprRef | None = None
     bound: int | None = None
     leaves_to: str = ""
+    points: tuple[InterruptPoint, ...] = ()
 
     @property
     def outcomes(self) -> tuple[Outcome, ...]:
@@ -297,6 +331,7 @@ class Path:
     faults: tuple[FaultSite, ...] = ()
     assumptions: tuple[str, ...] = ()
     visits: Mapping[str, int] = field(default_factory=dict)
+    points: tuple[InterruptPoint, ...] = ()
 
     def with_(self, **changes) -> "Path":
         return dataclasses.replace(self, **changes)
@@ -657,6 +692,7 @@ class Executor:
             conditions=a.conditions[:shared] + (z3.Or(first, second),),
             events=events, trace=trace, guards=guards,
             accesses=merge_log(a.accesses, b.accesses), faults=merge_log(a.faults, b.faults),
+            points=merge_log(a.points, b.points),
             assumptions=a.assumptions + tuple(t for t in b.assumptions if t not in a.assumptions),
             visits=visits)
 
@@ -670,7 +706,7 @@ class Executor:
             events=path.events, trace=path.trace, end=end, assumptions=path.assumptions,
             trace_guards=path.guards, accesses=path.accesses, faults=path.faults, detail=detail,
             where=where, returned_to=returned_to, extended=path.extended,
-            entry_extended=self._entry_extended, bound=bound, leaves_to=leaves_to))
+            entry_extended=self._entry_extended, bound=bound, leaves_to=leaves_to, points=path.points))
         return []
 
     def _fall_through(self, path: Path, leaves_to: str, where: Origin) -> list[Path]:
@@ -715,9 +751,10 @@ class Executor:
                                 f"store into code: '{instr}' at {instr.origin.render()} writes to "
                                 f"{into_code[0]!r}, a label in code ({into_code[1]}); self-modifying "
                                 f"code is not modelled", instr.origin)
-        path = path.with_(state=after, trace=path.trace + (instr.origin,), guards=path.guards + (TRUE,),
-                          accesses=path.accesses + accesses)
         control = step.control
+        path = path.with_(state=after, trace=path.trace + (instr.origin,), guards=path.guards + (TRUE,),
+                          accesses=path.accesses + accesses,
+                          points=path.points + (self._interrupt_point(path, before, instr.origin, control),))
         following = (path.location[0], path.location[1] + 1)
         if control is None:
             return [path.with_(location=following)]
@@ -735,6 +772,15 @@ class Executor:
         if isinstance(control, ir.Trap):
             return self._trap(path, control, instr)
         raise TypeError(f"unknown control transfer {control!r}")
+
+    def _interrupt_point(self, path: Path, before: SymbolicState, origin: Origin,
+                         control: ir.Control | None) -> InterruptPoint:
+        if path.frames:
+            frame_rsp, frame_rbp = path.frames[-1].slot, path.frames[-1].rbp
+        else:
+            frame_rsp, frame_rbp = self._entry.regs["rsp"], self._entry.regs["rbp"]
+        return InterruptPoint(origin, before.regs["rbp"], before.memory, frame_rsp, frame_rbp,
+                              isinstance(control, ir.Call))
 
     def _accesses(self, step: ir.Step, state: SymbolicState, after: SymbolicState, env: _Environment,
                   origin: Origin) -> Iterator[MemoryAccess]:
@@ -845,7 +891,7 @@ class Executor:
                                 f"call to {target} nested deeper than {self.options.call_depth}",
                                 origin, bound=self.options.call_depth)
         frame = Frame(target, following, return_address_symbol(path.location), path.state.regs["rsp"],
-                      len(path.accesses))
+                      len(path.accesses), path.state.regs["rbp"])
         return self._transfer(path.with_(frames=path.frames + (frame,)), target, origin, call=True)
 
     def _external_call(self, path: Path, target: str, origin: Origin, how: str) -> Path:

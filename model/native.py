@@ -57,6 +57,17 @@ decides how an assembled function meets a user-mode process:
   RIP, the requested memory, a window of the stack and the TDX events are
   captured by the signal handler from the signal context, so nothing of the
   harness runs between the function's last instruction and the capture.
+* **Every instruction, when asked** (``NativeCase.trace``): the case runs
+  with the trap flag set, so the CPU stops after every instruction (a
+  debug trap, delivered as SIGTRAP) and the handler records a
+  :class:`NativeStep` -- RIP, the sixteen GPRs and the 8 bytes at RBP --
+  before each instruction of the code under test (the harness's own
+  entry code, landings, stubs and return thunk excluded), and, where the
+  handler itself resumes that code (after a TDX instruction, ``sti``/``cli``
+  or a fixup), the state it resumes with.  So the CPU does report RBP at
+  every instruction: what an interrupt there would find.  Nothing else
+  changes (TF is masked out of the reported RFLAGS); a step costs a signal
+  round trip, a few microseconds.
 
 Public API::
 
@@ -268,6 +279,8 @@ class NativeCase:
     data_fill: int = 0xA5
     time_limit: float = 2.0
     """Seconds of real time before the case ends as a "crash" ("timeout")."""
+    trace: bool = False
+    """Record a :class:`NativeStep` before every instruction (``NativeResult.steps``)."""
 
     def entry_regs(self) -> dict[str, int]:
         """All sixteen entry registers, defaults filled in."""
@@ -299,6 +312,17 @@ class NativeTdxEvent:
 
 
 @dataclass(frozen=True)
+class NativeStep:
+    """The state before one instruction of a traced case: its address, the
+    registers, and the 8 bytes at RBP (``at_rbp``; None when RBP does not
+    point into the stack or data region)."""
+
+    rip: int
+    regs: dict[str, int]
+    at_rbp: int | None
+
+
+@dataclass(frozen=True)
 class NativeResult:
     """What the CPU did with one case.
 
@@ -309,7 +333,8 @@ class NativeResult:
     ``regs``, ``rflags``, ``rip`` and ``flags`` (named, with the
     tracked IF) are the state at the end; ``memory`` holds, for each range
     of the case's memory and ``observe``, its final bytes; ``stack`` the
-    final bytes from ``stack_address`` (a window around the entry RSP).
+    final bytes from ``stack_address`` (a window around the entry RSP);
+    ``steps`` the state before each instruction of a traced case.
     """
 
     end: str
@@ -322,6 +347,7 @@ class NativeResult:
     stack_address: int
     stack: bytes
     events: tuple[NativeTdxEvent, ...]
+    steps: tuple[NativeStep, ...] = ()
 
     @property
     def flags(self) -> dict[str, int]:
@@ -531,7 +557,7 @@ class NativeProgram:
         regs = case.entry_regs()
         lines = [f"case {entry:x} {rflags_of(case.flags):x} {case.flags.get('if', 0) & 1:x} "
                  f"{case.stack_fill & 0xFF:x} {case.data_fill & 0xFF:x} {int(case.return_slot)} "
-                 f"{max(1, round(case.time_limit * 1e6)):x}",
+                 f"{max(1, round(case.time_limit * 1e6)):x} {int(case.trace)}",
                  "regs " + " ".join(f"{regs[name]:x}" for name in GPR64)]
         if case.return_slot:
             _check_in_region(regs["rsp"], 8, "the entry RSP's return slot", stack_only=True)
@@ -560,7 +586,7 @@ class NativeProgram:
         for line in lines:
             _, end, detail = line.split()
             state = [int(word, 16) for word in next(lines).split()[1:]]
-            events, memory = [], []
+            events, memory, steps = [], [], []
             for item in lines:
                 words = item.split()
                 if words[0] == "done":
@@ -569,6 +595,10 @@ class NativeProgram:
                     values = [int(word, 16) for word in words[4:]]
                     events.append(NativeTdxEvent(words[1], int(words[2], 16), words[3],
                                                  dict(zip(GPR64, values[:16])), values[16], values[17]))
+                elif words[0] == "step":
+                    values = [int(word, 16) for word in words[1:]]
+                    steps.append(NativeStep(values[0], dict(zip(GPR64, values[1:17])),
+                                            values[18] if values[17] else None))
                 else:
                     memory.append((int(words[1], 16), bytes.fromhex(words[2] if len(words) > 2 else "")))
             if end == "panic":
@@ -579,7 +609,7 @@ class NativeProgram:
             results.append(NativeResult(
                 end=end, detail=detail, regs=dict(zip(GPR64, state[:16])), rflags=state[16],
                 if_flag=state[17], rip=state[18], memory=dict(ranges), stack_address=stack_address,
-                stack=stack, events=tuple(events)))
+                stack=stack, events=tuple(events), steps=tuple(steps)))
         return results
 
 
@@ -666,6 +696,7 @@ class InstructionBatch:
         """Run each (form index, case) pair, all in one runner process."""
         prepared = [NativeCase(regs=case.regs, flags=case.flags, memory=case.memory,
                                entry=f"tdxproof_form_{index}", observe=case.observe, return_slot=False,
-                               stack_fill=case.stack_fill, data_fill=case.data_fill, time_limit=case.time_limit)
+                               stack_fill=case.stack_fill, data_fill=case.data_fill, time_limit=case.time_limit,
+                               trace=case.trace)
                     for index, case in items]
         return self.program.run(prepared, timeout=timeout)

@@ -24,7 +24,14 @@ Decisions recorded here:
   run, an external call that would fall off the end or a call of code
   outside every function as ``unsupported``); a TDX instruction takes the
   scenario's next event, and a mismatch (another kind, no event left) is a
-  :class:`ReplayDiverged`.  A store into code needs no rule here: the
+  :class:`ReplayDiverged`.  Before each instruction the replay notes what
+  an interrupt would find (:class:`proofs.properties.FramePoint`, as the
+  executor's ``InterruptPoint``: RBP, the entry RSP and RBP of the
+  function it runs in -- an inlined callee's being the RSP and RBP right
+  after its call -- and the saved-RBP slot when RBP points at it), and for
+  each such point the index of the first point of its function
+  (``frame_starts``: where a native replay reads that function's entry
+  RSP and RBP).  A store into code needs no rule here: the
   executor ends such a path before it writes, so no counterexample's path
   holds one.
 * Flags the module chooses after a TDCALL and values the SDM leaves
@@ -63,7 +70,7 @@ from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, ST
 from model.lift import lift
 from model.tdx import ARITHMETIC_FLAGS, Outcome
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
-                               PathView)
+                               FramePoint, PathView)
 
 STACK_WATCH = 512
 """Bytes beyond the function's frame (``properties.STACK_DEPTH`` below the
@@ -133,13 +140,28 @@ class ConcreteRun:
     accesses: list[AccessView]
     faults: list[FaultView]
     steps: list[TraceStep]
+    points: list[FramePoint] = field(default_factory=list)
+    frame_starts: list[int] = field(default_factory=list)
 
     def view(self, scenario: Scenario) -> PathView:
         env = ConcreteEnv(read_missing=scenario.entry_byte)
         return PathView(ConcreteOps(), self.end, self.entry.regs, self.final.regs, self.final.flags,
                         lambda address, size: self.final.read_bytes(address, size, env),
                         scenario.entry_load, tuple(self.events), tuple(self.accesses),
-                        tuple(self.faults), self.where)
+                        tuple(self.faults), self.where, frame_points=tuple(self.points))
+
+
+@dataclass(frozen=True)
+class _OpenCall:
+    """An inlined call under way: where to resume, the return address it
+    pushed, the callee's entry RSP and RBP, and the index of its first
+    interrupt point."""
+
+    resume: tuple
+    return_address: int
+    rsp: int
+    rbp: int
+    first_point: int
 
 
 # --- the concrete replay -------------------------------------------------------------
@@ -155,6 +177,8 @@ class _Replay:
         self.accesses: list[AccessView] = []
         self.faults: list[FaultView] = []
         self.steps: list[TraceStep] = []
+        self.points: list[FramePoint] = []
+        self.frame_starts: list[int] = []
         self.external_calls: dict[str, int] = {}
 
     def _location(self, label: str):
@@ -202,6 +226,7 @@ class _Replay:
             location = (function, index)
             step = lift(instr)
             env = self._env(location)
+            self._interrupt_point(entry, state, frames, instr.origin, isinstance(step.control, ir.Call), env)
             pending = [("read", concrete.evaluate(load.address, state, env), load.width)
                        for load in loads_of(step)]
             pending += [("write", concrete.evaluate(effect.address, state, env), effect.value.width)
@@ -232,7 +257,8 @@ class _Replay:
                     return self._end(entry, state, "panic", instr.origin)
                 if isinstance(control, ir.Call):
                     if target in self.functions or target in self.program.labels:
-                        frames.append((following, env.return_address()))
+                        frames.append(_OpenCall(following, env.return_address(), state.regs["rsp"],
+                                                state.regs["rbp"], len(self.points)))
                         location = self._location(target)
                         if location is None:     # a call of code outside every function
                             return self._end(entry, state, "unsupported", instr.origin)
@@ -276,10 +302,24 @@ class _Replay:
         return self._end(entry, state, "bound", None)
 
     def _pop(self, frames, address, instr):
-        resume, expected = frames.pop()
-        if address != expected:
-            raise ReplayDiverged(f"ret at {instr.origin.render()} to {address:#x}, not the caller's {expected:#x}")
-        return resume
+        call = frames.pop()
+        if address != call.return_address:
+            raise ReplayDiverged(f"ret at {instr.origin.render()} to {address:#x}, "
+                                 f"not the caller's {call.return_address:#x}")
+        return call.resume
+
+    def _interrupt_point(self, entry: ConcreteState, state: ConcreteState, frames: list, origin: Origin,
+                         call: bool, env: ConcreteEnv) -> None:
+        """What an interrupt before the next instruction would find."""
+        if frames:
+            frame_rsp, frame_rbp, first = frames[-1].rsp, frames[-1].rbp, frames[-1].first_point
+        else:
+            frame_rsp, frame_rbp, first = entry.regs["rsp"], entry.regs["rbp"], 0
+        slot = (frame_rsp - 8) % 2**64
+        rbp = state.regs["rbp"]
+        saved = state.read_bytes(slot, 8, env) if rbp == slot else None
+        self.points.append(FramePoint(origin, rbp, saved, frame_rsp, frame_rbp, call, True))
+        self.frame_starts.append(first)
 
     def _tdx(self, kind, state, location, following, origin, trace):
         position = len(self.events)
@@ -317,7 +357,8 @@ class _Replay:
         return ConcreteState(regs, flags, state.memory), resume, end
 
     def _end(self, entry, state, end, where) -> ConcreteRun:
-        return ConcreteRun(entry, state, end, where, self.events, self.accesses, self.faults, self.steps)
+        return ConcreteRun(entry, state, end, where, self.events, self.accesses, self.faults, self.steps,
+                           self.points, self.frame_starts)
 
 
 def replay(program: ast.Program, name: str, scenario: Scenario) -> ConcreteRun:

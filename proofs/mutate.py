@@ -24,7 +24,9 @@ instruction lines, in a fixed order -- by instruction, then by operator:
 
 Every mutant is checked (:func:`proofs.prover.check_function`) as the
 whole expanded file with that one line changed, so labels, the exception
-table and the other functions stay as they were.  A mutant that GNU-as
+table and the other functions stay as they were; the kernel options the
+properties need (``CONFIG_FRAME_POINTER`` for ``frame-pointer``) are those
+the input was expanded under, since the expansion is all the mutant has.  A mutant that GNU-as
 syntax or the model rejects is ``invalid`` (not counted).  A mutant is
 ``killed`` by the properties with a refuted obligation (all are listed),
 and ``survived`` otherwise (``unknown`` obligations are shown and do not
@@ -323,7 +325,7 @@ def run_mutants(files: Sequence[str], front_end, function: str, *, properties: t
     ``--property`` must select something, as for ``check``)."""
     from grammar.frontend import expand_to_assembly, load_program
     from proofs.contracts import load_contracts
-    from proofs.prover import SelectorUse, Settings
+    from proofs.prover import SelectorUse, Settings, row_configs
     started = time.monotonic()
     program = load_program(list(files), front_end)
     try:
@@ -334,9 +336,9 @@ def run_mutants(files: Sequence[str], front_end, function: str, *, properties: t
     assembly = expand_to_assembly(list(files), front_end)
     mutants = derive_mutants(assembly, target)
     settings = Settings(properties=properties, era=era, firmware=firmware, timeout=timeout,
-                        contracts=load_contracts())
+                        contracts=load_contracts(), configs=row_configs(front_end))
     selectors = SelectorUse(settings, properties_given)
-    selectors.function(program, function)
+    selectors.function(program, function, settings.configs)
     selectors.finish([function])
     with tempfile.TemporaryDirectory(prefix="tdxproof-mutate-") as directory:
         original = Path(directory) / "original.s"

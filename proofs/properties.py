@@ -48,6 +48,45 @@ written once.  Decisions recorded here:
   in which every value the TDX module or VMM returned is replaced by an
   independent one (same entry state); every register that is neither RAX,
   RSP nor callee-saved must agree between the two.
+* A property may need a kernel option (``Property.config``): it applies
+  only to the rows whose configuration has that option on, and is not
+  applicable (no obligation, not "proved") on the others.  The checker
+  does not ask: the prover is told the row's configuration
+  (``proofs.prover.Settings.configs``) and selects it or not.
+* ``frame-pointer`` (with ``CONFIG_FRAME_POINTER``) is what the kernel's
+  frame-pointer unwinder needs at an interrupt or NMI, judged at every
+  instruction of the path (the state just before it, :class:`FramePoint`;
+  the state after a TDX instruction or a fixup is the one before the next
+  instruction).  With E and B the RSP and RBP at entry to the function an
+  instruction runs in, the frame FRAME_BEGIN sets up is the slot at E - 8,
+  just below the return address at E (the ``push %rbp``), holding B, with
+  RBP = E - 8 (the ``mov %rsp, %rbp``).  Obligations:
+
+  - ``rbp``: RBP is B (no frame yet, or torn down: the unwinder walks the
+    caller's chain) or E - 8.  So "the end of the frame set-up" is, on each
+    path, the first instruction at which RBP = E - 8 with the slot holding
+    B, and "its tear-down" the instruction that gives RBP back B
+    (FRAME_END's ``pop %rbp``), whatever the code between them; any other
+    RBP -- flags kept in RBP (the v6.2 ``__tdx_hypercall``), a scratch
+    value, what old firmware left in it -- breaks the chain.
+  - ``saved-rbp``: while RBP = E - 8 (and is not B), the slot holds B.
+  - ``call``: every ``call`` is made with the frame set up (RBP = E - 8,
+    the slot holding B).  This is objtool's rule for non-leaf functions:
+    the callee's frame links to RBP, and were that still B, the unwinder
+    would skip this function's caller.  A function that never sets up a
+    frame is therefore fine as long as it calls nothing (a leaf: objtool
+    accepts it, and so do we -- SEAMCALL and TDCALL are not calls); one
+    that calls without a frame is refuted.
+  - An inlined callee is judged against its own E and B (the RSP its call
+    pushed, the RBP at the call), so its own FRAME_BEGIN makes the chain
+    callee RBP -> slot holding the caller's RBP -> slot holding B, still a
+    valid chain; the caller's ``call`` obligation already required its
+    frame at the call.  A jump into another function (a tail call, a
+    ``.cold`` part) runs on the jumping function's E and B.  An
+    exception-table fixup continues the path, so the fixup's code is
+    judged like any other; on merged paths each point keeps its guard.
+  - All three are judged along the path (``along_path``), so they are
+    decided on a path that falls through too, up to where it leaves.
 """
 from __future__ import annotations
 
@@ -62,7 +101,8 @@ from model.tdx import Outcome
 
 CATALOG: tuple[str, ...] = (
     "callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
-    "fault-handled", "direction-flag", "no-fallthrough", "input-marshalling", "output-marshalling",
+    "fault-handled", "direction-flag", "no-fallthrough", "frame-pointer", "input-marshalling",
+    "output-marshalling",
     "status-return", "r10-to-rax", "vmfailinvalid-code", "fault-codes",
     "failure-no-output", "scrub", "panic-on-tdcall-failure")
 """Every property ID of SPEC.md section 7, in report order."""
@@ -119,6 +159,10 @@ class Ops:
     def not_(self, condition):
         return bv.negation(condition)
 
+    def identity(self, value):
+        """What makes two values the same one (Z3 terms are hash-consed)."""
+        return None if value is None else value.get_id()
+
 
 class ConcreteOps(Ops):
     """... or unsigned Python integers and bools.
@@ -163,6 +207,9 @@ class ConcreteOps(Ops):
 
     def not_(self, condition):
         return not condition
+
+    def identity(self, value):
+        return value
 
 
 @dataclass(frozen=True)
@@ -211,9 +258,30 @@ class FaultView:
 
 
 @dataclass(frozen=True)
+class FramePoint:
+    """What an interrupt taken just before the instruction at ``origin``
+    would find: RBP, and ``saved``, the 8 bytes at ``frame_rsp - 8`` (the
+    slot FRAME_BEGIN saves RBP in); ``frame_rsp`` and ``frame_rbp`` are the
+    RSP and RBP at entry to the function the instruction runs in (the
+    outermost one or an inlined callee); ``call``: the instruction is a
+    ``call``; ``guard``: whether it ran on this path.  A concrete view may
+    leave ``saved`` None where RBP is not ``frame_rsp - 8``: no checker
+    asks it there."""
+
+    origin: Origin | None
+    rbp: Any
+    saved: Any
+    frame_rsp: Any
+    frame_rbp: Any
+    call: bool
+    guard: Any
+
+
+@dataclass(frozen=True)
 class PathView:
     """What a checker may ask about one path (``leaves_to``: where a path
-    that falls through goes, in words)."""
+    that falls through goes, in words; ``frame_points``: the state before
+    each instruction, as :class:`FramePoint`)."""
 
     ops: Ops
     end: str
@@ -227,6 +295,7 @@ class PathView:
     faults: tuple[FaultView, ...] = ()
     where: Origin | None = None
     leaves_to: str = ""
+    frame_points: tuple[FramePoint, ...] = ()
 
     @property
     def returned(self) -> bool:
@@ -257,9 +326,10 @@ Check = Callable[..., Iterable[Claim]]
 @dataclass(frozen=True)
 class Property:
     """A property: its checker, its obligations (``details``, one per
-    obligation, from the contract), whether it needs a contract, and which
+    obligation, from the contract), whether it needs a contract, which
     of its obligations it judges along a path rather than at its end
-    (``along_path``; see the module doc)."""
+    (``along_path``), and the kernel option it needs on, if any
+    (``config``; see the module doc)."""
 
     id: str
     check: Check
@@ -269,6 +339,7 @@ class Property:
     needs_contract: bool
     relational: bool = False
     along_path: Callable[[Any], tuple[str, ...]] = lambda c: ()
+    config: str | None = None
 
 
 PROPERTIES: dict[str, Property] = {}
@@ -276,8 +347,8 @@ PROPERTIES: dict[str, Property] = {}
 
 def checks(property_id: str, summary: str, *, details: Callable[[Any], tuple[str, ...]] = lambda c: ("",),
            contract: bool = False, applies: Callable[[Any], bool] = lambda c: True,
-           relational: bool = False, along_path: Callable[[Any], tuple[str, ...]] = lambda c: ()
-           ) -> Callable[[Check], Check]:
+           relational: bool = False, along_path: Callable[[Any], tuple[str, ...]] = lambda c: (),
+           config: str | None = None) -> Callable[[Check], Check]:
     """Register the decorated function as the checker of ``property_id``."""
     def register(function: Check) -> Check:
         if property_id not in CATALOG:
@@ -285,16 +356,26 @@ def checks(property_id: str, summary: str, *, details: Callable[[Any], tuple[str
         if property_id in PROPERTIES:
             raise ValueError(f"two checkers for {property_id!r}")
         PROPERTIES[property_id] = Property(property_id, function, summary, details,
-                                           applies, contract, relational, along_path)
+                                           applies, contract, relational, along_path, config)
         return function
     return register
 
 
-def applicable(contract) -> tuple[str, ...]:
-    """The property IDs that apply to a function with ``contract`` (or None)."""
+def applicable(contract, configs: Mapping[str, bool] | None = None) -> tuple[str, ...]:
+    """The property IDs that apply to a function with ``contract`` (or
+    None) under the kernel configuration ``configs`` (option -> on; an
+    option it does not name is off), or under some configuration when
+    ``configs`` is None."""
     return tuple(pid for pid in CATALOG
                  if (contract is not None or not PROPERTIES[pid].needs_contract)
-                 and (contract is None or PROPERTIES[pid].applies(contract)))
+                 and (contract is None or PROPERTIES[pid].applies(contract))
+                 and (configs is None or PROPERTIES[pid].config is None
+                      or configs.get(PROPERTIES[pid].config, False)))
+
+
+def config_options() -> tuple[str, ...]:
+    """The kernel options some property needs (``Property.config``)."""
+    return tuple(dict.fromkeys(p.config for p in PROPERTIES.values() if p.config))
 
 
 # --- helpers shared by the checkers ---------------------------------------------
@@ -415,6 +496,42 @@ def no_fallthrough(path: PathView, contract) -> Iterator[Claim]:
         yield Claim("", path.ops.boolean(True), path.where,
                     "leaving by ret, the return thunk, a tail call or a never-returning call",
                     f"execution goes {path.leaves_to}" if path.leaves_to else "execution falls through")
+
+
+# --- the frame-pointer chain -----------------------------------------------------
+
+FRAME_POINTER_DETAILS = ("rbp", "saved-rbp", "call")
+
+
+def _frame_slot(path: PathView, point: FramePoint):
+    """Where FRAME_BEGIN saves the caller's RBP: just below the return address."""
+    return path.ops.sub(point.frame_rsp, path.ops.const(8))
+
+
+@checks("frame-pointer", "with CONFIG_FRAME_POINTER, at every instruction RBP is the caller's RBP or points "
+        "at the slot below the return address that holds it, and every call is made with that frame set up",
+        details=lambda c: FRAME_POINTER_DETAILS, along_path=lambda c: FRAME_POINTER_DETAILS,
+        config="CONFIG_FRAME_POINTER")
+def frame_pointer(path: PathView, contract) -> Iterator[Claim]:
+    ops = path.ops
+    seen = set()
+    for point in path.frame_points:
+        same = tuple(ops.identity(value) for value in (point.guard, point.rbp, point.saved, point.frame_rsp,
+                                                        point.frame_rbp)) + (point.call,)
+        if same in seen:        # as an earlier point: the same claims (the first one's place is kept)
+            continue
+        seen.add(same)
+        slot = _frame_slot(path, point)
+        not_callers = ops.ne(point.rbp, point.frame_rbp)
+        at_slot = ops.eq(point.rbp, slot)
+        yield Claim("rbp", ops.all_(point.guard, not_callers, ops.not_(at_slot)), point.origin,
+                    slot, point.rbp)
+        yield Claim("saved-rbp", ops.all_(point.guard, not_callers, at_slot,
+                                          ops.ne(point.saved, point.frame_rbp)),
+                    point.origin, point.frame_rbp, point.saved)
+        if point.call:
+            set_up = ops.all_(at_slot, ops.eq(point.saved, point.frame_rbp))
+            yield Claim("call", ops.all_(point.guard, ops.not_(set_up)), point.origin, slot, point.rbp)
 
 
 # --- properties of a wrapper contract -------------------------------------------------

@@ -36,6 +36,16 @@ Decisions recorded here:
   bytes below the entry RSP) or the return-address slot (or is NULL where
   the contract allows it); the contract's module-output set narrows the
   TDX model (``call``) or not (``worst-case``, ``bitmap``).
+* **The row's configuration.**  A property that needs a kernel option
+  (``Property.config``: ``frame-pointer`` needs ``CONFIG_FRAME_POINTER``)
+  is checked only on the rows where it is on; elsewhere it has no
+  obligation and the result says why.  What is on is not guessed from
+  the code (FRAME_BEGIN expands to nothing without the option, but a
+  file may also set up a frame by hand): it is the row's front-end
+  options as the C preprocessor saw them
+  (:func:`grammar.frontend.config_enabled`: ``--config``, ``--matrix``,
+  ``-D``/``-U``, a tree's ``tdxproof.toml`` defines), which the task of
+  each row puts into ``Settings.configs`` (:func:`row_settings`).
 * **Choosing a contract.**  Contracts are keyed by name and era.  The era is
   ``--abi`` when given, else the one era whose contract names occur in the
   input (``__tdx_module_call`` means legacy, ``__seamcall_ret`` unified),
@@ -65,7 +75,7 @@ from model.tdx import ARITHMETIC_FLAGS, Outcome
 from proofs import contracts as contract_data
 from proofs.contracts import Contract
 from proofs.properties import (CATALOG, PROPERTIES, STACK_DEPTH, AccessView, Claim, EventView,
-                               FaultView, Ops, PathView, applicable)
+                               FaultView, FramePoint, Ops, PathView, applicable)
 
 STACK_MARGIN = 0x10000
 """The entry RSP is at least this far from address 0 and from 2**64."""
@@ -76,7 +86,10 @@ PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
 
 @dataclass(frozen=True)
 class Settings:
-    """What the user chose for a ``check`` run (besides files and configs)."""
+    """What the user chose for a ``check`` run (besides files), and
+    ``configs``: the kernel options of the row being checked that some
+    property needs (option -> on; :func:`row_settings` sets them per row,
+    an option not named is off)."""
 
     properties: tuple[str, ...] = CATALOG
     era: str | None = None
@@ -86,6 +99,20 @@ class Settings:
     variants: Mapping[str, str] = field(default_factory=dict)
     loop_bound: int = 16
     tdcall_may_fault: bool = False
+    configs: Mapping[str, bool] = field(default_factory=dict)
+
+
+def row_configs(options) -> dict[str, bool]:
+    """The kernel options the catalog's properties need, as the
+    front-end ``options`` of a row set them."""
+    from grammar.frontend import config_enabled
+    from proofs.properties import config_options
+    return {name: config_enabled(options, name) for name in config_options()}
+
+
+def row_settings(settings: Settings, options) -> Settings:
+    """``settings`` for the row preprocessed with front-end ``options``."""
+    return dataclasses.replace(settings, configs=row_configs(options))
 
 
 @dataclass
@@ -195,10 +222,26 @@ def _known_access(kind: str, address, size: int, rsp_before, rsp_after, regions:
     return None, None
 
 
-def symbolic_view(result: PathResult, instructions: _Instructions, regions: tuple[Region, ...] = ()
-                  ) -> PathView:
+def _frame_points(result: PathResult) -> tuple[FramePoint, ...]:
+    """The path's interrupt points, each with the 8 bytes of its frame's
+    saved-RBP slot loaded from the memory it saw (one load per memory and
+    slot: consecutive instructions without a store share it)."""
+    loaded: dict[tuple[int, int], z3.BitVecRef] = {}
+    points = []
+    for p in result.points:
+        key = (id(p.memory), p.frame_rsp.get_id())
+        if key not in loaded:
+            loaded[key] = p.memory.load(p.frame_rsp - bv.const(8, 64), 8)
+        points.append(FramePoint(p.origin, p.rbp, loaded[key], p.frame_rsp, p.frame_rbp, p.call, p.guard))
+    return tuple(points)
+
+
+def symbolic_view(result: PathResult, instructions: _Instructions, regions: tuple[Region, ...] = (),
+                  frame_points: bool = True) -> PathView:
     """The checkers' view of one executor path (``regions``: as
-    :func:`memory_regions` gives them, to place accesses)."""
+    :func:`memory_regions` gives them, to place accesses; ``frame_points``:
+    whether to load what an interrupt would find before each instruction,
+    which only ``frame-pointer`` asks)."""
     accesses = []
     for a in result.accesses:
         after = instructions.rsp_after(a.origin, a.rsp)
@@ -209,7 +252,8 @@ def symbolic_view(result: PathResult, instructions: _Instructions, regions: tupl
     faults = tuple(FaultView(f.instruction, f.handled, f.origin, f.guard) for f in result.faults)
     return PathView(Ops(), result.end.value, result.entry.regs, result.state.regs, result.state.flags,
                     result.state.load, result.entry.load, tuple(_event_view(e) for e in result.events),
-                    accesses, faults, result.where, result.leaves_to)
+                    accesses, faults, result.where, result.leaves_to,
+                    _frame_points(result) if frame_points else ())
 
 
 class ModuleRenaming:
@@ -423,10 +467,12 @@ def _refute(item: tuple, model: z3.ModelRef, path: PathResult, context: tuple[z3
 def _prove(program: ast.Program, name: str, contract: Contract | None, settings: Settings,
            paths: list[PathResult]) -> tuple[list[_Obligation], list[str]]:
     instructions = _Instructions(program)
-    selected = [pid for pid in applicable(contract) if pid in settings.properties]
+    selected = [pid for pid in applicable(contract, settings.configs) if pid in settings.properties]
     obligations = {(pid, detail): _Obligation(pid, detail)
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}
     formulas, texts = _assumptions(paths[0].entry, contract) if paths else ([], [])
+    texts += not_configured(contract, settings)
+    frame_points = "frame-pointer" in selected
     regions = paths[0].entry.memory.regions if paths else ()
     solver = Solver.shared(settings.timeout, tuple(formulas))
     for path in paths:
@@ -447,7 +493,7 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
                         obligations[(pid, detail)].settle(
                             UNKNOWN, f"a path leaves the function's code{where} and goes {path.leaves_to} "
                                      f"(see no-fallthrough): what runs there is not modelled")
-        view = symbolic_view(path, instructions, regions)
+        view = symbolic_view(path, instructions, regions, frame_points)
         plain, relational, varied_condition = [], [], None
         for pid in selected:
             prop = PROPERTIES[pid]
@@ -461,6 +507,14 @@ def _prove(program: ast.Program, name: str, contract: Contract | None, settings:
         if relational:
             _decide(relational, (path.condition, varied_condition), path, solver)
     return list(obligations.values()), texts
+
+
+def not_configured(contract: Contract | None, settings: Settings) -> list[str]:
+    """Why a selected property does not apply to this row: the kernel
+    option it needs is off."""
+    here = applicable(contract, settings.configs)
+    return [f"{pid} does not apply: {PROPERTIES[pid].config} is off in this configuration"
+            for pid in applicable(contract) if pid in settings.properties and pid not in here]
 
 
 def _results(program: ast.Program, name: str, config: str, contract: Contract | None,
@@ -539,10 +593,12 @@ class SelectorUse:
         self.era_used = False
         self.variants_used: set[str] = set()
         self.applicable: set[str] = set()
+        self.possible: set[str] = set()         # would apply under some configuration
 
-    def function(self, program: ast.Program, name: str) -> None:
-        """Record ``name`` of ``program`` as checked; a selector that takes
-        its contract away is an error."""
+    def function(self, program: ast.Program, name: str, configs: Mapping[str, bool] | None = None) -> None:
+        """Record ``name`` of ``program`` as checked under the row
+        configuration ``configs`` (:func:`row_configs`; None: any); a
+        selector that takes its contract away is an error."""
         settings = self.settings
         named = [c for c in settings.contracts if c.name == name]
         if settings.era is not None and named:
@@ -560,7 +616,8 @@ class SelectorUse:
                                   f"({'its variants: ' + known if known else 'it has no variants'})")
             self.variants_used.add(name)
         for contract in candidate_contracts(program, name, settings)[0] or (None,):
-            self.applicable.update(applicable(contract))
+            self.applicable.update(applicable(contract, configs))
+            self.possible.update(applicable(contract))
 
     def finish(self, checked: Iterable[str]) -> None:
         """After every function: a selector that matched none is an error."""
@@ -575,6 +632,11 @@ class SelectorUse:
                               f"(functions: {', '.join(checked)})")
         if self.properties_given:
             idle = [pid for pid in settings.properties if pid not in self.applicable]
+            if idle and idle[0] in self.possible:
+                option = PROPERTIES[idle[0]].config
+                raise SourceError(f"--property {idle[0]}: applies to none of the rows checked "
+                                  f"({', '.join(checked)}): it needs {option} on (add --config {option}=y "
+                                  f"or --matrix {option})")
             if idle:
                 raise SourceError(f"--property {idle[0]}: applies to none of the functions checked "
                                   f"({', '.join(checked)}): it needs a wrapper contract that states it")
@@ -680,7 +742,8 @@ def _task(arguments: tuple) -> list[FunctionResult] | tuple:
     would lose its origin on the way from the worker)."""
     files, name, runs, settings = arguments
     try:
-        return [check_function(cached_program(files, options), name, label, settings) for options, label in runs]
+        return [check_function(cached_program(files, options), name, label, row_settings(settings, options))
+                for options, label in runs]
     except SourceError as error:
         return (error.message, error.origin)
 
@@ -923,8 +986,8 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             batch = []
             for name in here if functions else every_name_of(defined):
                 where = [(run, program) for run, names, program in zip(runs, defined, programs) if name in names]
-                for _, program in where:
-                    selectors.function(program, name)
+                for (options, _), program in where:
+                    selectors.function(program, name, row_configs(options))
                 size = len(where[0][1].function(name).instructions)
                 for start in range(0, len(where), CONFIGS_PER_TASK):
                     chunk = tuple(run for run, _ in where[start:start + CONFIGS_PER_TASK])

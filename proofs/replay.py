@@ -43,6 +43,16 @@ Decisions recorded here:
   it is judged on the model's access list, and counts as reproduced only
   when the native run also agrees with the model's prediction on the end,
   the TDX events and every final register (the same execution).
+  ``frame-pointer`` is judged on what the CPU reports before every
+  instruction: the case runs single-stepped (:attr:`model.native.NativeCase.trace`),
+  so RBP and the 8 bytes it points at are the CPU's own at each step.
+  Which function each step runs in (the entry RSP and RBP it is judged
+  against: the outermost function's, or an inlined callee's right after
+  its call) and which steps are calls is the program's structure, taken
+  from the model's replay of the same path -- used only when the two
+  line up (as many steps, each address always the same source
+  instruction); otherwise the CPU's steps are not judged, and the replay
+  says so.
 * **Not played natively**: a path through an external call (the model
   clobbers the caller-saved registers with the file's values; the linked
   runner has no such callee) is refused as bad input; symbol addresses the
@@ -79,7 +89,7 @@ from proofs.cex_file import number
 from proofs.counterexample import (STACK_WATCH, ConcreteRun, ReplayDiverged, Scenario, replay,
                                    scenario_from_json)
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
-                               PathView)
+                               FramePoint, PathView)
 
 _OUTCOME_TO_NATIVE = {Outcome.COMPLETION: "completion", Outcome.VMFAILINVALID: "vmfailinvalid",
                       Outcome.FAULT_UD: "fault-ud", Outcome.FAULT_GP: "fault-gp"}
@@ -271,7 +281,7 @@ def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]])
     low = max(STACK_BASE, rsp - STACK_DEPTH - STACK_WATCH)
     watched = [(low, min(STACK_BASE + STACK_SIZE, rsp + STACK_WATCH) - low)] + list(windows)
     cases = [NativeCase(regs=entry, flags=side.flags, memory=_chunks(case_memory), observe=tuple(watched),
-                        tdx_script=[_behaviour(e, relocation) for e in script])
+                        tdx_script=[_behaviour(e, relocation) for e in script], trace=True)
              for script in side.scripts]
     results = native.run(cases)
     entry_bytes = {}
@@ -325,6 +335,28 @@ def _end(run: SideRun, result: NativeResult, final_bytes: Mapping[int, int]) -> 
     return result.end, regs
 
 
+def native_frame_points(run: SideRun, index: int) -> tuple[tuple[FramePoint, ...], str]:
+    """What an interrupt before each instruction would have found on the
+    CPU in native run ``index`` (see the module doc), and, when the CPU's
+    steps cannot be lined up with the model's, why not (no points)."""
+    result, model = run.results[index], run.models[index]
+    if model is None:
+        return (), "the model could not replay the scenario"
+    if len(result.steps) != len(model.points):
+        return (), (f"the CPU ran {len(result.steps)} instructions of the function, the model "
+                    f"{len(model.points)}: not the same path")
+    sources: dict[int, Origin | None] = {}
+    for step, point in zip(result.steps, model.points):
+        if sources.setdefault(step.rip, point.origin) != point.origin:
+            return (), f"the CPU's instruction at {step.rip:#x} is two source instructions in the model's trace"
+    points = []
+    for step, point, first in zip(result.steps, model.points, model.frame_starts):
+        entry = result.steps[first].regs
+        points.append(FramePoint(point.origin, step.regs["rbp"], step.at_rbp, entry["rsp"], entry["rbp"],
+                                 point.call, True))
+    return tuple(points), ""
+
+
 def native_end(run: SideRun, index: int) -> tuple[dict[int, int], str, dict[str, int]]:
     """Native run ``index`` as the checkers see it: the final bytes of the
     watched memory, the path end (:func:`_end`) and the final registers."""
@@ -371,7 +403,7 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
                          for a in sorted(final_bytes) if final_bytes[a] != run.entry_bytes.get(a))
     return PathView(ConcreteOps(), end, run.entry, final, result.flags, reader(final_bytes),
                     reader(run.entry_bytes), tuple(events), accesses, faults, None,
-                    result.detail if end == "fallthrough" else "")
+                    result.detail if end == "fallthrough" else "", native_frame_points(run, index)[0])
 
 
 def _origin(source: Mapping | None) -> Origin | None:
@@ -489,9 +521,16 @@ def replay_check(cex: Mapping, contracts: tuple = (), cpp: str | None = None) ->
     lines.append("the CPU agrees with the model's prediction" if not differences else
                  "the CPU differs from the model's prediction: " + "; ".join(differences))
     reproduced = bool(hits) and not (model_accesses and differences)
+    if pid == "frame-pointer":
+        unaligned = native_frame_points(run, 0)[1]
+        lines.append("the CPU, stepped one instruction at a time, "
+                     + (f"cannot be judged: {unaligned}" if unaligned else
+                        f"reports RBP and the bytes it points at before each of its "
+                        f"{len(run.results[0].steps)} instructions"))
     if hits:
         claim = hits[0]
-        lines.append(f"{name} violated on the CPU: expected {_hex(claim.expected)}, got {_hex(claim.actual)}"
+        where = f" at {claim.origin.render()}" if claim.origin else ""
+        lines.append(f"{name} violated on the CPU{where}: expected {_hex(claim.expected)}, got {_hex(claim.actual)}"
                      + (" (accesses from the model, same final state on the CPU)" if model_accesses else ""))
     return Verdict(reproduced, lines,
                    "REPRODUCED" if reproduced else "NOT REPRODUCED: the native run does not violate " + name)

@@ -134,6 +134,20 @@ def _source(source: dict) -> str:
     return text
 
 
+_MEANINGS = {
+    ("frame-pointer", "rbp"): "an interrupt or NMI taken here finds RBP = {actual}: neither the caller's RBP "
+                              "nor {expected}, the slot below the return address where FRAME_BEGIN saves it, "
+                              "so the frame-pointer unwinder follows a broken chain",
+    ("frame-pointer", "saved-rbp"): "RBP points at the frame's saved-RBP slot, but the slot holds {actual}, "
+                                    "not the caller's RBP {expected}: the unwinder's next frame is wrong",
+    ("frame-pointer", "call"): "the call is made without this function's frame in RBP (RBP = {actual}, not "
+                               "{expected} with the caller's RBP saved there): the callee's frame links to "
+                               "RBP, and the unwinder would not reach this function's caller (objtool's rule: "
+                               "no call without frame pointer save/setup)",
+}
+"""What a refutation means, where expected/actual alone do not say it."""
+
+
 def counterexample_text(result: FunctionResult, obligation, label: str) -> list[str]:
     """A refutation as an annotated trace (``label``: the result's row label)."""
     cex = obligation.counterexample or {}
@@ -141,6 +155,9 @@ def counterexample_text(result: FunctionResult, obligation, label: str) -> list[
     if cex.get("where"):
         lines.append(f"  at {_source(cex['where'])}")
     lines.append(f"  expected: {cex.get('expected')}    actual: {cex.get('actual')}")
+    meaning = _MEANINGS.get((obligation.property, obligation.detail))
+    if meaning:
+        lines.append("  " + meaning.format(expected=cex.get("expected"), actual=cex.get("actual")))
     registers = cex.get("entry", {}).get("registers", {})
     lines.append("  entry: " + " ".join(f"{reg}={value}" for reg, value in registers.items()))
     for event in cex.get("tdx", []):

@@ -3,8 +3,9 @@
 Each row says: checking ``function`` of the fixture file(s) ``paths`` under
 the ``CONFIG_*`` options ``configs`` and the firmware mode ``firmware``, the
 property ``property`` (a SPEC section 7 catalog ID) must come out
-``expected`` ("proved", "refuted", or "unknown" where the tool cannot know
-and must say so).  ``detail`` narrows the row to one
+``expected`` ("proved", "refuted", "unknown" where the tool cannot know
+and must say so, or "n/a": the property does not apply under this
+configuration, so it has no obligation at all).  ``detail`` narrows the row to one
 obligation of the property (the register, for ``callee-saved``); ``None``
 means the property as a whole: all its obligations proved, or at least one
 refuted.  ``abi`` picks the era for names that exist in both.
@@ -29,7 +30,20 @@ what any tool happens to answer:
   longer this function's doing) and those judged along the path hold; a
   store into code (``store_into_code.S``) leaves every property unknown,
   never proved (it is not broken code the tool refutes: it lives in
-  ``unsupported/``).
+  ``unsupported/``);
+* ``frame-pointer`` applies only with CONFIG_FRAME_POINTER: "n/a" on every
+  row without it.  With it, every correct wrapper proves it (the C glue
+  compiled as Kbuild compiles C then, with frame pointers), and so does the
+  hypercall that keeps its flags on the stack (``legacy-flags-stack``);
+  the one that keeps them in RBP (``legacy-flags``) is refuted (RBP is
+  neither the caller's nor the frame's from the ``movq %rsi, %rbp`` to
+  the restoring ``pop``, at the TDCALL and at the call of the failure
+  function too), while every other property still holds on it.  Under
+  ``--firmware clobbers-rbp`` the ``saved`` wrappers lose the chain from
+  the TDX instruction on (the old firmware's RBP is in RBP until FRAME_END
+  or the wrapper's own pop), even where ``callee-saved`` holds; a broken
+  wrapper whose FRAME_END pops the wrong slot (``fault_path_missing_pop.S``)
+  is refuted at its return.
 
 Paths are relative to ``tests/fixtures``.  A ``.c`` path is kernel C glue:
 compile it with ``cc -S -O2`` (:func:`prepare_paths`) and check the result
@@ -48,7 +62,8 @@ from typing import Iterator, Mapping
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 FIXTURE_TREES: tuple[str, ...] = (
-    "unified", "legacy", "legacy-flags", "legacy-oldest", "variants", "broken", "unsupported")
+    "unified", "legacy", "legacy-flags", "legacy-flags-stack", "legacy-oldest", "variants", "broken",
+    "unsupported")
 """The kernel-like trees of this table (other suites may keep other fixtures)."""
 
 MACRO_FILES: tuple[str, ...] = ("tdxcall.S",)
@@ -67,7 +82,7 @@ CONFIG_MATRIX: tuple[dict[str, bool], ...] = tuple(
     dict(zip(CONFIG_OPTIONS, values)) for values in itertools.product((False, True), repeat=3))
 """Every on/off combination of :data:`CONFIG_OPTIONS`."""
 
-VERDICTS = ("proved", "refuted", "unknown")
+VERDICTS = ("proved", "refuted", "unknown", "n/a")
 FIRMWARE_MODES = ("spec", "clobbers-rbp")
 
 GENERIC_PROPERTIES: tuple[str, ...] = (
@@ -81,7 +96,10 @@ CONTRACT_PROPERTIES: tuple[str, ...] = (
     "panic-on-tdcall-failure")
 """SPEC section 7: the properties a per-wrapper contract adds."""
 
-CATALOG: tuple[str, ...] = GENERIC_PROPERTIES + CONTRACT_PROPERTIES
+FRAME_POINTER = "frame-pointer"
+"""SPEC section 7: of every function, but only with CONFIG_FRAME_POINTER."""
+
+CATALOG: tuple[str, ...] = GENERIC_PROPERTIES + (FRAME_POINTER,) + CONTRACT_PROPERTIES
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,7 @@ UNIFIED_GLUE = "unified/arch/x86/coco/tdx/hcall_glue.c"
 LEGACY_HOST = "legacy/arch/x86/virt/vmx/tdx/seamcall.S"
 LEGACY_GUEST = "legacy/arch/x86/coco/tdx/tdcall.S"
 FLAGS_GUEST = "legacy-flags/arch/x86/coco/tdx/tdcall.S"
+FLAGS_STACK_GUEST = "legacy-flags-stack/arch/x86/coco/tdx/tdcall.S"
 OLDEST_HOST = "legacy-oldest/arch/x86/virt/vmx/tdx/seamcall.S"
 OLDEST_GUEST = "legacy-oldest/arch/x86/coco/tdx/tdcall.S"
 
@@ -218,6 +237,7 @@ def _correct_wrappers() -> Iterator[Expectation]:
         (LEGACY_GUEST, "__tdx_hypercall_ret", _HYPERCALL + ("output-marshalling",)),
         (FLAGS_GUEST, "__tdx_module_call", _MODULE_CALL),
         (FLAGS_GUEST, "__tdx_hypercall", _HYPERCALL + ("output-marshalling",)),
+        (FLAGS_STACK_GUEST, "__tdx_hypercall", _HYPERCALL + ("output-marshalling",)),
         (OLDEST_GUEST, "__tdx_module_call", _MODULE_CALL),
         (OLDEST_GUEST, "__tdx_hypercall", _HYPERCALL + ("output-marshalling",)),
     )
@@ -308,8 +328,37 @@ def _unsupported() -> Iterator[Expectation]:
                               "unified")
 
 
+def _frame_pointer() -> Iterator[Expectation]:
+    """``frame-pointer`` on every function of the fixtures: n/a without
+    CONFIG_FRAME_POINTER, the verdict of the module doc with it."""
+    functions = dict.fromkeys((row.paths, row.function, row.abi) for row in _correct_wrappers())
+    functions.update(dict.fromkeys(((f"broken/{name}",), function, abi)
+                                   for name, function, abi, _, _, _ in _BROKEN))
+    functions[(("unsupported/store_into_code.S",), "__tdcall", "unified")] = None
+    refuted = {((FLAGS_GUEST,), "__tdx_hypercall"): {"rbp": "refuted", "call": "refuted", "saved-rbp": "proved"},
+               (("broken/fault_path_missing_pop.S",), "__seamcall_saved_ret"): {"rbp": "refuted"}}
+    for paths, function, abi in functions:
+        yield Expectation(paths, function, FP_OFF, "spec", FRAME_POINTER, "n/a", abi)
+        if paths == ("unsupported/store_into_code.S",):
+            yield Expectation(paths, function, FP_ON, "spec", FRAME_POINTER, "unknown", abi)
+        elif (paths, function) in refuted:
+            for detail, verdict in refuted[(paths, function)].items():
+                yield Expectation(paths, function, FP_ON, "spec", FRAME_POINTER, verdict, abi, detail=detail)
+        else:
+            yield Expectation(paths, function, FP_ON, "spec", FRAME_POINTER, "proved", abi)
+            if tree_of(paths[0]) == "unified" and paths != (UNIFIED_GLUE, UNIFIED_GUEST):
+                yield Expectation(paths, function, ALL_ON, "spec", FRAME_POINTER, "proved", abi)
+    for path, names in ((UNIFIED_HOST, ("__seamcall", "__seamcall_ret", "__seamcall_saved_ret")),
+                        (UNIFIED_GUEST, ("__tdcall", "__tdcall_ret", "__tdcall_saved_ret")),
+                        ("variants/saved_rbp.S", ("__seamcall_saved_ret", "__tdcall_saved_ret"))):
+        for name in names:
+            yield Expectation((path,), name, FP_ON, "clobbers-rbp", FRAME_POINTER,
+                              "refuted" if name.endswith("saved_ret") else "proved", "unified")
+            yield Expectation((path,), name, FP_OFF, "clobbers-rbp", FRAME_POINTER, "n/a", "unified")
+
+
 EXPECTATIONS: tuple[Expectation, ...] = (tuple(_correct_wrappers()) + tuple(_clobbers_rbp()) + tuple(_broken())
-                                         + tuple(_unsupported()))
+                                         + tuple(_unsupported()) + tuple(_frame_pointer()))
 """The table."""
 
 
@@ -328,15 +377,26 @@ def rows(*, property: str | None = None, expected: str | None = None,
         yield row
 
 
+C_FRAME_POINTERS = ("-fno-omit-frame-pointer", "-mtune-ctrl=^use_leave")
+"""How the C glue is compiled with CONFIG_FRAME_POINTER: with frame pointers,
+as Kbuild compiles C then; GCC would tear the frame down with ``leave``,
+which the lifter does not model, so that choice of its tuning is turned
+off (the same frame, torn down by ``add``/``pop``)."""
+
+
 def prepare_paths(row: Expectation, workdir: Path) -> list[str]:
     """Absolute input paths of ``row``; each ``.c`` is first compiled with
-    ``cc -S -O2`` into ``workdir`` (as the kernel's C glue would be)."""
+    ``cc -S -O2`` into ``workdir`` (as the kernel's C glue would be: with
+    frame pointers when the row has CONFIG_FRAME_POINTER, into a file of
+    its own)."""
     prepared = []
     for path in row.paths:
         source = FIXTURES / path
         if source.suffix == ".c":
-            output = workdir / (source.stem + ".s")
-            subprocess.run(["cc", "-S", "-O2", "-o", str(output), str(source)], check=True)
+            frame_pointers = row.configs.get("CONFIG_FRAME_POINTER", False)
+            output = workdir / (source.stem + ("-fp" if frame_pointers else "") + ".s")
+            flags = C_FRAME_POINTERS if frame_pointers else ()
+            subprocess.run(["cc", "-S", "-O2", *flags, "-o", str(output), str(source)], check=True)
             prepared.append(str(output))
         else:
             prepared.append(str(source))

@@ -780,3 +780,72 @@ def test_unmodelled_extable_type_is_unsupported_not_guessed():
     s = Source()
     seamcall_function(s, kind="uaccess")
     assert PathEnd.UNSUPPORTED in {p.end for p in run(s, "f")}
+
+
+# --- what an interrupt would find --------------------------------------------------------
+
+def test_interrupt_points_hold_rbp_memory_and_the_frame_before_each_instruction():
+    s = Source()
+    s.function("g", """
+        push %rbp
+        mov %rsp, %rbp
+        pop %rbp
+        ret
+    """)
+    s.function("f", """
+        push %rbp
+        mov %rsp, %rbp
+        call g
+        pop %rbp
+        ret
+    """)
+    (path,) = run(s, "f")
+    rsp, rbp = path.entry.regs["rsp"], path.entry.regs["rbp"]
+    assert [(p.origin.file, p.origin.line) for p in path.points] == [
+        ("f.S", 1), ("f.S", 2), ("f.S", 3), ("g.S", 1), ("g.S", 2), ("g.S", 3), ("g.S", 4), ("f.S", 4), ("f.S", 5)]
+    assert [p.call for p in path.points] == [False, False, True] + [False] * 6
+    first, framed, call, callee_entry, callee_framed = path.points[:5]
+    # the state *before* each instruction: RBP is the caller's until `mov %rsp, %rbp` has run
+    assert first.rbp.eq(rbp) and framed.rbp.eq(rbp) and holds(path, call.rbp == rsp - 8)
+    assert holds(path, call.memory.load(rsp - 8, 8) == rbp)
+    assert all(p.frame_rsp.eq(rsp) and p.frame_rbp.eq(rbp) for p in path.points[:3] + path.points[7:])
+    # the inlined callee's entry: the slot its call pushed, the RBP at the call
+    for point in path.points[3:7]:
+        assert holds(path, z3.And(point.frame_rsp == rsp - 16, point.frame_rbp == rsp - 8))
+    assert holds(path, callee_framed.memory.load(callee_framed.frame_rsp - 8, 8) == rsp - 8)
+    assert holds(path, path.points[-1].rbp == rbp)
+
+
+def test_the_point_after_a_tdx_instruction_sees_what_the_module_left():
+    s = Source()
+    s.function("f", """
+        movq %rdi, %rax
+        seamcall
+        ret
+    """)
+    for firmware, changed in (("spec", False), ("clobbers-rbp", True)):
+        completion = by_outcome(run(s, "f", firmware=firmware))[(Outcome.COMPLETION,)]
+        after = completion.points[2]
+        assert after.origin.line == 3
+        assert possible(completion, after.rbp != completion.entry.regs["rbp"]) is changed
+
+
+def test_interrupt_points_of_merged_paths_keep_their_guards():
+    s = Source()
+    s.function("f", """
+        testq %rdi, %rdi
+        je skip
+        movq %rsi, %rbp
+    skip:
+        ret
+    """)
+    (path,) = run(s, "f")
+    lines = [p.origin.line for p in path.points]
+    assert sorted(lines) == [1, 2, 3, 5] and lines[-1] == 5
+    clobber = next(p for p in path.points if p.origin.line == 3)
+    assert possible(path, clobber.guard) and possible(path, z3.Not(clobber.guard))
+    ret = path.points[-1]
+    assert z3.is_true(ret.guard)
+    # at the join, RBP is the clobbered value on the side that ran line 3 only
+    assert holds(path, z3.Implies(clobber.guard, ret.rbp == path.entry.regs["rsi"]))
+    assert holds(path, z3.Implies(z3.Not(clobber.guard), ret.rbp == path.entry.regs["rbp"]))

@@ -3,8 +3,11 @@ checked with the real pipeline: front end, executor, prover.
 
 Rows that share fixture, function, configuration, firmware and era are
 decided by one ``check_function`` run (over the union of their
-properties).  Each refuted obligation's counterexample must be confirmed by
-the concrete interpreter (no spurious counterexamples).
+properties), with the row's configuration passed as ``check`` passes it
+(:func:`proofs.prover.row_settings`).  Each refuted obligation's
+counterexample must be confirmed by the concrete interpreter (no spurious
+counterexamples).  An "n/a" row must have no obligation of its property,
+and the result must say why.
 
 Every row runs by default (about 45 s on this machine, 2 minutes under
 load); ``TDXPROOF_TABLE=quick`` keeps only the rows that expect a
@@ -25,7 +28,7 @@ import expectations as table  # noqa: E402  (the shared table lives beside the t
 
 from proofs.contracts import load_contracts  # noqa: E402
 from grammar.frontend import config_label  # noqa: E402
-from proofs.prover import Settings, cached_program, check_function  # noqa: E402
+from proofs.prover import Settings, cached_program, check_function, row_settings  # noqa: E402
 
 TABLE = os.environ.get("TDXPROOF_TABLE", "full")
 
@@ -54,7 +57,8 @@ def _result(row: table.Expectation, workdir: Path):
         program = cached_program(paths, table.frontend_options(row))
         settings = Settings(properties=tuple(sorted(_PROPERTIES[key])), era=row.abi, firmware=row.firmware,
                             contracts=load_contracts(), timeout=30)
-        _RESULTS[key] = check_function(program, row.function, config_label(row.configs), settings)
+        _RESULTS[key] = check_function(program, row.function, config_label(row.configs),
+                                       row_settings(settings, table.frontend_options(row)))
     return _RESULTS[key]
 
 
@@ -63,6 +67,10 @@ def test_expected_verdict(row, tmp_path_factory):
     result = _result(row, tmp_path_factory.getbasetemp())
     obligations = [o for o in result.obligations
                    if o.property == row.property and (row.detail is None or o.detail == row.detail)]
+    if row.expected == "n/a":
+        assert not obligations, [(o.detail, o.status) for o in obligations]
+        assert any(text.startswith(f"{row.property} does not apply: ") for text in result.assumptions)
+        return
     assert obligations, f"{row.property} was not checked on {row.function} (contract {result.contract})"
     statuses = {o.status for o in obligations}
     verdict = "refuted" if "refuted" in statuses else "proved" if statuses == {"proved"} else "unknown"

@@ -69,7 +69,7 @@ def assert_real(prog, obligations, pid: str) -> None:
 
 def test_every_catalog_id_has_a_checker():
     assert set(PROPERTIES) == set(CATALOG)
-    assert len(CATALOG) == 17
+    assert len(CATALOG) == 18
 
 
 SAVES_RBX = """
@@ -357,3 +357,122 @@ def test_a_store_into_code_is_never_proved_and_a_load_from_code_is_fine():
     loads = program({"f": "table:\nmovq table+8(%rip), %rax\nmovq f(%rip), %rcx\nret"})
     obligations, _ = check(loads, "f")
     assert {o.status for o in obligations.values()} == {"proved"}
+
+
+# --- frame-pointer ------------------------------------------------------------------------
+
+FP_ON = {"CONFIG_FRAME_POINTER": True}
+
+FRAMED = """
+    push %rbp
+    mov %rsp, %rbp
+    {body}
+    pop %rbp
+    ret
+"""
+
+
+def frame_pointer(functions: dict[str, str], name: str = "f", extable=(), **settings):
+    """The frame-pointer obligations of ``name`` with CONFIG_FRAME_POINTER on."""
+    prog = program(functions, extable)
+    obligations, result = check(prog, name, ["frame-pointer"], configs=FP_ON, **settings)
+    return prog, obligations, result
+
+
+def statuses(obligations) -> dict[str, str]:
+    return {detail: o.status for (pid, detail), o in obligations.items() if pid == "frame-pointer"}
+
+
+def test_frame_pointer_applies_only_with_the_option_on_and_says_so():
+    prog = program({"f": FRAMED.format(body="movq %rsi, %rbp")})
+    obligations, result = check(prog, "f", ["frame-pointer", "callee-saved"])
+    assert not [key for key in obligations if key[0] == "frame-pointer"]
+    assert "frame-pointer does not apply: CONFIG_FRAME_POINTER is off in this configuration" in result.assumptions
+    assert "frame-pointer" not in applicable(None, {}) and "frame-pointer" in applicable(None, FP_ON)
+    assert "frame-pointer" in applicable(None)      # under some configuration
+    _, obligations, result = frame_pointer({"f": FRAMED.format(body="nop")})
+    assert statuses(obligations) == {"rbp": "proved", "saved-rbp": "proved", "call": "proved"}
+    assert not [text for text in result.assumptions if "does not apply" in text]
+
+
+@pytest.mark.parametrize("body, refuted, line", [
+    # flags kept in RBP past the TDX instruction, as the v6.2 __tdx_hypercall did
+    ("push %rbp\nmovq %rsi, %rbp\ntdcall\npop %rbp", {"rbp"}, 5),
+    # the saved caller's RBP overwritten while RBP points at it (and put back)
+    ("movq (%rbp), %rbx\nmovq %rax, (%rbp)\nmovq %rbx, (%rbp)", {"saved-rbp"}, 5),
+    # a scratch use of RBP, put back before FRAME_END: broken in between
+    ("movq %rbp, %rbx\nxorl %ebp, %ebp\nmovq %rbx, %rbp", {"rbp"}, 5),
+])
+def test_a_broken_chain_inside_the_frame_is_refuted_where_it_breaks(body, refuted, line):
+    prog, obligations, _ = frame_pointer({"f": FRAMED.format(body=body.replace("\n", "\n    "))})
+    assert {d for d, status in statuses(obligations).items() if status == "refuted"} == refuted
+    for detail in refuted:
+        assert obligations[("frame-pointer", detail)].origin.line == line
+    assert_real(prog, obligations, "frame-pointer")
+
+
+def test_the_frame_set_up_in_the_wrong_order_is_refuted():
+    # `mov %rsp, %rbp` before the push: RBP is the return-address slot, not the saved RBP's
+    prog, obligations, _ = frame_pointer({"f": "mov %rsp, %rbp\npush %rbp\npop %rbp\nret"})
+    assert obligations[("frame-pointer", "rbp")].status == "refuted"
+    assert obligations[("frame-pointer", "rbp")].origin.line == 2
+    assert_real(prog, obligations, "frame-pointer")
+
+
+def test_the_flags_kept_on_the_stack_are_proved():
+    body = "push %rsi\ntestq $1, (%rsp)\njz 1f\nnop\n1:\ntdcall\npop %rsi"
+    _, obligations, _ = frame_pointer({"f": FRAMED.format(body=body.replace("\n", "\n    "))})
+    assert set(statuses(obligations).values()) == {"proved"}
+
+
+def test_a_leaf_without_a_frame_is_proved_and_a_call_without_one_refuted():
+    _, obligations, _ = frame_pointer({"f": "push %rbx\nmovq %rdi, %rbx\ntdcall\npop %rbx\nret"})
+    assert set(statuses(obligations).values()) == {"proved"}
+    prog, obligations, _ = frame_pointer({"f": "push %rbx\ncall helper\npop %rbx\nret"})
+    assert statuses(obligations) == {"rbp": "proved", "saved-rbp": "proved", "call": "refuted"}
+    assert obligations[("frame-pointer", "call")].origin.line == 2
+    prog, obligations, _ = frame_pointer({"f": FRAMED.format(body="call helper")})
+    assert set(statuses(obligations).values()) == {"proved"}
+
+
+def test_an_inlined_callee_is_judged_against_its_own_frame():
+    good = {"g": FRAMED.format(body="nop"), "f": FRAMED.format(body="call g")}
+    _, obligations, _ = frame_pointer(good)
+    assert set(statuses(obligations).values()) == {"proved"}
+    # a callee without a frame that calls nothing is a leaf: fine
+    _, obligations, _ = frame_pointer({"g": "movl $1, %eax\nret", "f": FRAMED.format(body="call g")})
+    assert set(statuses(obligations).values()) == {"proved"}
+    # a callee that clobbers RBP (and puts it back) breaks the chain inside itself
+    bad = {"g": "push %rbx\nmovq %rbp, %rbx\nmovq %rdi, %rbp\nmovq %rbx, %rbp\npop %rbx\nret",
+           "f": FRAMED.format(body="call g")}
+    prog, obligations, _ = frame_pointer(bad)
+    refuted = obligations[("frame-pointer", "rbp")]
+    assert refuted.status == "refuted" and refuted.origin.file == "g.S" and refuted.origin.line == 4
+    assert_real(prog, obligations, "frame-pointer")
+
+
+def test_a_fixup_is_judged_like_the_rest_of_the_path():
+    text = FRAMED.format(body="site:\nseamcall\njmp out\ntrap:\nmovq %rax, %rbp\nout:").replace(
+        "\n    out:", "\nout:")
+    prog, obligations, _ = frame_pointer({"f": text}, extable=(("site", "trap"),))
+    refuted = obligations[("frame-pointer", "rbp")]
+    assert refuted.status == "refuted" and refuted.counterexample["tdx"][0]["outcome"].startswith("fault")
+    assert_real(prog, obligations, "frame-pointer")
+
+
+def test_old_firmware_that_clobbers_rbp_breaks_the_chain_after_the_instruction():
+    text = FRAMED.format(body="movq %rdi, %rax\nseamcall")
+    for firmware, status in (("spec", "proved"), ("clobbers-rbp", "refuted")):
+        prog, obligations, _ = frame_pointer({"f": text}, firmware=firmware)
+        assert obligations[("frame-pointer", "rbp")].status == status
+    assert obligations[("frame-pointer", "rbp")].origin.line == 5     # the pop after the SEAMCALL
+    assert_real(prog, obligations, "frame-pointer")
+
+
+def test_frame_pointer_on_merged_paths_refutes_only_the_side_that_breaks_it():
+    text = FRAMED.format(body="testq %rdi, %rdi\nje 1f\nmovq %rsi, %rbp\nmovq %rsp, %rbp\n1:\nnop")
+    prog, obligations, result = frame_pointer({"f": text})
+    refuted = obligations[("frame-pointer", "rbp")]
+    assert refuted.status == "refuted" and refuted.origin.line == 6
+    assert int(refuted.counterexample["entry"]["registers"]["rdi"], 0) != 0    # the side that did not jump
+    assert_real(prog, obligations, "frame-pointer")

@@ -23,9 +23,19 @@
  *   VMfailInvalid, fault) and the kernel's exception table (trap number
  *   into RAX, resume at the fixup) given as a table of absolute addresses.
  *   IF cannot change in user mode: sti/cli set and clear a tracked bit.
+ * - Tracing (TRACE 1): the case starts with the trap flag set, so the CPU
+ *   raises a debug trap (SIGTRAP, TRAP_TRACE) after every instruction; the
+ *   handler records the registers and the 8 bytes at RBP (when they lie in
+ *   the stack or data region) before each instruction of the code under
+ *   test -- from the entry on, none of the harness's own, nothing outside
+ *   the text segment (a ret to a stray address) -- and lets it go on.
+ *   Where the handler itself hands control back to that code (a TDX
+ *   instruction played, sti/cli stepped over, a fixup taken) it records
+ *   the state it resumes with, since no trap reports it.  TF is masked out
+ *   of every RFLAGS reported.
  *
  * Protocol (one token-separated line each, hex numbers without 0x):
- *   in:  case ENTRY RFLAGS IF STACKFILL DATAFILL RETURNSLOT LIMIT_US
+ *   in:  case ENTRY RFLAGS IF STACKFILL DATAFILL RETURNSLOT LIMIT_US TRACE
  *        regs R0..R15              (encoding order rax rcx rdx rbx rsp ...)
  *        mem ADDR HEXBYTES         (0 or more)
  *        observe ADDR LEN          (0 or more)
@@ -37,6 +47,8 @@
  *                                    panic and fallthrough: the stub's or landing's index)
  *        state R0..R15 RFLAGS IF RIP
  *        event KIND RIP OUTCOME R0..R15 RFLAGS IF   (one per TDX instruction)
+ *        step RIP R0..R15 OK AT_RBP (tracing: one per instruction; OK 1 when
+ *                                    the 8 bytes AT_RBP at RBP were readable)
  *        mem ADDR HEXBYTES          (one per observe line)
  *        done
  */
@@ -61,7 +73,9 @@
 #define MAX_SCRIPT 64
 #define MAX_EVENTS 64
 #define MAX_OBSERVE 64
+#define MAX_STEPS 20000
 #define FLAGS_SETTABLE 0xcd5ULL /* CF PF AF ZF SF DF OF */
+#define FLAG_TF 0x100ULL
 
 /* Tables emitted next to the code under test (model/native.py). */
 extern const uint64_t tdxproof_entries[];     /* count, address...        */
@@ -77,7 +91,7 @@ extern const char __executable_start[], etext[];
 
 /* Defined in the assembly block below. */
 extern void tdxproof_enter(const uint64_t *entry) __attribute__((noreturn));
-extern const char tdxproof_return_landing[], tdxproof_taken_landing[];
+extern const char tdxproof_return_landing[], tdxproof_taken_landing[], __x86_return_thunk[];
 
 __asm__(
     ".text\n"
@@ -140,6 +154,8 @@ struct event {
 
 struct observation { uint64_t address, length; };
 
+struct step { uint64_t rip, regs[NREGS], at_rbp, readable; };
+
 /* The case being run; the signal handler reads and writes these. */
 static struct {
     uint64_t entry[NREGS + 2];
@@ -150,6 +166,10 @@ static struct {
     int nevents;
     struct observation observe[MAX_OBSERVE];
     int nobserve;
+    uint64_t trace;     /* single-step the case */
+    int stepping;       /* the entry has been reached: record steps */
+    struct step *steps;
+    int nsteps;
     volatile sig_atomic_t running;
     /* The outcome. */
     const char *end;
@@ -176,7 +196,7 @@ static void finish(const char *end, ucontext_t *uc)
     greg_t *g = uc->uc_mcontext.gregs;
     for (int i = 0; i < NREGS; i++)
         cur.regs[i] = (uint64_t)g[greg_of[i]];
-    cur.rflags = (uint64_t)g[REG_EFL];
+    cur.rflags = (uint64_t)g[REG_EFL] & ~FLAG_TF;
     cur.rip = (uint64_t)g[REG_RIP];
     cur.end = end;
     cur.running = 0;
@@ -196,8 +216,53 @@ static void record_event(const char *kind, const char *outcome, ucontext_t *uc)
     e->rip = (uint64_t)g[REG_RIP];
     for (int i = 0; i < NREGS; i++)
         e->regs[i] = (uint64_t)g[greg_of[i]];
-    e->rflags = (uint64_t)g[REG_EFL];
+    e->rflags = (uint64_t)g[REG_EFL] & ~FLAG_TF;
     e->if_flag = cur.if_flag;
+}
+
+static int in_regions(uint64_t address, uint64_t length);
+
+/* Whether RIP is one of the harness's own exits (landings, stubs, the
+ * return thunk): not code under test. */
+static int harness_address(uint64_t rip)
+{
+    if (rip == (uint64_t)tdxproof_return_landing || rip == (uint64_t)tdxproof_taken_landing ||
+        rip == (uint64_t)__x86_return_thunk)
+        return 1;
+    for (uint64_t i = 0; i < tdxproof_panic_stubs[0]; i++)
+        if (rip == tdxproof_panic_stubs[1 + i])
+            return 1;
+    for (uint64_t i = 0; i < tdxproof_landings[0]; i++)
+        if (rip == tdxproof_landings[1 + i])
+            return 1;
+    return 0;
+}
+
+/* Tracing: the state before the instruction at the context's RIP. */
+static void record_step(ucontext_t *uc)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    uint64_t rip = (uint64_t)g[REG_RIP];
+    if (!cur.trace)
+        return;
+    if (!cur.stepping) {
+        if (rip != cur.entry[NREGS + 1])
+            return;
+        cur.stepping = 1;
+    }
+    if (harness_address(rip) || !in_text(rip, 1))     /* not code: a ret to a stray address */
+        return;
+    if (cur.nsteps == MAX_STEPS) {
+        snprintf(cur.detail, sizeof cur.detail, "too-many-steps");
+        finish("crash", uc);
+    }
+    struct step *s = &cur.steps[cur.nsteps++];
+    s->rip = rip;
+    for (int i = 0; i < NREGS; i++)
+        s->regs[i] = (uint64_t)g[greg_of[i]];
+    uint64_t rbp = (uint64_t)g[REG_RBP];
+    s->readable = in_regions(rbp, 8);
+    s->at_rbp = s->readable ? *(const uint64_t *)rbp : 0;
 }
 
 /* One exception-table entry: a fault at FROM resumes at TO; KIND 2 = fault
@@ -251,6 +316,7 @@ static void fault(uint64_t trap, ucontext_t *uc)
         if (f.kind == 2)
             g[REG_RAX] = (greg_t)trap;
         g[REG_RIP] = (greg_t)f.to;
+        record_step(uc);
         return;
     }
     if (find_fixup(rip, &f))
@@ -288,10 +354,12 @@ static void tdx_instruction(const char *kind, ucontext_t *uc)
                 g[greg_of[i]] = (greg_t)b->values[i];
         apply_flags(uc, b->clear, b->set);
         g[REG_RIP] += 4;
+        record_step(uc);
         break;
     case VMFAIL:
         apply_flags(uc, b->clear, b->set);
         g[REG_RIP] += 4;
+        record_step(uc);
         break;
     case FAULT:
         fault(b->trap, uc);
@@ -353,14 +421,20 @@ static void on_signal(int sig, siginfo_t *info, void *context)
         if (in_text(rip, 1) && *(const unsigned char *)rip == 0xfb) { /* sti */
             cur.if_flag = 1;
             g[REG_RIP] += 1;
+            record_step(uc);
             return;
         }
         if (in_text(rip, 1) && *(const unsigned char *)rip == 0xfa) { /* cli */
             cur.if_flag = 0;
             g[REG_RIP] += 1;
+            record_step(uc);
             return;
         }
         fault(13, uc);
+        return;
+    }
+    if (sig == SIGTRAP && info->si_code == TRAP_TRACE && cur.trace) { /* a single step */
+        record_step(uc);
         return;
     }
     if (sig == SIGTRAP) { /* int3: RIP is past it */
@@ -482,6 +556,8 @@ static void run_case(uint64_t entry_index, uint64_t return_slot, uint64_t limit_
     cur.nevents = 0;
     cur.script_pos = 0;
     cur.detail[0] = 0;
+    cur.nsteps = 0;
+    cur.stepping = 0;
     struct itimerval timer = {.it_value = {.tv_sec = (time_t)(limit_us / 1000000),
                                            .tv_usec = (suseconds_t)(limit_us % 1000000)}};
     if (sigsetjmp(case_done, 1) == 0) {
@@ -502,6 +578,12 @@ static void run_case(uint64_t entry_index, uint64_t return_slot, uint64_t limit_
         print_regs(e->regs);
         printf(" %llx %llx\n", (unsigned long long)e->rflags, (unsigned long long)e->if_flag);
     }
+    for (int i = 0; i < cur.nsteps; i++) {
+        const struct step *s = &cur.steps[i];
+        printf("step %llx", (unsigned long long)s->rip);
+        print_regs(s->regs);
+        printf(" %llx %llx\n", (unsigned long long)s->readable, (unsigned long long)s->at_rbp);
+    }
     for (int i = 0; i < cur.nobserve; i++) {
         const unsigned char *p = (const unsigned char *)cur.observe[i].address;
         printf("mem %llx ", (unsigned long long)cur.observe[i].address);
@@ -516,6 +598,9 @@ int main(void)
 {
     map_region(TDXPROOF_STACK_BASE, TDXPROOF_STACK_SIZE);
     map_region(TDXPROOF_DATA_BASE, TDXPROOF_DATA_SIZE);
+    cur.steps = malloc(MAX_STEPS * sizeof *cur.steps);
+    if (!cur.steps)
+        die("out of memory", NULL);
     install_handlers();
 
     char *line = NULL;
@@ -535,6 +620,9 @@ int main(void)
             limit_us = hex(next_token());
             if (!limit_us)
                 die("a case needs a time limit", NULL);
+            cur.trace = hex(next_token()) & 1;
+            if (cur.trace)
+                cur.entry[NREGS] |= FLAG_TF;
             cur.script_len = 0;
             cur.nobserve = 0;
         } else if (!strcmp(word, "regs")) {
