@@ -98,7 +98,7 @@ class Prototype:
         """
         parameters = ", ".join((p.type + ("" if p.type.endswith("*") else " ") + p.name).strip()
                                for p in self.parameters) or "void"
-        return f"{self.returns} {self.name}({parameters})"
+        return f"{self.returns}{'' if self.returns.endswith('*') else ' '}{self.name}({parameters})"
 
 
 @dataclass(frozen=True)

@@ -827,11 +827,15 @@ def struct_layouts(tree: KernelTree, names: Sequence[str], staged: Search, files
                           f"({', '.join(display(h) for h in tdx_headers(tree.source, files)) or 'none found'})")
     if not definitions:
         return {}
-    laid_out = _compiler_layouts(tree, definitions, staged, cpp, limits, configs or {})
-    if isinstance(laid_out, str):
-        return {name: read_layout(d, f"laid out by tdxproof's struct reader (the C compiler could not compile "
-                                     f"the header: {laid_out})") for name, d in definitions.items()}
-    return laid_out
+    layouts: dict[str, StructLayout] = {}
+    for header in dict.fromkeys(d.header for d in definitions.values()):
+        here = {name: d for name, d in definitions.items() if d.header == header}
+        laid_out = _compiler_layouts(tree, here, staged, cpp, limits, configs or {})
+        if isinstance(laid_out, str):
+            laid_out = {name: read_layout(d, f"laid out by tdxproof's struct reader (the C compiler could not "
+                                             f"compile the header: {laid_out})") for name, d in here.items()}
+        layouts.update(laid_out)
+    return {name: layouts[name] for name in names if name in layouts}
 
 
 def _compiler_layouts(tree: KernelTree, definitions: Mapping[str, Definition], staged: Search,
@@ -1022,7 +1026,8 @@ def _mentioned(files: Sequence[str], command: Callable[[str], list[str]], privat
         if os.path.abspath(path).startswith(os.path.abspath(private) + os.sep) or not os.path.isfile(path):
             continue
         try:
-            names.update(re.findall(r"\b" + _CONFIG_NAME, Path(path).read_text(encoding="utf-8", errors="replace")))
+            text = _without_comments(Path(path).read_text(encoding="utf-8", errors="replace"))
+            names.update(re.findall(r"\b" + _CONFIG_NAME, text))
         except OSError:
             pass
     return names
@@ -1095,8 +1100,8 @@ def assumption_texts(facts: TreeFacts, configs: Mapping[str, bool], toggled: Ite
     CONFIG_C=y (--matrix)
     asm-offsets TDX_MODULE_rcx=0, TDX_MODULE_rdx=8 (g.h)
     """
-    build = f", built in {facts.build}" if facts.build and facts.build != facts.root else ""
-    texts = [f"kernel tree {facts.root}{build}: its own headers, configuration and asm-offsets, "
+    build = f", built in {display(facts.build)}" if facts.build and facts.build != facts.root else ""
+    texts = [f"kernel tree {display(facts.root)}{build}: its own headers, configuration and asm-offsets, "
              f"preprocessed as Kbuild does (no shims)"]
     toggled = set(toggled)
     by_source: dict[str, list[str]] = {}
