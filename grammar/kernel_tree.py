@@ -175,7 +175,7 @@ def locate(tree: str | None, build: str | None) -> KernelTree | None:
         return None
     for option, directory in (("--kernel-tree", tree), ("--kernel-build", build)):
         if directory is not None and not os.path.isdir(directory):
-            raise SourceError(f"{option} {directory}: no such directory")
+            raise SourceError(f"{option} {directory}: {'not a' if os.path.exists(directory) else 'no such'} directory")
     source = None
     if tree is not None:
         if is_source_tree(tree):
