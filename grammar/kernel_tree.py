@@ -94,7 +94,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from grammar.cpp import DEFAULT_CPP, SourceLine, map_lines, preprocessor_command, run_preprocessor
+from grammar.cpp import DEFAULT_CPP, SourceLine, map_lines, run_preprocessor
 from grammar.declarations import (ConfigValue, Parameter, Prototype, StructField, StructLayout, TreeFacts,
                                   Value)
 from grammar.limits import Limits
@@ -261,7 +261,7 @@ def _without_comments(text: str) -> str:
     """
     def blank(match: re.Match) -> str:
         token = match.group(0)
-        return token if token[0] in "\"'" else "\n" * token.count("\n") + ("" if "\n" in token else "")
+        return token if token[0] in "\"'" else "\n" * token.count("\n")
     return re.sub(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|/\*.*?\*/|//[^\n]*', blank, text, flags=re.S)
 
 
