@@ -62,13 +62,21 @@ class SourceLine:
 def preprocessor_command(path: str, include_dirs: Sequence[str] = (),
                          defines: Sequence[str] = (), undefines: Sequence[str] = (),
                          configs: Mapping[str, bool] | None = None, cpp: str | None = None,
-                         shim_dir: str | None = None) -> list[str]:
-    """The argument vector that preprocesses ``path``.
+                         shim_dir: str | None = None, include_files: Sequence[str] = (),
+                         nostdinc: bool = False) -> list[str]:
+    """The argument vector that preprocesses ``path``; ``include_files``
+    are ``-include``d (after every ``-D``/``-U``, as the preprocessor reads
+    them anyway), ``nostdinc`` leaves the system's directories out (a
+    kernel tree's files see only the tree, as Kbuild's ``-nostdinc``).
 
     >>> preprocessor_command("a.S", ["inc"], ["X=2"], ["Y"], {"CONFIG_A": True,
     ...     "CONFIG_B": False}, shim_dir="shims")  # doctest: +NORMALIZE_WHITESPACE
     ['cc', '-E', '-x', 'assembler-with-cpp', '-D__ASSEMBLY__', '-D__KERNEL__',
      '-Iinc', '-DX=2', '-UY', '-DCONFIG_A=1', '-UCONFIG_B', '-Ishims', 'a.S']
+    >>> preprocessor_command("a.S", ["tree/include"], include_files=["tree/include/linux/kconfig.h"],
+    ...                      nostdinc=True)  # doctest: +NORMALIZE_WHITESPACE
+    ['cc', '-E', '-x', 'assembler-with-cpp', '-D__ASSEMBLY__', '-D__KERNEL__', '-nostdinc',
+     '-Itree/include', '-include', 'tree/include/linux/kconfig.h', 'a.S']
     >>> preprocessor_command("-x.S")[-1]
     './-x.S'
     >>> preprocessor_command("a.S", defines=[""])
@@ -89,11 +97,14 @@ def preprocessor_command(path: str, include_dirs: Sequence[str] = (),
             if not re.fullmatch(pattern, value, re.S):
                 raise SourceError(f"bad {option} {value!r}: expected {expected}")
     command += ["-x", "assembler-with-cpp", "-D__ASSEMBLY__", "-D__KERNEL__"]
+    command += ["-nostdinc"] if nostdinc else []
     command += [f"-I{directory}" for directory in include_dirs]
     command += [f"-D{define}" for define in defines]
     command += [f"-U{name}" for name in undefines]
     for name, enabled in sorted((configs or {}).items()):
         command.append(f"-D{name}=1" if enabled else f"-U{name}")
+    for name in include_files:
+        command += ["-include", name]
     if shim_dir is not None:
         command.append(f"-I{shim_dir}")
     command.append(f"./{path}" if path.startswith("-") else path)
@@ -359,12 +370,14 @@ def _kill_group(process: subprocess.Popen, reap: bool = True) -> None:
 def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[str] = (),
                undefines: Sequence[str] = (), configs: Mapping[str, bool] | None = None,
                cpp: str | None = None, shim_dir: str | None = None, limits: Limits = Limits(),
-               runs: Runs | None = None, read: list[str] | None = None) -> list[SourceLine]:
+               runs: Runs | None = None, read: list[str] | None = None,
+               include_files: Sequence[str] = (), nostdinc: bool = False) -> list[SourceLine]:
     """Preprocess ``path`` and return its lines with their origins (``read``:
     see :func:`map_lines`)."""
     file = os.path.normpath(path)
     check_text(file, read_source(path, limits))
-    command = preprocessor_command(path, include_dirs, defines, undefines, configs, cpp, shim_dir)
+    command = preprocessor_command(path, include_dirs, defines, undefines, configs, cpp, shim_dir,
+                                   include_files, nostdinc)
     status, stdout, stderr = run_preprocessor(command, path, limits, runs)
     if status != 0 and re.search(r"out of memory|bad_alloc|cannot allocate memory", stderr, re.I):
         raise limits.exceeded("cpp_memory_bytes", "the C preprocessor's memory", Origin(file, 1))

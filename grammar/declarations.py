@@ -55,6 +55,15 @@ class StructLayout:
     def field(self, name: str) -> StructField | None:
         return next((f for f in self.fields if f.name == name), None)
 
+    def text(self) -> str:
+        """The layout in one line, for reports.
+
+        >>> StructLayout("s", (StructField("rcx", 0, 8), StructField("version", 8, 1)), 16, "laid out by cc").text()
+        'struct s (16 bytes: rcx@0, version@8:1; laid out by cc)'
+        """
+        fields = ", ".join(f"{f.name}@{f.offset}" + (f":{f.size}" if f.size != 8 else "") for f in self.fields)
+        return f"struct {self.name} ({self.size} bytes: {fields}; {self.source})"
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -80,6 +89,17 @@ class Prototype:
     def source(self) -> str:
         return f"declared at {self.origin.file}:{self.origin.line}"
 
+    def text(self) -> str:
+        """The declaration as C, normalised.
+
+        >>> Prototype("__tdcall", "u64", (Parameter("u64", "fn"), Parameter("struct tdx_module_args *", "args",
+        ...     "tdx_module_args")), Origin("tdx.h", 3)).text()
+        'u64 __tdcall(u64 fn, struct tdx_module_args *args)'
+        """
+        parameters = ", ".join((p.type + ("" if p.type.endswith("*") else " ") + p.name).strip()
+                               for p in self.parameters) or "void"
+        return f"{self.returns}{'' if self.returns.endswith('*') else ' '}{self.name}({parameters})"
+
 
 @dataclass(frozen=True)
 class Value:
@@ -93,19 +113,37 @@ class Value:
 @dataclass(frozen=True)
 class ConfigValue:
     """A kernel option's value and where it came from (``.config``,
-    ``include/generated/autoconf.h``, ``--config``, ``--matrix``)."""
+    ``include/generated/autoconf.h``, ``--config``, ``--matrix``, the
+    Makefile line that builds a checked file); ``value`` is the value as
+    ``.config`` spells it (``y``, ``m``, ``n``, ``16``, ``"text"``)."""
 
     enabled: bool
     source: str
+    value: str = ""
+
+    def text(self, name: str) -> str:
+        """``NAME=VALUE``.
+
+        >>> ConfigValue(True, ".config").text("CONFIG_A"), ConfigValue(True, ".config", "16").text("CONFIG_N")
+        ('CONFIG_A=y', 'CONFIG_N=16')
+        """
+        return f"{name}={self.value or ('y' if self.enabled else 'n')}"
 
 
 @dataclass(frozen=True)
 class TreeFacts:
     """What one kernel tree declares: prototypes and struct layouts by
-    name, asm-offsets constants by symbol, configuration by option."""
+    name, asm-offsets constants by symbol, configuration by option.
+
+    ``root`` is the source tree, ``build`` the build directory (the same
+    for a build in the tree); ``notes`` say what could not be read and
+    why (a header the C preprocessor rejected: its declarations are not
+    among the prototypes)."""
 
     root: str
     prototypes: Mapping[str, Prototype] = field(default_factory=dict)
     structs: Mapping[str, StructLayout] = field(default_factory=dict)
     offsets: Mapping[str, Value] = field(default_factory=dict)
     config: Mapping[str, ConfigValue] = field(default_factory=dict)
+    build: str = ""
+    notes: tuple[str, ...] = ()

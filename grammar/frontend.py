@@ -16,6 +16,14 @@ groups are separate programs.  A group root may hold a ``tdxproof.toml``
 (:func:`tree_options`) with the options that tree needs (its own
 ``include_dirs``, ``defines``).
 
+A group whose root is a real kernel source tree (:mod:`grammar.kernel_tree`),
+or all the files when ``kernel_tree``/``kernel_build`` name one, is in
+*tree mode*: preprocessed as Kbuild does (the tree's include path and
+``-include`` files, ``-nostdinc``, no shims), under the tree's
+configuration and the options Kbuild needs to build its files (added to
+the group's ``configs``, below the command line's), and the group carries
+the tree's :class:`grammar.declarations.TreeFacts`.
+
 Importing this module does not import the GNU-as layer (nor lark): a
 ``check`` starts its preprocessor runs (:class:`Preprocessing`) first and
 imports the rest of the tool while they run.
@@ -32,7 +40,9 @@ from typing import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import model
-from grammar.cpp import Runs, SourceLine, preprocess
+from grammar import kernel_tree
+from grammar.cpp import Runs, SourceLine, preprocess, preprocessor_command
+from grammar.declarations import TreeFacts
 from grammar.limits import Limits
 from grammar.located_toml import read_toml
 from grammar.source import SourceError
@@ -49,7 +59,10 @@ class FrontEndOptions:
     """How to preprocess: ``-I``/``-D``/``-U`` as given, ``configs`` maps
     ``CONFIG_*`` names to on/off, ``cpp`` replaces ``cc -E``, ``use_shims``
     adds ``model/shims`` as the last include directory; ``limits`` bound
-    every stage (:mod:`grammar.limits`)."""
+    every stage (:mod:`grammar.limits`).  ``kernel_tree`` (a source tree
+    or an ``O=`` build directory) and ``kernel_build`` (a build directory)
+    put the files in tree mode (:mod:`grammar.kernel_tree`; the shims are
+    then not used, whatever ``use_shims``)."""
 
     include_dirs: tuple[str, ...] = ()
     defines: tuple[str, ...] = ()
@@ -58,6 +71,8 @@ class FrontEndOptions:
     cpp: str | None = None
     use_shims: bool = True
     limits: Limits = Limits()
+    kernel_tree: str | None = None
+    kernel_build: str | None = None
 
 
 TREE_CONFIG = "tdxproof.toml"
@@ -71,11 +86,15 @@ class FileGroup:
     """Input files that form one program: those of one kernel tree.
 
     ``root`` is the tree's root directory (absolute), ``options`` the
-    command line's with the root's :data:`TREE_CONFIG` applied."""
+    command line's with the root's :data:`TREE_CONFIG` applied (and, in
+    tree mode, the tree and the options that build its files); ``facts``
+    what the tree declares (tree mode only; ``None`` also when the tree is
+    bad input: the group's preprocessor runs raise that error)."""
 
     root: str
     files: tuple[str, ...]
     options: FrontEndOptions
+    facts: TreeFacts | None = None
 
 
 def group_root(path: str) -> str:
@@ -153,13 +172,38 @@ def group_configurations(paths: Sequence[str], options: FrontEndOptions, configs
 
 def group_files(paths: Sequence[str], options: FrontEndOptions) -> list[FileGroup]:
     """``paths`` by group root (see :func:`group_root`): the groups in the
-    order of their first file, each group's files in input order."""
+    order of their first file, each group's files in input order.  When
+    ``options`` name a kernel tree, every file is of that tree's group."""
     if not paths:
         raise SourceError("no input files")
+    named = kernel_tree.locate(options.kernel_tree, options.kernel_build)
     by_root: dict[str, list[str]] = {}
     for path in paths:
-        by_root.setdefault(group_root(path), []).append(path)
-    return [FileGroup(root, tuple(files), tree_options(root, options)) for root, files in by_root.items()]
+        by_root.setdefault(named.source if named else group_root(path), []).append(path)
+    groups = []
+    for root, files in by_root.items():
+        tree = named or (kernel_tree.KernelTree(root, root) if kernel_tree.is_source_tree(root) else None)
+        here = tree_options(root, options)
+        groups.append(_tree_group(root, tuple(files), here, tree) if tree else FileGroup(root, tuple(files), here))
+    return groups
+
+
+def _tree_group(root: str, files: tuple[str, ...], options: FrontEndOptions,
+                tree: kernel_tree.KernelTree) -> FileGroup:
+    """A group in tree mode: its options and the tree's facts.  An error of
+    the tree leaves the facts out; the group's preprocessor runs raise it."""
+    options = replace(options, kernel_tree=tree.source, use_shims=False,
+                      kernel_build=tree.build if tree.build != tree.source else None)
+    try:
+        built = kernel_tree.tree_configs(tree, files, options.configs)
+        options = replace(options, configs={**{name: value.enabled for name, value in built.items()},
+                                            **options.configs})
+        facts = kernel_tree.tree_facts(tree, files, options.configs, lambda path: _command(path, options),
+                                       options.cpp, options.limits)
+        facts = replace(facts, config={**facts.config, **built})
+    except SourceError:
+        facts = None
+    return FileGroup(root, files, options, facts)
 
 
 def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
@@ -190,13 +234,34 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
                    defines=lists["defines"] + tuple(options.defines))
 
 
+def _search(options: FrontEndOptions) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+    """(include directories, ``-include`` files, shim directory) of ``options``."""
+    tree = kernel_tree.locate(options.kernel_tree, options.kernel_build)
+    if tree is None:
+        return options.include_dirs, (), str(SHIM_DIR) if options.use_shims else None
+    search = kernel_tree.search(tree, options.configs, options.cpp, options.limits)
+    return options.include_dirs + search.include_dirs, search.include_files, None
+
+
+def _tree_mode(options: FrontEndOptions) -> bool:
+    return options.kernel_tree is not None or options.kernel_build is not None
+
+
+def _command(path: str, options: FrontEndOptions) -> list[str]:
+    """The preprocessor command of ``path`` under ``options``."""
+    include_dirs, include_files, shims = _search(options)
+    return preprocessor_command(path, include_dirs, options.defines, options.undefines, options.configs,
+                                options.cpp, shims, include_files, nostdinc=shims is None and _tree_mode(options))
+
+
 def preprocessed(path: str, options: FrontEndOptions, runs: Runs | None = None,
                  read: list[str] | None = None) -> list[SourceLine]:
     """One file through the C preprocessor (one of ``runs``, if given;
     ``read`` collects the files it read: :func:`grammar.cpp.map_lines`)."""
-    return preprocess(path, options.include_dirs, options.defines, options.undefines,
-                      options.configs, options.cpp,
-                      str(SHIM_DIR) if options.use_shims else None, options.limits, runs, read)
+    include_dirs, include_files, shims = _search(options)
+    return preprocess(path, include_dirs, options.defines, options.undefines,
+                      options.configs, options.cpp, shims, options.limits, runs, read,
+                      include_files, nostdinc=shims is None and _tree_mode(options))
 
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:
@@ -238,7 +303,8 @@ def options_key(options: FrontEndOptions) -> tuple:
     True
     """
     return (options.include_dirs, options.defines, options.undefines,
-            tuple(sorted(options.configs.items())), options.cpp, options.use_shims, options.limits)
+            tuple(sorted(options.configs.items())), options.cpp, options.use_shims, options.limits,
+            options.kernel_tree, options.kernel_build)
 
 
 class Preprocessing:

@@ -308,7 +308,9 @@ _FRONT_END = _table({
     "undefines": _listing(_matching(_MACRO, "a macro name")),
     "configs": _mapping(_matching(_CONFIG, "a CONFIG_* option name"), _boolean),
     "cpp": _nullable(_text),
-    "use_shims": _boolean}, {"limits": _mapping(_choice(LIMIT_NAMES), _limit)})
+    "use_shims": _boolean}, {"limits": _mapping(_choice(LIMIT_NAMES), _limit),
+                             "kernel_tree": _argument("a kernel tree directory"),
+                             "kernel_build": _argument("a kernel build directory")})
 _DIGESTS = _mapping(_path, _matching(_DIGEST, "a digest (sha256: and 64 hex digits)"))
 _RUN = {
     "function": _symbol,
@@ -491,9 +493,11 @@ def front_end_json(options: FrontEndOptions) -> dict:
     raised or lowered with ``--limit``)."""
     changed = {name: getattr(options.limits, name) for name in LIMIT_NAMES
                if getattr(options.limits, name) != getattr(Limits(), name)}
+    tree = {name: getattr(options, name) for name in ("kernel_tree", "kernel_build") if getattr(options, name)}
     return {"include_dirs": list(options.include_dirs), "defines": list(options.defines),
             "undefines": list(options.undefines), "configs": dict(sorted(options.configs.items())),
-            "cpp": options.cpp, "use_shims": options.use_shims, **({"limits": changed} if changed else {})}
+            "cpp": options.cpp, "use_shims": options.use_shims, **({"limits": changed} if changed else {}),
+            **tree}
 
 
 def front_end_options(table: Mapping, cpp: str | None) -> FrontEndOptions:
@@ -507,10 +511,14 @@ def front_end_options(table: Mapping, cpp: str | None) -> FrontEndOptions:
     True
     >>> front_end_options(front_end_json(options), cpp=None).cpp is None
     True
+    >>> tree = FrontEndOptions(use_shims=False, kernel_tree="/k", kernel_build="/b")
+    >>> front_end_options(front_end_json(tree), cpp=None) == tree
+    True
     """
     return FrontEndOptions(tuple(table["include_dirs"]), tuple(table["defines"]), tuple(table["undefines"]),
                            dict(table["configs"]), cpp, table["use_shims"],
-                           limits_from(table.get("limits", {}).items()))
+                           limits_from(table.get("limits", {}).items()),
+                           table.get("kernel_tree"), table.get("kernel_build"))
 
 
 # --- digests -------------------------------------------------------------------------

@@ -80,6 +80,12 @@ def _add_front_end_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpp", default=None, help="C preprocessor command (default: cc -E)")
     parser.add_argument("--no-shims", action="store_true",
                         help="do not add the shipped kernel shim headers (use -I with a kernel tree)")
+    parser.add_argument("--kernel-tree", metavar="DIR", default=None,
+                        help="read the FILEs inside this kernel source tree (or make O= build directory): "
+                             "its headers, configuration, asm-offsets and declarations, as Kbuild does "
+                             "(FILEs that lie in a kernel tree are read so without it)")
+    parser.add_argument("--kernel-build", metavar="DIR", default=None,
+                        help="the tree's build directory (make O=DIR): its .config and generated headers")
     parser.add_argument("--limit", dest="limits", action="append", default=[], type=limit_option,
                         metavar="NAME=N", help="raise (or lower) one limit (repeatable): "
                         + ", ".join(f"{option_name(name)} (default {getattr(Limits(), name)})"
@@ -91,7 +97,8 @@ def _front_end_options(args: argparse.Namespace):
     return FrontEndOptions(
         include_dirs=tuple(args.include_dirs), defines=tuple(args.defines),
         undefines=tuple(args.undefines), configs=dict(args.configs), cpp=args.cpp,
-        use_shims=not args.no_shims, limits=limits_from(args.limits))
+        use_shims=not args.no_shims, limits=limits_from(args.limits),
+        kernel_tree=args.kernel_tree, kernel_build=args.kernel_build)
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:

@@ -687,6 +687,7 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
 
 from grammar.frontend import (Preprocessing, group_configurations, load_preprocessed,  # noqa: E402
                               load_program, options_key)
+from grammar.kernel_tree import assumption_texts as tree_assumptions  # noqa: E402
 
 
 _PROGRAMS: dict[tuple, ast.Program] = {}
@@ -1011,6 +1012,12 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             failed.add(task[0])
     order = {group.files: position for position, (group, _) in enumerate(groups)}
     failures.sort(key=lambda failure: order[failure.files])
-    return RunResult([(result, options) for task, outcome in zip(tasks, outcomes) if task[0] not in failed
-                      for result, (options, _) in zip(outcome, task[2])], failures)
+    checked = [(result, options) for task, outcome in zip(tasks, outcomes) if task[0] not in failed
+               for result, (options, _) in zip(outcome, task[2])]
+    facts = {group.files: group.facts for group, _ in groups}
+    for (result, options), task in zip(checked, (task for task in tasks if task[0] not in failed
+                                                 for _ in task[2])):
+        if facts.get(task[0]) is not None:      # tree mode: the tree, its configuration and asm-offsets
+            result.assumptions.extend(tree_assumptions(facts[task[0]], options.configs, _toggled(configs)))
+    return RunResult(checked, failures)
 
