@@ -127,12 +127,13 @@ def config_label(configs: Mapping[str, bool]) -> str:
     return ",".join(f"{name}={'y' if value else 'n'}" for name, value in configs.items()) or "default"
 
 
-def config_enabled(options: FrontEndOptions, name: str) -> bool:
+def config_enabled(options: FrontEndOptions, name: str, default: bool = False) -> bool:
     """Whether kernel option ``name`` is on under ``options``: defined for
     the C preprocessor (what ``#ifdef CONFIG_X`` in a header tests), as
     :func:`grammar.cpp.preprocessor_command` passes them -- every ``-D``,
     then every ``-U``, then the ``configs`` (``=y`` defines, ``=n``
-    undefines), the last word winning.
+    undefines), the last word winning; ``default`` when none names it (a
+    kernel tree's own configuration, for instance).
 
     >>> config_enabled(FrontEndOptions(configs={"CONFIG_A": True}), "CONFIG_A")
     True
@@ -146,7 +147,7 @@ def config_enabled(options: FrontEndOptions, name: str) -> bool:
     if name in options.undefines:
         return False
     defined = (re.match(r"[A-Za-z_]\w*", define) for define in options.defines)   # NAME, NAME=V, NAME(x)=V
-    return any(match is not None and match[0] == name for match in defined)
+    return any(match is not None and match[0] == name for match in defined) or default
 
 
 def config_matrix(fixed: Mapping[str, bool], toggled: Sequence[str]) -> list[dict[str, bool]]:

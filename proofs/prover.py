@@ -102,17 +102,20 @@ class Settings:
     configs: Mapping[str, bool] = field(default_factory=dict)
 
 
-def row_configs(options) -> dict[str, bool]:
+def row_configs(options, facts=None) -> dict[str, bool]:
     """The kernel options the catalog's properties need, as the
-    front-end ``options`` of a row set them."""
+    front-end ``options`` of a row set them, else as the kernel tree's own
+    configuration does (``facts``: :class:`grammar.declarations.TreeFacts`)."""
     from grammar.frontend import config_enabled
     from proofs.properties import config_options
-    return {name: config_enabled(options, name) for name in config_options()}
+    tree = facts.config if facts is not None else {}
+    return {name: config_enabled(options, name, name in tree and tree[name].enabled) for name in config_options()}
 
 
-def row_settings(settings: Settings, options) -> Settings:
-    """``settings`` for the row preprocessed with front-end ``options``."""
-    return dataclasses.replace(settings, configs=row_configs(options))
+def row_settings(settings: Settings, options, facts=None) -> Settings:
+    """``settings`` for the row preprocessed with front-end ``options``
+    (in kernel tree ``facts``, if any)."""
+    return dataclasses.replace(settings, configs=row_configs(options, facts))
 
 
 @dataclass
@@ -741,9 +744,9 @@ def _task(arguments: tuple) -> list[FunctionResult] | tuple:
     on the fixture trees than a task per configuration).  A bad-input error
     comes back as (message, origin), which pickles whole (the exception
     would lose its origin on the way from the worker)."""
-    files, name, runs, settings = arguments
+    files, name, runs, settings, facts = arguments
     try:
-        return [check_function(cached_program(files, options), name, label, row_settings(settings, options))
+        return [check_function(cached_program(files, options), name, label, row_settings(settings, options, facts))
                 for options, label in runs]
     except SourceError as error:
         return (error.message, error.origin)
@@ -988,11 +991,11 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             for name in here if functions else every_name_of(defined):
                 where = [(run, program) for run, names, program in zip(runs, defined, programs) if name in names]
                 for (options, _), program in where:
-                    selectors.function(program, name, row_configs(options))
+                    selectors.function(program, name, row_configs(options, group.facts))
                 size = len(where[0][1].function(name).instructions)
                 for start in range(0, len(where), CONFIGS_PER_TASK):
                     chunk = tuple(run for run, _ in where[start:start + CONFIGS_PER_TASK])
-                    batch.append(((group.files, name, chunk, settings), size * len(chunk)))
+                    batch.append(((group.files, name, chunk, settings, group.facts), size * len(chunk)))
             yield batch
         if failures:
             return
