@@ -812,7 +812,7 @@ class Executor:
             return name, self._code[f"symbol_{name}"]
         for access in accesses:
             if access.kind == "write":
-                for symbol in _summands(access.address):
+                for symbol in summands(access.address):
                     if symbol in self._code:
                         return symbol[len("symbol_"):], self._code[symbol]
         return None
@@ -1007,15 +1007,15 @@ class Executor:
         return self._transfer(path, fixup.to_label, origin)
 
 
-def _summands(address: z3.BitVecRef) -> Iterator[str]:
+def summands(address: z3.BitVecRef) -> Iterator[str]:
     """The names of the variables ``address`` adds (through ``bvadd``, the
     left side of ``bvsub`` and both arms of the ``If`` of merged paths):
     ``symbol_foo`` for ``foo + 8 + rcx*4``.
 
     >>> x, y = bv.variable("x", 64), bv.variable("y", 64)
-    >>> sorted(_summands(x + y * 4 - 8)), list(_summands(x * y))
+    >>> sorted(summands(x + y * 4 - 8)), list(summands(x * y))
     (['x'], [])
-    >>> sorted(_summands(z3.If(x == 0, y + 8, x)))
+    >>> sorted(summands(z3.If(x == 0, y + 8, x)))
     ['x', 'y']
     """
     work = [address]

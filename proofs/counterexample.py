@@ -64,7 +64,7 @@ from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
-from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, loads_of, past_end
+from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, loads_of, past_end, summands
 from model.extable import ExceptionTable
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE
 from model.lift import lift
@@ -381,8 +381,7 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     keeps it free between relocated windows."""
     rsp = path.entry.regs["rsp"]
     conditions = [z3.Extract(63, 12, rsp) == COUNTEREXAMPLE_RSP_PAGE >> 12]
-    accesses = [a for a in path.accesses
-                if not any(name.startswith("symbol_") for name in bv.free_constants([a.address]))]
+    accesses = [a for a in path.accesses if not any(name.startswith("symbol_") for name in summands(a.address))]
     addresses = [a.address for a in accesses]
     if rename is not None:
         accesses, addresses = accesses * 2, addresses + rename(addresses)

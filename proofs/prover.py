@@ -420,6 +420,7 @@ def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: tuple[z3.Bo
     so that each unknown is the claim's own."""
     started = time.perf_counter()
     batches = [[(claim.violated, claim, obligation, views) for claim, obligation, views in claims]]
+    placement = None
     while batches:
         batch = [item for item in batches.pop() if item[2].status != REFUTED]
         query = z3.simplify(bv.disjunction([item[0] for item in batch]))
@@ -432,39 +433,49 @@ def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: tuple[z3.Bo
             else:
                 batches += [[item] for item in reversed(batch)]
         elif answer is Verdict.SAT:
-            rest = []
-            for item in batch:
-                if item[2].status != REFUTED and z3.is_true(model.eval(item[0], model_completion=True)):
-                    _refute(item, model, path, context, solver)
-                elif item[2].status != REFUTED:
-                    rest.append(item)
-            if len(rest) == len(batch):
+            hit = [item for item in batch if z3.is_true(model.eval(item[0], model_completion=True))]
+            if not hit:
                 raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
-            batches.append(rest)
+            if placement is None:
+                from proofs.counterexample import native_placement
+                placement = native_placement(path, ModuleRenaming(path.events).rename if len(hit[0][3]) > 1 else None)
+            _refute(hit, model, context, placement, path, solver)
+            batches.append([item for item in batch if item[2].status != REFUTED])
     share = (time.perf_counter() - started) / max(1, len(claims))
     for _, obligation, _ in claims:
         obligation.seconds += share
 
 
-def _refute(item: tuple, model: z3.ModelRef, path: PathResult, context: tuple[z3.BoolRef, ...],
-            solver: Solver) -> None:
-    """Refute ``item``'s obligation with a model the CPU can run, if there is one
-    (:func:`proofs.counterexample.native_placement`)."""
-    _, claim, obligation, views = item
-    from proofs.counterexample import native_placement
-    placement = native_placement(path, ModuleRenaming(path.events).rename if len(views) > 1 else None)
-    note = ""
-    if not z3.is_true(model.eval(placement, model_completion=True)):
-        answer, placed = solver.check(context + (claim.violated, placement))
-        if answer is Verdict.SAT:
-            model = placed
-        else:
-            note = ("no model of this violation keeps its memory accesses in the native harness's memory"
-                    + (" (solver: unknown)" if answer is Verdict.UNKNOWN else "")
-                    + ": tdxproof replay relocates what it can")
-    obligation.witness = (model, path, claim, views, note)
-    obligation.origin = claim.origin
-    obligation.settle(REFUTED)
+def _refute(items: list[tuple], model: z3.ModelRef, context: tuple[z3.BoolRef, ...], placement: z3.BoolRef,
+            path: PathResult, solver: Solver) -> None:
+    """Refute the obligations of ``items`` (whose claims ``model``
+    satisfies), each with a model the CPU can run where there is one
+    (``placement``: :func:`proofs.counterexample.native_placement` of the
+    path): ``model`` itself when it places the path, else one query for
+    the claims a placed model may satisfy, asked again for those it does
+    not, until no placed model is left for the rest."""
+    pending = list(items)
+    if z3.is_true(model.eval(placement, model_completion=True)):
+        found = [(pending, model, "")]
+    else:
+        found = []
+        while pending:
+            answer, placed = solver.check(context + (placement, bv.disjunction([item[0] for item in pending])))
+            if answer is not Verdict.SAT:
+                found.append((pending, model, "no model of this violation keeps its memory accesses in the native "
+                                              "harness's memory" + (" (solver: unknown)" if answer is Verdict.UNKNOWN
+                                                                    else "") + ": tdxproof replay relocates what it can"))
+                break
+            hit = [item for item in pending if z3.is_true(placed.eval(item[0], model_completion=True))]
+            found.append((hit, placed, ""))
+            pending = [item for item in pending if item not in hit]
+    for hit, witness, note in found:
+        for _, claim, obligation, views in hit:
+            if obligation.status == REFUTED:
+                continue                    # refuted by an earlier claim of the same obligation
+            obligation.witness = (witness, path, claim, views, note)
+            obligation.origin = claim.origin
+            obligation.settle(REFUTED)
 
 
 def _prove(program: ast.Program, name: str, contract: Contract | None, settings: Settings,
