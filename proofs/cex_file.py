@@ -337,6 +337,34 @@ def _check_rules(value: dict, at: str) -> None:
         _nullable(hex64)(value["actual"], "actual")
 
 
+def _bound_contract(value: Any, at: str) -> None:
+    """A bound contract (:func:`proofs.contracts.contract_record`): its
+    layout's shape here, the contract itself through the very checks a
+    contract file gets."""
+    from proofs.contracts import contract_from_record
+    _table({"contract": _mapping(_text, lambda v, a: None, 64), "abi_source": _long_text,
+            "layout": _table({"name": _symbol, "size": _count, "source": _text,
+                              "fields": _listing(_table({"name": _symbol, "offset": _count, "size": _count}),
+                                                 256, 1)})})(value, at)
+    try:
+        contract_from_record(value, at)
+    except SourceError as error:
+        raise _Violation("", error.message) from None
+
+
+def _contract_named(value: dict, at: str) -> None:
+    """The bound contract is there exactly when a contract is named, and is the one named."""
+    if (value["contract"] is None) != ("abi" not in value):
+        raise _Violation(_join(at, "abi"), "missing: the contract named needs its record" if value["contract"]
+                         else "a contract record, but 'contract' names none")
+    if value["contract"] is not None:
+        from proofs.contracts import contract_from_record
+        key = contract_from_record(value["abi"], "abi").key
+        if key != value["contract"]:
+            raise _Violation(_join(at, "contract"), f"{value['contract']!r} is not the key of the contract "
+                                                    f"record ({key!r})")
+
+
 CHECK_FILE = _all(_table({
     "property": _choice(tuple(PROPERTIES)),
     "detail": _text,
@@ -348,9 +376,9 @@ CHECK_FILE = _all(_table({
     "expected": _nullable(_long_text),
     "actual": _nullable(_long_text),
     "confirmed": _boolean,
-}, {"varied_tdx": _EVENTS, "trace": _listing(_STEP, MAX_STEPS), "replay_problem": _long_text,
-    "native_placement": _long_text}),
-    _inputs_digested, _check_rules)
+}, {"abi": _bound_contract, "varied_tdx": _EVENTS, "trace": _listing(_STEP, MAX_STEPS),
+    "replay_problem": _long_text, "native_placement": _long_text}),
+    _inputs_digested, _check_rules, _contract_named)
 """A ``check --cex-dir`` file."""
 
 OBSERVABLE_KINDS = ("register", "flag", "end", "value", "tdx", "term", "memory")
