@@ -355,8 +355,9 @@ def _bound_contract(value: Any, at: str) -> None:
 def _contract_named(value: dict, at: str) -> None:
     """The bound contract is there exactly when a contract is named, and is the one named."""
     if (value["contract"] is None) != ("abi" not in value):
-        raise _Violation(_join(at, "abi"), "missing: the contract named needs its record" if value["contract"]
-                         else "a contract record, but 'contract' names none")
+        raise _Violation(_join(at, "abi"), f"missing: 'contract' names {value['contract']!r}, and the file does "
+                                           f"not carry that contract (the record check --cex-dir writes)"
+                         if value["contract"] else "a contract record, but 'contract' names none")
     if value["contract"] is not None:
         from proofs.contracts import contract_from_record
         key = contract_from_record(value["abi"], "abi").key

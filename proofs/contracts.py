@@ -193,7 +193,7 @@ _OPTIONAL = ("variant", "struct_may_be_null", "inputs", "input_registers", "inpu
              "outputs", "outputs_when", "module_outputs", "returns", "failure_codes", "scrub",
              "panic_on_failure", "leaf_version")
 _SYMBOL = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$]*")
-STRUCTS = abi.STRUCT_NAMES + tuple(key for key in abi.LAYOUTS if key not in abi.STRUCT_NAMES)
+STRUCTS = tuple(abi.LAYOUTS)
 """What ``struct`` may name: a C struct (any of its layouts) or one layout by its key."""
 MAX_STACK_ARGUMENT = 64
 """The highest stack argument number a contract may name."""
