@@ -353,7 +353,9 @@ def evaluate(expr: Expr, symbols: Mapping[str, int], origin: Origin) -> int:
         return expr.value
     if isinstance(expr, Symbol):
         if expr.name not in symbols:
-            raise SourceError(f"undefined symbol '{expr.name}' (its value is needed)",
+            raise SourceError(f"undefined symbol '{expr.name}' (its value is needed: define it with "
+                              f"-D {expr.name}=VALUE, or check the file with its kernel tree's headers, "
+                              f"-I DIR, instead of the shims)",
                               symbol_origin(expr, origin))
         return wrap64(symbols[expr.name])
     if isinstance(expr, Unary):

@@ -32,7 +32,8 @@ from typing import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import model
-from grammar.cpp import SourceLine, preprocess
+from grammar import shim_layout
+from grammar.cpp import SourceLine, preprocess, preprocessor_command
 from grammar.located_toml import read_toml
 from grammar.source import SourceError
 
@@ -167,10 +168,22 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
 
 def preprocessed(path: str, options: FrontEndOptions, read: list[str] | None = None) -> list[SourceLine]:
     """One file through the C preprocessor (``read`` collects the files it
-    read: :func:`grammar.cpp.map_lines`)."""
-    return preprocess(path, options.include_dirs, options.defines, options.undefines,
-                      options.configs, options.cpp,
-                      str(SHIM_DIR) if options.use_shims else None, read)
+    read: :func:`grammar.cpp.map_lines`), with the shims' struct layout
+    the file uses (:mod:`grammar.shim_layout`)."""
+    shims = str(SHIM_DIR) if options.use_shims else None
+    seen: list[str] = []
+    lines = preprocess(path, options.include_dirs, options.defines, options.undefines,
+                       options.configs, options.cpp, shims, seen)
+    command = preprocessor_command(path, options.include_dirs, options.defines, options.undefines,
+                                   options.configs, options.cpp, shims)
+    chosen = shim_layout.selection(command, seen, shims, options.defines, options.undefines)
+    if chosen:
+        seen = []
+        lines = preprocess(path, options.include_dirs, options.defines + chosen, options.undefines,
+                           options.configs, options.cpp, shims, seen)
+    if read is not None:
+        read.extend(name for name in seen if name not in read)
+    return lines
 
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:

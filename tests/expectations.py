@@ -7,7 +7,9 @@ property ``property`` (a SPEC section 7 catalog ID) must come out
 and must say so).  ``detail`` narrows the row to one
 obligation of the property (the register, for ``callee-saved``); ``None``
 means the property as a whole: all its obligations proved, or at least one
-refuted.  ``abi`` picks the era for names that exist in both.
+refuted.  ``abi`` is the era of the contract the tool must choose for the
+function push-button (no ``--abi``), and ``contract`` the contract itself
+where the row names it.
 
 The rows follow the ABI of SPEC section 5 and the catalog of section 7, not
 what any tool happens to answer:
@@ -96,6 +98,8 @@ class Expectation:
     expected: str
     abi: str
     detail: str | None = None
+    contract: str | None = None
+    """The contract key the tool must choose for the function (push-button), where the row says."""
 
     def __post_init__(self) -> None:
         if self.property not in CATALOG:
