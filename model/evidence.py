@@ -14,6 +14,8 @@ The abstract value of a register or memory slot (:class:`Val`) is one of
   minus the bytes pushed): copies, pushes and pops keep it, so that a
   pointer saved on the stack and popped into R12 is still "the caller's
   R9";
+* such a pointer "or NULL" (where a path that cleared it joins one that
+  did not);
 * an opaque value, with what it is (``tag``: a struct field loaded through
   an entry pointer, the Nth stack argument, a TDX output register, an
   external call's result) and every entry value it depends on
@@ -94,7 +96,7 @@ class Val:
 
     def is_entry(self, register: str) -> bool:
         """Whether this is exactly the entry value of ``register``."""
-        return self.base == register and self.offset == 0 and self.width == 64
+        return self.base == register and self.offset == 0 and self.width == 64 and self.tag is None
 
     def registers(self) -> set[str]:
         """The entry registers this value depends on."""
@@ -229,7 +231,15 @@ def _entry_state() -> _State:
 
 
 def _join_values(a: Val, b: Val) -> Val:
-    return a if a == b else opaque(a.width, None, a, b)
+    """``a`` where both paths agree; a pointer on one and NULL on the other
+    stays that pointer "or NULL" (the failure path of a wrapper that clears
+    its output pointer and joins the completion path); else opaque."""
+    if a == b:
+        return a
+    for pointer, null in ((a, b), (b, a)):
+        if pointer.base is not None and pointer.offset is not None and null.constant == 0:
+            return Val(pointer.width, pointer.base, pointer.offset, ("or null",), pointer.sources)
+    return opaque(a.width, None, a, b)
 
 
 def _join_maps(a: dict, b: dict) -> dict:
@@ -413,7 +423,8 @@ class _Pass:
     def external_call(self, target: str, state: _State) -> _State:
         self.evidence.calls.add(target)
         for reg in abi.ARGUMENT_REGISTERS:
-            self.evidence.use(state.regs[reg], "call")
+            if not state.regs[reg].is_entry(reg):      # an argument left as it came is not passed on
+                self.evidence.use(state.regs[reg], "call")
         new = state.copy()
         for reg in abi.CALLER_SAVED:
             new.regs[reg] = opaque(64, ("call", target, reg))

@@ -68,6 +68,7 @@ from grammar import ast
 from grammar.declarations import Prototype, StructLayout
 from model import abi
 from model.evidence import Evidence, gather
+from model.executor import DEFAULT_NEVER_RETURNING
 from proofs.contracts import Contract, struct_forms
 
 
@@ -164,8 +165,11 @@ def _contradictions(contract: Contract, evidence: Evidence) -> list[str]:
     found = []
     kinds = {use.kind for use in evidence.tdx}
     if contract.instruction not in kinds:
+        callees = sorted(evidence.calls - set(DEFAULT_NEVER_RETURNING))
         found.append(f"it executes no {contract.instruction.upper()}"
-                     + (f" (only {_upper(sorted(kinds))})" if kinds else ""))
+                     + (f" (only {_upper(sorted(kinds))})" if kinds else
+                        f" (it calls {', '.join(callees)}, which no input file defines: check the file that "
+                        f"does together with it)" if callees else ""))
     extra = _ordered(set(evidence.used) - set(contract.arguments))
     if extra:
         found.append(f"it uses {_upper(extra)}, which the contract does not pass ("
@@ -182,7 +186,10 @@ def _contradictions(contract: Contract, evidence: Evidence) -> list[str]:
 
 
 def _returns(evidence: Evidence, what: str) -> bool:
-    return any(value.tag and value.tag[0] == "tdx" and value.tag[2] == what for value in evidence.returns)
+    """Whether RAX at some return depends on the TDX instruction's ``what``
+    (``status``, ``r10``): the returns of several paths are joined."""
+    return any(any(source[0] == "tdx" and source[2] == what for source in value.sources)
+               for value in evidence.returns)
 
 
 def _stores_outputs(contract: Contract, evidence: Evidence) -> bool:
@@ -392,7 +399,8 @@ def choose(program: ast.Program, name: str, contracts: tuple[Contract, ...], era
         fits = declared
     viable = fits if forced else [fit for fit in fits if not fit.contradictions]
     if not viable:
-        why = "; ".join(f"not {fit.contract.key}: {', '.join(fit.contradictions)}" for fit in fits)
+        why = "no contract of that name fits its code: " + "; ".join(
+            f"{fit.contract.key}: {fit.contradictions[0]}" for fit in fits)
         return Choice(None, "ABI unknown", tuple(notices) + (_unknown(name, evidence, why, forcing),),
                       _summary(name, None, "ABI unknown: no contract of that name fits its code"))
     least = min(len(fit.differences) + len(fit.contradictions) for fit in viable)
