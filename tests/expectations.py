@@ -360,11 +360,9 @@ BROKEN_FORMS: tuple[tuple[str, str, str, tuple[tuple[str, str | None, str], ...]
     ("seamcall_eight_inputs_r13_missing.S", "__seamcall", "__seamcall [legacy/eight-inputs]", (
         ("input-marshalling", "r13", "refuted"), ("input-marshalling", "r12", "proved"),
         ("output-marshalling", None, "proved"))),
-    # RDI is loaded through the pointer the RSI load replaced: wrong, and a
-    # load through a pointer read from the struct may hit the stack below RSP.
-    ("seamcall_saved_pointer_first.S", "__seamcall_saved", "__seamcall_saved [unified]", (
-        ("input-marshalling", "rdi", "refuted"), ("input-marshalling", "rsi", "proved"),
-        ("no-red-zone", None, "refuted"), ("status-return", None, "proved"))),
+    ("seamcall_saved_wrong_field.S", "__seamcall_saved", "__seamcall_saved [unified]", (
+        ("input-marshalling", "r13", "refuted"), ("input-marshalling", "r12", "proved"),
+        ("callee-saved", None, "proved"), ("status-return", None, "proved"))),
 )
 """A buggy variant of each new form, refuted by the right property push-button."""
 

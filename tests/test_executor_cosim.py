@@ -414,6 +414,7 @@ def test_fixture_wrappers_paths_predict_what_the_cpu_does(relative, frame_pointe
     kernel-tree wrappers are compared on ``COSIM_CASES`` cases for every
     outcome; a variant or broken wrapper on half as many in all (a broken
     one may send some outcomes astray, which is checked but not compared)."""
+    from expectations import defines_for
     from grammar.frontend import FrontEndOptions
     from proofs.abi_choice import choose
     from proofs.contracts import load_contracts
@@ -421,7 +422,8 @@ def test_fixture_wrappers_paths_predict_what_the_cpu_does(relative, frame_pointe
     if native.native_available() is not None:
         pytest.skip(native.native_available())
     views = front_end_views([str(ROOT / relative)],
-                            FrontEndOptions(configs={"CONFIG_FRAME_POINTER": frame_pointer}))
+                            FrontEndOptions(defines=defines_for(str(Path(relative).relative_to("tests/fixtures"))),
+                                            configs={"CONFIG_FRAME_POINTER": frame_pointer}))
     contracts = load_contracts()
     for function in views[0].functions:
         contract = choose(views[0], function.name, contracts).contract
