@@ -180,12 +180,11 @@ class Evidence:
     """Argument registers handed to a TDX instruction untouched."""
     stack_arguments: dict[int, int] = field(default_factory=dict)
     """Stack argument number -> the RSP offset (from entry) it was read at."""
-    accesses: list[Access] = field(default_factory=list)
-    tdx: list[TdxUse] = field(default_factory=list)
     masks: set[tuple[str, int]] = field(default_factory=set)
     """(argument register, mask) of each bit test of an argument's entry value."""
-    returns: list[Val] = field(default_factory=list)
-    """RAX at each return of the function itself."""
+    at: dict[tuple, object] = field(default_factory=dict)
+    """What each instruction did, by (site, what): its state changes as the
+    pass goes on, and only the last (joined) one counts."""
     calls: set[str] = field(default_factory=set)
     """External functions called (never-returning ones included)."""
     followed: set[str] = field(default_factory=set)
@@ -205,6 +204,27 @@ class Evidence:
     def pointers(self) -> set[str]:
         """The argument registers used as a pointer to memory."""
         return {reg for reg, hows in self.used.items() if "pointer" in hows}
+
+    def record(self, site, what: tuple, fact) -> None:
+        self.at[(site,) + what] = fact
+
+    def _facts(self, kind: type) -> list:
+        return [fact for fact in self.at.values() if isinstance(fact, kind)]
+
+    @property
+    def accesses(self) -> list[Access]:
+        """Every access through an entry pointer."""
+        return self._facts(Access)
+
+    @property
+    def tdx(self) -> list[TdxUse]:
+        """Each TDX instruction executed, in the order first reached."""
+        return self._facts(TdxUse)
+
+    @property
+    def returns(self) -> list[Val]:
+        """RAX at each return of the function itself."""
+        return [fact for key, fact in self.at.items() if key[1] == "return"]
 
     def through(self, base: str) -> list[Access]:
         return [access for access in self.accesses if access.base == base]
@@ -287,7 +307,7 @@ class _Pass:
         if kind is ir.Flag:
             return state.flags[expr.name]
         if kind is ir.Load:
-            return self.load(self.value(expr.address, state, site), expr.width // 8, state)
+            return self.load(self.value(expr.address, state, site), expr.width // 8, state, site)
         if kind in (ir.Undefined, ir.Symbol, ir.ReturnAddress):
             return opaque(expr.width, (kind.__name__, next(self._fresh)))
         parts = [self.value(part, state, site) for part in _operands(expr)]
@@ -332,7 +352,7 @@ class _Pass:
         if base in abi.ARGUMENT_REGISTERS and offset == 0:
             self.evidence.masks.add((base, mask))
 
-    def load(self, address: Val, size: int, state: _State) -> Val:
+    def load(self, address: Val, size: int, state: _State, site) -> Val:
         evidence = self.evidence
         if address.offset is None:
             evidence.use(address, "pointer")
@@ -354,10 +374,11 @@ class _Pass:
         found = state.memory.get((address.base, offset, size))
         value = found if found is not None else opaque(size * 8, ("load", address.base, offset, size),
                                                         {("field", address.base, offset)})
-        evidence.accesses.append(Access("read", address.base, offset, size, value))
+        evidence.record(site, ("read", address.base, offset, size),
+                        Access("read", address.base, offset, size, value))
         return value
 
-    def store(self, address: Val, value: Val, state: _State) -> None:
+    def store(self, address: Val, value: Val, state: _State, site) -> None:
         size = value.width // 8
         if address.offset is None or address.base is None:
             self.evidence.use(address, "pointer")
@@ -374,7 +395,8 @@ class _Pass:
         for key in [k for k in state.memory if k[0] == address.base and _overlaps(offset, size, k[1], k[2])]:
             del state.memory[key]
         state.memory[(address.base, offset, size)] = value
-        self.evidence.accesses.append(Access("write", address.base, offset, size, value))
+        self.evidence.record(site, ("write", address.base, offset, size),
+                             Access("write", address.base, offset, size, value))
 
     # --- steps -------------------------------------------------------------------
 
@@ -390,14 +412,14 @@ class _Pass:
         for name, value in flags:
             new.flags[name] = value
         for address, value in stores:
-            self.store(address, value, new)
+            self.store(address, value, new, site)
         if new.regs["rsp"].base != "rsp":
             new.stack.clear()
         return new
 
     def tdx(self, kind: str, state: _State, origin, site) -> _State:
         use = TdxUse(kind, dict(state.regs), origin)
-        self.evidence.tdx.append(use)
+        self.evidence.record(site, ("tdx",), use)
         bitmap = use.bitmap
         handed = abi.exposed_registers(bitmap) if bitmap is not None else tuple(
             reg for reg in ast.GPR64 if reg not in ("rax", "rsp", "rbp"))
@@ -498,14 +520,14 @@ class _Pass:
                 elif control.target not in self.program.labels or self._defined(control.target):
                     done = self.tail_call(control.target, after, depth, active + (name,))
                     if done is not None:
-                        self._returned(done, depth)
+                        self._returned(done, depth, site)
                         returned = done if returned is None else _join(returned, done)
             elif isinstance(control, ir.Call):
                 resumed = self.call(control.target, after, depth, active + (name,))
                 if resumed is not None:
                     flow(index + 1, resumed)
             elif isinstance(control, ir.Return):
-                self._returned(after, depth)
+                self._returned(after, depth, site)
                 returned = after if returned is None else _join(returned, after)
             elif isinstance(control, ir.TdxInstruction):
                 flow(index + 1, self.tdx(control.kind, state, item.origin, site))
@@ -515,9 +537,9 @@ class _Pass:
     def _defined(self, name: str) -> bool:
         return any(fn.name == name for fn in self.program.functions)
 
-    def _returned(self, state: _State, depth: int) -> None:
+    def _returned(self, state: _State, depth: int, site) -> None:
         if depth == 0:
-            self.evidence.returns.append(state.regs["rax"])
+            self.evidence.record(site, ("return",), state.regs["rax"])
             self.evidence.use(state.regs["rax"], "returned")
 
     def call(self, callee: str, state: _State, depth: int, active: tuple[str, ...]) -> _State | None:

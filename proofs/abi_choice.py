@@ -397,7 +397,7 @@ def choose(program: ast.Program, name: str, contracts: tuple[Contract, ...], era
             return Choice(None, "ABI unknown", tuple(notices) + (_unknown(name, evidence, why, forcing),),
                           _summary(name, None, f"ABI unknown: {why}"))
         fits = declared
-    viable = fits if forced else [fit for fit in fits if not fit.contradictions]
+    viable = fits if forced or prototype is not None else [fit for fit in fits if not fit.contradictions]
     if not viable:
         why = "no contract of that name fits its code: " + "; ".join(
             f"{fit.contract.key}: {fit.contradictions[0]}" for fit in fits)
@@ -426,7 +426,7 @@ def choose(program: ast.Program, name: str, contracts: tuple[Contract, ...], era
         source = f"by name: the only contract of that name (the file differs: {'; '.join(fit.differences)})"
     else:
         source = f"inferred from the file: {code} (the closest fit; it differs: {'; '.join(fit.differences)})"
-    if forced and fit.contradictions:
+    if forced and prototype is None and fit.contradictions:
         notices.append(f"{name}: {fit.contract.key} is {source.split(':')[0]}, but the code contradicts it: "
                        f"{'; '.join(fit.contradictions)}")
     if not evidence.complete:
