@@ -294,10 +294,20 @@ def shown(contract: Contract, evidence: Evidence, layout: StructLayout) -> str:
 
 
 def describe_layout(layout: StructLayout) -> str:
-    """``struct NAME (SIZE bytes, SOURCE)``, for the report."""
-    fields = "" if all(f.size == 8 for f in layout.fields) else \
-        ", " + ", ".join(f"{f.name} byte at {f.offset}" for f in layout.fields if f.size != 8)
-    return f"struct {layout.name} ({layout.size} bytes{fields}, {layout.source})"
+    """``struct NAME (SIZE bytes, SOURCE)``, for the report; the fields are
+    named where they tell the struct's forms apart.
+
+    >>> describe_layout(abi.LAYOUTS["tdx_hypercall_args_oldest"])
+    'struct tdx_hypercall_args (48 bytes, r10..r15, shipped facts (SPEC section 5))'
+    >>> describe_layout(abi.LAYOUTS["tdx_module_args_version"])
+    'struct tdx_module_args (112 bytes, version byte at 104, shipped facts (SPEC section 5))'
+    """
+    words = ""
+    if any(f.size != 8 for f in layout.fields):
+        words = ", " + ", ".join(f"{f.name} byte at {f.offset}" for f in layout.fields if f.size != 8)
+    elif len({tuple(f for f in form.fields if f.size == 8) for form in abi.layouts_of(layout.name)}) > 1:
+        words = f", {layout.fields[0].name}..{layout.fields[-1].name}"
+    return f"struct {layout.name} ({layout.size} bytes{words}, {layout.source})"
 
 
 def _declare_hint(name: str, evidence: Evidence) -> str:

@@ -443,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--property", action="append", default=[], metavar="ID",
                        help="check only this property (repeatable; default: the whole catalog)")
     check.add_argument("--abi", choices=("unified", "legacy"), default=None,
-                       help="contract era for names that exist in both (default: inferred)")
+                       help="force the contract era (default: each function's from its own code)")
     check.add_argument("--matrix", action="append", default=[], metavar="CONFIG_X",
                        help="check with CONFIG_X=y and with CONFIG_X=n (repeatable: every combination)")
     check.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")

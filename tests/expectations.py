@@ -14,9 +14,13 @@ where the row names it.
 The rows follow the ABI of SPEC section 5 and the catalog of section 7, not
 what any tool happens to answer:
 
-* correct wrappers (``unified``, ``legacy*``, ``variants``): every property
-  that applies to the wrapper is proved, with CONFIG_FRAME_POINTER on and
-  off (and, for the unified era, with every option on);
+* correct wrappers (``unified``, ``legacy*``, ``variants``, and one tree
+  per real form of issue 10: ``v5.19``, ``v6.3``, the v6.6 steps
+  ``v6.6-rename`` and ``v6.6-hypercall``, ``backport``, ``recent``,
+  ``vendor-io``, ``vendor-saved``): every property that applies to the
+  wrapper is proved, with CONFIG_FRAME_POINTER on and off (and, for the
+  unified era, with every option on), against the contract its own code
+  shows (push-button);
 * ``--firmware clobbers-rbp`` makes RBP a worst-case TDX-module output: the
   unified ``saved`` wrappers, which rely on FRAME_BEGIN/FRAME_END alone for
   RBP, are refuted on ``callee-saved`` (RBP) without a frame pointer and
@@ -24,7 +28,9 @@ what any tool happens to answer:
   variant that saves RBP itself is proved either way;
 * the earliest legacy host ``__seamcall`` has no exception-table entry:
   ``fault-handled`` refutes it;
-* each ``broken/`` file is refuted by the property its header comment names;
+* each ``broken/`` file is refuted by the property its header comment names
+  (a buggy variant of each new form among them, still given its form's
+  contract);
   a function that runs past its end (``ret_deleted.S``,
   ``fixup_jmp_deleted.S``) is refuted by ``no-fallthrough``, the properties
   judged at its return are *unknown* (what the caller gets back is no

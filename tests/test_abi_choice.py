@@ -311,8 +311,8 @@ def test_the_report_names_contract_source_and_layout_once_per_function():
         "(48 bytes, shipped facts (SPEC section 5))",
         "  __tdx_hypercall: contract __tdx_hypercall [legacy/oldest], inferred from the file: 2 arguments (RDI "
         "struct, RSI flags), leaf 0 in RAX, ECX = 0xfc00, RSI tested for 0x1, 0x2, outputs stored through RDI, "
-        "RAX <- R10, calls __tdx_hypercall_failed; struct tdx_hypercall_args (48 bytes, shipped facts "
-        "(SPEC section 5))"]
+        "RAX <- R10, calls __tdx_hypercall_failed; struct tdx_hypercall_args (48 bytes, r10..r15, shipped "
+        "facts (SPEC section 5))"]
 
 
 def test_json_results_carry_the_abi_source_and_the_struct():
