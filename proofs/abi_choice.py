@@ -313,10 +313,10 @@ def describe_layout(layout: StructLayout) -> str:
 def _declare_hint(name: str, evidence: Evidence) -> str:
     """An example ``--contracts`` entry for ``name``, from its evidence."""
     kinds = sorted({use.kind for use in evidence.tdx})
-    instruction = kinds[0] if kinds else "seamcall"
+    instruction = kinds[0] if kinds else "INSTRUCTION"
     rax = evidence.tdx[0].rax if evidence.tdx else None
     leaf = f'"{rax.base}"' if rax is not None and rax.base in abi.ARGUMENT_REGISTERS else \
-        str(rax.constant) if rax is not None and rax.constant is not None else '"rdi"'
+        str(rax.constant) if rax is not None and rax.constant is not None else '"REGISTER"'
     pointers = _ordered(evidence.pointers())
     struct = pointer = None
     if pointers:
@@ -326,7 +326,8 @@ def _declare_hint(name: str, evidence: Evidence) -> str:
             agree, disagree = _layout_score(layout, _named_facts(probe, evidence), evidence.through(pointer))
             if best is None or agree - disagree > best:
                 best, struct = agree - disagree, layout.name
-    return (f'[[wrapper]] name = "{name}", era = "legacy", instruction = "{instruction}", leaf = {leaf}, '
+    era = "unified" if struct == "tdx_module_args" else "legacy"
+    return (f'[[wrapper]] name = "{name}", era = "{era}", instruction = "{instruction}", leaf = {leaf}, '
             f'struct = "{struct or "STRUCT"}", struct_pointer = "{pointer or "REGISTER"}", ...')
 
 
@@ -409,8 +410,11 @@ def choose(program: ast.Program, name: str, contracts: tuple[Contract, ...], era
         fits = declared
     viable = fits if forced or prototype is not None else [fit for fit in fits if not fit.contradictions]
     if not viable:
+        reasons: dict[str, list[str]] = {}
+        for fit in fits:
+            reasons.setdefault(fit.contradictions[0], []).append(fit.contract.key)
         why = "no contract of that name fits its code: " + "; ".join(
-            f"{fit.contract.key}: {fit.contradictions[0]}" for fit in fits)
+            f"{', '.join(keys)}: {reason}" for reason, keys in reasons.items())
         return Choice(None, "ABI unknown", tuple(notices) + (_unknown(name, evidence, why, forcing),),
                       _summary(name, None, "ABI unknown: no contract of that name fits its code"))
     least = min(len(fit.differences) + len(fit.contradictions) for fit in viable)

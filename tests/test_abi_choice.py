@@ -183,9 +183,20 @@ SYM_FUNC_END(__tdcall)
     choice = choose(program_of(tmp_path, text), "__tdcall", CONTRACTS)
     assert choice.contract is None
     [notice] = choice.notices
-    assert notice.startswith("__tdcall: ABI unknown (no contract of that name fits its code: __tdcall [legacy]: "
-                             "it reads stack argument 1, which the contract does not pass; __tdcall [unified]: ")
+    assert notice.startswith("__tdcall: ABI unknown (no contract of that name fits its code: __tdcall [legacy], "
+                             "__tdcall [unified]: it reads stack argument 1, which the contract does not pass)")
     assert "--contracts FILE" in notice and "--variant __tdcall=VARIANT" in notice
+
+
+def test_a_c_caller_checked_without_its_wrapper_is_told_to_check_them_together(tmp_path):
+    glue = tmp_path / "hcall_glue.s"
+    subprocess.run(["cc", "-S", "-O2", "-o", str(glue), str(FIXTURES / "unified/arch/x86/coco/tdx/hcall_glue.c")],
+                   check=True)
+    choice = choose(load_program([str(glue)]), "__tdx_hypercall", CONTRACTS)
+    assert choice.contract is None
+    assert ("it executes no TDCALL (it calls __tdcall_saved_ret, which no input file defines: check the file that "
+            "does together with it)") in choice.notices[0]
+    assert 'instruction = "INSTRUCTION", leaf = "REGISTER", struct = "tdx_module_args"' in choice.notices[0]
 
 
 def test_a_wrapper_without_a_contract_of_its_name_is_told_how_to_declare_one():
