@@ -57,7 +57,7 @@ The rules, in order:
    shows>`` (the code agrees with the chosen contract in every
    observation), ``by name: the only contract of that name`` (the one
    candidate; the observations it differs in follow), or ``forced by
-   --variant``/``--abi``.
+   --variant NAME=VARIANT``/``--abi ERA``.
 """
 from __future__ import annotations
 
@@ -431,9 +431,9 @@ def choose(program: ast.Program, name: str, contracts: tuple[Contract, ...], era
     if prototype is not None:
         source = prototype.source
     elif variant is not None:
-        source = f"forced by --variant {name}={variant}: {code}"
+        source = f"forced by --variant {name}={variant}"
     elif forced:
-        source = f"forced by --abi {era}: {code}"
+        source = f"forced by --abi {era}"
     elif not fit.differences:
         source = f"inferred from the file: {code}"
     elif len(fits) == 1:
@@ -441,7 +441,7 @@ def choose(program: ast.Program, name: str, contracts: tuple[Contract, ...], era
     else:
         source = f"inferred from the file: {code} (the closest fit; it differs: {'; '.join(fit.differences)})"
     if forced and prototype is None and fit.contradictions:
-        notices.append(f"{name}: {fit.contract.key} is {source.split(':')[0]}, but the code contradicts it: "
+        notices.append(f"{name}: {fit.contract.key} is {source}, but the code contradicts it: "
                        f"{'; '.join(fit.contradictions)}")
     if not evidence.complete:
         notices.append(f"{name}: the static pass over its code gave up on a part of it (a loop, or an "

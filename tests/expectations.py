@@ -359,7 +359,8 @@ BROKEN_FORMS: tuple[tuple[str, str, str, tuple[tuple[str, str | None, str], ...]
     ("backport_hypercall_returns_status.S", "__tdcall_ret", "__tdcall_ret [unified]", tuple(
         (prop, None, "proved") for prop in GENERIC_PROPERTIES + _UNIFIED_CONTRACT["__tdcall_ret"])),
     ("backport_hypercall_returns_status.S", "__tdx_hypercall", "__tdx_hypercall [legacy/flags]", (
-        ("r10-to-rax", None, "refuted"), ("output-marshalling", None, "proved"), ("input-marshalling", None, "proved"))),
+        ("r10-to-rax", None, "refuted"), ("output-marshalling", None, "proved"),
+        ("input-marshalling", None, "proved"))),
     ("module_call_version_shift.S", "__seamcall_ret", "__seamcall_ret [unified]", (
         ("input-marshalling", "rax", "refuted"), ("input-marshalling", "rcx", "proved"),
         ("output-marshalling", None, "proved"), ("status-return", None, "proved"))),

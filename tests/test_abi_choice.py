@@ -228,12 +228,12 @@ def test_a_tie_is_no_choice(tmp_path):
 def test_forcing_a_contract_the_code_contradicts_says_so():
     program = fixture("unified/arch/x86/coco/tdx/tdcall.S")
     choice = choose(program, "__tdcall", CONTRACTS, era="legacy")
-    assert choice.contract.key == "__tdcall [legacy]" and choice.source.startswith("forced by --abi legacy: ")
+    assert choice.contract.key == "__tdcall [legacy]" and choice.source == "forced by --abi legacy"
     assert choice.notices[0].startswith("__tdcall: __tdcall [legacy] is forced by --abi legacy, but the code "
                                         "contradicts it: it accesses memory through RSI, not through R9")
     flags = choose(fixture("legacy/arch/x86/coco/tdx/tdcall.S"), "__tdx_hypercall", CONTRACTS, variant="flags")
     assert flags.contract.key == "__tdx_hypercall [legacy/flags]"
-    assert flags.source.startswith("forced by --variant __tdx_hypercall=flags: ") and not flags.notices
+    assert flags.source == "forced by --variant __tdx_hypercall=flags" and not flags.notices
 
 
 # --- a prototype decides; the assembly confirms ---------------------------------------------
