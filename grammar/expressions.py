@@ -391,7 +391,9 @@ def evaluate(expr: Expr, symbols: Mapping[str, int], origin: Origin) -> int:
         if isinstance(node, Number):
             return node.value
         if node.name not in symbols:
-            raise SourceError(f"undefined symbol '{node.name}' (its value is needed)",
+            raise SourceError(f"undefined symbol '{node.name}' (its value is needed: define it with "
+                              f"-D {node.name}=VALUE, or check the file inside the kernel tree whose "
+                              f"headers define it)",
                               symbol_origin(node, origin))
         return wrap64(symbols[node.name])
 

@@ -40,7 +40,7 @@ from typing import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import model
-from grammar import kernel_tree
+from grammar import kernel_tree, shim_layout
 from grammar.cpp import Runs, SourceLine, preprocess, preprocessor_command
 from grammar.declarations import TreeFacts
 from grammar.limits import Limits
@@ -258,11 +258,37 @@ def _command(path: str, options: FrontEndOptions) -> list[str]:
 def preprocessed(path: str, options: FrontEndOptions, runs: Runs | None = None,
                  read: list[str] | None = None) -> list[SourceLine]:
     """One file through the C preprocessor (one of ``runs``, if given;
-    ``read`` collects the files it read: :func:`grammar.cpp.map_lines`)."""
+    ``read`` collects the files it read: :func:`grammar.cpp.map_lines`),
+    with the shims' struct layout the file uses (:mod:`grammar.shim_layout`)."""
+    return _preprocessed(path, options, runs, read)[0]
+
+
+def layout_defines(path: str, options: FrontEndOptions) -> tuple[str, ...]:
+    """The defines :func:`preprocessed` adds to select the shims' struct
+    layout ``path`` uses (what ``cc -c`` of the file needs to see the
+    asm-offsets the tool checks)."""
+    return _preprocessed(path, options, None, None)[1]
+
+
+def _preprocessed(path: str, options: FrontEndOptions, runs: Runs | None, read: list[str] | None
+                  ) -> tuple[list[SourceLine], tuple[str, ...]]:
     include_dirs, include_files, shims = _search(options)
-    return preprocess(path, include_dirs, options.defines, options.undefines,
-                      options.configs, options.cpp, shims, options.limits, runs, read,
-                      include_files, nostdinc=shims is None and _tree_mode(options))
+    nostdinc = shims is None and _tree_mode(options)
+
+    def run(defines: tuple[str, ...], seen: list[str]) -> list[SourceLine]:
+        return preprocess(path, include_dirs, defines, options.undefines, options.configs, options.cpp, shims,
+                          options.limits, runs, seen, include_files, nostdinc=nostdinc)
+    seen: list[str] = []
+    lines = run(options.defines, seen)
+    command = preprocessor_command(path, include_dirs, options.defines, options.undefines, options.configs,
+                                   options.cpp, shims, include_files, nostdinc=nostdinc)
+    chosen = shim_layout.selection(command, seen, shims, options.defines, options.undefines, options.limits, runs)
+    if chosen:
+        seen = []
+        lines = run(options.defines + chosen, seen)
+    if read is not None:
+        read.extend(name for name in seen if name not in read)
+    return lines, chosen
 
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:

@@ -7,6 +7,8 @@ that the two agree.
 """
 from __future__ import annotations
 
+from grammar.declarations import StructField, StructLayout
+
 CALLEE_SAVED: tuple[str, ...] = ("rbx", "rbp", "r12", "r13", "r14", "r15")
 """System V callee-saved registers (RSP is checked separately)."""
 
@@ -88,10 +90,53 @@ def exposed_registers(bitmap: int) -> tuple[str, ...]:
     """
     return tuple(reg for reg, bit in ENCODING_BIT.items() if bitmap >> bit & 1)
 
-STRUCT_LAYOUTS: dict[str, dict[str, int]] = {
-    "tdx_module_args": TDX_MODULE_ARGS,
-    "tdx_module_output": TDX_MODULE_OUTPUT,
-    "tdx_hypercall_args": TDX_HYPERCALL_ARGS,
-    "tdx_hypercall_args_oldest": TDX_HYPERCALL_ARGS_OLDEST,
+SHIPPED_SOURCE = "shipped facts (SPEC section 5)"
+"""The source of every layout below, as results print it."""
+
+
+def _u64_layout(name: str, offsets: dict[str, int], extra: tuple[StructField, ...] = ()) -> StructLayout:
+    fields = tuple(StructField(reg, offset, 8) for reg, offset in offsets.items()) + extra
+    end = max(f.offset + f.size for f in fields)
+    return StructLayout(name, fields, (end + 7) // 8 * 8, SHIPPED_SOURCE)
+
+
+LAYOUTS: dict[str, StructLayout] = {
+    "tdx_module_args": _u64_layout("tdx_module_args", TDX_MODULE_ARGS),
+    "tdx_module_args_version": _u64_layout(
+        "tdx_module_args", TDX_MODULE_ARGS, (StructField("version", TDX_MODULE_VERSION_OFFSET, 1),)),
+    "tdx_module_output": _u64_layout("tdx_module_output", TDX_MODULE_OUTPUT),
+    "tdx_hypercall_args": _u64_layout("tdx_hypercall_args", TDX_HYPERCALL_ARGS),
+    "tdx_hypercall_args_oldest": _u64_layout("tdx_hypercall_args", TDX_HYPERCALL_ARGS_OLDEST),
 }
-"""Argument-structure name -> its field offsets."""
+"""The shipped layouts by key: each key names one form of a C struct
+(``StructLayout.name``); two forms of a struct share its C name and differ
+in their fields.  Every field is a u64 but the recent trees' ``version``
+byte; sizes include the tail padding to 8 bytes (``tdx_module_args`` with
+``version`` is 105 bytes of fields, 112 in all).  The first form of a name
+is its default (the one a contract gets when nothing tells the forms apart).
+
+>>> [(key, layout.size) for key, layout in LAYOUTS.items()]  # doctest: +NORMALIZE_WHITESPACE
+[('tdx_module_args', 104), ('tdx_module_args_version', 112), ('tdx_module_output', 48),
+ ('tdx_hypercall_args', 96), ('tdx_hypercall_args_oldest', 48)]
+"""
+
+STRUCT_NAMES: tuple[str, ...] = tuple(dict.fromkeys(layout.name for layout in LAYOUTS.values()))
+"""The C structs the shipped layouts describe."""
+
+
+def layouts_of(struct: str) -> tuple[StructLayout, ...]:
+    """The shipped forms of C struct ``struct``, the default first.
+
+    >>> [layout.size for layout in layouts_of("tdx_hypercall_args")]
+    [96, 48]
+    """
+    return tuple(layout for layout in LAYOUTS.values() if layout.name == struct)
+
+
+def layout_key(layout: StructLayout) -> str | None:
+    """The key of a shipped layout (None for one read from a tree).
+
+    >>> layout_key(LAYOUTS["tdx_hypercall_args_oldest"])
+    'tdx_hypercall_args_oldest'
+    """
+    return next((key for key, shipped in LAYOUTS.items() if shipped == layout), None)

@@ -22,6 +22,10 @@ Decisions recorded here:
 * **Schema.**  Every key of both kinds of file is listed below with its
   type: a ``check`` file (SPEC.md section 8: the property, entry state,
   memory, TDX events, path and trace, plus ``front_end`` and ``digests``)
+  (with ``abi``: the contract the property was judged by, whole -- its
+  ``[[wrapper]]`` keys, its struct layout and its ABI source -- checked
+  as a contract file is (its numbers integers, as there), and rebuilt
+  from there by ``replay``)
   and an ``equiv`` file (``kind = "equiv"``, the difference, the module's
   inputs, the spec's struct pointers, and one ``check``-shaped part per
   side).  A key the schema does not know is refused, so that a misspelt
@@ -61,6 +65,7 @@ from grammar.source import SourceError
 from model import abi
 from model.executor import PathEnd
 from model.tdx import ARITHMETIC_FLAGS, FIRMWARE_MODES, KINDS, Outcome
+from proofs.contracts import contract_from_record
 from proofs.properties import PROPERTIES
 
 MAX_FILE_BYTES = 16 * 2**20
@@ -345,6 +350,37 @@ def _check_rules(value: dict, at: str) -> None:
         _nullable(hex64)(value["actual"], "actual")
 
 
+def _judged_later(value: Any, at: str) -> None:
+    """A value another check judges whole (a recorded contract's entries)."""
+
+
+def _bound_contract(value: Any, at: str) -> None:
+    """A bound contract (:func:`proofs.contracts.contract_record`): its
+    layout's shape here, the contract itself through the very checks a
+    contract file gets."""
+    _table({"contract": _mapping(_text, _judged_later, 64), "abi_source": _long_text,
+            "layout": _table({"name": _symbol, "size": _count, "source": _text,
+                              "fields": _listing(_table({"name": _symbol, "offset": _count, "size": _count}),
+                                                 256, 1)})})(value, at)
+    try:
+        contract_from_record(value, at)
+    except SourceError as error:
+        raise _Violation("", error.message) from None
+
+
+def _contract_named(value: dict, at: str) -> None:
+    """The bound contract is there exactly when a contract is named, and is the one named."""
+    if (value["contract"] is None) != ("abi" not in value):
+        raise _Violation(_join(at, "abi"), f"missing: 'contract' names {value['contract']!r}, and the file does "
+                                           f"not carry that contract (the record check --cex-dir writes)"
+                         if value["contract"] else "a contract record, but 'contract' names none")
+    if value["contract"] is not None:
+        key = contract_from_record(value["abi"], "abi").key
+        if key != value["contract"]:
+            raise _Violation(_join(at, "contract"), f"{value['contract']!r} is not the key of the contract "
+                                                    f"record ({key!r})")
+
+
 CHECK_FILE = _all(_table({
     "property": _choice(tuple(PROPERTIES)),
     "detail": _text,
@@ -356,9 +392,9 @@ CHECK_FILE = _all(_table({
     "expected": _nullable(_long_text),
     "actual": _nullable(_long_text),
     "confirmed": _boolean,
-}, {"varied_tdx": _EVENTS, "trace": _listing(_STEP, MAX_STEPS), "replay_problem": _long_text,
-    "native_placement": _long_text}),
-    _inputs_digested, _check_rules)
+}, {"abi": _bound_contract, "varied_tdx": _EVENTS, "trace": _listing(_STEP, MAX_STEPS),
+    "replay_problem": _long_text, "native_placement": _long_text}),
+    _inputs_digested, _check_rules, _contract_named)
 """A ``check --cex-dir`` file."""
 
 OBSERVABLE_KINDS = ("register", "flag", "end", "value", "tdx", "term", "memory")

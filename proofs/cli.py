@@ -335,10 +335,8 @@ def _command(text: str) -> str:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from proofs.contracts import load_contracts
     from proofs.replay import replay_file
-    contracts = load_contracts(tuple(args.contracts)) if args.contracts else ()
-    verdict = replay_file(args.counterexample, contracts, args.cpp)
+    verdict = replay_file(args.counterexample, args.cpp)
     print(verdict.text, end="")
     return EXIT_PROVED if verdict.reproduced else EXIT_REFUTED
 
@@ -460,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--property", action="append", default=[], metavar="ID",
                        help="check only this property (repeatable; default: the whole catalog)")
     check.add_argument("--abi", choices=("unified", "legacy"), default=None,
-                       help="contract era for names that exist in both (default: inferred)")
+                       help="force the contract era (default: each function's from its own code)")
     check.add_argument("--matrix", action="append", default=[], metavar="CONFIG_X",
                        help="check with CONFIG_X=y and with CONFIG_X=n (repeatable: every combination)")
     check.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")
@@ -482,8 +480,6 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay", parents=[debug], help="run a counterexample natively, show what the CPU did")
     replay.add_argument("counterexample", metavar="CEX.json", help="a file written by check --cex-dir or equiv")
-    replay.add_argument("--contracts", action="append", default=[], metavar="FILE",
-                        help="extra wrapper contracts the counterexample may name")
     replay.add_argument("--cpp", default=None, type=_command,
                         help="C preprocessor command (default: cc -E; never the one the file records)")
     replay.set_defaults(run=_cmd_replay)

@@ -69,6 +69,7 @@ from model.extable import ExceptionTable
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE
 from model.lift import lift
 from model.tdx import ARITHMETIC_FLAGS, Outcome
+from proofs.contracts import contract_from_record, contract_record
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                FramePoint, PathView)
 
@@ -494,6 +495,7 @@ def build_counterexample(program, name, config, contract, pid, detail, model, pa
         "property": pid, "detail": detail, "function": name, "config": config,
         "files": list(program.files), "firmware": settings.firmware,
         "contract": contract.key if contract else None,
+        **({"abi": contract_record(contract)} if contract else {}),
         "entry": {"registers": {reg: _hex(v) for reg, v in scenarios[0].registers.items()},
                   "flags": scenarios[0].flags},
         "memory": {_hex(a): _hex(b) for a, b in sorted(scenarios[0].memory.items())},
@@ -532,17 +534,10 @@ def scenario_from_json(cex: Mapping, varied: bool = False) -> Scenario:
                     {n: _number(v) for n, v in cex.get("symbols", {}).items()}, external)
 
 
-def replay_counterexample(program: ast.Program, cex: Mapping, contracts: tuple = ()) -> bool:
+def replay_counterexample(program: ast.Program, cex: Mapping) -> bool:
     """Replay a counterexample file concretely; whether it violates its
-    property (the contract it names is looked up in ``contracts``, default
-    the shipped ones)."""
-    from proofs.contracts import load_contracts
-    contract = None
-    if cex.get("contract"):
-        found = [c for c in contracts or load_contracts() if c.key == cex["contract"]]
-        if not found:
-            raise ReplayDiverged(f"no contract {cex['contract']!r} to judge the replay by")
-        contract = found[0]
+    property (judged by the contract it carries, ``abi``)."""
+    contract = contract_from_record(cex["abi"], "the counterexample's abi") if cex.get("abi") else None
     relational = PROPERTIES[cex["property"]].relational
     scenarios = [scenario_from_json(cex)] + ([scenario_from_json(cex, varied=True)] if relational else [])
     runs = [replay(program, cex["function"], scenario) for scenario in scenarios]

@@ -13,7 +13,7 @@ a silent default.  Schema (every key optional unless marked)::
     config = { CONFIG_FRAME_POINTER = true }
     [left.structs.args]           # a struct pointer of this side's entry state
     register = "rsi"              # required
-    layout = "tdx_module_args"    # required; a model.abi.STRUCT_LAYOUTS name
+    layout = "tdx_module_args"    # required; a model.abi.LAYOUTS key
     nullable = false
 
     [relation]                    # between the two entry states
@@ -155,10 +155,8 @@ class StructPointer:
     layout: str
     fields: Mapping[str, int]
     nullable: bool = False
-
-    @property
-    def size(self) -> int:
-        return max(self.fields.values()) + 8
+    size: int = 0
+    """The struct's size in bytes (its layout's, tail padding included)."""
 
 
 @dataclass(frozen=True)
@@ -310,9 +308,10 @@ def _side(spec: _Spec, side: Table, base: Path) -> Side:
         if struct in GPR64:
             raise spec.fail(fields, "a struct may not be named like a register")
         fields = fields.table(("register", "layout"), ("nullable",))
-        layout = fields["layout"].choice(tuple(abi.STRUCT_LAYOUTS), "layout")
+        layout = fields["layout"].choice(tuple(abi.LAYOUTS), "layout")
         structs[struct] = StructPointer(struct, name, _register(fields["register"], GPR64), layout,
-                                        abi.STRUCT_LAYOUTS[layout], fields.optional("nullable", Value.boolean, False))
+                                        abi.LAYOUTS[layout].offsets(), fields.optional("nullable", Value.boolean, False),
+                                        abi.LAYOUTS[layout].size)
     return Side(name, tuple(resolved), function, front_end, structs)
 
 

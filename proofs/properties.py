@@ -150,6 +150,16 @@ class Ops:
     def and_(self, a, b):
         return a & b
 
+    def or_(self, a, b):
+        return a | b
+
+    def shl(self, a, count: int):
+        return a << count
+
+    def widen(self, value, width: int):
+        """A ``width``-bit value zero-extended to 64 bits."""
+        return z3.ZeroExt(64 - width, value) if width < 64 else value
+
     def all_(self, *conditions):
         return bv.conjunction(list(conditions))
 
@@ -198,6 +208,15 @@ class ConcreteOps(Ops):
 
     def and_(self, a, b):
         return a & b
+
+    def or_(self, a, b):
+        return a | b
+
+    def shl(self, a, count: int):
+        return (a << count) & (2**64 - 1)
+
+    def widen(self, value, width: int):
+        return value
 
     def all_(self, *conditions):
         return all(conditions)
@@ -382,7 +401,7 @@ def config_options() -> tuple[str, ...]:
 
 def struct_address(path: PathView, contract, field_name: str):
     ops = path.ops
-    return ops.add(path.entry[contract.struct_pointer], ops.const(contract.layout[field_name]))
+    return ops.add(path.entry[contract.struct_pointer], ops.const(contract.offsets[field_name]))
 
 
 def struct_written(path: PathView, contract):
@@ -401,8 +420,8 @@ def changed_fields(path: PathView, contract, fields: Iterable[str]) -> Iterator[
     """(field, "its bytes changed") for each of ``fields``."""
     ops = path.ops
     for name in fields:
-        address = struct_address(path, contract, name)
-        yield name, ops.ne(path.load(address, 8), path.entry_load(address, 8))
+        address, size = struct_address(path, contract, name), contract.field_size(name)
+        yield name, ops.ne(path.load(address, size), path.entry_load(address, size))
 
 
 def _inside(ops: Ops, address, size: int, low, length: int):
@@ -538,17 +557,25 @@ def frame_pointer(path: PathView, contract) -> Iterator[Claim]:
 
 def _input_registers(contract) -> tuple[str, ...]:
     return ("rax",) + tuple(dict.fromkeys(
-        list(contract.inputs) + list(contract.input_registers) + list(contract.input_constants)))
+        list(contract.inputs) + list(contract.input_registers) + list(contract.input_stack)
+        + list(contract.input_constants)))
 
 
 def _expected_input(path: PathView, contract, reg: str):
     ops = path.ops
     if reg == "rax":
-        return path.entry[contract.leaf] if isinstance(contract.leaf, str) else ops.const(contract.leaf)
+        leaf = path.entry[contract.leaf] if isinstance(contract.leaf, str) else ops.const(contract.leaf)
+        version = contract.version_field
+        if version is None:
+            return leaf
+        byte = path.entry_load(struct_address(path, contract, version.name), version.size)
+        return ops.or_(leaf, ops.shl(ops.widen(byte, 8 * version.size), contract.leaf_version.shift))
     if reg in contract.input_constants:
         return ops.const(contract.input_constants[reg])
     if reg in contract.input_registers:
         return path.entry[contract.input_registers[reg]]
+    if reg in contract.input_stack:
+        return path.entry_load(ops.add(path.entry["rsp"], ops.const(8 * contract.input_stack[reg])), 8)
     return path.entry_load(struct_address(path, contract, reg), 8)
 
 
@@ -590,7 +617,7 @@ def output_marshalling(path: PathView, contract) -> Iterator[Claim]:
         actual = path.load(struct_address(path, contract, name), 8)
         yield Claim(name, ops.all_(written, ops.ne(actual, event.after[name])), path.where,
                     event.after[name], actual)
-    for name, changed in changed_fields(path, contract, contract.layout):
+    for name, changed in changed_fields(path, contract, contract.offsets):
         if name in contract.outputs:
             yield Claim("other fields", ops.all_(ops.not_(written), changed), path.where)
         else:
@@ -645,7 +672,7 @@ def fault_codes(path: PathView, contract) -> Iterator[Claim]:
         contract=True, applies=lambda c: bool(c.outputs) and c.failure_codes)
 def failure_no_output(path: PathView, contract) -> Iterator[Claim]:
     if path.returned and any(e.outcome is not Outcome.COMPLETION for e in path.events):
-        for name, changed in changed_fields(path, contract, contract.layout):
+        for name, changed in changed_fields(path, contract, contract.offsets):
             yield Claim("", changed, path.where, f"{name} unchanged", f"{name} written")
 
 

@@ -46,15 +46,14 @@ Decisions recorded here:
   (:func:`grammar.frontend.config_enabled`: ``--config``, ``--matrix``,
   ``-D``/``-U``, a tree's ``tdxproof.toml`` defines), which the task of
   each row puts into ``Settings.configs`` (:func:`row_settings`).
-* **Choosing a contract.**  Contracts are keyed by name and era.  The era is
-  ``--abi`` when given, else the one era whose contract names occur in the
-  input (``__tdx_module_call`` means legacy, ``__seamcall_ret`` unified),
-  else undecided.  Of several candidates (an undecided era, or same-name
-  legacy variants), those whose RCX constant is the TDG.VP.VMCALL bitmap
-  the code really passes are kept (when that leaves any); the rest are all
-  checked and the one with the fewest refuted obligations wins, ties going
-  to the first in contract-file order; the choice and its reason are
-  printed as an assumption, and ``--variant`` forces one.
+* **Choosing a contract** is :mod:`proofs.abi_choice`'s: per function,
+  from what the function's code shows (a static pass, no solver) or the
+  prototype a kernel tree declares, with ``--abi``/``--variant`` forcing
+  it; never from the verdicts.  The chosen contract comes bound to its
+  struct layout and its ABI source, which every result carries (and
+  the report prints in one line per function); the choice's notices
+  (an unknown ABI, a forced contract the code contradicts, a prototype
+  the assembly disagrees with) go with the result.
 """
 from __future__ import annotations
 
@@ -72,7 +71,7 @@ from model.executor import ExecutorOptions, PathEnd, PathResult, Solver, Verdict
 from model.lift import lift
 from model.memory import Region, place
 from model.tdx import ARITHMETIC_FLAGS, Outcome
-from proofs import contracts as contract_data
+from proofs.abi_choice import Choice, choose, describe_layout
 from proofs.contracts import Contract
 from proofs.properties import (CATALOG, PROPERTIES, STACK_DEPTH, AccessView, Claim, EventView,
                                FaultView, FramePoint, Ops, PathView, applicable)
@@ -139,7 +138,14 @@ class FunctionResult:
     obligations: list[ObligationResult]
     assumptions: list[str]
     notices: list[str] = field(default_factory=list)
-    """What the reader must not miss (a wrapper checked without its contract)."""
+    """What the reader must not miss (an unknown ABI, a forced contract the
+    code contradicts, a prototype the assembly disagrees with)."""
+    abi_source: str = ""
+    """Why the contract applies (:mod:`proofs.abi_choice`), "" without one."""
+    struct: str = ""
+    """The contract's struct layout in words, "" without a contract."""
+    abi_summary: str = ""
+    """The report's one line about this function's ABI ("" when there is nothing to say)."""
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.obligations if o.status == status)
@@ -551,19 +557,6 @@ def _results(program: ast.Program, name: str, config: str, contract: Contract | 
                           contract.key if contract else None, program.function(name).origin, out, texts)
 
 
-def _era(program: ast.Program, settings: Settings) -> tuple[str | None, str]:
-    """The contract era of ``program``'s functions and why (see module doc)."""
-    if settings.era is not None:
-        return settings.era, "era chosen with --abi"
-    contracts = settings.contracts
-    names = {fn.name for fn in program.functions}
-    eras = {e for e in contract_data.ERAS
-            if names & {c.name for c in contracts if c.era == e} - {c.name for c in contracts if c.era != e}}
-    if len(eras) == 1:
-        return eras.pop(), "era inferred from the other wrappers in the input"
-    return None, "the only contract of that name"
-
-
 def unconfirmed_reason(problem: str | None) -> str:
     """Why a refutation whose concrete replay does not confirm it is not a
     verdict: the symbolic and the concrete semantics disagree, a bug of
@@ -573,26 +566,10 @@ def unconfirmed_reason(problem: str | None) -> str:
             "not a verdict")
 
 
-def candidate_contracts(program: ast.Program, name: str, settings: Settings) -> tuple[tuple[Contract, ...], str]:
-    """The contracts ``name`` may be checked against, and why (see module doc)."""
-    era, why = _era(program, settings)
-    found = tuple(c for c in settings.contracts if c.name == name and (era is None or c.era == era))
-    if name in settings.variants:
-        found = tuple(c for c in found if c.variant == settings.variants[name])
-        why = "--variant"
-    return found, why
-
-
-def missing_contract(program: ast.Program, name: str, settings: Settings) -> str:
-    """Why ``name``, which has contracts of its name, is checked without
-    one ("" when it is not): printed prominently with its result."""
-    named = [c for c in settings.contracts if c.name == name]
-    if not named or candidate_contracts(program, name, settings)[0]:
-        return ""
-    era, why = _era(program, settings)
-    return (f"{name} is checked WITHOUT a contract: its contracts ({', '.join(c.key for c in named)}) are "
-            f"not of the {era} era ({why}), so only the contract-free properties are checked; "
-            f"name its era with --abi {named[0].era}")
+def choose_contract(program: ast.Program, name: str, settings: Settings) -> Choice:
+    """The contract of ``name`` (:func:`proofs.abi_choice.choose`) under the
+    run's ``--abi``, ``--variant`` and contracts."""
+    return choose(program, name, settings.contracts, settings.era, settings.variants.get(name))
 
 
 class SelectorUse:
@@ -623,15 +600,16 @@ class SelectorUse:
             self.era_used = True
         if name in settings.variants:
             variant = settings.variants[name]
-            unfiltered = candidate_contracts(program, name, dataclasses.replace(settings, variants={}))[0]
+            unfiltered = [c for c in named if settings.era is None or c.era == settings.era]
             if not any(c.variant == variant for c in unfiltered):
-                known = ", ".join(repr(c.variant) for c in unfiltered if c.variant or len(unfiltered) > 1)
+                variants = list(dict.fromkeys(c.variant for c in unfiltered))
+                known = ", ".join(repr(v) for v in variants if v or len(variants) > 1)
                 raise SourceError(f"--variant {name}={variant}: {name} has no contract variant {variant!r} "
                                   f"({'its variants: ' + known if known else 'it has no variants'})")
             self.variants_used.add(name)
-        for contract in candidate_contracts(program, name, settings)[0] or (None,):
-            self.applicable.update(applicable(contract, configs))
-            self.possible.update(applicable(contract))
+        contract = choose_contract(program, name, settings).contract
+        self.applicable.update(applicable(contract, configs))
+        self.possible.update(applicable(contract))
 
     def finish(self, checked: Iterable[str]) -> None:
         """After every function: a selector that matched none is an error."""
@@ -658,42 +636,16 @@ class SelectorUse:
 
 def check_function(program: ast.Program, name: str, config: str, settings: Settings) -> FunctionResult:
     """Every selected obligation of function ``name`` (see module doc)."""
-    found, why = candidate_contracts(program, name, settings)
-    runs: dict[tuple, list[PathResult]] = {}
-
-    def paths(contract: Contract | None) -> list[PathResult]:
-        options = _executor_options(settings, contract)
-        key = (tuple(sorted(options.module_outputs.items())),
-               None if contract is None else (contract.struct_pointer, contract.struct_size,
-                                              contract.struct_may_be_null))
-        if key not in runs:
-            runs[key] = execute_function(program, name, options)
-        return runs[key]
-
-    if len(found) > 1:
-        bitmaps = {event.bitmap for path in paths(found[0]) for event in path.events
-                   if event.kind == "tdcall" and event.bitmap is not None}
-        matching = tuple(c for c in found if bitmaps == {c.input_constants.get("rcx")})
-        found = matching or found
-    best = None
-    for contract in found or (None,):
-        obligations, texts = _prove(program, name, contract, settings, paths(contract))
-        refuted = sum(1 for o in obligations if o.status == REFUTED)
-        if best is None or refuted < best[0]:
-            best = (refuted, contract, obligations, texts)
-    _, contract, obligations, texts = best
-    if contract is not None:
-        if len(found) > 1:
-            others = ", ".join(c.key for c in found if c is not contract)
-            texts.insert(0, f"contract {contract.key} chosen for {name}: fewest refuted obligations "
-                            f"among the candidates (also tried: {others})")
-        else:
-            texts.insert(0, f"contract {contract.key} ({why})")
+    choice = choose_contract(program, name, settings)
+    contract = choice.contract
+    paths = execute_function(program, name, _executor_options(settings, contract))
+    obligations, texts = _prove(program, name, contract, settings, paths)
     texts.insert(0, f"firmware: {settings.firmware}")
     result = _results(program, name, config, contract, obligations, texts, settings)
-    notice = missing_contract(program, name, settings)
-    if notice:
-        result.notices.append(notice)
+    result.notices += choice.notices
+    result.abi_source, result.abi_summary = choice.source, choice.summary
+    if contract is not None:
+        result.struct = describe_layout(contract.layout)
     return result
 
 

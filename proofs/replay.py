@@ -84,6 +84,7 @@ from model import concrete
 from model.native import (CODE_BASE, COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE,
                           NativeCase, NativeError, NativeProgram, NativeResult, TdxBehaviour, in_region)
 from model.tdx import Outcome
+from proofs.contracts import contract_from_record
 from proofs import cex_file
 from proofs.cex_file import number
 from proofs.counterexample import (STACK_WATCH, ConcreteRun, ReplayDiverged, Scenario, replay,
@@ -478,26 +479,16 @@ def _state_table(runs: Sequence[tuple[str, SideRun, int]]) -> list[str]:
     return lines
 
 
-def _contract(key: str | None, contracts: tuple):
-    from proofs.contracts import load_contracts
-    if not key:
-        return None
-    found = [c for c in contracts or load_contracts() if c.key == key]
-    if not found:
-        raise ReplayInputError(f"no contract {key!r} to judge the replay by (pass its file with --contracts)")
-    return found[0]
-
-
 def _data_windows(relocation: Relocation) -> list[tuple[int, int]]:
     return [(new, length) for old, new, length in relocation.windows if new != STACK_BASE]
 
 
-def replay_check(cex: Mapping, contracts: tuple = (), cpp: str | None = None) -> Verdict:
+def replay_check(cex: Mapping, cpp: str | None = None) -> Verdict:
     """Replay a validated ``check`` counterexample natively and judge it
-    (``cpp``: the preprocessor)."""
+    by the contract it carries (``cpp``: the preprocessor)."""
     pid, detail = cex["property"], cex["detail"]
     prop = PROPERTIES[pid]
-    contract = _contract(cex["contract"], contracts)
+    contract = contract_from_record(cex["abi"], "abi") if cex.get("abi") else None
     if prop.needs_contract and contract is None:
         raise ReplayInputError(f"{pid} is judged by a wrapper contract, and the counterexample names none")
     pointers = [(contract.struct_pointer, contract.struct_size)] if contract is not None else []
@@ -583,12 +574,12 @@ def replay_equiv(cex: Mapping, cpp: str | None = None) -> Verdict:
     return Verdict(reproduced, lines, "REPRODUCED" if reproduced else "NOT REPRODUCED: the two sides agree natively")
 
 
-def replay_file(path: str, contracts: tuple = (), cpp: str | None = None) -> Verdict:
+def replay_file(path: str, cpp: str | None = None) -> Verdict:
     """Replay the counterexample in ``path`` (``check`` or ``equiv``),
     preprocessing with ``cpp`` (default ``cc -E``; never the file's)."""
     cex = cex_file.read(path)
     changed = cex_file.changed_sources(cex, path)
-    verdict = replay_equiv(cex, cpp) if cex.get("kind") == "equiv" else replay_check(cex, contracts, cpp)
+    verdict = replay_equiv(cex, cpp) if cex.get("kind") == "equiv" else replay_check(cex, cpp)
     verdict.warnings = [f"warning: {name} changed since the counterexample was written" for name in changed]
     used = cpp or DEFAULT_CPP
     for recorded in sorted({run["front_end"]["cpp"] or DEFAULT_CPP for run in cex_file.runs_of(cex)} - {used}):

@@ -5,8 +5,10 @@ Decisions recorded here:
 * The text report is a table a reviewer reads at a glance: one row per
   function x configuration, one column per property (``ok`` proved,
   ``FAIL`` refuted, ``??`` unknown, ``-`` not applicable: no contract, or
-  not selected), then a ``WARNING:`` line for each notice (a wrapper
-  checked without its contract), then the assumptions (shared ones once, per-function ones
+  not selected), then one line per function saying its ABI (the
+  contract, where its ABI came from, the struct layout:
+  :mod:`proofs.abi_choice`), then a ``WARNING:`` line for each notice (an
+  unknown ABI, a forced contract the code contradicts), then the assumptions (shared ones once, per-function ones
   under their function), then every refuted obligation as an annotated
   trace (a path that falls through says after which source line it left
   the function's code; ``no-fallthrough``'s "actual" says where it goes)
@@ -74,6 +76,28 @@ def _labels(results: list[FunctionResult]) -> dict[int, str]:
     return {id(r): _row_label(r, len(files[r.function]) > 1) for r in results}
 
 
+def _abi_lines(results: list[FunctionResult]) -> list[str]:
+    """Each function's ABI line once (per configuration only where the
+    configurations disagree), with its file where two files (two trees)
+    define the function, as its rows are named."""
+    files: dict[str, set[str]] = {}
+    for result in results:
+        files.setdefault(result.function, set()).add(result.origin.file)
+    seen: dict[tuple[str, str], list[FunctionResult]] = {}
+    for result in results:
+        if result.abi_summary:
+            seen.setdefault((result.origin.file, result.function), []).append(result)
+    lines = []
+    for (file, function), rows in seen.items():
+        prefix = f"{file}:" if len(files[function]) > 1 else ""
+        distinct = list(dict.fromkeys(r.abi_summary for r in rows))
+        if len(distinct) == 1:
+            lines.append(prefix + distinct[0])
+        else:
+            lines += [f"{prefix}{r.abi_summary} [{r.config}]" for r in rows]
+    return lines
+
+
 def _shared_assumptions(results: list[FunctionResult]) -> list[str]:
     if not results:
         return []
@@ -92,6 +116,11 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = (), fail
     for result in results:
         cells = [_mark(result, pid).center(len(pid)) for pid in columns]
         lines.append("  ".join([labels[id(result)].ljust(label_width)] + cells).rstrip())
+    summaries = _abi_lines(results)
+    if summaries:
+        lines.append("")
+        lines.append("ABI:")
+        lines += [f"  {summary}" for summary in summaries]
     notices = list(dict.fromkeys(notice for r in results for notice in r.notices))
     if notices:
         lines.append("")
@@ -196,6 +225,8 @@ def json_report(results: list[FunctionResult], assumptions: list[str], failures=
         "results": [{
             "function": r.function, "file": r.origin.file, "config": r.config, "abi": r.abi,
             "contract": r.contract,
+            **({"abi_source": r.abi_source} if r.abi_source else {}),
+            **({"struct": r.struct} if r.struct else {}),
             **({"notices": r.notices} if r.notices else {}),
             "assumptions": r.assumptions,
             "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status,

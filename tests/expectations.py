@@ -8,14 +8,20 @@ and must say so, or "n/a": the property does not apply under this
 configuration, so it has no obligation at all).  ``detail`` narrows the row to one
 obligation of the property (the register, for ``callee-saved``); ``None``
 means the property as a whole: all its obligations proved, or at least one
-refuted.  ``abi`` picks the era for names that exist in both.
+refuted.  ``abi`` is the era of the contract the tool must choose for the
+function push-button (no ``--abi``), and ``contract`` the contract itself
+where the row names it.
 
 The rows follow the ABI of SPEC section 5 and the catalog of section 7, not
 what any tool happens to answer:
 
-* correct wrappers (``unified``, ``legacy*``, ``variants``): every property
-  that applies to the wrapper is proved, with CONFIG_FRAME_POINTER on and
-  off (and, for the unified era, with every option on);
+* correct wrappers (``unified``, ``legacy*``, ``variants``, and one tree
+  per real form of issue 10: ``v5.19``, ``v6.3``, the v6.6 steps
+  ``v6.6-rename`` and ``v6.6-hypercall``, ``backport``, ``recent``,
+  ``vendor-io``, ``vendor-saved``): every property that applies to the
+  wrapper is proved, with CONFIG_FRAME_POINTER on and off (and, for the
+  unified era, with every option on), against the contract its own code
+  shows (push-button);
 * ``--firmware clobbers-rbp`` makes RBP a worst-case TDX-module output: the
   unified ``saved`` wrappers, which rely on FRAME_BEGIN/FRAME_END alone for
   RBP, are refuted on ``callee-saved`` (RBP) without a frame pointer and
@@ -23,7 +29,9 @@ what any tool happens to answer:
   variant that saves RBP itself is proved either way;
 * the earliest legacy host ``__seamcall`` has no exception-table entry:
   ``fault-handled`` refutes it;
-* each ``broken/`` file is refuted by the property its header comment names;
+* each ``broken/`` file is refuted by the property its header comment names
+  (a buggy variant of each new form among them, still given its form's
+  contract);
   a function that runs past its end (``ret_deleted.S``,
   ``fixup_jmp_deleted.S``) is refuted by ``no-fallthrough``, the properties
   judged at its return are *unknown* (what the caller gets back is no
@@ -63,7 +71,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 FIXTURE_TREES: tuple[str, ...] = (
     "unified", "legacy", "legacy-flags", "legacy-flags-stack", "legacy-oldest", "variants", "broken",
-    "unsupported")
+    "unsupported", "v5.19", "v6.3", "v6.6-rename", "v6.6-hypercall", "backport", "recent", "vendor-io",
+    "vendor-saved")
 """The kernel-like trees of this table (other suites may keep other fixtures)."""
 
 MACRO_FILES: tuple[str, ...] = ("tdxcall.S",)
@@ -74,6 +83,14 @@ TREE_INCLUDE_DIRS: dict[str, tuple[str, ...]] = {
 }
 """Tree -> the ``-I`` directories (relative to FIXTURES) its files need:
 the oldest tree generates its own asm-offsets (six-register hypercall args)."""
+
+TREE_DEFINES: dict[str, tuple[str, ...]] = {
+    "vendor-saved": ("TDX_SEAMCALL_VMFAILVALID=0x8000FF00FFFF0001",),
+}
+"""Tree -> the ``-D`` its files need: the vendor tree's own VMfailValid status,
+which SPEC.md does not give and the shims do not define (push-button, the
+file is an error saying to pass it).  The value is a stand-in for the
+tree's header: the model never sees SEAMCALL report VMfailValid."""
 
 CONFIG_OPTIONS: tuple[str, ...] = ("CONFIG_FRAME_POINTER", "CONFIG_RETHUNK", "CONFIG_X86_KERNEL_IBT")
 """The options every fixture must assemble (and expand) under, on and off."""
@@ -114,6 +131,8 @@ class Expectation:
     expected: str
     abi: str
     detail: str | None = None
+    contract: str | None = None
+    """The contract key the tool must choose for the function (push-button), where the row says."""
 
     def __post_init__(self) -> None:
         if self.property not in CATALOG:
@@ -164,6 +183,21 @@ def tree_of(path: str) -> str:
 def include_dirs_for(path: str) -> tuple[str, ...]:
     """Absolute ``-I`` directories for checking or assembling ``path``."""
     return tuple(str(FIXTURES / directory) for directory in TREE_INCLUDE_DIRS.get(tree_of(path), ()))
+
+
+def defines_for(path: str) -> tuple[str, ...]:
+    """The ``-D`` options for checking or assembling ``path``."""
+    return TREE_DEFINES.get(tree_of(path), ())
+
+
+def reference_defines(path: str, configs: Mapping[str, bool]) -> tuple[str, ...]:
+    """:func:`defines_for`, plus the shims' struct layout the front end
+    chooses for ``path`` (:func:`grammar.frontend.layout_defines`): what
+    ``cc -c`` needs to see the asm-offsets the tool checks."""
+    from grammar.frontend import FrontEndOptions, layout_defines
+    defines = defines_for(path)
+    options = FrontEndOptions(include_dirs=include_dirs_for(path), defines=defines, configs=dict(configs))
+    return defines + layout_defines(str(FIXTURES / path), options)
 
 
 def translation_units() -> list[str]:
@@ -255,6 +289,119 @@ def _correct_wrappers() -> Iterator[Expectation]:
                           "legacy")
 
 
+# --- every real form, push-button (issue 10): each tree checked with the shipped
+# shims and no --abi, each function against the contract its own code shows.
+
+FORMS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    # file, function, the contract the tool must choose, its contract properties
+    ("v5.19/arch/x86/coco/tdx/tdcall.S", "__tdx_module_call", "__tdx_module_call [legacy]", _MODULE_CALL),
+    ("v5.19/arch/x86/coco/tdx/tdcall.S", "__tdx_hypercall", "__tdx_hypercall [legacy/oldest]",
+     _HYPERCALL + ("output-marshalling",)),
+    ("v6.3/arch/x86/coco/tdx/tdcall.S", "__tdx_module_call", "__tdx_module_call [legacy]", _MODULE_CALL),
+    ("v6.3/arch/x86/coco/tdx/tdcall.S", "__tdx_hypercall", "__tdx_hypercall [legacy/flags]",
+     _HYPERCALL + ("output-marshalling",)),
+    ("v6.6-rename/arch/x86/coco/tdx/tdcall.S", "__tdcall", "__tdcall [legacy]", _MODULE_CALL),
+    ("v6.6-rename/arch/x86/coco/tdx/tdcall.S", "__tdx_hypercall", "__tdx_hypercall [legacy]", _HYPERCALL),
+    ("v6.6-rename/arch/x86/coco/tdx/tdcall.S", "__tdx_hypercall_ret", "__tdx_hypercall_ret [legacy]",
+     _HYPERCALL + ("output-marshalling",)),
+    ("v6.6-hypercall/arch/x86/coco/tdx/tdcall.S", "__tdcall", "__tdcall [unified]", _UNIFIED_CONTRACT["__tdcall"]),
+    ("v6.6-hypercall/arch/x86/coco/tdx/tdcall.S", "__tdcall_ret", "__tdcall_ret [unified]",
+     _UNIFIED_CONTRACT["__tdcall_ret"]),
+    ("v6.6-hypercall/arch/x86/coco/tdx/tdcall.S", "__tdcall_hypercall", "__tdcall_hypercall [unified]",
+     _UNIFIED_CONTRACT["__tdcall_saved_ret"]),
+    ("backport/arch/x86/coco/tdx/tdcall.S", "__tdcall", "__tdcall [unified]", _UNIFIED_CONTRACT["__tdcall"]),
+    ("backport/arch/x86/coco/tdx/tdcall.S", "__tdcall_ret", "__tdcall_ret [unified]",
+     _UNIFIED_CONTRACT["__tdcall_ret"]),
+    ("backport/arch/x86/coco/tdx/tdcall.S", "__tdx_hypercall", "__tdx_hypercall [legacy/flags]",
+     _HYPERCALL + ("output-marshalling",)),
+    *(("recent/arch/x86/virt/vmx/tdx/seamcall.S", name, f"{name} [unified]", _UNIFIED_CONTRACT[name])
+      for name in ("__seamcall", "__seamcall_ret", "__seamcall_saved_ret")),
+    *(("recent/arch/x86/coco/tdx/tdcall.S", name, f"{name} [unified]", _UNIFIED_CONTRACT[name])
+      for name in ("__tdcall", "__tdcall_ret", "__tdcall_saved_ret")),
+    ("vendor-io/arch/x86/coco/tdx/tdcall.S", "__tdx_module_call", "__tdx_module_call [legacy]", _MODULE_CALL),
+    ("vendor-io/arch/x86/coco/tdx/tdcall.S", "__tdx_module_call_io", "__tdx_module_call_io [legacy]",
+     _MODULE_CALL),
+    ("vendor-io/arch/x86/virt/vmx/tdx/seamcall.S", "__seamcall", "__seamcall [legacy/eight-inputs]",
+     _MODULE_CALL + _SEAMCALL_FAILURES),
+    ("vendor-io/arch/x86/virt/vmx/tdx/seamcall.S", "__seamcall_io", "__seamcall_io [legacy]",
+     _MODULE_CALL + _SEAMCALL_FAILURES),
+    *(("vendor-saved/arch/x86/virt/vmx/tdx/seamcall.S", name, f"{name} [unified]", properties)
+      for name, properties in (("__seamcall", _UNIFIED_CONTRACT["__seamcall"]),
+                               ("__seamcall_ret", _UNIFIED_CONTRACT["__seamcall_ret"]),
+                               ("__seamcall_saved", _UNIFIED_CONTRACT["__seamcall"]),
+                               ("__seamcall_saved_ret", _UNIFIED_CONTRACT["__seamcall_saved_ret"]))),
+    ("vendor-saved/arch/x86/coco/tdx/tdcall.S", "__tdcall", "__tdcall [unified]", _UNIFIED_CONTRACT["__tdcall"]),
+    ("vendor-saved/arch/x86/coco/tdx/tdcall.S", "__tdcall_saved", "__tdcall_saved [unified]",
+     _UNIFIED_CONTRACT["__tdcall"]),
+)
+"""The correct wrapper of each real form and the contract its code must get."""
+
+HYPERCALL_STEP_GLUE = "v6.6-hypercall/arch/x86/coco/tdx/hcall_glue.c"
+HYPERCALL_STEP_GUEST = "v6.6-hypercall/arch/x86/coco/tdx/tdcall.S"
+
+
+def _era_of(key: str) -> str:
+    return key.split("[", 1)[1].split("/")[0].rstrip("]")
+
+
+def _forms() -> Iterator[Expectation]:
+    for path, function, key, properties in FORMS:
+        for config in (FP_OFF, FP_ON):
+            for prop in GENERIC_PROPERTIES + properties:
+                yield Expectation((path,), function, config, "spec", prop, "proved", _era_of(key), contract=key)
+    # The C __tdx_hypercall of that step over __tdcall_hypercall, as the
+    # unified era's glue over __tdcall_saved_ret.
+    for config in (FP_OFF, FP_ON):
+        for prop in ("callee-saved", "stack-balance", "return-address", "no-red-zone", "direction-flag",
+                     "no-fallthrough", "input-marshalling", "output-marshalling", "r10-to-rax", "scrub",
+                     "panic-on-tdcall-failure"):
+            yield Expectation((HYPERCALL_STEP_GLUE, HYPERCALL_STEP_GUEST), "__tdx_hypercall", config, "spec", prop,
+                              "proved", "unified", contract="__tdx_hypercall [unified]")
+
+
+BROKEN_FORMS: tuple[tuple[str, str, str, tuple[tuple[str, str | None, str], ...]], ...] = (
+    # file, function, the contract the tool must choose, (property, detail, verdict) ...
+    ("hypercall_r10_r15_outputs_always.S", "__tdx_hypercall", "__tdx_hypercall [legacy/oldest]", (
+        ("output-marshalling", None, "refuted"), ("input-marshalling", None, "proved"),
+        ("r10-to-rax", None, "proved"), ("scrub", None, "proved"))),
+    ("hypercall_flags_wrong_slot.S", "__tdx_hypercall", "__tdx_hypercall [legacy/flags]", (
+        ("output-marshalling", None, "refuted"), ("input-marshalling", None, "proved"),
+        ("r10-to-rax", None, "proved"))),
+    ("tdcall_six_arguments_r9_overwritten.S", "__tdcall", "__tdcall [legacy]", (
+        ("input-marshalling", "r9", "refuted"), ("input-marshalling", "r8", "proved"),
+        ("input-marshalling", "rcx", "proved"), ("output-marshalling", None, "proved"))),
+    ("tdcall_hypercall_no_scrub.S", "__tdcall_hypercall", "__tdcall_hypercall [unified]", (
+        ("scrub", None, "refuted"), ("output-marshalling", None, "proved"), ("input-marshalling", None, "proved"))),
+    ("backport_hypercall_returns_status.S", "__tdcall_ret", "__tdcall_ret [unified]", tuple(
+        (prop, None, "proved") for prop in GENERIC_PROPERTIES + _UNIFIED_CONTRACT["__tdcall_ret"])),
+    ("backport_hypercall_returns_status.S", "__tdx_hypercall", "__tdx_hypercall [legacy/flags]", (
+        ("r10-to-rax", None, "refuted"), ("output-marshalling", None, "proved"),
+        ("input-marshalling", None, "proved"))),
+    ("module_call_version_shift.S", "__seamcall_ret", "__seamcall_ret [unified]", (
+        ("input-marshalling", "rax", "refuted"), ("input-marshalling", "rcx", "proved"),
+        ("output-marshalling", None, "proved"), ("status-return", None, "proved"))),
+    ("seamcall_eight_inputs_r13_missing.S", "__seamcall", "__seamcall [legacy/eight-inputs]", (
+        ("input-marshalling", "r13", "refuted"), ("input-marshalling", "r12", "proved"),
+        ("output-marshalling", None, "proved"))),
+    ("seamcall_saved_wrong_field.S", "__seamcall_saved", "__seamcall_saved [unified]", (
+        ("input-marshalling", "r13", "refuted"), ("input-marshalling", "r12", "proved"),
+        ("callee-saved", None, "proved"), ("status-return", None, "proved"))),
+)
+"""A buggy variant of each new form, refuted by the right property push-button."""
+
+
+def _broken_forms() -> Iterator[Expectation]:
+    for name, function, key, verdicts in BROKEN_FORMS:
+        for config in (FP_OFF, FP_ON):
+            for prop, detail, verdict in verdicts:
+                yield Expectation((f"broken/{name}",), function, config, "spec", prop, verdict, _era_of(key),
+                                  detail=detail, contract=key)
+    # Stack arguments read without FRAME_OFFSET: right only without frame pointers.
+    for config, verdict in ((FP_ON, "refuted"), (FP_OFF, "proved")):
+        yield Expectation(("broken/seamcall_io_without_frame_offset.S",), "__seamcall_io", config, "spec",
+                          "input-marshalling", verdict, "legacy", contract="__seamcall_io [legacy]")
+
+
 def _clobbers_rbp() -> Iterator[Expectation]:
     cases = [(UNIFIED_HOST, "__seamcall"), (UNIFIED_HOST, "__seamcall_ret"),
              (UNIFIED_GUEST, "__tdcall"), (UNIFIED_GUEST, "__tdcall_ret")]
@@ -335,6 +482,10 @@ def _frame_pointer() -> Iterator[Expectation]:
     functions.update(dict.fromkeys(((f"broken/{name}",), function, abi)
                                    for name, function, abi, _, _, _ in _BROKEN))
     functions[(("unsupported/store_into_code.S",), "__tdcall", "unified")] = None
+    functions.update(dict.fromkeys(((path,), function, _era_of(key)) for path, function, key, _ in FORMS))
+    functions[((HYPERCALL_STEP_GLUE, HYPERCALL_STEP_GUEST), "__tdx_hypercall", "unified")] = None
+    functions.update(dict.fromkeys(((f"broken/{name}",), function, _era_of(key))
+                                   for name, function, key, _ in BROKEN_FORMS))
     refuted = {((FLAGS_GUEST,), "__tdx_hypercall"): {"rbp": "refuted", "call": "refuted", "saved-rbp": "proved"},
                (("broken/fault_path_missing_pop.S",), "__seamcall_saved_ret"): {"rbp": "refuted"}}
     for paths, function, abi in functions:
@@ -357,8 +508,9 @@ def _frame_pointer() -> Iterator[Expectation]:
             yield Expectation((path,), name, FP_OFF, "clobbers-rbp", FRAME_POINTER, "n/a", "unified")
 
 
-EXPECTATIONS: tuple[Expectation, ...] = (tuple(_correct_wrappers()) + tuple(_clobbers_rbp()) + tuple(_broken())
-                                         + tuple(_unsupported()) + tuple(_frame_pointer()))
+EXPECTATIONS: tuple[Expectation, ...] = (tuple(_correct_wrappers()) + tuple(_forms()) + tuple(_clobbers_rbp())
+                                         + tuple(_broken()) + tuple(_broken_forms()) + tuple(_unsupported())
+                                         + tuple(_frame_pointer()))
 """The table."""
 
 
@@ -410,4 +562,4 @@ def frontend_options(row: Expectation):
     the front end importing cleanly.
     """
     from grammar.frontend import FrontEndOptions
-    return FrontEndOptions(include_dirs=row.include_dirs, configs=dict(row.configs))
+    return FrontEndOptions(include_dirs=row.include_dirs, defines=defines_for(row.paths[0]), configs=dict(row.configs))

@@ -127,11 +127,12 @@ def config_flags(configs: Mapping[str, bool]) -> list[str]:
 
 
 def cc_assemble(source: Path, output: Path, configs: Mapping[str, bool],
-                include_dirs: Sequence[str] = ()) -> str:
+                include_dirs: Sequence[str] = (), defines: Sequence[str] = ()) -> str:
     """``cc -c`` a kernel ``.S`` file with the shims last, as Kbuild would;
     returns the diagnostics (warnings) it printed."""
     command = ["cc", "-c", "-x", "assembler-with-cpp", "-D__ASSEMBLY__",
-               *(f"-I{d}" for d in include_dirs), *config_flags(configs), f"-I{SHIMS}",
+               *(f"-I{d}" for d in include_dirs), *(f"-D{d}" for d in defines), *config_flags(configs),
+               f"-I{SHIMS}",
                str(source), "-o", str(output)]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(command)}\n{result.stderr}"
@@ -152,11 +153,11 @@ _OBJECTS = tempfile.TemporaryDirectory(prefix="tdxproof-objects-")
 
 @functools.lru_cache(maxsize=None)
 def cc_object(source: Path, configs: tuple[tuple[str, bool], ...],
-              include_dirs: tuple[str, ...] = ()) -> tuple[ElfObject, str]:
+              include_dirs: tuple[str, ...] = (), defines: tuple[str, ...] = ()) -> tuple[ElfObject, str]:
     """:func:`cc_assemble` once per session for each (file, configuration),
     so the suites that all need the reference objects share them."""
     handle, name = tempfile.mkstemp(suffix=".o", dir=_OBJECTS.name)
     os.close(handle)
     output = Path(name)
-    stderr = cc_assemble(source, output, dict(configs), include_dirs)
+    stderr = cc_assemble(source, output, dict(configs), include_dirs, defines)
     return read_elf(output), stderr

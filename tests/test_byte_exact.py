@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from expectations import CONFIG_MATRIX, FIXTURES, UNIFIED_GLUE, include_dirs_for, translation_units
+from expectations import (CONFIG_MATRIX, FIXTURES, UNIFIED_GLUE, defines_for, include_dirs_for, reference_defines,
+                          translation_units)
 from grammar.frontend import FrontEndOptions, expand_to_assembly
 from objfile import ElfObject, as_assemble, cc_object, read_elf
 
@@ -64,10 +65,11 @@ def test_reemitted_expansion_assembles_to_the_same_object(path, tmp_path):
 
     def one(index: int) -> str:
         configs = CONFIG_MATRIX[index]
-        reference, _ = cc_object(FIXTURES / path, tuple(sorted(configs.items())), include_dirs)
+        reference, _ = cc_object(FIXTURES / path, tuple(sorted(configs.items())), include_dirs,
+                                 reference_defines(path, configs))
         workdir = tmp_path / str(index)
         workdir.mkdir()
-        options = FrontEndOptions(include_dirs=include_dirs, configs=configs)
+        options = FrontEndOptions(include_dirs=include_dirs, defines=defines_for(path), configs=configs)
         difference = check(FIXTURES / path, reference, options, workdir)
         return f"{configs}: {difference}" if difference else ""
 

@@ -83,8 +83,10 @@ def test_the_oldest_tree_brings_its_own_include_directory(capsys):
     by_toml = _json(capsys)["results"]
     assert main(base + ["-I", str(own)]) == 0
     assert _json(capsys)["results"][0]["obligations"] == by_toml[0]["obligations"]
-    without = load_program([str(OLDEST_GUEST)], FrontEndOptions())     # the shims' offsets differ
-    assert without.function("__tdx_hypercall").instructions != \
+    # Without the tree's asm-offsets.h the shims choose the same six-register
+    # layout (grammar.shim_layout): the tree's file is no longer needed.
+    without = load_program([str(OLDEST_GUEST)], FrontEndOptions())
+    assert without.function("__tdx_hypercall").instructions == \
         load_program([str(OLDEST_GUEST)], group.options).function("__tdx_hypercall").instructions
 
 
@@ -206,7 +208,8 @@ def test_many_files_and_configurations_at_once(capsys):
     # More preprocessor runs than run at once (grammar.frontend.PREPROCESSOR_RUNS):
     # every queued run must be waited for, not cancelled.
     from grammar.frontend import PREPROCESSOR_RUNS
-    files = sorted(str(path) for path in FIXTURES.glob("*/arch/x86/**/*.S") if path.name != "tdxcall.S")
+    files = sorted(str(path) for path in FIXTURES.glob("*/arch/x86/**/*.S") if path.name != "tdxcall.S"
+                   and not path.is_relative_to(FIXTURES / "vendor-saved"))    # needs a -D of its own
     assert len(files) * 4 > PREPROCESSOR_RUNS
     status = main(["check", *files, "--matrix", "CONFIG_FRAME_POINTER", "--matrix", "CONFIG_RETHUNK",
                    "--property", "stack-balance", "--jobs", "2"])

@@ -82,7 +82,7 @@ _OPTIONS = {
               "--no-shims", "--tdcall-may-fault"],
     "parse": ["--json", "-I", "-D", "-U", "--config", "--no-shims", "--cpp"],
     "ir": ["--function", "-I", "-D", "--config"],
-    "replay": ["--contracts"],
+    "replay": ["--cpp"],
     "equiv": ["--config", "--firmware", "--timeout", "--json", "--same", "--relate", "--struct",
               "--observe-registers", "--observe-memory", "--module-reads", "--module-outputs"],
 }

@@ -414,22 +414,25 @@ def test_fixture_wrappers_paths_predict_what_the_cpu_does(relative, frame_pointe
     kernel-tree wrappers are compared on ``COSIM_CASES`` cases for every
     outcome; a variant or broken wrapper on half as many in all (a broken
     one may send some outcomes astray, which is checked but not compared)."""
+    from expectations import defines_for
     from grammar.frontend import FrontEndOptions
-    from proofs.contracts import candidates, load_contracts
+    from proofs.abi_choice import choose
+    from proofs.contracts import load_contracts
 
     if native.native_available() is not None:
         pytest.skip(native.native_available())
     views = front_end_views([str(ROOT / relative)],
-                            FrontEndOptions(configs={"CONFIG_FRAME_POINTER": frame_pointer}))
+                            FrontEndOptions(defines=defines_for(str(Path(relative).relative_to("tests/fixtures"))),
+                                            configs={"CONFIG_FRAME_POINTER": frame_pointer}))
     contracts = load_contracts()
     for function in views[0].functions:
-        era = "legacy" if "legacy" in relative or not candidates(contracts, function.name, "unified") else "unified"
-        found = candidates(contracts, function.name, era)
-        narrowed = {c.instruction: abi.MODULE_CALL_OUTPUTS for c in found if c.module_outputs == "call"}
+        contract = choose(views[0], function.name, contracts).contract
+        narrowed = {contract.instruction: abi.MODULE_CALL_OUTPUTS} if contract and contract.module_outputs == "call" \
+            else {}
         # The executor as the prover runs it, with the frame and the contract's
         # struct as regions: the harness keeps them apart whatever a case's
         # pointers hold (the stack is far from the structs and from small values).
-        regions = memory_regions(symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix), (found or (None,))[0])
+        regions = memory_regions(symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix), contract)
         compared = cosimulate(views, function.name, COSIM_CASES, 11,
                               ExecutorOptions(module_outputs=narrowed, regions=regions))
         if relative in TREE_FILES:

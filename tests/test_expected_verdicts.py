@@ -1,5 +1,8 @@
 """Every row of the shared expectations table (``tests/expectations.py``)
-checked with the real pipeline: front end, executor, prover.
+checked with the real pipeline: front end, executor, prover -- push-button,
+as a developer runs ``tdxproof check FILE``: no ``--abi``, no ``--variant``;
+the contract the tool chooses must be of the row's era (and the row's
+contract, where the row names one).
 
 Rows that share fixture, function, configuration, firmware and era are
 decided by one ``check_function`` run (over the union of their
@@ -55,7 +58,7 @@ def _result(row: table.Expectation, workdir: Path):
     if key not in _RESULTS:
         paths = tuple(table.prepare_paths(row, workdir))
         program = cached_program(paths, table.frontend_options(row))
-        settings = Settings(properties=tuple(sorted(_PROPERTIES[key])), era=row.abi, firmware=row.firmware,
+        settings = Settings(properties=tuple(sorted(_PROPERTIES[key])), firmware=row.firmware,
                             contracts=load_contracts(), timeout=30)
         _RESULTS[key] = check_function(program, row.function, config_label(row.configs),
                                        row_settings(settings, table.frontend_options(row)))
@@ -72,6 +75,10 @@ def test_expected_verdict(row, tmp_path_factory):
         assert any(text.startswith(f"{row.property} does not apply: ") for text in result.assumptions)
         return
     assert obligations, f"{row.property} was not checked on {row.function} (contract {result.contract})"
+    if result.contract is not None:
+        assert result.abi == row.abi, (result.contract, result.abi_source)
+    if row.contract is not None:
+        assert result.contract == row.contract, (result.contract, result.abi_source, result.notices)
     statuses = {o.status for o in obligations}
     verdict = "refuted" if "refuted" in statuses else "proved" if statuses == {"proved"} else "unknown"
     problems = [(o.detail, o.status, o.reason, (o.counterexample or {}).get("where"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from expectations import (CATALOG, CONFIG_MATRIX, EXPECTATIONS, rows, FIXTURES, UNIFIED_GLUE, include_dirs_for,
-                          translation_units)
+                          reference_defines, translation_units)
 from objfile import ElfObject, cc_object, read_elf
 
 SEAMCALL, TDCALL = bytes.fromhex("660f01cf"), bytes.fromhex("660f01cc")
@@ -27,7 +27,7 @@ TOLERATED_WARNING = '"TDVMCALL_EXPOSE_REGS_MASK" redefined'
 def assemble_matrix(path: str) -> list[tuple[dict[str, bool], ElfObject, str]]:
     def one(configs):
         return (configs, *cc_object(FIXTURES / path, tuple(sorted(configs.items())),
-                                    include_dirs_for(path)))
+                                    include_dirs_for(path), reference_defines(path, configs)))
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(one, CONFIG_MATRIX))
 

@@ -2,7 +2,15 @@
 /*
  * tdxproof shim: the byte offsets a kernel build would generate into
  * asm-offsets.h for the TDX argument structures (tdxproof SPEC section 5).
- * Every field is a u64.  A kernel tree passed with -I replaces this file.
+ * Every field is a u64 but the version byte.  A kernel tree passed with -I
+ * replaces this file.
+ *
+ * struct tdx_hypercall_args had two layouts under the same macro names:
+ * twelve registers (the default here) and, in the oldest trees (v5.19),
+ * only r10..r15 at 0..40.  TDXPROOF_HYPERCALL_ARGS_R10_R15 selects the
+ * second; tdxproof defines it itself for a file whose TDX_HYPERCALL_* uses
+ * are all among r10..r15 (grammar/shim_layout.py), and -D or -U of it on
+ * the command line forces the choice.
  */
 #ifndef TDXPROOF_SHIM_ASM_ASM_OFFSETS_H
 #define TDXPROOF_SHIM_ASM_ASM_OFFSETS_H
@@ -24,6 +32,18 @@
 /* A byte-wide field after the registers in recent trees. */
 #define TDX_MODULE_version 104
 
+#ifdef TDXPROOF_HYPERCALL_ARGS_R10_R15
+
+/* struct tdx_hypercall_args (oldest trees: R10-R15 only). */
+#define TDX_HYPERCALL_r10 0
+#define TDX_HYPERCALL_r11 8
+#define TDX_HYPERCALL_r12 16
+#define TDX_HYPERCALL_r13 24
+#define TDX_HYPERCALL_r14 32
+#define TDX_HYPERCALL_r15 40
+
+#else
+
 /* struct tdx_hypercall_args (legacy era, twelve registers). */
 #define TDX_HYPERCALL_r8 0
 #define TDX_HYPERCALL_r9 8
@@ -37,5 +57,7 @@
 #define TDX_HYPERCALL_rsi 72
 #define TDX_HYPERCALL_rbx 80
 #define TDX_HYPERCALL_rdx 88
+
+#endif /* TDXPROOF_HYPERCALL_ARGS_R10_R15 */
 
 #endif /* TDXPROOF_SHIM_ASM_ASM_OFFSETS_H */

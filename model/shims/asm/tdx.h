@@ -25,6 +25,14 @@
 #define TDX_SEAMCALL_UD			(TDX_SW_ERROR | 6)
 #define TDX_SEAMCALL_GP			(TDX_SW_ERROR | 13)
 
+/*
+ * The same two values under the names some vendor trees give them.  (A
+ * status these headers do not define, such as a VMfailValid code, stays
+ * undefined: its value must come from the tree, or from -D NAME=VALUE.)
+ */
+#define TDX_ERR_SW_ERROR		TDX_SW_ERROR
+#define TDX_ERR_SEAMCALL_VMFAILINVALID	TDX_SEAMCALL_VMFAILINVALID
+
 /* TDCALL leaf 0: TDG.VP.VMCALL, the hypercall to the host VMM. */
 #define TDG_VP_VMCALL			0
 
