@@ -114,6 +114,9 @@ AUTOCONF = "include/generated/autoconf.h"
 KCONFIG_H = "include/linux/kconfig.h"
 COMPILER_VERSION_H = "include/linux/compiler-version.h"
 COMPILER_TYPES_H = "include/linux/compiler_types.h"
+# What every C file that includes a TDX header has seen before it (older
+# headers use -ENODEV and the u64 types without including their headers).
+LAYOUT_PRELUDE = ("linux/types.h", "linux/errno.h")
 
 
 # --- where the tree is ---------------------------------------------------------------
@@ -841,7 +844,8 @@ def struct_layouts(tree: KernelTree, names: Sequence[str], staged: Search, files
 def _compiler_layouts(tree: KernelTree, definitions: Mapping[str, Definition], staged: Search,
                       cpp: str | None, limits: Limits, configs: Mapping[str, bool]) -> dict[str, StructLayout] | str:
     """The layouts as the C compiler computes them, or why it could not."""
-    lines = [f'#include "{os.path.abspath(h)}"' for h in dict.fromkeys(d.header for d in definitions.values())]
+    lines = [f"#include <{name}>" for name in LAYOUT_PRELUDE if Path(tree.source, "include", name).is_file()]
+    lines += [f'#include "{os.path.abspath(h)}"' for h in dict.fromkeys(d.header for d in definitions.values())]
     lines += ['#define TDXPROOF_VALUE(key, value) __asm__ volatile("\\n.ascii \\"tdxproof-value " key '
               '" %c0\\"" : : "i" ((unsigned long)(value)))', "void tdxproof_layouts(void);",
               "void tdxproof_layouts(void)", "{"]

@@ -458,6 +458,8 @@ def _rejected(src: str, file: str, error: tomllib.TOMLDecodeError) -> SourceErro
         found = index.statements.get(offset)
         if found is not None:
             start, path = found
+            if isinstance(path[-1], int):
+                path = path[:-1]            # an array of tables names the key it appends to
             first = index.keys.get(path)
             if first is not None and first < start:
                 message = f"'{key_text(path)}' is defined twice (first at line {_origin(file, src, first).line})"

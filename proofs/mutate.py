@@ -338,7 +338,7 @@ def run_mutants(files: Sequence[str], front_end, function: str, *, properties: t
     settings = Settings(properties=properties, era=era, firmware=firmware, timeout=timeout,
                         contracts=load_contracts(), configs=row_configs(front_end))
     selectors = SelectorUse(settings, properties_given)
-    selectors.function(program, function, settings.configs)
+    selectors.function(program, function, settings)
     selectors.finish([function])
     with tempfile.TemporaryDirectory(prefix="tdxproof-mutate-") as directory:
         original = Path(directory) / "original.s"

@@ -99,6 +99,9 @@ class Settings:
     loop_bound: int = 16
     tdcall_may_fault: bool = False
     configs: Mapping[str, bool] = field(default_factory=dict)
+    declarations: Any = None
+    """The row's kernel tree's :class:`grammar.declarations.TreeFacts` (its
+    prototypes and struct layouts decide the contracts), None outside a tree."""
 
 
 def row_configs(options, facts=None) -> dict[str, bool]:
@@ -114,7 +117,7 @@ def row_configs(options, facts=None) -> dict[str, bool]:
 def row_settings(settings: Settings, options, facts=None) -> Settings:
     """``settings`` for the row preprocessed with front-end ``options``
     (in kernel tree ``facts``, if any)."""
-    return dataclasses.replace(settings, configs=row_configs(options, facts))
+    return dataclasses.replace(settings, configs=row_configs(options, facts), declarations=facts)
 
 
 @dataclass
@@ -569,7 +572,10 @@ def unconfirmed_reason(problem: str | None) -> str:
 def choose_contract(program: ast.Program, name: str, settings: Settings) -> Choice:
     """The contract of ``name`` (:func:`proofs.abi_choice.choose`) under the
     run's ``--abi``, ``--variant`` and contracts."""
-    return choose(program, name, settings.contracts, settings.era, settings.variants.get(name))
+    facts = settings.declarations
+    return choose(program, name, settings.contracts, settings.era, settings.variants.get(name),
+                  facts.prototypes.get(name) if facts is not None else None,
+                  facts.structs if facts is not None else None)
 
 
 class SelectorUse:
@@ -586,10 +592,12 @@ class SelectorUse:
         self.applicable: set[str] = set()
         self.possible: set[str] = set()         # would apply under some configuration
 
-    def function(self, program: ast.Program, name: str, configs: Mapping[str, bool] | None = None) -> None:
-        """Record ``name`` of ``program`` as checked under the row
-        configuration ``configs`` (:func:`row_configs`; None: any); a
-        selector that takes its contract away is an error."""
+    def function(self, program: ast.Program, name: str, row: Settings | None = None) -> None:
+        """Record ``name`` of ``program`` as checked with the ``row``'s
+        settings (:func:`row_settings`: its configuration and kernel tree;
+        None: any configuration, no tree); a selector that takes its
+        contract away is an error."""
+        configs = row.configs if row is not None else None
         settings = self.settings
         named = [c for c in settings.contracts if c.name == name]
         if settings.era is not None and named:
@@ -607,7 +615,7 @@ class SelectorUse:
                 raise SourceError(f"--variant {name}={variant}: {name} has no contract variant {variant!r} "
                                   f"({'its variants: ' + known if known else 'it has no variants'})")
             self.variants_used.add(name)
-        contract = choose_contract(program, name, settings).contract
+        contract = choose_contract(program, name, row or settings).contract
         self.applicable.update(applicable(contract, configs))
         self.possible.update(applicable(contract))
 
@@ -954,7 +962,7 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             for name in here if functions else every_name_of(defined):
                 where = [(run, program) for run, names, program in zip(runs, defined, programs) if name in names]
                 for (options, _), program in where:
-                    selectors.function(program, name, row_configs(options, group.facts))
+                    selectors.function(program, name, row_settings(settings, options, group.facts))
                 size = len(where[0][1].function(name).instructions)
                 for start in range(0, len(where), CONFIGS_PER_TASK):
                     chunk = tuple(run for run, _ in where[start:start + CONFIGS_PER_TASK])

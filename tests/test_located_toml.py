@@ -160,6 +160,7 @@ def _error(text: str) -> str:
     ("a = 1\na = 2\n", "f.toml:2:1: error: not valid TOML: 'a' is defined twice (first at line 1)"),
     ("[[w]]\nx = 1\n[[w]]\nx = 1\n  x = 2\n", "f.toml:5:3: error: not valid TOML: 'w[1].x' is defined twice (first at line 4)"),
     ("[t]\n[u]\n[t]\n", "f.toml:3:1: error: not valid TOML: 't' is defined twice (first at line 1)"),
+    ("[t]\n[[t]]\n", "f.toml:2:1: error: not valid TOML: 't' is defined twice (first at line 1)"),
     ("a = [1,\n2,\n", "f.toml:1:5: error: not valid TOML: unclosed array (it starts here)"),
     ("a = [1,\n2\n", "f.toml:1:5: error: not valid TOML: unclosed array (it starts here)"),
     ("a = { b = [1], c = 2\nd = 1\n", "f.toml:1:5: error: not valid TOML: unclosed inline table (it starts here)"),
