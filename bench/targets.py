@@ -199,7 +199,7 @@ def main() -> int:
                  max(peaks) / TARGETS["memory"], "MiB, the largest single process"))
 
     print(f"median of {runs} run(s); ratio = measured / target (under 1.00 meets it)")
-    print(f"{"target":66} {'wall s':>7} {'CPU s':>7} {'MiB':>7} {'ratio':>6}  note")
+    print(f"{'target':66} {'wall s':>7} {'CPU s':>7} {'MiB':>7} {'ratio':>6}  note")
     for name, wall, cpu, mib, ratio, note in rows:
         print(f"{name:66} {wall:7.2f} {cpu:7.2f} {mib:7.0f} {ratio:6.2f}  {note}")
     return 0
