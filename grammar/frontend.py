@@ -2,7 +2,7 @@
 
 Each input file is a translation unit of its own, as in the kernel build:
 preprocessed by :mod:`grammar.cpp`, read by the GNU-as layer of
-:mod:`grammar.macros`, then assembled into one program by
+:mod:`grammar.reader`, then assembled into one program by
 :mod:`grammar.program` (or re-emitted by :mod:`grammar.emit`).
 ``--config CONFIG_X=y`` means ``-DCONFIG_X=1`` and ``=n`` means
 ``-UCONFIG_X``; the shipped shim headers (``model/shims``) are searched after
@@ -49,7 +49,7 @@ from grammar.source import SourceError
 
 if TYPE_CHECKING:
     from grammar import ast
-    from grammar.macros import Assembly
+    from grammar.statements import Assembly
 
 SHIM_DIR = Path(model.__file__).parent / "shims"
 
@@ -293,13 +293,13 @@ def _preprocessed(path: str, options: FrontEndOptions, runs: Runs | None, read: 
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:
     """One file through the C preprocessor and the GNU-as layer."""
-    from grammar.macros import expand
+    from grammar.reader import expand
     return expand(path, preprocessed(path, options), options.limits)
 
 
 def _assemble_all(paths: Sequence[str], options: FrontEndOptions,
                   lines: Callable[[str], list[SourceLine]] | None = None) -> list[Assembly]:
-    from grammar.macros import expand
+    from grammar.reader import expand
     from grammar.program import separate_units
     if not paths:
         raise SourceError("no input files")
