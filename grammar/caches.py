@@ -18,12 +18,17 @@ tree.  This module decides how every such cache behaves:
   (:meth:`Caches.sizes`) and empty them all (:meth:`Caches.clear`)
   between two pieces of work.
 
+Files kept across runs (lark's parser tables, a kernel tree's generated
+headers) live in the user's cache directory (:func:`cache_directory`).
+
 It sits at the bottom of the import graph (it imports nothing of the
 tool), so every layer can register its caches here.
 """
 from __future__ import annotations
 
-from typing import Hashable
+import os
+from pathlib import Path
+from typing import Hashable, Mapping
 
 
 class Cache(dict):
@@ -78,3 +83,22 @@ class Caches:
 
 CACHES = Caches()
 """The process's caches."""
+
+
+def cache_directory(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Where the files kept across runs live: ``$XDG_CACHE_HOME/tdxproof``
+    when that is an absolute path, else ``~/.cache/tdxproof`` (``None``
+    when there is no home to put them in).
+
+    >>> str(cache_directory({"XDG_CACHE_HOME": "/tmp/x"}))
+    '/tmp/x/tdxproof'
+    >>> cache_directory({"XDG_CACHE_HOME": "relative/ignored"}) == Path.home() / ".cache/tdxproof"
+    True
+    """
+    base = environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:
+            return None
+    return Path(base) / "tdxproof"

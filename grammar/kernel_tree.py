@@ -83,6 +83,7 @@ Decisions:
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -94,7 +95,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from grammar.caches import CACHES
+from grammar.caches import CACHES, cache_directory
 from grammar.cpp import DEFAULT_CPP, SourceLine, map_lines, run_preprocessor
 from grammar.declarations import (ConfigValue, Parameter, Prototype, StructField, StructLayout, TreeFacts,
                                   Value)
@@ -472,7 +473,6 @@ def _private_directory(files: Mapping[str, str]) -> str:
     """A directory holding ``files`` (relative name -> text): in the user's
     cache directory, named after their digest (written once, atomically),
     else a temporary directory of this process."""
-    from grammar.lark_cache import cache_directory
     digest = hashlib.sha256(repr(sorted(files.items())).encode("utf-8")).hexdigest()[:32]
     base = cache_directory()
     if base is not None:
@@ -491,7 +491,6 @@ def _private_directory(files: Mapping[str, str]) -> str:
         except OSError:
             pass
     directory = tempfile.mkdtemp(prefix="tdxproof-tree-")
-    import atexit
     atexit.register(shutil.rmtree, directory, True)
     _write_files(directory, files)
     return directory
