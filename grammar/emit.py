@@ -10,9 +10,8 @@ original did.  Each line ends with a comment naming its origin.
 """
 from __future__ import annotations
 
-from grammar.macros import (Assembly, DataStatement, InstructionStatement,
-                            LabelDefinition, Statement)
 from grammar.parser import format_instruction
+from grammar.statements import Assembly, DataStatement, InstructionStatement, LabelDefinition, Statement
 
 
 def _line(statement: Statement) -> str:

@@ -2,10 +2,10 @@
 
 Each input file is a translation unit of its own, as in the kernel build:
 preprocessed by :mod:`grammar.cpp`, read by the GNU-as layer of
-:mod:`grammar.macros`, then assembled into one program by
+:mod:`grammar.reader`, then assembled into one program by
 :mod:`grammar.program` (or re-emitted by :mod:`grammar.emit`).
 ``--config CONFIG_X=y`` means ``-DCONFIG_X=1`` and ``=n`` means
-``-UCONFIG_X``; the shipped shim headers (``model/shims``) are searched after
+``-UCONFIG_X``; the shipped shim headers (``grammar/shims``) are searched after
 every user ``-I`` directory unless ``use_shims`` is off.
 
 Files of several kernel trees can be checked in one run: each file belongs
@@ -39,7 +39,6 @@ from typing import Callable, Mapping, Sequence
 
 from typing import TYPE_CHECKING
 
-import model
 from grammar import kernel_tree, shim_layout
 from grammar.cpp import Runs, SourceLine, preprocess, preprocessor_command
 from grammar.declarations import TreeFacts
@@ -49,16 +48,17 @@ from grammar.source import SourceError
 
 if TYPE_CHECKING:
     from grammar import ast
-    from grammar.macros import Assembly
+    from grammar.statements import Assembly
 
-SHIM_DIR = Path(model.__file__).parent / "shims"
+SHIM_DIR = Path(__file__).with_name("shims")
+"""The shipped shim headers: preprocessor input, so they live with the front end."""
 
 
 @dataclass(frozen=True)
 class FrontEndOptions:
     """How to preprocess: ``-I``/``-D``/``-U`` as given, ``configs`` maps
     ``CONFIG_*`` names to on/off, ``cpp`` replaces ``cc -E``, ``use_shims``
-    adds ``model/shims`` as the last include directory; ``limits`` bound
+    adds ``grammar/shims`` as the last include directory; ``limits`` bound
     every stage (:mod:`grammar.limits`).  ``kernel_tree`` (a source tree
     or an ``O=`` build directory) and ``kernel_build`` (a build directory)
     put the files in tree mode (:mod:`grammar.kernel_tree`; the shims are
@@ -293,13 +293,13 @@ def _preprocessed(path: str, options: FrontEndOptions, runs: Runs | None, read: 
 
 def assemble(path: str, options: FrontEndOptions) -> Assembly:
     """One file through the C preprocessor and the GNU-as layer."""
-    from grammar.macros import expand
+    from grammar.reader import expand
     return expand(path, preprocessed(path, options), options.limits)
 
 
 def _assemble_all(paths: Sequence[str], options: FrontEndOptions,
                   lines: Callable[[str], list[SourceLine]] | None = None) -> list[Assembly]:
-    from grammar.macros import expand
+    from grammar.reader import expand
     from grammar.program import separate_units
     if not paths:
         raise SourceError("no input files")

@@ -83,6 +83,7 @@ Decisions:
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -94,6 +95,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from grammar.caches import CACHES, cache_directory
 from grammar.cpp import DEFAULT_CPP, SourceLine, map_lines, run_preprocessor
 from grammar.declarations import (ConfigValue, Parameter, Prototype, StructField, StructLayout, TreeFacts,
                                   Value)
@@ -219,19 +221,23 @@ def display(path: str | os.PathLike) -> str:
 # --- remembered results ---------------------------------------------------------------
 
 _LOCK = threading.RLock()
-_MEMO: dict[tuple, object] = {}
+_MEMO = CACHES.cache("kernel trees", 64)
+"""(what, tree, options...) -> a tree's search path, generated headers or
+facts, or the SourceError (at most 4 in one ``check`` of a shipped tree)."""
 
 
 def _remembered(key: tuple, compute: Callable[[], object]):
     """``compute()`` once per ``key`` in this process; a SourceError it
     raised is raised again."""
     with _LOCK:
-        if key not in _MEMO:
+        if key in _MEMO:
+            outcome = _MEMO[key]
+        else:
             try:
-                _MEMO[key] = compute()
+                outcome = compute()
             except SourceError as error:
-                _MEMO[key] = error
-        outcome = _MEMO[key]
+                outcome = error
+            _MEMO[key] = outcome
     if isinstance(outcome, SourceError):
         raise SourceError(outcome.message, outcome.origin)
     return outcome
@@ -467,7 +473,6 @@ def _private_directory(files: Mapping[str, str]) -> str:
     """A directory holding ``files`` (relative name -> text): in the user's
     cache directory, named after their digest (written once, atomically),
     else a temporary directory of this process."""
-    from grammar.lark_cache import cache_directory
     digest = hashlib.sha256(repr(sorted(files.items())).encode("utf-8")).hexdigest()[:32]
     base = cache_directory()
     if base is not None:
@@ -486,7 +491,6 @@ def _private_directory(files: Mapping[str, str]) -> str:
         except OSError:
             pass
     directory = tempfile.mkdtemp(prefix="tdxproof-tree-")
-    import atexit
     atexit.register(shutil.rmtree, directory, True)
     _write_files(directory, files)
     return directory

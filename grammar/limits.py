@@ -15,7 +15,7 @@ which some 150 are instructions, its longest function about 120) and small
 enough that reaching it costs a few seconds and bounded memory.  The
 figures in each field's comment were measured on a 2-core x86-64 machine.
 
-The front end (:mod:`grammar.cpp`, :mod:`grammar.macros`,
+The front end (:mod:`grammar.cpp`, :mod:`grammar.reader`,
 :mod:`grammar.program`) checks every limit but ``configurations``, which
 the ``check`` command checks before anything runs.
 """

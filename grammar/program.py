@@ -62,10 +62,11 @@ from grammar import ast
 from grammar.expressions import (Binary, BinaryOp, Number, Symbol, UnaryOp, evaluate, fold,
                                  parse_expression)
 from grammar.limits import Limits
-from grammar.macros import (ALIGN_DIRECTIVES, NOP, Assembly, DataStatement, Directive,
-                            InstructionStatement, LabelDefinition, numeric_label_spelling,
-                            split_operands)
+from grammar.scrubber import split_operands
+from grammar.sections import ALIGN_DIRECTIVES, NOP
+from grammar.statements import Assembly, DataStatement, Directive, InstructionStatement, LabelDefinition
 from grammar.source import Origin, SourceError
+from grammar.symbols import numeric_label_spelling
 
 EXTABLE_SECTION = "__ex_table"
 EXTABLE_TYPES = {1: "default", 2: "fault"}

@@ -2,7 +2,7 @@
 
 Everything that says which register is callee-saved, where a struct field
 lives or what a status constant is comes from here; the shim headers under
-``model/shims`` state the same numbers for the assembler, and a test checks
+``grammar/shims`` state the same numbers for the assembler, and a test checks
 that the two agree.
 """
 from __future__ import annotations

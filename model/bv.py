@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import z3
 
+from grammar.caches import CACHES
+
 BitVec = z3.BitVecRef
 Bool = z3.BoolRef
 
 
-_CONSTANTS: dict[tuple[int, int, int], BitVec] = {}
+_CONSTANTS = CACHES.cache("z3 constants", 100_000)
+"""(Z3 context id, value, width) -> the constant term.  Dropping an entry
+is safe: Z3 shares equal terms of a context, so the term made again is
+the same AST (the same id) while the old one is alive."""
 
 
 def const(value: int, width: int) -> BitVec:
@@ -33,8 +38,6 @@ def const(value: int, width: int) -> BitVec:
     key = (id(z3.main_ctx()), value, width)
     term = _CONSTANTS.get(key)
     if term is None:
-        if len(_CONSTANTS) > 100_000:
-            _CONSTANTS.clear()
         term = _CONSTANTS[key] = z3.BitVecVal(value, width)
     return term
 
@@ -326,7 +329,10 @@ def free_constants(terms, seen: set[int] | None = None) -> dict[str, z3.ExprRef]
 
 # --- uninterpreted functions -----------------------------------------------
 
-_FUNCTIONS: dict[tuple, z3.FuncDeclRef] = {}
+_FUNCTIONS = CACHES.cache("z3 functions", 4_096)
+"""(Z3 context id, name, arity, width) -> the function declaration (at most
+40 in one proof task of the shipped fixtures; one made again is the same
+declaration, as Z3 identifies them by name and sorts)."""
 
 
 def function(name: str, arity: int, width: int) -> z3.FuncDeclRef:
@@ -337,9 +343,10 @@ def function(name: str, arity: int, width: int) -> z3.FuncDeclRef:
     (2, BitVec(1))
     """
     key = (id(z3.main_ctx()), name, arity, width)
-    if key not in _FUNCTIONS:
-        _FUNCTIONS[key] = z3.Function(name, *[z3.BitVecSort(64)] * arity, z3.BitVecSort(width))
-    return _FUNCTIONS[key]
+    declaration = _FUNCTIONS.get(key)
+    if declaration is None:
+        declaration = _FUNCTIONS[key] = z3.Function(name, *[z3.BitVecSort(64)] * arity, z3.BitVecSort(width))
+    return declaration
 
 
 def apply(declaration: z3.FuncDeclRef, arguments: list[BitVec]) -> z3.ExprRef:

@@ -26,6 +26,7 @@ from typing import Callable, Mapping
 
 from model import ir
 from model.abi import FLAGS
+from model.registry import Registry
 from grammar.ast import GPR64
 
 
@@ -165,16 +166,10 @@ UNARY: dict[ir.UnOp, Callable[[int, int], int]] = {
 
 # --- evaluation ----------------------------------------------------------------
 
-Evaluator = Callable[["_Evaluation", object], "int | None"]
-EVALUATORS: dict[type, Evaluator] = {}
-
-
-def evaluates(node_type: type) -> Callable[[Evaluator], Evaluator]:
-    """Register the decorated function as the evaluator of ``node_type``."""
-    def register(function: Evaluator) -> Evaluator:
-        EVALUATORS[node_type] = function
-        return function
-    return register
+EVALUATORS = Registry("concrete evaluators")
+"""IR expression type -> its evaluator ``(evaluation, expr) -> int | None``
+(``@evaluates(ir.Const)``)."""
+evaluates = EVALUATORS.register
 
 
 class _Evaluation:
@@ -288,17 +283,11 @@ def evaluate(expr: ir.Expr, state: ConcreteState, env: ConcreteEnv) -> int | Non
 
 # --- effects -----------------------------------------------------------------------
 
-Applier = Callable[[_Evaluation, object, ConcreteState], None]
-APPLIERS: dict[type, Applier] = {}
-
-
-def applies(effect_type: type) -> Callable[[Applier], Applier]:
-    """Register the decorated function as the writer of ``effect_type``: it
-    evaluates in the old state (``ev``) and writes into the new one."""
-    def register(function: Applier) -> Applier:
-        APPLIERS[effect_type] = function
-        return function
-    return register
+APPLIERS = Registry("concrete appliers")
+"""IR effect type -> its writer ``(ev, effect, new: ConcreteState) -> None``
+(``@applies(ir.SetReg)``): it evaluates in the old state (``ev``) and
+writes into the new one."""
+applies = APPLIERS.register
 
 
 @applies(ir.SetReg)

@@ -37,6 +37,7 @@ from grammar import ast
 from grammar.source import SourceError
 from model import ir
 from model.ir import BinOp, UnOp
+from model.registry import Registry
 
 
 class UnsupportedInstruction(SourceError):
@@ -45,19 +46,10 @@ class UnsupportedInstruction(SourceError):
 
 # --- registry ----------------------------------------------------------------
 
-Semantics = Callable[["Lifting"], ir.Step]
-_SEMANTICS: dict[str, Semantics] = {}
-
-
-def semantics(*bases: str) -> Callable[[Semantics], Semantics]:
-    """Register the decorated function as the semantics of ``bases``."""
-    def register(function: Semantics) -> Semantics:
-        for base in bases:
-            if base in _SEMANTICS:
-                raise ValueError(f"two semantic functions for {base!r}")
-            _SEMANTICS[base] = function
-        return function
-    return register
+_SEMANTICS = Registry("semantic functions")
+"""Mnemonic base -> its semantics ``(lifting: Lifting) -> ir.Step``
+(``@semantics("add", "sub")``)."""
+semantics = _SEMANTICS.register
 
 
 def lift(instr: ast.Instruction) -> ir.Step:

@@ -45,6 +45,7 @@ from typing import Callable, NamedTuple
 
 import z3
 
+from grammar.caches import CACHES
 from model import bv
 
 _MASK = 2**64 - 1
@@ -63,7 +64,9 @@ class Place(NamedTuple):
         return self.offset - 2**64 if self.offset >= 2**63 else self.offset
 
 
-_PLACES: dict[tuple[int, int], tuple[z3.ExprRef, Place | None]] = {}
+_PLACES = CACHES.cache("memory places", 200_000)
+"""(Z3 context id, term id) -> (the term, kept alive so that its id is not
+reused while the entry exists; its place)."""
 
 
 def place(address: z3.BitVecRef) -> Place | None:
@@ -78,8 +81,6 @@ def place(address: z3.BitVecRef) -> Place | None:
     key = (id(address.ctx), address.get_id())
     cached = _PLACES.get(key)
     if cached is None:
-        if len(_PLACES) > 200_000:
-            _PLACES.clear()
         cached = _PLACES[key] = (address, _place(address))   # the entry keeps the term (and its id) alive
     return cached[1]
 

@@ -17,23 +17,15 @@ expression, effect and control class has one.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from grammar import ast
 from grammar.source import Expansion, Origin, SourceError
 from model import ir
 from model.lift import lift
+from model.registry import Registry
 
-Renderer = Callable[[object], str]
-RENDERERS: dict[type, Renderer] = {}
-
-
-def renders(node_type: type) -> Callable[[Renderer], Renderer]:
-    """Register the decorated function as the text form of ``node_type``."""
-    def register(function: Renderer) -> Renderer:
-        RENDERERS[node_type] = function
-        return function
-    return register
+RENDERERS = Registry("renderers")
+"""IR node type -> its text form ``(node) -> str`` (``@renders(ir.Const)``)."""
+renders = RENDERERS.register
 
 
 def text(node: object) -> str:

@@ -30,6 +30,7 @@ from grammar.ast import GPR64
 from model import bv, ir
 from model.abi import FLAGS
 from model.memory import Memory, Region
+from model.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -107,16 +108,10 @@ UNARY: dict[ir.UnOp, Callable[[z3.BitVecRef], z3.BitVecRef]] = {
 
 # --- evaluation ----------------------------------------------------------------
 
-Evaluator = Callable[["_Evaluation", object], z3.BitVecRef]
-EVALUATORS: dict[type, Evaluator] = {}
-
-
-def evaluates(node_type: type) -> Callable[[Evaluator], Evaluator]:
-    """Register the decorated function as the evaluator of ``node_type``."""
-    def register(function: Evaluator) -> Evaluator:
-        EVALUATORS[node_type] = function
-        return function
-    return register
+EVALUATORS = Registry("symbolic evaluators")
+"""IR expression type -> its evaluator ``(evaluation, expr) -> z3.BitVecRef``
+(``@evaluates(ir.Const)``)."""
+evaluates = EVALUATORS.register
 
 
 class _Evaluation:
@@ -222,17 +217,11 @@ class _Writes:
         self.memory = state.memory
 
 
-Applier = Callable[[_Evaluation, object, _Writes], None]
-APPLIERS: dict[type, Applier] = {}
-
-
-def applies(effect_type: type) -> Callable[[Applier], Applier]:
-    """Register the decorated function as the writer of ``effect_type``: it
-    evaluates in the old state (``ev``) and writes into ``new``."""
-    def register(function: Applier) -> Applier:
-        APPLIERS[effect_type] = function
-        return function
-    return register
+APPLIERS = Registry("symbolic appliers")
+"""IR effect type -> its writer ``(ev, effect, new: _Writes) -> None``
+(``@applies(ir.SetReg)``): it evaluates in the old state (``ev``) and
+writes into ``new``."""
+applies = APPLIERS.register
 
 
 @applies(ir.SetReg)

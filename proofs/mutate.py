@@ -38,6 +38,9 @@ gap in the properties.  The mutation score is killed / (valid - equivalent).
 
 Mutants are independent; with ``--jobs N`` they run in N worker processes
 (each task in its own fork, as ``check`` does), results in mutant order.
+The analysis leaves nothing in the process's caches
+(:data:`grammar.caches.CACHES`): a caller that analyses one function after
+another in one process holds no entries of the functions done.
 """
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ from typing import Sequence
 
 from grammar import ast
 from grammar.ast import GPR64, REGISTERS, Register
+from grammar.caches import CACHES
 from grammar.parser import format_instruction
 from grammar.source import Origin, SourceError
 
@@ -346,6 +350,7 @@ def run_mutants(files: Sequence[str], front_end, function: str, *, properties: t
         job = _Job(directory, str(original), function, settings, equivalence, timeout)
         with multiprocessing.get_context("fork").Pool(max(1, jobs), maxtasksperchild=1) as pool:
             results = list(pool.imap(_check_mutant, [(job, m) for m in mutants], chunksize=1))
+    CACHES.clear()
     return Analysis(function, tuple(files), results, time.monotonic() - started)
 
 

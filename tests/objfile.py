@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import model
-
-SHIMS = Path(model.__file__).parent / "shims"
+from grammar.frontend import SHIM_DIR as SHIMS
 
 SHF_EXECINSTR = 0x4
 SHT_SYMTAB, SHT_RELA, SHT_NOBITS = 2, 4, 8

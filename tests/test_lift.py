@@ -18,8 +18,10 @@ from grammar import ast
 from grammar.parser import KNOWN_MNEMONICS, parse_instruction
 from grammar.source import Origin
 from model import bv, concrete, ir, printer, symbolic
+from model import lift as lift_module
 from model.abi import FLAGS
 from model.lift import SUPPORTED, UNSUPPORTED, UnsupportedInstruction, lift, write_register
+from model.registry import DuplicateHandler
 
 M64 = (1 << 64) - 1
 STACK = 0x7000_0000_1000
@@ -429,3 +431,12 @@ def test_tdxproof_ir_prints_the_ir_of_a_source_file(tmp_path, capsys):
     assert f"{source}:7: seamcall\n    seamcall (TDX module)" in out
     assert main(["ir", str(source)]) == 2  # cpuid is not modelled: an error, never skipped
     assert f"{source}:11:" in capsys.readouterr().err
+
+
+def test_a_second_handler_for_a_key_is_refused():
+    with pytest.raises(DuplicateHandler, match="two semantic functions for 'mov'"):
+        lift_module.semantics("mov")(lambda lifting: None)
+    for table, decorator in ((concrete.EVALUATORS, concrete.evaluates), (symbolic.APPLIERS, symbolic.applies),
+                             (printer.RENDERERS, printer.renders)):
+        with pytest.raises(DuplicateHandler, match=table.what):
+            decorator(next(iter(table)))(lambda *arguments: None)

@@ -236,7 +236,7 @@ LINKAGE = "#include <linux/linkage.h>\n"
 
 def _gnu_as_accepts(path: Path) -> bool:
     run = subprocess.run(["cc", "-c", "-x", "assembler-with-cpp", "-D__ASSEMBLY__", "-D__KERNEL__",
-                          f"-I{ROOT / 'model' / 'shims'}", str(path), "-o", str(path.with_suffix(".o"))],
+                          f"-I{ROOT / 'grammar' / 'shims'}", str(path), "-o", str(path.with_suffix(".o"))],
                          capture_output=True, text=True)
     return run.returncode == 0
 

@@ -25,6 +25,7 @@ import json
 
 import pytest
 
+from grammar.caches import CACHES
 from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
 from proofs.cli import main
 from proofs.mutate import derive_mutants, run_mutants
@@ -117,6 +118,7 @@ def test_known_survivors(small):
     [fell_off] = [r for r in killed.values() if r.mutant.before == "ret"]
     assert {"callee-saved", "stack-balance"} <= set(fell_off.unknown)
     assert analysis.score == pytest.approx(8 / 15)
+    assert set(CACHES.sizes().values()) == {0}       # the analysis left no entries behind
 
 
 def test_cli_report_and_errors(small, capsys):

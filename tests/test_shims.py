@@ -1,4 +1,4 @@
-"""The shipped shim headers (model/shims) against model/abi.py and the kernel
+"""The shipped shim headers (grammar/shims) against model/abi.py and the kernel
 conventions of SPEC section 4, with the real preprocessor and assembler as
 the oracle: every constant is assembled into a data word by ``cc -c`` and
 read back from the object file, and the code macros are assembled and their
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from grammar.frontend import SHIM_DIR as SHIMS
 from grammar.program import EXTABLE_TYPES
 from model import abi
 
-SHIMS = Path(abi.__file__).parent / "shims"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OLDEST_INCLUDE = FIXTURES / "legacy-oldest" / "arch" / "x86" / "include"
 
