@@ -32,7 +32,7 @@ TDX_ENCODINGS: dict[tuple[int, ...], str] = {
 
 DATA_DIRECTIVES = frozenset({
     ".byte", ".word", ".short", ".value", ".hword", ".2byte", ".long", ".int", ".4byte",
-    ".quad", ".8byte", ".ascii", ".asciz", ".string", ".skip", ".space", ".zero",
+    ".quad", ".8byte", ".octa", ".ascii", ".asciz", ".string", ".skip", ".space", ".zero",
     ".fill", ".uleb128", ".sleb128", ".nops"})
 """Directives that emit bytes; kept as written for re-emission."""
 

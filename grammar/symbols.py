@@ -109,6 +109,9 @@ class SymbolTable:
         if directive == ".equiv" and self.defined(name):
             raise SourceError(f"symbol '{name}' is already defined (.equiv)", origin)
         text = self.resolve_numeric(text, origin)
+        if text.strip().startswith("%"):
+            raise SourceError(f"unsupported: symbol '{name}' set to the register {text.strip()} (a register "
+                              "alias; tdxproof's expressions have numbers only)", origin)
         expr = parse_expression(text, origin)
         if symbols_of(expr) - set(self.absolute):
             # Not absolute now (it involves a label or '.'): GNU as computes it;

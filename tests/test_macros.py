@@ -376,6 +376,7 @@ first:
     .popsection
     .pushsection .rodata
     .quad 0x1122334455667788, first
+    .octa 0x0123456789abcdef0123456789abcdef
     .word 7, 8
     .ascii "text; # not a comment"
     .popsection
