@@ -53,6 +53,7 @@ Decisions recorded here:
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -64,11 +65,11 @@ from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
-from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, loads_of, past_end, summands
-from model.extable import ExceptionTable
+from model.executor import summands
+from model.extable import Fixup, Location
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE
-from model.lift import lift
-from model.tdx import ARITHMETIC_FLAGS, Outcome
+from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
+from model.transfers import DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers
 from proofs.contracts import contract_from_record, contract_record
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                FramePoint, PathView)
@@ -158,36 +159,44 @@ class _OpenCall:
     pushed, the callee's entry RSP and RBP, and the index of its first
     interrupt point."""
 
-    resume: tuple
+    resume: Location
     return_address: int
     rsp: int
     rbp: int
     first_point: int
 
 
+@dataclass(frozen=True)
+class _ReplayPath:
+    """Where the replay is: the concrete domain's path (one, never forked)."""
+
+    location: Location
+    frames: tuple[_OpenCall, ...]
+    state: ConcreteState
+    visits: Mapping[str, int] = field(default_factory=dict)
+
+    def with_(self, **changes) -> "_ReplayPath":
+        return dataclasses.replace(self, **changes)
+
+
 # --- the concrete replay -------------------------------------------------------------
 
-class _Replay:
+class _Replay(Transfers[_ReplayPath]):
+    """The concrete domain of :class:`model.transfers.Transfers`: a branch
+    is decided by the scenario's values, an external callee returns the
+    scenario's values, a TDX instruction takes the scenario's next event."""
+
     def __init__(self, program: ast.Program, scenario: Scenario, never_returning=DEFAULT_NEVER_RETURNING):
-        self.program = program
+        super().__init__(program, TdxModel(), never_returning)
         self.scenario = scenario
-        self.table = ExceptionTable(program)
-        self.never_returning = never_returning
-        self.functions = {fn.name for fn in program.functions}
         self.events: list[EventView] = []
-        self.accesses: list[AccessView] = []
+        self.access_log: list[AccessView] = []
         self.faults: list[FaultView] = []
         self.steps: list[TraceStep] = []
         self.points: list[FramePoint] = []
         self.frame_starts: list[int] = []
         self.external_calls: dict[str, int] = {}
-
-    def _location(self, label: str):
-        if label in self.program.labels and self.program.labels[label][0] is not None:
-            return self.program.labels[label]
-        if label in self.functions:
-            return (label, 0)
-        return None
+        self._ended: tuple[ConcreteState, PathEnd, Origin | None] | None = None
 
     def _env(self, site) -> ConcreteEnv:
         return_address = self.scenario.symbols.get(f"return_{site[0]}_{site[1]}",
@@ -196,170 +205,151 @@ class _Replay:
                    if name.startswith("symbol_")}
         return ConcreteEnv(symbols, return_address, self.scenario.entry_byte)
 
-    def _external(self, state: ConcreteState, target: str) -> ConcreteState:
-        calls = self.scenario.external.get(target, [])
-        count = self.external_calls.get(target, 0)
-        self.external_calls[target] = count + 1
-        values = calls[count] if count < len(calls) else {}
-        regs = dict(state.regs)
-        for reg in abi.CALLER_SAVED:
-            regs[reg] = values.get(reg, 0)
-        flags = dict(state.flags)
-        for flag in ARITHMETIC_FLAGS:
-            flags[flag] = values.get(flag)
-        flags["df"] = 0
-        return ConcreteState(regs, flags, state.memory)
-
     def run(self, name: str) -> ConcreteRun:
         scenario = self.scenario
-        entry = ConcreteState(dict(scenario.registers), dict(scenario.flags), {})
-        state = ConcreteState(dict(entry.regs), dict(entry.flags), {})
-        location, frames = (name, 0), []
+        self.entry = ConcreteState(dict(scenario.registers), dict(scenario.flags), {})
+        path = self.settled(_ReplayPath((name, 0), (), ConcreteState(dict(self.entry.regs),
+                                                                      dict(self.entry.flags), {})))
         for _ in range(STEP_LIMIT):
-            function, index = location
-            items = self.program.function(function).items
-            while index < len(items) and isinstance(items[index], ast.Label):
-                index += 1
-            if index >= len(items):          # ran past the end: the last step is where it left
-                where = self.steps[-1].origin if self.steps else self.program.function(function).origin
-                return self._end(entry, state, "fallthrough", where)
-            instr = items[index]
-            location = (function, index)
-            step = lift(instr)
-            env = self._env(location)
-            self._interrupt_point(entry, state, frames, instr.origin, isinstance(step.control, ir.Call), env)
-            pending = [("read", concrete.evaluate(load.address, state, env), load.width)
-                       for load in loads_of(step)]
-            pending += [("write", concrete.evaluate(effect.address, state, env), effect.value.width)
-                        for effect in step.effects if isinstance(effect, ir.Store)]
-            new = concrete.execute(step, state, env)
-            self.accesses += [AccessView(kind, address, width // 8, state.regs["rsp"], new.regs["rsp"],
-                                         instr.origin, True) for kind, address, width in pending]
-            trace = TraceStep(instr.origin, str(instr),
-                              {r: v for r, v in new.regs.items() if v != state.regs[r]})
-            self.steps.append(trace)
-            control, following = step.control, (function, index + 1)
-            old, state = state, new
-            if isinstance(control, ir.Jump) and control.target in RETURN_THUNKS:
-                control = ir.Return(ir.Load(ir.Reg("rsp"), 64))
-                old = state
-                state = ConcreteState(dict(state.regs, rsp=(state.regs["rsp"] + 8) % 2**64),
-                                      state.flags, state.memory)
-            if control is None:
-                location = following
-            elif isinstance(control, ir.Branch):
-                taken = concrete.evaluate(control.condition, old, env)
-                if taken is None:
-                    raise ReplayDiverged(f"branch on an undefined flag at {instr.origin.render()}")
-                location = self._location(control.target) if taken else following
-            elif isinstance(control, (ir.Jump, ir.Call)):
-                target = control.target
-                if target in self.never_returning:
-                    return self._end(entry, state, "panic", instr.origin)
-                if isinstance(control, ir.Call):
-                    if target in self.functions or target in self.program.labels:
-                        frames.append(_OpenCall(following, env.return_address(), state.regs["rsp"],
-                                                state.regs["rbp"], len(self.points)))
-                        location = self._location(target)
-                        if location is None:     # a call of code outside every function
-                            return self._end(entry, state, "unsupported", instr.origin)
-                    elif past_end(self.program.function(function), index + 1):
-                        return self._end(entry, state, "unsupported", instr.origin)
-                    else:
-                        state = self._external(state, target)
-                        state.regs["rsp"] = (state.regs["rsp"] + 8) % 2**64
-                        location = following
-                elif target in self.functions or target in self.program.labels:
-                    location = self._location(target)
-                else:
-                    state = self._external(state, target)
-                    address = state.read_bytes(state.regs["rsp"], 8, env)
-                    state.regs["rsp"] = (state.regs["rsp"] + 8) % 2**64
-                    if not frames:
-                        return self._end(entry, state, "returned", instr.origin)
-                    location = self._pop(frames, address, instr)
-            elif isinstance(control, ir.Return):
-                address = concrete.evaluate(control.address, old, env)
-                if not frames:
-                    return self._end(entry, state, "returned", instr.origin)
-                location = self._pop(frames, address, instr)
-            elif isinstance(control, ir.TdxInstruction):
-                state, location, end = self._tdx(control.kind, old, location, following, instr.origin, trace)
-                if end:
-                    return self._end(entry, state, end, instr.origin)
-            elif isinstance(control, ir.Trap):
-                fixup = self.table.route(location, control.vector) if control.vector == abi.TRAP_UD else None
-                if control.vector == abi.TRAP_UD:
-                    self.faults.append(FaultView(instr.base, fixup is not None, instr.origin, True))
-                if fixup is None:
-                    return self._end(entry, state, "oops", instr.origin)
-                if fixup.rax is not None:
-                    state.regs["rax"] = fixup.rax
-                location = self._location(fixup.to_label)
-            else:
-                raise TypeError(f"unknown control transfer {control!r}")
-            if location is None:                 # a jump to code outside every function
-                return self._end(entry, state, "fallthrough", instr.origin)
-        return self._end(entry, state, "bound", None)
+            successors = self.step(path)
+            if not successors:
+                return self._run(*self._ended)
+            (path,) = successors
+            path = self.settled(path)
+        return self._run(path.state, PathEnd.BOUND, None)
 
-    def _pop(self, frames, address, instr):
-        call = frames.pop()
-        if address != call.return_address:
-            raise ReplayDiverged(f"ret at {instr.origin.render()} to {address:#x}, "
-                                 f"not the caller's {call.return_address:#x}")
-        return call.resume
+    def _run(self, state: ConcreteState, end: PathEnd, where: Origin | None) -> ConcreteRun:
+        return ConcreteRun(self.entry, state, end.value, where, self.events, self.access_log, self.faults,
+                           self.steps, self.points, self.frame_starts)
 
-    def _interrupt_point(self, entry: ConcreteState, state: ConcreteState, frames: list, origin: Origin,
+    # the concrete domain
+
+    def finish(self, path: _ReplayPath, end: PathEnd, detail: str, where: Origin | None, **_) -> list:
+        self._ended = (path.state, end, where)
+        return []
+
+    def last_origin(self, path: _ReplayPath) -> Origin | None:
+        return self.steps[-1].origin if self.steps else None
+
+    def execute(self, path: _ReplayPath, instr: ast.Instruction, step: ir.Step) -> list[_ReplayPath]:
+        state, control = path.state, step.control
+        env = self._env(path.location)
+        self._interrupt_point(state, path.frames, instr.origin, isinstance(control, ir.Call), env)
+        pending = list(self.step_accesses(step, lambda address: concrete.evaluate(address, state, env)))
+        new = concrete.execute(step, state, env)
+        self.access_log += [AccessView(kind, address, width // 8, state.regs["rsp"], new.regs["rsp"],
+                                       instr.origin, True) for kind, address, width in pending]
+        self.steps.append(TraceStep(instr.origin, str(instr),
+                                    {r: v for r, v in new.regs.items() if v != state.regs[r]}))
+        taken = address = None
+        if isinstance(control, ir.Branch):
+            taken = concrete.evaluate(control.condition, state, env)
+        elif isinstance(control, ir.Return):
+            address = concrete.evaluate(control.address, state, env)
+        return self.control(path.with_(state=new), instr, control, taken, address)
+
+    def _interrupt_point(self, state: ConcreteState, frames: tuple[_OpenCall, ...], origin: Origin,
                          call: bool, env: ConcreteEnv) -> None:
         """What an interrupt before the next instruction would find."""
         if frames:
             frame_rsp, frame_rbp, first = frames[-1].rsp, frames[-1].rbp, frames[-1].first_point
         else:
-            frame_rsp, frame_rbp, first = entry.regs["rsp"], entry.regs["rbp"], 0
+            frame_rsp, frame_rbp, first = self.entry.regs["rsp"], self.entry.regs["rbp"], 0
         slot = (frame_rsp - 8) % 2**64
         rbp = state.regs["rbp"]
         saved = state.read_bytes(slot, 8, env) if rbp == slot else None
         self.points.append(FramePoint(origin, rbp, saved, frame_rsp, frame_rbp, call, True))
         self.frame_starts.append(first)
 
-    def _tdx(self, kind, state, location, following, origin, trace):
+    def sides(self, path: _ReplayPath, taken: int | None, origin: Origin) -> list[tuple[bool, _ReplayPath]]:
+        if taken is None:
+            raise ReplayDiverged(f"branch on an undefined flag at {origin.render()}")
+        return [(bool(taken), path)]
+
+    def constant(self, value: int, width: int) -> int:
+        return value & concrete.mask(width)
+
+    def updated(self, path: _ReplayPath, registers: Mapping = {}, flags: Mapping = {}) -> _ReplayPath:
+        state = path.state
+        return path.with_(state=ConcreteState({**state.regs, **registers}, {**state.flags, **flags},
+                                              state.memory))
+
+    def assume(self, path: _ReplayPath, text: str) -> _ReplayPath:
+        return path
+
+    def callee_results(self, path: _ReplayPath, target: str) -> dict[str, int | None]:
+        """The scenario's values of this call of ``target`` (registers it
+        lacks are 0, flags undefined)."""
+        calls = self.scenario.external.get(target, [])
+        count = self.external_calls.get(target, 0)
+        self.external_calls[target] = count + 1
+        values = calls[count] if count < len(calls) else {}
+        results: dict[str, int | None] = {reg: values.get(reg, 0) for reg in abi.CALLER_SAVED}
+        results.update({flag: values.get(flag) for flag in ARITHMETIC_FLAGS})
+        return results
+
+    def pop_return_address(self, path: _ReplayPath, origin: Origin, own: bool) -> tuple[_ReplayPath, int]:
+        env = self._env(path.location)
+        before = path.state
+        address = concrete.evaluate(RET.control.address, before, env)
+        after = concrete.execute(RET, before, env)
+        if own:
+            rsp = before.regs["rsp"]
+            self.access_log.append(AccessView("read", rsp, 8, rsp, after.regs["rsp"], origin, True))
+        return path.with_(state=after), address
+
+    def discard_return_address(self, path: _ReplayPath) -> _ReplayPath:
+        return self.updated(path, {"rsp": self.constant(path.state.regs["rsp"] + 8, 64)})
+
+    def open_frame(self, path: _ReplayPath, callee: str, resume: Location) -> _ReplayPath:
+        state = path.state
+        call = _OpenCall(resume, self._env(path.location).return_address(), state.regs["rsp"],
+                         state.regs["rbp"], len(self.points))
+        return path.with_(frames=path.frames + (call,))
+
+    def resume_caller(self, path: _ReplayPath, address: int, origin: Origin) -> list[_ReplayPath]:
+        call = path.frames[-1]
+        if address != call.return_address:
+            raise ReplayDiverged(f"ret at {origin.render()} to {address:#x}, "
+                                 f"not the caller's {call.return_address:#x}")
+        return [path.with_(location=call.resume, frames=path.frames[:-1])]
+
+    def fault_site(self, path: _ReplayPath, instruction: str, traps: tuple[int, ...], handled: bool,
+                   fixup: str | None, origin: Origin) -> _ReplayPath:
+        self.faults.append(FaultView(instruction, handled, origin, True))
+        return path
+
+    def tdx_transitions(self, path: _ReplayPath, kind: str, routes: Mapping[Outcome, Fixup | None],
+                        origin: Origin) -> list[Transition]:
+        """The scenario's next event, which must be of this kind (a fault
+        the TDX model did not count as possible is routed all the same)."""
         position = len(self.events)
         if position >= len(self.scenario.events) or self.scenario.events[position]["kind"] != kind:
             raise ReplayDiverged(f"{kind} at {origin.render()} is not the scenario's next TDX event")
         script = self.scenario.events[position]
         outcome = Outcome(script["outcome"])
-        regs, flags = dict(state.regs), dict(state.flags)
-        if kind == "seamcall":
-            traps = [o.trap for o in (Outcome.FAULT_UD, Outcome.FAULT_GP)]
-            routes = [self.table.route(location, trap) for trap in traps]
-            self.faults.append(FaultView(kind, all(r is not None for r in routes), origin, True))
-        resume, end = following, ""
-        if outcome is Outcome.COMPLETION:
-            for reg, value in script["registers"].items():
-                regs[reg] = _number(value)
-            regs["rax"] = _number(script["status"])
-            for flag in ARITHMETIC_FLAGS:
-                flags[flag] = 0 if kind == "seamcall" else None
-        elif outcome is Outcome.VMFAILINVALID:
-            for flag in ARITHMETIC_FLAGS:
-                flags[flag] = 1 if flag == "cf" else 0
-        else:
-            fixup = self.table.route(location, outcome.trap)
-            if fixup is None:
-                end = "oops"
-            else:
-                if fixup.rax is not None:
-                    regs["rax"] = fixup.rax
-                resume = self._location(fixup.to_label)
-        status = regs["rax"] if outcome is Outcome.COMPLETION else None
-        self.events.append(EventView(kind, outcome, origin, dict(state.regs), dict(regs), status))
-        trace.changed = {r: v for r, v in regs.items() if v != state.regs[r]}
-        trace.note = f"{kind}: {outcome.value}"
-        return ConcreteState(regs, flags, state.memory), resume, end
+        fixup = None
+        if outcome.is_fault:
+            fixup = routes[outcome] if outcome in routes else self.table.route(path.location, outcome.trap)
+        completes = outcome is Outcome.COMPLETION
+        registers, flags = outcome_changes(
+            kind, outcome, self.constant, fixup,
+            outputs={reg: _number(value) for reg, value in script["registers"].items()},
+            status=_number(script["status"]) if completes else None,
+            module_flags={flag: None for flag in ARITHMETIC_FLAGS})
+        inputs = path.state.regs
+        outputs = {**inputs, **registers}
+        event = EventView(kind, outcome, origin, dict(inputs), outputs, outputs["rax"] if completes else None)
+        return [Transition(event, registers, flags, None, "",
+                           resume=None if fixup is None else fixup.to_label,
+                           oops=outcome.is_fault and fixup is None)]
 
-    def _end(self, entry, state, end, where) -> ConcreteRun:
-        return ConcreteRun(entry, state, end, where, self.events, self.accesses, self.faults, self.steps,
-                           self.points, self.frame_starts)
+    def take(self, path: _ReplayPath, transition: Transition) -> _ReplayPath:
+        event = transition.event
+        self.events.append(event)
+        self.steps[-1].changed = {r: v for r, v in event.after.items() if v != event.inputs[r]}
+        self.steps[-1].note = f"{event.kind}: {event.outcome.value}"
+        return self.updated(path, transition.registers, transition.flags)
 
 
 def replay(program: ast.Program, name: str, scenario: Scenario) -> ConcreteRun:

@@ -78,7 +78,7 @@ from model import bv, concrete
 from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
 from model.memory import Memory, place
 from model.symbolic import SymbolicState
-from model.tdx import DEFAULT_MODULE_READS, Outcome
+from model.tdx import DEFAULT_MODULE_READS, Outcome, TdxModel
 from proofs.cex_file import front_end_json, source_digests
 from proofs.counterexample import (ReplayDiverged, Scenario, native_placement, origin_json, replay,
                                    scenario_from_model)
@@ -461,13 +461,13 @@ def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware
         raise SpecError(spec.path, f"{side.name}.function",
                         f"no function named {side.function!r} in {', '.join(side.files)} "
                         f"(functions: {', '.join(names) or 'none'})")
-    options = ExecutorOptions(firmware=firmware, module_outputs=spec.module_outputs,
-                              module_reads=spec.module_reads, tdcall_may_fault=spec.tdcall_may_fault,
-                              solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name,
+    tdx = TdxModel(firmware=firmware, module_outputs=spec.module_outputs, module_reads=spec.module_reads,
+                   tdcall_may_fault=spec.tdcall_may_fault)
+    options = ExecutorOptions(tdx=tdx, solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name,
                               regions=_side_regions(spec, side.name))
-    key = (program_text(program), side.function, options.firmware,
-           tuple(sorted(options.module_outputs.items())), tuple(sorted(options.module_reads.items())),
-           options.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name,
+    key = (program_text(program), side.function, tdx.firmware,
+           tuple(sorted(tdx.module_outputs.items())), tuple(sorted(tdx.module_reads.items())),
+           tdx.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name,
            tuple((str(variable), low, end) for variable, low, end in options.regions))
     if key not in _PATHS:
         _PATHS[key] = execute_function(program, side.function, options)

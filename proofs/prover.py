@@ -70,7 +70,7 @@ from model import abi, bv, ir, symbolic
 from model.executor import ExecutorOptions, PathEnd, PathResult, Solver, Verdict, execute_function
 from model.lift import lift
 from model.memory import Region, place
-from model.tdx import ARITHMETIC_FLAGS, Outcome
+from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel
 from proofs.abi_choice import Choice, choose, describe_layout
 from proofs.contracts import Contract
 from proofs.properties import (CATALOG, PROPERTIES, STACK_DEPTH, AccessView, Claim, EventView,
@@ -394,11 +394,10 @@ def _executor_options(settings: Settings, contract: Contract | None, namespace: 
     entry = symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix)
     formulas, _ = _assumptions(entry, contract)
     regions = memory_regions(entry, contract)
-    return ExecutorOptions(firmware=settings.firmware, module_outputs=outputs,
-                           solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
-                           module_namespace=namespace, preconditions=tuple(formulas),
-                           tdcall_may_fault=settings.tdcall_may_fault,
-                           regions=regions)
+    tdx = TdxModel(firmware=settings.firmware, module_outputs=outputs,
+                   tdcall_may_fault=settings.tdcall_may_fault, namespace=namespace)
+    return ExecutorOptions(tdx=tdx, solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
+                           preconditions=tuple(formulas), regions=regions)
 
 
 # --- deciding obligations -------------------------------------------------------------

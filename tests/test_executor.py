@@ -7,6 +7,7 @@ is an obligation the solver proves (or refutes) on the path.
 """
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 
 import pytest
@@ -19,7 +20,7 @@ from model import abi, bv
 from model.executor import ExecutorOptions, PathEnd, execute_function
 from model.extable import ExceptionTable, ExtableError
 from model.symbolic import SymbolicState
-from model.tdx import Outcome
+from model.tdx import Outcome, TdxModel
 
 
 
@@ -56,8 +57,15 @@ class Source:
                            tuple(self.extable), labels)
 
 
+TDX_OPTIONS = {field.name for field in dataclasses.fields(TdxModel)} | {"module_namespace"}
+
+
 def run(source: Source, name: str, **options) -> list:
-    return execute_function(source.program(), name, ExecutorOptions(**options))
+    """Every path of ``name``; the options of the TDX model (its fields,
+    ``module_namespace`` for its namespace) go to it, the rest to the executor."""
+    tdx = {("namespace" if key == "module_namespace" else key): options.pop(key)
+           for key in set(options) & TDX_OPTIONS}
+    return execute_function(source.program(), name, ExecutorOptions(tdx=TdxModel(**tdx), **options))
 
 
 def holds(path, claim: z3.BoolRef) -> bool:
