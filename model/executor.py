@@ -4,9 +4,11 @@ It runs a function of a parsed :class:`grammar.ast.Program` from its entry,
 in a fully symbolic entry state, and returns one :class:`PathResult` per
 (merged) path.  The pieces are kept apart, KLEE-style: :class:`Path` is the
 per-path state (immutable; a fork makes new ones), :class:`Executor` the
-stepping loop over a worklist, :class:`Solver` the wrapper that times and
-bounds every query, and :mod:`model.tdx` / :mod:`model.extable` the models
-of the special instructions and of the kernel's exception table.
+stepping loop over a worklist and the symbolic domain of the control
+transfers (:mod:`model.transfers` defines them, for the counterexample
+replay too), :class:`Solver` the wrapper that times and bounds every
+query, and :mod:`model.tdx` / :mod:`model.extable` the models of the
+special instructions and of the kernel's exception table.
 
 Decisions recorded here:
 
@@ -87,6 +89,12 @@ Decisions recorded here:
   nested ``ret`` to an unexpected address end the path as ``UNSUPPORTED``
   with the reason in ``detail``; a property must never count such a path
   as proved.
+* **Provenance.**  Every fresh value a path makes -- the entry state, an
+  undefined value (``undefined<n>_<why>``), a symbol's address
+  (``symbol_<name>``), a call site's return address, an external callee's
+  results (``<target>_<serial>_<register>``), a TDX-module function -- is
+  recorded in the path's :class:`model.provenance.Provenance`, which every
+  consumer reads instead of the names.
 * Every memory access is logged as a :class:`MemoryAccess` with its address,
   width and the RSP at that moment (for ``no-red-zone`` and ``frame``).
 * **What an interrupt would find.**  Before every instruction a path runs,
@@ -117,8 +125,10 @@ from grammar.source import Origin, SourceError
 from model import abi, bv, ir, symbolic
 from model.extable import Fixup, Location
 from model.memory import Memory, Region
+from model.provenance import (NO_PROVENANCE, CalleeResult, EntryValue, Provenance, ReturnAddress, Source,
+                              SymbolAddress, Undefined, callee_result_name, return_address_name, symbol_name)
 from model.symbolic import SymbolicState
-from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxEvent, TdxModel, Transition, entry_extended_state
+from model.tdx import ARITHMETIC_FLAGS, Outcome, Rewrite, TdxEvent, TdxModel, Transition, entry_extended_state
 from model.transfers import (DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers, ir_expressions, past_end)
 
 TRUE = z3.BoolVal(True)
@@ -184,6 +194,11 @@ class MemoryAccess:
         after = self.rsp if self.rsp_after is None else self.rsp_after
         return after if after.eq(self.rsp) else z3.If(bv.ult(after, self.rsp), after, self.rsp)
 
+    def map_terms(self, rewrite: Rewrite) -> "MemoryAccess":
+        return dataclasses.replace(self, address=rewrite(self.address), rsp=rewrite(self.rsp),
+                                   guard=rewrite(self.guard),
+                                   rsp_after=None if self.rsp_after is None else rewrite(self.rsp_after))
+
 
 @dataclass(frozen=True, eq=False)
 class FaultSite:
@@ -196,6 +211,9 @@ class FaultSite:
     fixup: str | None
     origin: Origin
     guard: z3.BoolRef = TRUE
+
+    def map_terms(self, rewrite: Rewrite) -> "FaultSite":
+        return dataclasses.replace(self, guard=rewrite(self.guard))
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,6 +232,12 @@ class InterruptPoint:
     frame_rbp: z3.BitVecRef
     call: bool
     guard: z3.BoolRef = TRUE
+
+    def map_terms(self, rewrite: Rewrite, memories: dict | None = None) -> "InterruptPoint":
+        """``memories``: the chains already rewritten (shared by one path's records)."""
+        return dataclasses.replace(
+            self, rbp=rewrite(self.rbp), memory=self.memory.substituted(rewrite, self.memory.regions, memories),
+            frame_rsp=rewrite(self.frame_rsp), frame_rbp=rewrite(self.frame_rbp), guard=rewrite(self.guard))
 
 
 @dataclass(frozen=True)
@@ -269,6 +293,33 @@ class PathResult:
     bound: int | None = None
     leaves_to: str = ""
     points: tuple[InterruptPoint, ...] = ()
+    provenance: Provenance = NO_PROVENANCE
+
+    def map_terms(self, rewrite: Rewrite, renamed: Mapping[str, str] = {}) -> "PathResult":
+        """The same path with ``rewrite`` applied to every term of it (a
+        substitution); ``renamed``: the variables it renames, by name, which
+        the provenance follows."""
+        memories: dict = {}
+
+        def state(s: SymbolicState) -> SymbolicState:
+            return SymbolicState({r: rewrite(v) for r, v in s.regs.items()},
+                                 {f: rewrite(v) for f, v in s.flags.items()},
+                                 s.memory.substituted(rewrite, s.memory.regions, memories))
+
+        def optional(term):
+            return None if term is None else rewrite(term)
+
+        # Events and accesses first: the order the new terms are made in
+        # decides the ids Z3 gives them, and the solver's models depend on those.
+        events = tuple(event.map_terms(rewrite) for event in self.events)
+        accesses = tuple(access.map_terms(rewrite) for access in self.accesses)
+        return dataclasses.replace(
+            self, condition=rewrite(self.condition), state=state(self.state), entry=state(self.entry),
+            events=events, trace_guards=tuple(rewrite(g) for g in self.trace_guards), accesses=accesses,
+            faults=tuple(fault.map_terms(rewrite) for fault in self.faults), returned_to=optional(self.returned_to),
+            extended=optional(self.extended), entry_extended=optional(self.entry_extended),
+            points=tuple(point.map_terms(rewrite, memories) for point in self.points),
+            provenance=self.provenance.renamed(renamed))
 
     @property
     def outcomes(self) -> tuple[Outcome, ...]:
@@ -299,6 +350,7 @@ class Path:
     assumptions: tuple[str, ...] = ()
     visits: Mapping[str, int] = field(default_factory=dict)
     points: tuple[InterruptPoint, ...] = ()
+    provenance: Provenance = NO_PROVENANCE
 
     def with_(self, **changes) -> "Path":
         return dataclasses.replace(self, **changes)
@@ -307,6 +359,10 @@ class Path:
         """This path where ``condition`` holds too (``witness``: a model of
         every condition, when one is known)."""
         return self.with_(conditions=self.conditions + (condition,), witness=witness)
+
+    def made(self, sources: Mapping[str, Source]) -> "Path":
+        """This path with the sources of fresh values it made (by name) recorded."""
+        return self if not sources else self.with_(provenance=self.provenance.with_(sources))
 
     def assume_text(self, text: str) -> "Path":
         return self if text in self.assumptions else self.with_(assumptions=self.assumptions + (text,))
@@ -415,29 +471,28 @@ class Solver:
 # --- the symbolic interpreter's environment ---------------------------------
 
 class _Environment:
-    """Names for the values the IR leaves to the interpreter: fresh
-    undefined values, symbol addresses and the current call site's return
-    address."""
+    """The values the IR leaves to the interpreter -- fresh undefined
+    values, symbol addresses and the current call site's return address --
+    each with its source (``sources``, for the path's provenance)."""
 
     def __init__(self, counter: Iterator[int], site: Location):
         self._counter = counter
         self._site = site
+        self.sources: dict[str, Source] = {}
 
     def fresh(self, width: int, reason: str) -> z3.BitVecRef:
         tag = "".join(ch if ch.isalnum() else "_" for ch in reason)[:40]
-        return bv.variable(f"undefined{next(self._counter)}_{tag}", width)
+        return self._made(f"undefined{next(self._counter)}_{tag}", width, Undefined(reason))
 
     def symbol(self, name: str) -> z3.BitVecRef:
-        return bv.variable(f"symbol_{name}", 64)
+        return self._made(symbol_name(name), 64, SymbolAddress(name))
 
     def return_address(self) -> z3.BitVecRef:
-        return return_address_symbol(self._site)
+        return self._made(return_address_name(self._site), 64, ReturnAddress(self._site))
 
-
-def return_address_symbol(site: Location) -> z3.BitVecRef:
-    """The address after the ``call`` at ``site`` (one name per call site)."""
-    function, index = site
-    return bv.variable(f"return_{function}_{index}", 64)
+    def _made(self, name: str, width: int, source: Source) -> z3.BitVecRef:
+        self.sources[name] = source
+        return bv.variable(name, width)
 
 
 def _conjunction(conditions: tuple[z3.BoolRef, ...]) -> z3.BoolRef:
@@ -498,17 +553,16 @@ def _updated(state: SymbolicState, registers: Mapping[str, z3.BitVecRef] = {},
 # --- leaving the function's code -------------------------------------------
 
 def _code_symbols(program: ast.Program) -> dict[str, str]:
-    """``symbol_<label>`` -> where in code it is (``section .text``), for
-    every label of a code section (function names included) that a memory
-    operand names -- the only way an address can come from one -- named as
-    the interpreters name symbols."""
+    """label -> where in code it is (``section .text``), for every label of
+    a code section (function names included) that a memory operand names --
+    the only way an address can come from one."""
     sections = {fn.name: f"section {fn.section}" for fn in program.functions}
     places = {name: sections.get(function, "outside every function")
               for name, (function, _) in program.labels.items()}
     places.update(sections)
     named = {operand.symbol for fn in program.functions for instr in fn.instructions
              for operand in instr.operands if isinstance(operand, ast.Memory) and operand.symbol in places}
-    return {f"symbol_{name}": places[name] for name in named}
+    return {name: places[name] for name in named}
 
 
 # --- the stepping loop -----------------------------------------------------
@@ -540,7 +594,8 @@ class Executor(Transfers[Path]):
         self._entry, self._entry_extended = entry, entry_extended
         self._results = []
         worklist = [self.settled(Path((name, 0), (), entry, entry_extended,
-                                      conditions=tuple(self.options.preconditions)))]
+                                      conditions=tuple(self.options.preconditions),
+                                      provenance=Provenance(_entry_sources(entry, entry_extended))))]
         while worklist:
             path = min(worklist, key=self._program_order)
             worklist.remove(path)
@@ -601,7 +656,7 @@ class Executor(Transfers[Path]):
             accesses=merge_log(a.accesses, b.accesses), faults=merge_log(a.faults, b.faults),
             points=merge_log(a.points, b.points),
             assumptions=a.assumptions + tuple(t for t in b.assumptions if t not in a.assumptions),
-            visits=visits)
+            visits=visits, provenance=a.provenance.merged(b.provenance))
 
     # the symbolic domain
 
@@ -613,7 +668,8 @@ class Executor(Transfers[Path]):
             events=path.events, trace=path.trace, end=end, assumptions=path.assumptions,
             trace_guards=path.guards, accesses=path.accesses, faults=path.faults, detail=detail,
             where=where, returned_to=returned_to, extended=path.extended,
-            entry_extended=self._entry_extended, bound=bound, leaves_to=leaves_to, points=path.points))
+            entry_extended=self._entry_extended, bound=bound, leaves_to=leaves_to, points=path.points,
+            provenance=path.provenance))
         return []
 
     def last_origin(self, path: Path) -> Origin | None:
@@ -627,7 +683,13 @@ class Executor(Transfers[Path]):
         accesses = tuple(MemoryAccess(kind, address, width, rsp, instr.origin, rsp_after=rsp_after)
                          for kind, address, width in self.step_accesses(
                              step, lambda address: symbolic.evaluate(address, before, env)))
-        into_code = self._store_into_code(path.location, step, accesses)
+        taken = address = None
+        if isinstance(step.control, ir.Branch):
+            taken = bv.to_bool(symbolic.evaluate(step.control.condition, before, env))
+        elif isinstance(step.control, ir.Return):
+            address = symbolic.evaluate(step.control.address, before, env)
+        path = path.made(env.sources)
+        into_code = self._store_into_code(path, step, accesses)
         if into_code is not None:
             return self.finish(path, PathEnd.UNSUPPORTED,
                                f"store into code: '{instr}' at {instr.origin.render()} writes to "
@@ -637,11 +699,6 @@ class Executor(Transfers[Path]):
         path = path.with_(state=after, trace=path.trace + (instr.origin,), guards=path.guards + (TRUE,),
                           accesses=path.accesses + accesses,
                           points=path.points + (self._interrupt_point(path, before, instr.origin, control),))
-        taken = address = None
-        if isinstance(control, ir.Branch):
-            taken = bv.to_bool(symbolic.evaluate(control.condition, before, env))
-        elif isinstance(control, ir.Return):
-            address = symbolic.evaluate(control.address, before, env)
         return self.control(path, instr, control, taken, address)
 
     def _interrupt_point(self, path: Path, before: SymbolicState, origin: Origin,
@@ -653,26 +710,28 @@ class Executor(Transfers[Path]):
         return InterruptPoint(origin, before.regs["rbp"], before.memory, frame_rsp, frame_rbp,
                               isinstance(control, ir.Call))
 
-    def _store_into_code(self, location: Location, step: ir.Step, accesses: tuple[MemoryAccess, ...]
+    def _store_into_code(self, path: Path, step: ir.Step, accesses: tuple[MemoryAccess, ...]
                          ) -> tuple[str, str] | None:
         """(label, where it is) when a write of this step goes to a label of
         code: its address names the label itself, or adds the label's
         symbol (plus constants or scaled registers)."""
         if not self._code:
             return None
+        location = path.location
         if location not in self._store_labels:
             self._store_labels[location] = tuple(
                 node.name for effect in step.effects if isinstance(effect, ir.Store)
                 for node in ir_expressions(effect.address)
-                if isinstance(node, ir.Symbol) and f"symbol_{node.name}" in self._code)
+                if isinstance(node, ir.Symbol) and node.name in self._code)
         if self._store_labels[location]:
             name = self._store_labels[location][0]
-            return name, self._code[f"symbol_{name}"]
+            return name, self._code[name]
         for access in accesses:
             if access.kind == "write":
-                for symbol in summands(access.address):
-                    if symbol in self._code:
-                        return symbol[len("symbol_"):], self._code[symbol]
+                for name in summands(access.address):
+                    source = path.provenance.of(name)
+                    if isinstance(source, SymbolAddress) and source.symbol in self._code:
+                        return source.symbol, self._code[source.symbol]
         return None
 
     def sides(self, path: Path, taken: z3.BoolRef, origin: Origin) -> list[tuple[bool, Path]]:
@@ -699,12 +758,13 @@ class Executor(Transfers[Path]):
     def assume(self, path: Path, text: str) -> Path:
         return path.assume_text(text)
 
-    def callee_results(self, path: Path, target: str) -> dict[str, z3.BitVecRef]:
-        """Fresh values, one name per call (``<target>_<serial>_<register or flag>``)."""
+    def callee_results(self, path: Path, target: str) -> tuple[Path, dict[str, z3.BitVecRef]]:
+        """Fresh values, one set per call."""
         serial = next(self._counter)
-        results = {reg: bv.variable(f"{target}_{serial}_{reg}", 64) for reg in abi.CALLER_SAVED}
-        results.update({flag: bv.variable(f"{target}_{serial}_{flag}", 1) for flag in ARITHMETIC_FLAGS})
-        return results
+        widths = {**{reg: 64 for reg in abi.CALLER_SAVED}, **{flag: 1 for flag in ARITHMETIC_FLAGS}}
+        names = {register: callee_result_name(target, serial, register) for register in widths}
+        path = path.made({names[register]: CalleeResult(target, serial, register) for register in widths})
+        return path, {register: bv.variable(names[register], width) for register, width in widths.items()}
 
     def pop_return_address(self, path: Path, origin: Origin, own: bool) -> tuple[Path, z3.BitVecRef]:
         env = _Environment(self._counter, path.location)
@@ -722,9 +782,10 @@ class Executor(Transfers[Path]):
         return self.updated(path, {"rsp": path.state.regs["rsp"] + bv.const(8, 64)})
 
     def open_frame(self, path: Path, callee: str, resume: Location) -> Path:
-        frame = Frame(callee, resume, return_address_symbol(path.location), path.state.regs["rsp"],
+        name = return_address_name(path.location)
+        frame = Frame(callee, resume, bv.variable(name, 64), path.state.regs["rsp"],
                       len(path.accesses), path.state.regs["rbp"])
-        return path.with_(frames=path.frames + (frame,))
+        return path.made({name: ReturnAddress(path.location)}).with_(frames=path.frames + (frame,))
 
     def resume_caller(self, path: Path, address: z3.BitVecRef, origin: Origin) -> list[Path]:
         """Resume after the call when the ``ret`` provably pops the call's
@@ -780,14 +841,14 @@ class Executor(Transfers[Path]):
         return path.with_(faults=path.faults + (FaultSite(instruction, traps, handled, fixup, origin),))
 
     def take(self, path: Path, transition: Transition) -> Path:
-        return self.updated(path, transition.registers, transition.flags).with_(
+        return self.updated(path.made(transition.sources), transition.registers, transition.flags).with_(
             extended=transition.extended, events=path.events + (transition.event,))
 
 
 def summands(address: z3.BitVecRef) -> Iterator[str]:
     """The names of the variables ``address`` adds (through ``bvadd``, the
-    left side of ``bvsub`` and both arms of the ``If`` of merged paths):
-    ``symbol_foo`` for ``foo + 8 + rcx*4``.
+    left side of ``bvsub`` and both arms of the ``If`` of merged paths): the
+    symbol's for ``foo + 8 + rcx*4``.
 
     >>> x, y = bv.variable("x", 64), bv.variable("y", 64)
     >>> sorted(summands(x + y * 4 - 8)), list(summands(x * y))
@@ -806,6 +867,12 @@ def summands(address: z3.BitVecRef) -> Iterator[str]:
             work.append(term.arg(0))
         elif z3.is_app_of(term, z3.Z3_OP_ITE):
             work.extend(term.children()[1:])
+
+
+def _entry_sources(entry: SymbolicState, extended: z3.ExprRef) -> dict[str, Source]:
+    """The entry state's values, each an :class:`EntryValue`."""
+    terms = {**entry.regs, **entry.flags, "memory": entry.memory.array, "extended state": extended}
+    return {term.decl().name(): EntryValue(what) for what, term in terms.items()}
 
 
 def execute_function(program: ast.Program, name: str,

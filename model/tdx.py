@@ -1,7 +1,10 @@
 """The TDX instructions SEAMCALL and TDCALL: what the model lets the module do.
 
 One instruction becomes one :class:`Transition` per possible outcome; the
-executor forks a path per transition.  Decisions (SPEC.md sections 5-6):
+executor forks a path per transition.  What each outcome writes to the
+registers and flags is one table, :data:`EFFECTS`, which the executor and
+the counterexample replay both read (:func:`outcome_changes`).
+Decisions (SPEC.md sections 5-6):
 
 * **SEAMCALL** has three outcomes, each possible unless narrowed:
   VMfailInvalid (CF=1 and, as for every VMX "VMfailInvalid", PF AF ZF SF OF
@@ -38,6 +41,7 @@ executor forks a path per transition.  Decisions (SPEC.md sections 5-6):
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -48,6 +52,7 @@ from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, bv
 from model.extable import Fixup
+from model.provenance import ModuleFunction, module_function_name
 
 SEAMCALL, TDCALL = "seamcall", "tdcall"
 KINDS = (SEAMCALL, TDCALL)
@@ -185,6 +190,14 @@ class TdxEvent:
     def trap(self) -> int | None:
         return self.outcome.trap
 
+    def map_terms(self, rewrite: Rewrite) -> "TdxEvent":
+        """The same event with ``rewrite`` applied to its values."""
+        def mapping(values: Mapping) -> dict:
+            return {key: rewrite(value) for key, value in values.items()}
+        return dataclasses.replace(self, inputs=mapping(self.inputs), outputs=mapping(self.outputs),
+                                   flags=mapping(self.flags),
+                                   status=None if self.status is None else rewrite(self.status))
+
     def describe(self) -> str:
         """One line for reports, e.g. ``seamcall #0: completion``."""
         return f"{self.kind} #{self.index}: {self.outcome.value}"
@@ -194,7 +207,9 @@ class TdxEvent:
 class Transition:
     """One outcome of a TDX instruction: the new register, flag and extended
     values, and where execution continues (``resume``: a label, for a routed
-    fault; ``oops``: a fault with no exception-table entry)."""
+    fault; ``oops``: a fault with no exception-table entry); ``sources``:
+    the module functions it applies, by name (:mod:`model.provenance`).
+    The values are the domain's: Z3 terms here, integers in the replay."""
 
     event: TdxEvent
     registers: Mapping[str, z3.BitVecRef]
@@ -203,7 +218,11 @@ class Transition:
     assumption: str
     resume: str | None = None
     oops: bool = False
+    sources: Mapping[str, ModuleFunction] = field(default_factory=dict)
 
+
+Rewrite = Callable[[z3.ExprRef], z3.ExprRef]
+"""A renaming or substitution of terms (what the records' ``map_terms`` take)."""
 
 KnownValue = Callable[[z3.BitVecRef], "int | None"]
 """Answers the single value a term must have on the current path, or None."""
@@ -276,10 +295,13 @@ class TdxModel:
         return self.worst_case(), f"worst case (firmware {self.firmware})", None
 
     def _apply(self, kind: str, what: str, index: int, registers: Mapping[str, z3.BitVecRef],
-               width: int = 64) -> z3.BitVecRef:
+               flag: bool = False) -> tuple[z3.BitVecRef, tuple[str, ModuleFunction]]:
+        """The module's value ``what`` for this call, and its function's source."""
         reads = self.reads(kind)
         arguments = [bv.const(index, 64)] + [registers[reg] for reg in reads]
-        return bv.apply(bv.function(f"{self.namespace}_{kind}_{what}", len(arguments), width), arguments)
+        name, width = module_function_name(self.namespace, kind, what), 1 if flag else 64
+        source = ModuleFunction(self.namespace, kind, what, len(arguments), width, flag)
+        return bv.apply(bv.function(name, len(arguments), width), arguments), (name, source)
 
     def _extended_after(self, kind: str, rax: z3.BitVecRef, extended: z3.ExprRef) -> z3.ExprRef:
         leaves = self.extended_resets.get(kind, ())
@@ -323,10 +345,14 @@ class TdxModel:
 
     def _completion(self, kind, index, origin, inputs, reads, extended, known) -> Transition:
         outputs, rule, bitmap = self.output_set(kind, inputs, known)
-        values = {reg: self._apply(kind, reg, index, inputs) for reg in outputs}
-        status = self._apply(kind, "status", index, inputs)
-        module_flags = {} if EFFECTS[kind, Outcome.COMPLETION].flags is not None else {
-            flag: self._apply(kind, f"flag_{flag}", index, inputs, 1) for flag in ARITHMETIC_FLAGS}
+        applied = {reg: self._apply(kind, reg, index, inputs) for reg in outputs}
+        status, status_source = self._apply(kind, "status", index, inputs)
+        applied_flags = {} if EFFECTS[kind, Outcome.COMPLETION].flags is not None else {
+            flag: self._apply(kind, f"flag_{flag}", index, inputs, flag=True) for flag in ARITHMETIC_FLAGS}
+        sources = dict([source for _, source in applied.values()] + [status_source]
+                       + [source for _, source in applied_flags.values()])
+        values = {reg: value for reg, (value, _) in applied.items()}
+        module_flags = {flag: value for flag, (value, _) in applied_flags.items()}
         changed, flags = outcome_changes(kind, Outcome.COMPLETION, bv.const, outputs=values, status=status,
                                          module_flags=module_flags)
         event = TdxEvent(kind, index, Outcome.COMPLETION, origin, inputs, reads,
@@ -334,7 +360,7 @@ class TdxModel:
         assumption = (f"{kind} at {origin.render()} completes; module outputs "
                       f"{', '.join(outputs) or 'none'} ({rule})")
         return Transition(event, changed, flags, self._extended_after(kind, inputs["rax"], extended),
-                          assumption)
+                          assumption, sources=sources)
 
 
 def valid_bitmap(bitmap: int) -> bool:

@@ -121,9 +121,9 @@ class Transfers(Generic[P]):
         """``path`` under one more assumption of the model, in words."""
         raise NotImplementedError
 
-    def callee_results(self, path: P, target: str) -> dict:
-        """What an external call of ``target`` leaves in the caller-saved
-        registers and the arithmetic flags."""
+    def callee_results(self, path: P, target: str) -> tuple[P, dict]:
+        """(``path``, what an external call of ``target`` leaves in the
+        caller-saved registers and the arithmetic flags)."""
         raise NotImplementedError
 
     def pop_return_address(self, path: P, origin: Origin, own: bool):
@@ -305,7 +305,7 @@ class Transfers(Generic[P]):
     def external_call(self, path: P, target: str, origin: Origin, how: str) -> P:
         """An external function ran: caller-saved registers and arithmetic
         flags are the callee's, DF is clear (the ABI's rule for a returning callee)."""
-        results = self.callee_results(path, target)
+        path, results = self.callee_results(path, target)
         flags = {flag: results[flag] for flag in ARITHMETIC_FLAGS}
         flags["df"] = self.constant(0, 1)
         path = self.updated(path, {reg: results[reg] for reg in abi.CALLER_SAVED}, flags)

@@ -15,16 +15,24 @@ needed to run the scenario again, natively (``tdxproof replay``) or here
 
 Decisions recorded here:
 
-* Control flow in the replay follows the executor's documented rules
-  (inlined internal calls, ``__x86_return_thunk`` is ``ret``, never-returning
-  callees end as panic, external calls clobber the caller-saved registers
-  with the scenario's values and clear DF, faults go through the exception
-  table or oops, running past the end of a function or jumping to code
-  outside every function ends as ``fallthrough`` at the last instruction
-  run, an external call that would fall off the end or a call of code
-  outside every function as ``unsupported``); a TDX instruction takes the
-  scenario's next event, and a mismatch (another kind, no event left) is a
-  :class:`ReplayDiverged`.  Before each instruction the replay notes what
+* Control flow in the replay is the executor's own: the replay is the
+  concrete domain of :class:`model.transfers.Transfers` (inlined internal
+  calls, ``__x86_return_thunk`` is ``ret``, never-returning callees end as
+  panic, external calls clobber the caller-saved registers with the
+  scenario's values and clear DF, faults go through the exception table or
+  oops, running past the end of a function or jumping to code outside
+  every function ends as ``fallthrough`` at the last instruction run, an
+  external call that would fall off the end or a call of code outside
+  every function as ``unsupported``), and a TDX outcome writes what
+  :data:`model.tdx.EFFECTS` says.  A branch is decided by the scenario's
+  values (one on an undefined flag is a :class:`ReplayDiverged`); a TDX
+  instruction takes the scenario's next event, and a mismatch (another
+  kind, no event left) is a :class:`ReplayDiverged`, and so is a ``ret``
+  from an inlined call to another address than its caller's.  The
+  executor's loop and call bounds do not apply: the replay follows one
+  path and is cut off after :data:`STEP_LIMIT` instructions (``bound``).
+  The fault sites it logs are those the default TDX model allows (a
+  counterexample file does not say whether TDCALL may fault).  Before each instruction the replay notes what
   an interrupt would find (:class:`proofs.properties.FramePoint`, as the
   executor's ``InterruptPoint``: RBP, the entry RSP and RBP of the
   function it runs in -- an inlined callee's being the RSP and RBP right
@@ -37,6 +45,10 @@ Decisions recorded here:
 * Flags the module chooses after a TDCALL and values the SDM leaves
   undefined stay undefined (``None``) in the replay: the concrete
   interpreter never guesses them.
+* The scenario's symbols, return addresses and external callees' results
+  are the model's values of the path's fresh values of those kinds, as its
+  provenance (:mod:`model.provenance`) says; the file keys them by the
+  variables' names.
 * Numbers are written as ``0x`` hex strings in JSON; memory bytes as an
   address -> byte map sorted by address.
 * **A counterexample the CPU can run.**  The model assumes ordinary
@@ -54,7 +66,6 @@ Decisions recorded here:
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -67,7 +78,8 @@ from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
 from model.executor import summands
 from model.extable import Fixup, Location
-from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE
+from model.provenance import CalleeResult, ReturnAddress, SymbolAddress
+from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
 from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
 from model.transfers import DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers
 from proofs.contracts import contract_from_record, contract_record
@@ -277,7 +289,7 @@ class _Replay(Transfers[_ReplayPath]):
     def assume(self, path: _ReplayPath, text: str) -> _ReplayPath:
         return path
 
-    def callee_results(self, path: _ReplayPath, target: str) -> dict[str, int | None]:
+    def callee_results(self, path: _ReplayPath, target: str) -> tuple[_ReplayPath, dict[str, int | None]]:
         """The scenario's values of this call of ``target`` (registers it
         lacks are 0, flags undefined)."""
         calls = self.scenario.external.get(target, [])
@@ -286,7 +298,7 @@ class _Replay(Transfers[_ReplayPath]):
         values = calls[count] if count < len(calls) else {}
         results: dict[str, int | None] = {reg: values.get(reg, 0) for reg in abi.CALLER_SAVED}
         results.update({flag: values.get(flag) for flag in ARITHMETIC_FLAGS})
-        return results
+        return path, results
 
     def pop_return_address(self, path: _ReplayPath, origin: Origin, own: bool) -> tuple[_ReplayPath, int]:
         env = self._env(path.location)
@@ -372,7 +384,8 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     keeps it free between relocated windows."""
     rsp = path.entry.regs["rsp"]
     conditions = [z3.Extract(63, 12, rsp) == COUNTEREXAMPLE_RSP_PAGE >> 12]
-    accesses = [a for a in path.accesses if not any(name.startswith("symbol_") for name in summands(a.address))]
+    accesses = [a for a in path.accesses
+                if not any(isinstance(path.provenance.of(name), SymbolAddress) for name in summands(a.address))]
     addresses = [a.address for a in accesses]
     if rename is not None:
         accesses, addresses = accesses * 2, addresses + rename(addresses)
@@ -391,9 +404,6 @@ def native_placement(path, rename=None) -> z3.BoolRef:
         conditions.append(bv.disjunction([bv.eq(base, bv.const(0, 64)),
                                           in_data(base + bv.const(low, 64), end - low)]))
     return bv.conjunction(conditions)
-
-
-_EXTERNAL = re.compile(r"^(?P<target>.+)_(?P<serial>\d+)_(?P<reg>[a-z0-9]+)$")
 
 
 def _value(model: z3.ModelRef, term) -> int:
@@ -423,22 +433,16 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
     entry = path.entry
     registers = {reg: _value(model, entry.regs[reg]) for reg in GPR64}
     flags = {flag: _value(model, term) for flag, term in entry.flags.items()}
-    symbols, external = {}, {}
-    callers = {}
+    symbols, callers = {}, {}
     for decl in model.decls():
-        name = decl.name()
-        if decl.arity():
-            continue
-        if name.startswith(("symbol_", "return_")):
-            symbols[name] = model[decl].as_long()
-        else:
-            match = _EXTERNAL.match(name)
-            if match and match["reg"] in abi.CALLER_SAVED + tuple(ARITHMETIC_FLAGS):
-                callers.setdefault(match["target"], {}).setdefault(int(match["serial"]), {})[match["reg"]] = \
-                    model[decl].as_long()
-    for target, calls in callers.items():
-        external[target] = [calls[serial] for serial in sorted(calls)]
-    rename = ModuleRenaming(path.events).rename if varied else None
+        source = path.provenance.of(decl.name()) if not decl.arity() else None
+        if isinstance(source, (SymbolAddress, ReturnAddress)):
+            symbols[source.name] = model[decl].as_long()
+        elif isinstance(source, CalleeResult):
+            callers.setdefault(source.target, {}).setdefault(source.serial, {})[source.register] = \
+                model[decl].as_long()
+    external = {target: [calls[serial] for serial in sorted(calls)] for target, calls in callers.items()}
+    rename = ModuleRenaming(path.provenance).rename if varied else None
     memory_array = entry.memory.array
     return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
                     lambda address: _value(model, z3.Select(memory_array, z3.BitVecVal(address, 64))))
