@@ -55,7 +55,7 @@ DEFAULT_NEVER_RETURNING = frozenset({"__tdx_hypercall_failed"})
 
 RET = ir.Step((ir.SetReg("rsp", ir.Binary(ir.BinOp.ADD, ir.Reg("rsp"), ir.Const(8, 64))),),
               ir.Return(ir.Load(ir.Reg("rsp"), 64)))
-"""A ``ret``: what ``jmp __x86_return_thunk`` and an external callee's return do."""
+"""A ``ret``: what ``jmp __x86_return_thunk`` does, and a tail-called external function's return."""
 
 
 class PathEnd(enum.Enum):

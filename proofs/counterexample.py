@@ -201,6 +201,7 @@ class _Replay(Transfers[_ReplayPath]):
     def __init__(self, program: ast.Program, scenario: Scenario, never_returning=DEFAULT_NEVER_RETURNING):
         super().__init__(program, TdxModel(), never_returning)
         self.scenario = scenario
+        self.entry = ConcreteState(dict(scenario.registers), dict(scenario.flags), {})
         self.events: list[EventView] = []
         self.access_log: list[AccessView] = []
         self.faults: list[FaultView] = []
@@ -218,8 +219,6 @@ class _Replay(Transfers[_ReplayPath]):
         return ConcreteEnv(symbols, return_address, self.scenario.entry_byte)
 
     def run(self, name: str) -> ConcreteRun:
-        scenario = self.scenario
-        self.entry = ConcreteState(dict(scenario.registers), dict(scenario.flags), {})
         path = self.settled(_ReplayPath((name, 0), (), ConcreteState(dict(self.entry.regs),
                                                                       dict(self.entry.flags), {})))
         for _ in range(STEP_LIMIT):

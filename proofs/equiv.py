@@ -114,25 +114,6 @@ class EquivResult:
 
 # --- the two runs ------------------------------------------------------------------
 
-def _caller_pairs(spec: EquivSpec) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
-    """What the right side's entry variables become: the left's RSP and
-    memory (one caller), and the left register each ``left.X == right.Y``
-    of the relation equates it with (the relation is asserted too, so this
-    only spares the solver the detour)."""
-    pairs = [(bv.variable("right_rsp", 64), bv.variable("left_rsp", 64)),
-             (_memory_array(RIGHT), _memory_array(LEFT))]
-    replaced = {"rsp"}
-    for equation in spec.relation:
-        terms = {t.side: t for t in (equation.left, equation.right)}
-        if equation.op != "==" or set(terms) != {LEFT, RIGHT} or not all(t.register for t in terms.values()):
-            continue
-        if terms[RIGHT].register not in replaced:
-            replaced.add(terms[RIGHT].register)
-            pairs.append((bv.variable(f"right_{terms[RIGHT].register}", 64),
-                          bv.variable(f"left_{terms[LEFT].register}", 64)))
-    return pairs
-
-
 def _path_terms(path: PathResult) -> Iterator:
     yield path.condition
     yield from path.state.regs.values()
@@ -152,6 +133,25 @@ def _path_terms(path: PathResult) -> Iterator:
         yield fault.guard
     if path.returned_to is not None:
         yield path.returned_to
+
+
+def _caller_pairs(spec: EquivSpec) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+    """What the right side's entry variables become: the left's RSP and
+    memory (one caller), and the left register each ``left.X == right.Y``
+    of the relation equates it with (the relation is asserted too, so this
+    only spares the solver the detour)."""
+    pairs = [(bv.variable("right_rsp", 64), bv.variable("left_rsp", 64)),
+             (_memory_array(RIGHT), _memory_array(LEFT))]
+    replaced = {"rsp"}
+    for equation in spec.relation:
+        terms = {t.side: t for t in (equation.left, equation.right)}
+        if equation.op != "==" or set(terms) != {LEFT, RIGHT} or not all(t.register for t in terms.values()):
+            continue
+        if terms[RIGHT].register not in replaced:
+            replaced.add(terms[RIGHT].register)
+            pairs.append((bv.variable(f"right_{terms[RIGHT].register}", 64),
+                          bv.variable(f"left_{terms[LEFT].register}", 64)))
+    return pairs
 
 
 def _share_caller(paths: list[PathResult], pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> list[PathResult]:
