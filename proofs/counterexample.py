@@ -78,7 +78,7 @@ from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
 from model.executor import summands
 from model.extable import Fixup, Location
-from model.provenance import CalleeResult, ReturnAddress, SymbolAddress
+from model.provenance import CalleeResult, ReturnAddress, SymbolAddress, return_address_name
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
 from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
 from model.transfers import DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers
@@ -212,8 +212,7 @@ class _Replay(Transfers[_ReplayPath]):
         self._ended: tuple[ConcreteState, PathEnd, Origin | None] | None = None
 
     def _env(self, site) -> ConcreteEnv:
-        return_address = self.scenario.symbols.get(f"return_{site[0]}_{site[1]}",
-                                                   0xC0DE000000000000 + 16 * site[1])
+        return_address = self.scenario.symbols.get(return_address_name(site), 0xC0DE000000000000 + 16 * site[1])
         symbols = {name[len("symbol_"):]: value for name, value in self.scenario.symbols.items()
                    if name.startswith("symbol_")}
         return ConcreteEnv(symbols, return_address, self.scenario.entry_byte)
