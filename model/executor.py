@@ -4,9 +4,11 @@ It runs a function of a parsed :class:`grammar.ast.Program` from its entry,
 in a fully symbolic entry state, and returns one :class:`PathResult` per
 (merged) path.  The pieces are kept apart, KLEE-style: :class:`Path` is the
 per-path state (immutable; a fork makes new ones), :class:`Executor` the
-stepping loop over a worklist, :class:`Solver` the wrapper that times and
-bounds every query, and :mod:`model.tdx` / :mod:`model.extable` the models
-of the special instructions and of the kernel's exception table.
+stepping loop over a worklist and the symbolic domain of the control
+transfers (:mod:`model.transfers` defines them, for the counterexample
+replay too), :class:`Solver` the wrapper that times and bounds every
+query, and :mod:`model.tdx` / :mod:`model.extable` the models of the
+special instructions and of the kernel's exception table.
 
 Decisions recorded here:
 
@@ -87,6 +89,12 @@ Decisions recorded here:
   nested ``ret`` to an unexpected address end the path as ``UNSUPPORTED``
   with the reason in ``detail``; a property must never count such a path
   as proved.
+* **Provenance.**  Every fresh value a path makes -- the entry state, an
+  undefined value (``undefined<n>_<why>``), a symbol's address
+  (``symbol_<name>``), a call site's return address, an external callee's
+  results (``<target>_<serial>_<register>``), a TDX-module function -- is
+  recorded in the path's :class:`model.provenance.Provenance`, which every
+  consumer reads instead of the names.
 * Every memory access is logged as a :class:`MemoryAccess` with its address,
   width and the RSP at that moment (for ``no-red-zone`` and ``frame``).
 * **What an interrupt would find.**  Before every instruction a path runs,
@@ -115,41 +123,23 @@ import z3
 from grammar import ast
 from grammar.source import Origin, SourceError
 from model import abi, bv, ir, symbolic
-from model.extable import ExceptionTable, Location
-from model.lift import lift
+from model.extable import Fixup, Location
 from model.memory import Memory, Region
+from model.provenance import (NO_PROVENANCE, CalleeResult, EntryValue, Provenance, ReturnAddress, Source,
+                              SymbolAddress, Undefined, callee_result_name, return_address_name, symbol_name)
 from model.symbolic import SymbolicState
-from model.tdx import KINDS, Outcome, TdxEvent, TdxModel, Transition, entry_extended_state
+from model.tdx import ARITHMETIC_FLAGS, Outcome, Rewrite, TdxEvent, TdxModel, Transition, entry_extended_state
+from model.transfers import (DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers, ir_expressions, past_end)
 
-RETURN_THUNKS = frozenset({"__x86_return_thunk"})
-DEFAULT_NEVER_RETURNING = frozenset({"__tdx_hypercall_failed"})
 TRUE = z3.BoolVal(True)
-
-_RET = ir.Step((ir.SetReg("rsp", ir.Binary(ir.BinOp.ADD, ir.Reg("rsp"), ir.Const(8, 64))),),
-               ir.Return(ir.Load(ir.Reg("rsp"), 64)))
-"""A ``ret``: what ``jmp __x86_return_thunk`` does."""
-
-
-class PathEnd(enum.Enum):
-    """Why a path finished."""
-
-    RETURNED = "returned"
-    PANIC = "panic"
-    OOPS = "oops"
-    BOUND = "bound"
-    UNSUPPORTED = "unsupported"
-    FALLTHROUGH = "fallthrough"
 
 
 @dataclass(frozen=True)
 class ExecutorOptions:
-    """How the executor and the TDX model behave.
+    """How the executor behaves.
 
-    ``firmware``, ``module_outputs``, ``module_reads``, ``outcomes``,
-    ``tdcall_may_fault`` and ``extended_resets`` configure the TDX model
-    (:class:`model.tdx.TdxModel`; the mappings are keyed by instruction kind,
-    ``seamcall``/``tdcall``), ``module_namespace`` names its uninterpreted
-    functions.  ``never_returning``: callees that end a path as ``PANIC``.
+    ``tdx``: the model of the TDX instructions (:class:`model.tdx.TdxModel`).
+    ``never_returning``: callees that end a path as ``PANIC``.
     ``loop_bound``: transfers to one label allowed per path; ``call_depth``:
     inlined calls allowed in one stack.  ``solver_timeout``: seconds per
     query.  ``entry_prefix`` names the entry state's symbols (``entry_rax``
@@ -164,32 +154,19 @@ class ExecutorOptions:
     another region).
     """
 
-    firmware: str = "spec"
-    module_outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    module_reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    outcomes: Mapping[str, frozenset[Outcome]] = field(default_factory=dict)
+    tdx: TdxModel = field(default_factory=TdxModel)
     never_returning: frozenset[str] = DEFAULT_NEVER_RETURNING
     loop_bound: int = 16
     call_depth: int = 8
-    tdcall_may_fault: bool = False
-    extended_resets: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     solver_timeout: float = 10.0
-    module_namespace: str = "module"
     entry_prefix: str = "entry"
     merge: bool = True
     preconditions: tuple[z3.BoolRef, ...] = ()
     regions: tuple[Region, ...] = ()
 
     def __post_init__(self) -> None:
-        self.tdx_model()   # checks the TDX model's settings
         if self.loop_bound < 1 or self.call_depth < 0 or self.solver_timeout <= 0:
             raise ValueError("loop bound, call depth and solver timeout must be positive")
-
-    def tdx_model(self) -> TdxModel:
-        return TdxModel(firmware=self.firmware, module_outputs=self.module_outputs,
-                        module_reads=self.module_reads, outcomes=self.outcomes,
-                        tdcall_may_fault=self.tdcall_may_fault,
-                        extended_resets=self.extended_resets, namespace=self.module_namespace)
 
 
 # --- what a path records ---------------------------------------------------
@@ -217,6 +194,11 @@ class MemoryAccess:
         after = self.rsp if self.rsp_after is None else self.rsp_after
         return after if after.eq(self.rsp) else z3.If(bv.ult(after, self.rsp), after, self.rsp)
 
+    def map_terms(self, rewrite: Rewrite) -> "MemoryAccess":
+        return dataclasses.replace(self, address=rewrite(self.address), rsp=rewrite(self.rsp),
+                                   guard=rewrite(self.guard),
+                                   rsp_after=None if self.rsp_after is None else rewrite(self.rsp_after))
+
 
 @dataclass(frozen=True, eq=False)
 class FaultSite:
@@ -229,6 +211,9 @@ class FaultSite:
     fixup: str | None
     origin: Origin
     guard: z3.BoolRef = TRUE
+
+    def map_terms(self, rewrite: Rewrite) -> "FaultSite":
+        return dataclasses.replace(self, guard=rewrite(self.guard))
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,6 +232,12 @@ class InterruptPoint:
     frame_rbp: z3.BitVecRef
     call: bool
     guard: z3.BoolRef = TRUE
+
+    def map_terms(self, rewrite: Rewrite, memories: dict | None = None) -> "InterruptPoint":
+        """``memories``: the chains already rewritten (shared by one path's records)."""
+        return dataclasses.replace(
+            self, rbp=rewrite(self.rbp), memory=self.memory.substituted(rewrite, self.memory.regions, memories),
+            frame_rsp=rewrite(self.frame_rsp), frame_rbp=rewrite(self.frame_rbp), guard=rewrite(self.guard))
 
 
 @dataclass(frozen=True)
@@ -302,6 +293,33 @@ class PathResult:
     bound: int | None = None
     leaves_to: str = ""
     points: tuple[InterruptPoint, ...] = ()
+    provenance: Provenance = NO_PROVENANCE
+
+    def map_terms(self, rewrite: Rewrite, renamed: Mapping[str, str] = {}) -> "PathResult":
+        """The same path with ``rewrite`` applied to every term of it (a
+        substitution); ``renamed``: the variables it renames, by name, which
+        the provenance follows."""
+        memories: dict = {}
+
+        def state(s: SymbolicState) -> SymbolicState:
+            return SymbolicState({r: rewrite(v) for r, v in s.regs.items()},
+                                 {f: rewrite(v) for f, v in s.flags.items()},
+                                 s.memory.substituted(rewrite, s.memory.regions, memories))
+
+        def optional(term):
+            return None if term is None else rewrite(term)
+
+        # Events and accesses first: the order the new terms are made in
+        # decides the ids Z3 gives them, and the solver's models depend on those.
+        events = tuple(event.map_terms(rewrite) for event in self.events)
+        accesses = tuple(access.map_terms(rewrite) for access in self.accesses)
+        return dataclasses.replace(
+            self, condition=rewrite(self.condition), state=state(self.state), entry=state(self.entry),
+            events=events, trace_guards=tuple(rewrite(g) for g in self.trace_guards), accesses=accesses,
+            faults=tuple(fault.map_terms(rewrite) for fault in self.faults), returned_to=optional(self.returned_to),
+            extended=optional(self.extended), entry_extended=optional(self.entry_extended),
+            points=tuple(point.map_terms(rewrite, memories) for point in self.points),
+            provenance=self.provenance.renamed(renamed))
 
     @property
     def outcomes(self) -> tuple[Outcome, ...]:
@@ -332,6 +350,7 @@ class Path:
     assumptions: tuple[str, ...] = ()
     visits: Mapping[str, int] = field(default_factory=dict)
     points: tuple[InterruptPoint, ...] = ()
+    provenance: Provenance = NO_PROVENANCE
 
     def with_(self, **changes) -> "Path":
         return dataclasses.replace(self, **changes)
@@ -340,6 +359,10 @@ class Path:
         """This path where ``condition`` holds too (``witness``: a model of
         every condition, when one is known)."""
         return self.with_(conditions=self.conditions + (condition,), witness=witness)
+
+    def made(self, sources: Mapping[str, Source]) -> "Path":
+        """This path with the sources of fresh values it made (by name) recorded."""
+        return self if not sources else self.with_(provenance=self.provenance.with_(sources))
 
     def assume_text(self, text: str) -> "Path":
         return self if text in self.assumptions else self.with_(assumptions=self.assumptions + (text,))
@@ -448,54 +471,28 @@ class Solver:
 # --- the symbolic interpreter's environment ---------------------------------
 
 class _Environment:
-    """Names for the values the IR leaves to the interpreter: fresh
-    undefined values, symbol addresses and the current call site's return
-    address."""
+    """The values the IR leaves to the interpreter -- fresh undefined
+    values, symbol addresses and the current call site's return address --
+    each with its source (``sources``, for the path's provenance)."""
 
     def __init__(self, counter: Iterator[int], site: Location):
         self._counter = counter
         self._site = site
+        self.sources: dict[str, Source] = {}
 
     def fresh(self, width: int, reason: str) -> z3.BitVecRef:
         tag = "".join(ch if ch.isalnum() else "_" for ch in reason)[:40]
-        return bv.variable(f"undefined{next(self._counter)}_{tag}", width)
+        return self._made(f"undefined{next(self._counter)}_{tag}", width, Undefined(reason))
 
     def symbol(self, name: str) -> z3.BitVecRef:
-        return bv.variable(f"symbol_{name}", 64)
+        return self._made(symbol_name(name), 64, SymbolAddress(name))
 
     def return_address(self) -> z3.BitVecRef:
-        return return_address_symbol(self._site)
+        return self._made(return_address_name(self._site), 64, ReturnAddress(self._site))
 
-
-def return_address_symbol(site: Location) -> z3.BitVecRef:
-    """The address after the ``call`` at ``site`` (one name per call site)."""
-    function, index = site
-    return bv.variable(f"return_{function}_{index}", 64)
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _expressions(node) -> Iterator:
-    """The IR sub-expressions of ``node`` (itself included), outermost first."""
-    yield node
-    kind = type(node)
-    if kind not in _FIELD_NAMES:
-        _FIELD_NAMES[kind] = tuple(item.name for item in dataclasses.fields(node))
-    for name in _FIELD_NAMES[kind]:
-        child = getattr(node, name)
-        if dataclasses.is_dataclass(child) and not isinstance(child, type):
-            yield from _expressions(child)
-
-
-def loads_of(step: ir.Step) -> Iterator[ir.Load]:
-    roots = [effect for effect in step.effects]
-    if isinstance(step.control, (ir.Branch, ir.Return)):
-        roots.append(step.control)
-    for root in roots:
-        for node in _expressions(root):
-            if isinstance(node, ir.Load):
-                yield node
+    def _made(self, name: str, width: int, source: Source) -> z3.BitVecRef:
+        self.sources[name] = source
+        return bv.variable(name, width)
 
 
 def _conjunction(conditions: tuple[z3.BoolRef, ...]) -> z3.BoolRef:
@@ -555,56 +552,30 @@ def _updated(state: SymbolicState, registers: Mapping[str, z3.BitVecRef] = {},
 
 # --- leaving the function's code -------------------------------------------
 
-def past_end(function: ast.Function, index: int) -> bool:
-    """Whether execution at item ``index`` of ``function`` has left its code
-    (nothing but labels from there on)."""
-    items = function.items
-    return all(isinstance(items[i], ast.Label) for i in range(index, len(items)))   # stops at the first instruction
-
-
-def past_end_of(program: ast.Program, name: str) -> str:
-    """Where a path that runs past the end of function ``name`` goes, in words."""
-    functions = program.functions
-    position = next(i for i, fn in enumerate(functions) if fn.name == name)
-    section = functions[position].section
-    following = next((fn.name for fn in functions[position + 1:] if fn.section == section), None)
-    after = f"; the next function there is {following!r}" if following else ""
-    return f"past the end of {name!r} into what follows it in section {section}{after}"
-
-
-def outside_label(label: str) -> str:
-    """Where a path that jumps to ``label``, code outside every function, goes."""
-    return f"to {label!r}, code outside every function"
-
-
 def _code_symbols(program: ast.Program) -> dict[str, str]:
-    """``symbol_<label>`` -> where in code it is (``section .text``), for
-    every label of a code section (function names included) that a memory
-    operand names -- the only way an address can come from one -- named as
-    the interpreters name symbols."""
+    """label -> where in code it is (``section .text``), for every label of
+    a code section (function names included) that a memory operand names --
+    the only way an address can come from one."""
     sections = {fn.name: f"section {fn.section}" for fn in program.functions}
     places = {name: sections.get(function, "outside every function")
               for name, (function, _) in program.labels.items()}
     places.update(sections)
     named = {operand.symbol for fn in program.functions for instr in fn.instructions
              for operand in instr.operands if isinstance(operand, ast.Memory) and operand.symbol in places}
-    return {f"symbol_{name}": places[name] for name in named}
+    return {name: places[name] for name in named}
 
 
 # --- the stepping loop -----------------------------------------------------
 
-class Executor:
-    """Runs functions of one program under one set of options."""
+class Executor(Transfers[Path]):
+    """Runs functions of one program under one set of options: the
+    symbolic domain of :class:`model.transfers.Transfers`."""
 
     def __init__(self, program: ast.Program, options: ExecutorOptions = ExecutorOptions()):
-        self.program = program
+        super().__init__(program, options.tdx, options.never_returning, options.loop_bound,
+                         options.call_depth)
         self.options = options
         self.solver = Solver.shared(options.solver_timeout, tuple(options.preconditions))
-        self.table = ExceptionTable(program)
-        self.tdx = options.tdx_model()
-        self._order = {function.name: position for position, function in enumerate(program.functions)}
-        self._steps: dict[Location, ir.Step | SourceError] = {}
-        self._step_loads: dict[int, tuple[ir.Step, tuple[ir.Load, ...]]] = {}
         self._counter = itertools.count()
         self._results: list[PathResult] = []
         self._code = _code_symbols(program)
@@ -622,8 +593,9 @@ class Executor:
         entry_extended = entry_extended_state(self.options.entry_prefix)
         self._entry, self._entry_extended = entry, entry_extended
         self._results = []
-        worklist = [self._settled(Path((name, 0), (), entry, entry_extended,
-                                       conditions=tuple(self.options.preconditions)))]
+        worklist = [self.settled(Path((name, 0), (), entry, entry_extended,
+                                      conditions=tuple(self.options.preconditions),
+                                      provenance=Provenance(_entry_sources(entry, entry_extended))))]
         while worklist:
             path = min(worklist, key=self._program_order)
             worklist.remove(path)
@@ -632,18 +604,8 @@ class Executor:
                 for other in partners:
                     worklist.remove(other)
                     path = self._merge(path, other, worklist)
-            worklist.extend(self._settled(successor) for successor in self._step(path))
+            worklist.extend(self.settled(successor) for successor in self.step(path))
         return self._results
-
-    def _settled(self, path: Path) -> Path:
-        """``path`` moved past label items to the instruction they label, so
-        paths arriving by a jump or by falling through meet at one location."""
-        function, index = path.location
-        items = self.program.function(function).items
-        settled = index
-        while settled < len(items) and isinstance(items[settled], ast.Label):
-            settled += 1
-        return path if settled == index else path.with_(location=(function, settled))
 
     # ordering and merging
 
@@ -694,84 +656,50 @@ class Executor:
             accesses=merge_log(a.accesses, b.accesses), faults=merge_log(a.faults, b.faults),
             points=merge_log(a.points, b.points),
             assumptions=a.assumptions + tuple(t for t in b.assumptions if t not in a.assumptions),
-            visits=visits)
+            visits=visits, provenance=a.provenance.merged(b.provenance))
 
-    # ending paths
+    # the symbolic domain
 
-    def _finish(self, path: Path, end: PathEnd, detail: str = "", where: Origin | None = None,
-                returned_to: z3.BitVecRef | None = None, bound: int | None = None,
-                leaves_to: str = "") -> list[Path]:
+    def finish(self, path: Path, end: PathEnd, detail: str = "", where: Origin | None = None, *,
+               returned_to: z3.BitVecRef | None = None, bound: int | None = None,
+               leaves_to: str = "") -> list[Path]:
         self._results.append(PathResult(
             condition=_conjunction(path.conditions), state=path.state, entry=self._entry,
             events=path.events, trace=path.trace, end=end, assumptions=path.assumptions,
             trace_guards=path.guards, accesses=path.accesses, faults=path.faults, detail=detail,
             where=where, returned_to=returned_to, extended=path.extended,
-            entry_extended=self._entry_extended, bound=bound, leaves_to=leaves_to, points=path.points))
+            entry_extended=self._entry_extended, bound=bound, leaves_to=leaves_to, points=path.points,
+            provenance=path.provenance))
         return []
 
-    def _fall_through(self, path: Path, leaves_to: str, where: Origin) -> list[Path]:
-        """``path`` leaves its function's code after the instruction at ``where``."""
-        function = path.location[0]
-        return self._finish(path, PathEnd.FALLTHROUGH,
-                            f"execution leaves the code of {function!r} after {where.render()}: "
-                            f"it goes {leaves_to}", where, leaves_to=leaves_to)
+    def last_origin(self, path: Path) -> Origin | None:
+        return path.trace[-1] if path.trace else None
 
-    # stepping
-
-    def _step(self, path: Path) -> list[Path]:
-        function, index = path.location
-        items = self.program.function(function).items
-        if index >= len(items):
-            where = path.trace[-1] if path.trace else self.program.function(function).origin
-            return self._fall_through(path, past_end_of(self.program, function), where)
-        instr = items[index]
-        step = self._lifted((function, index), instr)
-        if isinstance(step, SourceError):
-            return self._finish(path, PathEnd.UNSUPPORTED, step.render(), instr.origin)
-        if isinstance(step.control, ir.Jump) and step.control.target in RETURN_THUNKS:
-            step = _RET
-        return self._execute(path, instr, step)
-
-    def _lifted(self, location: Location, instr: ast.Instruction) -> ir.Step | SourceError:
-        if location not in self._steps:
-            try:
-                self._steps[location] = lift(instr)
-            except SourceError as error:
-                self._steps[location] = error
-        return self._steps[location]
-
-    def _execute(self, path: Path, instr: ast.Instruction, step: ir.Step) -> list[Path]:
+    def execute(self, path: Path, instr: ast.Instruction, step: ir.Step) -> list[Path]:
         env = _Environment(self._counter, path.location)
         before = path.state
         after = symbolic.execute(step, before, env)
-        accesses = tuple(self._accesses(step, before, after, env, instr.origin))
-        into_code = self._store_into_code(path.location, step, accesses)
+        rsp, rsp_after = before.regs["rsp"], after.regs["rsp"]
+        accesses = tuple(MemoryAccess(kind, address, width, rsp, instr.origin, rsp_after=rsp_after)
+                         for kind, address, width in self.step_accesses(
+                             step, lambda address: symbolic.evaluate(address, before, env)))
+        taken = address = None
+        if isinstance(step.control, ir.Branch):
+            taken = bv.to_bool(symbolic.evaluate(step.control.condition, before, env))
+        elif isinstance(step.control, ir.Return):
+            address = symbolic.evaluate(step.control.address, before, env)
+        path = path.made(env.sources)
+        into_code = self._store_into_code(path, step, accesses)
         if into_code is not None:
-            return self._finish(path, PathEnd.UNSUPPORTED,
-                                f"store into code: '{instr}' at {instr.origin.render()} writes to "
-                                f"{into_code[0]!r}, a label in code ({into_code[1]}); self-modifying "
-                                f"code is not modelled", instr.origin)
+            return self.finish(path, PathEnd.UNSUPPORTED,
+                               f"store into code: '{instr}' at {instr.origin.render()} writes to "
+                               f"{into_code[0]!r}, a label in code ({into_code[1]}); self-modifying "
+                               f"code is not modelled", instr.origin)
         control = step.control
         path = path.with_(state=after, trace=path.trace + (instr.origin,), guards=path.guards + (TRUE,),
                           accesses=path.accesses + accesses,
                           points=path.points + (self._interrupt_point(path, before, instr.origin, control),))
-        following = (path.location[0], path.location[1] + 1)
-        if control is None:
-            return [path.with_(location=following)]
-        if isinstance(control, ir.Branch):
-            taken = bv.to_bool(symbolic.evaluate(control.condition, before, env))
-            return self._branch(path, taken, control.target, following, instr.origin)
-        if isinstance(control, ir.Jump):
-            return self._jump(path, control.target, instr.origin)
-        if isinstance(control, ir.Call):
-            return self._call(path, control.target, following, instr.origin)
-        if isinstance(control, ir.Return):
-            return self._return(path, symbolic.evaluate(control.address, before, env), instr.origin)
-        if isinstance(control, ir.TdxInstruction):
-            return self._tdx(path, control.kind, following, instr.origin)
-        if isinstance(control, ir.Trap):
-            return self._trap(path, control, instr)
-        raise TypeError(f"unknown control transfer {control!r}")
+        return self.control(path, instr, control, taken, address)
 
     def _interrupt_point(self, path: Path, before: SymbolicState, origin: Origin,
                          control: ir.Control | None) -> InterruptPoint:
@@ -782,73 +710,32 @@ class Executor:
         return InterruptPoint(origin, before.regs["rbp"], before.memory, frame_rsp, frame_rbp,
                               isinstance(control, ir.Call))
 
-    def _accesses(self, step: ir.Step, state: SymbolicState, after: SymbolicState, env: _Environment,
-                  origin: Origin) -> Iterator[MemoryAccess]:
-        rsp, rsp_after = state.regs["rsp"], after.regs["rsp"]
-        if id(step) not in self._step_loads:
-            self._step_loads[id(step)] = (step, tuple(loads_of(step)))
-        for load in self._step_loads[id(step)][1]:
-            yield MemoryAccess("read", symbolic.evaluate(load.address, state, env), load.width,
-                               rsp, origin, rsp_after=rsp_after)
-        for effect in step.effects:
-            if isinstance(effect, ir.Store):
-                yield MemoryAccess("write", symbolic.evaluate(effect.address, state, env),
-                                   effect.value.width, rsp, origin, rsp_after=rsp_after)
-
-    def _store_into_code(self, location: Location, step: ir.Step, accesses: tuple[MemoryAccess, ...]
+    def _store_into_code(self, path: Path, step: ir.Step, accesses: tuple[MemoryAccess, ...]
                          ) -> tuple[str, str] | None:
         """(label, where it is) when a write of this step goes to a label of
         code: its address names the label itself, or adds the label's
         symbol (plus constants or scaled registers)."""
         if not self._code:
             return None
+        location = path.location
         if location not in self._store_labels:
             self._store_labels[location] = tuple(
                 node.name for effect in step.effects if isinstance(effect, ir.Store)
-                for node in _expressions(effect.address)
-                if isinstance(node, ir.Symbol) and f"symbol_{node.name}" in self._code)
+                for node in ir_expressions(effect.address)
+                if isinstance(node, ir.Symbol) and node.name in self._code)
         if self._store_labels[location]:
             name = self._store_labels[location][0]
-            return name, self._code[f"symbol_{name}"]
+            return name, self._code[name]
         for access in accesses:
             if access.kind == "write":
-                for symbol in summands(access.address):
-                    if symbol in self._code:
-                        return symbol[len("symbol_"):], self._code[symbol]
+                for name in summands(access.address):
+                    source = path.provenance.of(name)
+                    if isinstance(source, SymbolAddress) and source.symbol in self._code:
+                        return source.symbol, self._code[source.symbol]
         return None
 
-    # control transfers
-
-    def _transfer(self, path: Path, label: str, origin: Origin, call: bool = False) -> list[Path]:
-        """Go to ``label`` (a label or function entry of the program),
-        counting the visit against the loop bound (``call``: as a call's
-        target, which may not be code outside every function)."""
-        count = path.visits.get(label, 0) + 1
-        if count > self.options.loop_bound:
-            return self._finish(path, PathEnd.BOUND,
-                                f"{label!r} reached more than {self.options.loop_bound} times",
-                                origin, bound=self.options.loop_bound)
-        location = self._resolve(label)
-        if location is None and call:
-            return self._finish(path, PathEnd.UNSUPPORTED,
-                                f"call to {label!r}, which is code outside every function", origin)
-        if location is None:
-            return self._fall_through(path, outside_label(label), origin)
-        return [path.with_(location=location, visits={**path.visits, label: count})]
-
-    def _resolve(self, label: str) -> Location | None:
-        if label in self.program.labels:
-            function, index = self.program.labels[label]
-            return None if function is None else (function, index)
-        if label in self._order:
-            return label, 0
-        return None
-
-    def _is_internal(self, label: str) -> bool:
-        return label in self.program.labels or label in self._order
-
-    def _branch(self, path: Path, taken: z3.BoolRef, target: str, following: Location,
-                origin: Origin) -> list[Path]:
+    def sides(self, path: Path, taken: z3.BoolRef, origin: Origin) -> list[tuple[bool, Path]]:
+        """Each side the solver does not prove infeasible (a timeout keeps it)."""
         taken = z3.simplify(taken)
         sides = []
         possible, witness = self.solver.may_hold(path.conditions, taken, path.witness)
@@ -859,74 +746,64 @@ class Executor:
             self.solver.may_hold(path.conditions, not_taken, path.witness)
         if possible:
             sides.append((False, path if z3.is_true(not_taken) else path.assuming(not_taken, witness)))
-        successors = []
-        for is_taken, side in sides:
-            if is_taken:
-                successors += self._transfer(side, target, origin)
-            else:
-                successors.append(side.with_(location=following))
-        return successors
+        return sides
 
-    def _jump(self, path: Path, target: str, origin: Origin) -> list[Path]:
-        if target in self.options.never_returning:
-            return self._finish(path, PathEnd.PANIC, f"tail call to never-returning {target}", origin)
-        if self._is_internal(target):
-            return self._transfer(path, target, origin)
-        path = self._external_call(path, target, origin, "tail call")
-        env = _Environment(self._counter, path.location)
-        address = symbolic.evaluate(_RET.control.address, path.state, env)
-        return self._return(path.with_(state=symbolic.execute(_RET, path.state, env)), address, origin)
+    def constant(self, value: int, width: int) -> z3.BitVecRef:
+        return bv.const(value, width)
 
-    def _call(self, path: Path, target: str, following: Location, origin: Origin) -> list[Path]:
-        if target in self.options.never_returning:
-            return self._finish(path, PathEnd.PANIC, f"call to never-returning {target}", origin)
-        if not self._is_internal(target):
-            if past_end(self.program.function(following[0]), following[1]):
-                return self._finish(path, PathEnd.UNSUPPORTED, _last_call(target, origin), origin)
-            path = self._external_call(path, target, origin, "call")
-            rsp = path.state.regs["rsp"] + bv.const(8, 64)
-            return [_updated_path(path, {"rsp": rsp}).with_(location=following)]
-        if len(path.frames) >= self.options.call_depth:
-            return self._finish(path, PathEnd.BOUND,
-                                f"call to {target} nested deeper than {self.options.call_depth}",
-                                origin, bound=self.options.call_depth)
-        frame = Frame(target, following, return_address_symbol(path.location), path.state.regs["rsp"],
-                      len(path.accesses), path.state.regs["rbp"])
-        return self._transfer(path.with_(frames=path.frames + (frame,)), target, origin, call=True)
+    def updated(self, path: Path, registers: Mapping[str, z3.BitVecRef] = {},
+                flags: Mapping[str, z3.BitVecRef] = {}) -> Path:
+        return path.with_(state=_updated(path.state, registers, flags))
 
-    def _external_call(self, path: Path, target: str, origin: Origin, how: str) -> Path:
-        """An external function ran: caller-saved registers and arithmetic
-        flags are fresh, DF is clear (the ABI's rule for a returning callee)."""
+    def assume(self, path: Path, text: str) -> Path:
+        return path.assume_text(text)
+
+    def callee_results(self, path: Path, target: str) -> tuple[Path, dict[str, z3.BitVecRef]]:
+        """Fresh values, one set per call."""
         serial = next(self._counter)
-        registers = {reg: bv.variable(f"{target}_{serial}_{reg}", 64) for reg in abi.CALLER_SAVED}
-        flags = {flag: bv.variable(f"{target}_{serial}_{flag}", 1)
-                 for flag in abi.FLAGS if flag not in ("df", "if")}
-        flags["df"] = bv.const(0, 1)
-        path = _updated_path(path, registers, flags)
-        return path.assume_text(
-            f"external {how} to {target} at {origin.render()} changes only the caller-saved "
-            f"registers and flags (memory, callee-saved registers and extended state preserved)")
+        widths = {**{reg: 64 for reg in abi.CALLER_SAVED}, **{flag: 1 for flag in ARITHMETIC_FLAGS}}
+        names = {register: callee_result_name(target, serial, register) for register in widths}
+        path = path.made({names[register]: CalleeResult(target, serial, register) for register in widths})
+        return path, {register: bv.variable(names[register], width) for register, width in widths.items()}
 
-    def _return(self, path: Path, address: z3.BitVecRef, origin: Origin) -> list[Path]:
-        """A ``ret`` (RSP already popped) to ``address``."""
-        if not path.frames:
-            return self._finish(path, PathEnd.RETURNED, "returned", origin, returned_to=address)
+    def pop_return_address(self, path: Path, origin: Origin, own: bool) -> tuple[Path, z3.BitVecRef]:
+        env = _Environment(self._counter, path.location)
+        before = path.state
+        after = symbolic.execute(RET, before, env)
+        address = symbolic.evaluate(RET.control.address, before, env)
+        path = path.with_(state=after)
+        if own:
+            rsp = before.regs["rsp"]
+            path = path.with_(accesses=path.accesses + (
+                MemoryAccess("read", rsp, 64, rsp, origin, rsp_after=after.regs["rsp"]),))
+        return path, address
+
+    def discard_return_address(self, path: Path) -> Path:
+        return self.updated(path, {"rsp": path.state.regs["rsp"] + bv.const(8, 64)})
+
+    def open_frame(self, path: Path, callee: str, resume: Location) -> Path:
+        name = return_address_name(path.location)
+        frame = Frame(callee, resume, bv.variable(name, 64), path.state.regs["rsp"],
+                      len(path.accesses), path.state.regs["rbp"])
+        return path.made({name: ReturnAddress(path.location)}).with_(frames=path.frames + (frame,))
+
+    def resume_caller(self, path: Path, address: z3.BitVecRef, origin: Origin) -> list[Path]:
+        """Resume after the call when the ``ret`` provably pops the call's
+        return address; a side where it may not ends as ``UNSUPPORTED``."""
         frame = path.frames[-1]
         resumed = path.with_(location=frame.resume, frames=path.frames[:-1])
         if self._slot_untouched(path, frame):
             return [resumed]
         expected = address == frame.return_address
-        successors = []
         if self.solver.may_hold(path.conditions, z3.Not(expected), path.witness)[0]:
             stray = path.assuming(z3.simplify(z3.Not(expected)))
-            self._finish(stray, PathEnd.UNSUPPORTED,
-                         f"ret from inlined {frame.callee} to an address other than its caller's", origin)
+            self.finish(stray, PathEnd.UNSUPPORTED,
+                        f"ret from inlined {frame.callee} to an address other than its caller's", origin)
             possible, witness = self.solver.may_hold(path.conditions, expected, path.witness)
             if not possible:
                 return []
             resumed = resumed.assuming(z3.simplify(expected), witness)
-        successors.append(resumed)
-        return successors
+        return [resumed]
 
     def _slot_untouched(self, path: Path, frame: Frame) -> bool:
         """Whether the ``ret`` closing ``frame`` provably read the slot its
@@ -951,66 +828,27 @@ class Executor:
             return False
         return not self.solver.may_hold(path.conditions, z3.Or(open_writes), path.witness)[0]
 
-    def _tdx(self, path: Path, kind: str, following: Location, origin: Origin) -> list[Path]:
-        if kind not in KINDS:
-            return self._finish(path, PathEnd.UNSUPPORTED, f"unknown TDX instruction {kind!r}", origin)
+    def tdx_transitions(self, path: Path, kind: str, routes: Mapping[Outcome, Fixup | None],
+                        origin: Origin) -> list[Transition]:
+        """Every outcome the model allows (:meth:`model.tdx.TdxModel.transitions`)."""
         index = sum(1 for event in path.events if event.kind == kind)
-        try:
-            transitions = self.tdx.transitions(
-                kind, index, origin, path.location, path.state.regs, path.extended, self.table,
-                lambda term: self.solver.single_value(path.conditions, term, path.witness))
-        except SourceError as error:
-            return self._finish(path, PathEnd.UNSUPPORTED, error.render(), origin)
-        path = self._fault_site(path, kind, [t for t in transitions if t.event.outcome.is_fault], origin)
-        successors = []
-        for transition in transitions:
-            successors += self._take(path, transition, following, origin)
-        return successors
+        return self.tdx.transitions(
+            kind, index, origin, path.state.regs, path.extended, routes,
+            lambda term: self.solver.single_value(path.conditions, term, path.witness))
 
-    def _fault_site(self, path: Path, instruction: str, faults: list[Transition], origin: Origin) -> Path:
-        if not faults:
-            return path
-        fixups = {t.resume for t in faults}
-        site = FaultSite(instruction, tuple(t.event.outcome.trap for t in faults),
-                         handled=not any(t.oops for t in faults),
-                         fixup=fixups.pop() if len(fixups) == 1 else None, origin=origin)
-        return path.with_(faults=path.faults + (site,))
+    def fault_site(self, path: Path, instruction: str, traps: tuple[int, ...], handled: bool,
+                   fixup: str | None, origin: Origin) -> Path:
+        return path.with_(faults=path.faults + (FaultSite(instruction, traps, handled, fixup, origin),))
 
-    def _take(self, path: Path, transition: Transition, following: Location, origin: Origin) -> list[Path]:
-        event = transition.event
-        path = _updated_path(path, transition.registers, transition.flags).with_(
-            extended=transition.extended, events=path.events + (event,))
-        path = path.assume_text(transition.assumption)
-        if transition.oops:
-            return self._finish(path, PathEnd.OOPS,
-                                f"{event.kind} {event.outcome.value} with no exception-table entry", origin)
-        if transition.resume is not None:
-            return self._transfer(path, transition.resume, origin)
-        return [path.with_(location=following)]
-
-    def _trap(self, path: Path, trap: ir.Trap, instr: ast.Instruction) -> list[Path]:
-        origin = instr.origin
-        if trap.vector != abi.TRAP_UD:
-            return self._finish(path, PathEnd.OOPS, f"{instr.base} raises {trap.kind}, never fixed up", origin)
-        try:
-            fixup = self.table.route(path.location, trap.vector)
-        except SourceError as error:
-            return self._finish(path, PathEnd.UNSUPPORTED, error.render(), origin)
-        site = FaultSite(instr.base, (trap.vector,), fixup is not None,
-                         None if fixup is None else fixup.to_label, origin)
-        path = path.with_(faults=path.faults + (site,))
-        if fixup is None:
-            return self._finish(path, PathEnd.OOPS, f"{instr.base} raises {trap.kind} with no exception-table entry",
-                                origin)
-        if fixup.rax is not None:
-            path = _updated_path(path, {"rax": bv.const(fixup.rax, 64)})
-        return self._transfer(path, fixup.to_label, origin)
+    def take(self, path: Path, transition: Transition) -> Path:
+        return self.updated(path.made(transition.sources), transition.registers, transition.flags).with_(
+            extended=transition.extended, events=path.events + (transition.event,))
 
 
 def summands(address: z3.BitVecRef) -> Iterator[str]:
     """The names of the variables ``address`` adds (through ``bvadd``, the
-    left side of ``bvsub`` and both arms of the ``If`` of merged paths):
-    ``symbol_foo`` for ``foo + 8 + rcx*4``.
+    left side of ``bvsub`` and both arms of the ``If`` of merged paths): the
+    symbol's for ``foo + 8 + rcx*4``.
 
     >>> x, y = bv.variable("x", 64), bv.variable("y", 64)
     >>> sorted(summands(x + y * 4 - 8)), list(summands(x * y))
@@ -1031,16 +869,10 @@ def summands(address: z3.BitVecRef) -> Iterator[str]:
             work.extend(term.children()[1:])
 
 
-def _last_call(target: str, origin: Origin) -> str:
-    """Why a path whose last instruction calls external ``target`` is not judged."""
-    return (f"the call to {target} at {origin.render()} is the function's last instruction: "
-            f"{target} presumably never returns, but it is not declared never-returning "
-            f"(were it to return, execution would fall off the end)")
-
-
-def _updated_path(path: Path, registers: Mapping[str, z3.BitVecRef] = {},
-                  flags: Mapping[str, z3.BitVecRef] = {}) -> Path:
-    return path.with_(state=_updated(path.state, registers, flags))
+def _entry_sources(entry: SymbolicState, extended: z3.ExprRef) -> dict[str, Source]:
+    """The entry state's values, each an :class:`EntryValue`."""
+    terms = {**entry.regs, **entry.flags, "memory": entry.memory.array, "extended state": extended}
+    return {term.decl().name(): EntryValue(what) for what, term in terms.items()}
 
 
 def execute_function(program: ast.Program, name: str,

@@ -111,7 +111,7 @@ from typing import Mapping, Sequence, Union
 from grammar.ast import GPR64, ExtableEntry, Program
 from grammar.source import SourceError
 from model.abi import FLAGS, RFLAGS_BIT, TRAP_GP, TRAP_UD
-from model.executor import outside_label
+from model.transfers import outside_label
 
 CODE_BASE = 0x3C0D_0000
 """Where the runner's text segment (and so the code under test) is linked."""

@@ -1,7 +1,10 @@
 """The TDX instructions SEAMCALL and TDCALL: what the model lets the module do.
 
 One instruction becomes one :class:`Transition` per possible outcome; the
-executor forks a path per transition.  Decisions (SPEC.md sections 5-6):
+executor forks a path per transition.  What each outcome writes to the
+registers and flags is one table, :data:`EFFECTS`, which the executor and
+the counterexample replay both read (:func:`outcome_changes`).
+Decisions (SPEC.md sections 5-6):
 
 * **SEAMCALL** has three outcomes, each possible unless narrowed:
   VMfailInvalid (CF=1 and, as for every VMX "VMfailInvalid", PF AF ZF SF OF
@@ -38,6 +41,7 @@ executor forks a path per transition.  Decisions (SPEC.md sections 5-6):
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -47,7 +51,8 @@ import z3
 from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, bv
-from model.extable import ExceptionTable, Fixup, Location
+from model.extable import Fixup
+from model.provenance import ModuleFunction, module_function_name
 
 SEAMCALL, TDCALL = "seamcall", "tdcall"
 KINDS = (SEAMCALL, TDCALL)
@@ -94,6 +99,59 @@ ALL_OUTCOMES = frozenset(Outcome)
 FAULTS = (Outcome.FAULT_UD, Outcome.FAULT_GP)
 
 
+# --- what each outcome does: the one table both interpreters read -------------
+
+@dataclass(frozen=True)
+class Effect:
+    """What one outcome of a TDX instruction does to the caller's state.
+
+    ``module_registers``: the module's output registers and its status
+    (into RAX) are written; ``flags``: the arithmetic flags it sets to
+    constants, or ``None`` when the module chooses them (its values);
+    ``routed``: execution continues through the exception table (the
+    fixup's RAX value, if it sets one, is the only change)."""
+
+    module_registers: bool
+    flags: Mapping[str, int] | None
+    routed: bool = False
+
+
+VMSUCCEED_FLAGS: Mapping[str, int] = {flag: 0 for flag in ARITHMETIC_FLAGS}
+"""The flags of a VMX "VMsucceed": CF PF AF ZF SF OF cleared."""
+VMFAILINVALID_FLAGS: Mapping[str, int] = {flag: int(flag == "cf") for flag in ARITHMETIC_FLAGS}
+"""The flags of a VMX "VMfailInvalid": CF set, PF AF ZF SF OF cleared."""
+
+EFFECTS: Mapping[tuple[str, Outcome], Effect] = {
+    (SEAMCALL, Outcome.COMPLETION): Effect(True, VMSUCCEED_FLAGS),
+    (TDCALL, Outcome.COMPLETION): Effect(True, None),
+    **{(kind, Outcome.VMFAILINVALID): Effect(False, VMFAILINVALID_FLAGS) for kind in KINDS},
+    **{(kind, fault): Effect(False, {}, routed=True) for kind in KINDS for fault in FAULTS},
+}
+"""Every (instruction kind, outcome) and what it does (module docstring)."""
+
+
+def outcome_changes(kind: str, outcome: Outcome, constant: Callable[[int, int], object],
+                    fixup: Fixup | None = None, outputs: Mapping[str, object] = {}, status: object = None,
+                    module_flags: Mapping[str, object] = {}) -> tuple[dict, dict]:
+    """(registers, flags) that ``outcome`` of a ``kind`` instruction writes,
+    by :data:`EFFECTS`, in a value domain: ``constant(value, width)`` makes
+    its constants; ``outputs``, ``status`` and ``module_flags`` are the
+    module's values on completion, ``fixup`` the route of a fault.
+
+    >>> outcome_changes(SEAMCALL, Outcome.VMFAILINVALID, lambda value, width: value)[1]["cf"]
+    1
+    """
+    effect = EFFECTS[kind, outcome]
+    registers = dict(outputs, rax=status) if effect.module_registers else {}
+    if effect.routed and fixup is not None and fixup.rax is not None:
+        registers = {"rax": constant(fixup.rax, 64)}
+    if effect.flags is None:
+        flags = dict(module_flags)
+    else:
+        flags = {flag: constant(value, 1) for flag, value in effect.flags.items()}
+    return registers, flags
+
+
 @dataclass(frozen=True, eq=False)
 class TdxEvent:
     """One TDX instruction on a path, as the proofs see it.
@@ -132,6 +190,14 @@ class TdxEvent:
     def trap(self) -> int | None:
         return self.outcome.trap
 
+    def map_terms(self, rewrite: Rewrite) -> "TdxEvent":
+        """The same event with ``rewrite`` applied to its values."""
+        def mapping(values: Mapping) -> dict:
+            return {key: rewrite(value) for key, value in values.items()}
+        return dataclasses.replace(self, inputs=mapping(self.inputs), outputs=mapping(self.outputs),
+                                   flags=mapping(self.flags),
+                                   status=None if self.status is None else rewrite(self.status))
+
     def describe(self) -> str:
         """One line for reports, e.g. ``seamcall #0: completion``."""
         return f"{self.kind} #{self.index}: {self.outcome.value}"
@@ -141,7 +207,9 @@ class TdxEvent:
 class Transition:
     """One outcome of a TDX instruction: the new register, flag and extended
     values, and where execution continues (``resume``: a label, for a routed
-    fault; ``oops``: a fault with no exception-table entry)."""
+    fault; ``oops``: a fault with no exception-table entry); ``sources``:
+    the module functions it applies, by name (:mod:`model.provenance`).
+    The values are the domain's: Z3 terms here, integers in the replay."""
 
     event: TdxEvent
     registers: Mapping[str, z3.BitVecRef]
@@ -150,7 +218,11 @@ class Transition:
     assumption: str
     resume: str | None = None
     oops: bool = False
+    sources: Mapping[str, ModuleFunction] = field(default_factory=dict)
 
+
+Rewrite = Callable[[z3.ExprRef], z3.ExprRef]
+"""A renaming or substitution of terms (what the records' ``map_terms`` take)."""
 
 KnownValue = Callable[[z3.BitVecRef], "int | None"]
 """Answers the single value a term must have on the current path, or None."""
@@ -223,10 +295,13 @@ class TdxModel:
         return self.worst_case(), f"worst case (firmware {self.firmware})", None
 
     def _apply(self, kind: str, what: str, index: int, registers: Mapping[str, z3.BitVecRef],
-               width: int = 64) -> z3.BitVecRef:
+               flag: bool = False) -> tuple[z3.BitVecRef, tuple[str, ModuleFunction]]:
+        """The module's value ``what`` for this call, and its function's source."""
         reads = self.reads(kind)
         arguments = [bv.const(index, 64)] + [registers[reg] for reg in reads]
-        return bv.apply(bv.function(f"{self.namespace}_{kind}_{what}", len(arguments), width), arguments)
+        name, width = module_function_name(self.namespace, kind, what), 1 if flag else 64
+        source = ModuleFunction(self.namespace, kind, what, len(arguments), width, flag)
+        return bv.apply(bv.function(name, len(arguments), width), arguments), (name, source)
 
     def _extended_after(self, kind: str, rax: z3.BitVecRef, extended: z3.ExprRef) -> z3.ExprRef:
         leaves = self.extended_resets.get(kind, ())
@@ -236,13 +311,14 @@ class TdxModel:
 
     # --- the model --------------------------------------------------------
 
-    def transitions(self, kind: str, index: int, origin: Origin, location: Location,
+    def transitions(self, kind: str, index: int, origin: Origin,
                     registers: Mapping[str, z3.BitVecRef], extended: z3.ExprRef,
-                    table: ExceptionTable, known: KnownValue) -> list[Transition]:
-        """Every outcome of the ``kind`` instruction at ``location``.
+                    routes: Mapping[Outcome, Fixup | None], known: KnownValue) -> list[Transition]:
+        """Every outcome of a ``kind`` instruction.
 
         ``index`` is its ordinal among the ``kind`` instructions on the path;
-        ``registers`` the GPRs just before it.
+        ``registers`` the GPRs just before it; ``routes`` the exception-table
+        route of each fault outcome (:meth:`possible_outcomes`).
         """
         if kind not in KINDS:
             raise ValueError(f"unknown TDX instruction kind {kind!r}")
@@ -253,36 +329,38 @@ class TdxModel:
             if outcome is Outcome.COMPLETION:
                 result.append(self._completion(kind, index, origin, inputs, reads, extended, known))
             elif outcome is Outcome.VMFAILINVALID:
-                flags = {flag: bv.const(1 if flag == "cf" else 0, 1) for flag in ARITHMETIC_FLAGS}
+                _, flags = outcome_changes(kind, outcome, bv.const)
                 event = TdxEvent(kind, index, outcome, origin, inputs, reads, flags=flags)
                 result.append(Transition(event, {}, flags, extended,
                                          f"{kind} at {origin.render()} may fail with VMfailInvalid"))
             else:
-                fixup = table.route(location, outcome.trap)
+                fixup = routes[outcome]
                 event = TdxEvent(kind, index, outcome, origin, inputs, reads, fixup=fixup)
-                changed = {} if fixup is None or fixup.rax is None else {"rax": bv.const(fixup.rax, 64)}
+                changed, flags = outcome_changes(kind, outcome, bv.const, fixup)
                 result.append(Transition(
-                    event, changed, {}, extended,
+                    event, changed, flags, extended,
                     f"{kind} at {origin.render()} may raise {outcome.value[len('fault '):]}",
                     resume=None if fixup is None else fixup.to_label, oops=fixup is None))
         return result
 
     def _completion(self, kind, index, origin, inputs, reads, extended, known) -> Transition:
         outputs, rule, bitmap = self.output_set(kind, inputs, known)
-        values = {reg: self._apply(kind, reg, index, inputs) for reg in outputs}
-        status = self._apply(kind, "status", index, inputs)
-        if kind == SEAMCALL:
-            flags = {flag: bv.const(0, 1) for flag in ARITHMETIC_FLAGS}
-        else:
-            flags = {flag: self._apply(kind, f"flag_{flag}", index, inputs, 1)
-                     for flag in ARITHMETIC_FLAGS}
+        applied = {reg: self._apply(kind, reg, index, inputs) for reg in outputs}
+        status, status_source = self._apply(kind, "status", index, inputs)
+        applied_flags = {} if EFFECTS[kind, Outcome.COMPLETION].flags is not None else {
+            flag: self._apply(kind, f"flag_{flag}", index, inputs, flag=True) for flag in ARITHMETIC_FLAGS}
+        sources = dict([source for _, source in applied.values()] + [status_source]
+                       + [source for _, source in applied_flags.values()])
+        values = {reg: value for reg, (value, _) in applied.items()}
+        module_flags = {flag: value for flag, (value, _) in applied_flags.items()}
+        changed, flags = outcome_changes(kind, Outcome.COMPLETION, bv.const, outputs=values, status=status,
+                                         module_flags=module_flags)
         event = TdxEvent(kind, index, Outcome.COMPLETION, origin, inputs, reads,
                          outputs=values, status=status, output_rule=rule, bitmap=bitmap, flags=flags)
-        changed = dict(values, rax=status)
         assumption = (f"{kind} at {origin.render()} completes; module outputs "
                       f"{', '.join(outputs) or 'none'} ({rule})")
         return Transition(event, changed, flags, self._extended_after(kind, inputs["rax"], extended),
-                          assumption)
+                          assumption, sources=sources)
 
 
 def valid_bitmap(bitmap: int) -> bool:

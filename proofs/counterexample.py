@@ -15,16 +15,24 @@ needed to run the scenario again, natively (``tdxproof replay``) or here
 
 Decisions recorded here:
 
-* Control flow in the replay follows the executor's documented rules
-  (inlined internal calls, ``__x86_return_thunk`` is ``ret``, never-returning
-  callees end as panic, external calls clobber the caller-saved registers
-  with the scenario's values and clear DF, faults go through the exception
-  table or oops, running past the end of a function or jumping to code
-  outside every function ends as ``fallthrough`` at the last instruction
-  run, an external call that would fall off the end or a call of code
-  outside every function as ``unsupported``); a TDX instruction takes the
-  scenario's next event, and a mismatch (another kind, no event left) is a
-  :class:`ReplayDiverged`.  Before each instruction the replay notes what
+* Control flow in the replay is the executor's own: the replay is the
+  concrete domain of :class:`model.transfers.Transfers` (inlined internal
+  calls, ``__x86_return_thunk`` is ``ret``, never-returning callees end as
+  panic, external calls clobber the caller-saved registers with the
+  scenario's values and clear DF, faults go through the exception table or
+  oops, running past the end of a function or jumping to code outside
+  every function ends as ``fallthrough`` at the last instruction run, an
+  external call that would fall off the end or a call of code outside
+  every function as ``unsupported``), and a TDX outcome writes what
+  :data:`model.tdx.EFFECTS` says.  A branch is decided by the scenario's
+  values (one on an undefined flag is a :class:`ReplayDiverged`); a TDX
+  instruction takes the scenario's next event, and a mismatch (another
+  kind, no event left) is a :class:`ReplayDiverged`, and so is a ``ret``
+  from an inlined call to another address than its caller's.  The
+  executor's loop and call bounds do not apply: the replay follows one
+  path and is cut off after :data:`STEP_LIMIT` instructions (``bound``).
+  The fault sites it logs are those the default TDX model allows (a
+  counterexample file does not say whether TDCALL may fault).  Before each instruction the replay notes what
   an interrupt would find (:class:`proofs.properties.FramePoint`, as the
   executor's ``InterruptPoint``: RBP, the entry RSP and RBP of the
   function it runs in -- an inlined callee's being the RSP and RBP right
@@ -37,6 +45,10 @@ Decisions recorded here:
 * Flags the module chooses after a TDCALL and values the SDM leaves
   undefined stay undefined (``None``) in the replay: the concrete
   interpreter never guesses them.
+* The scenario's symbols, return addresses and external callees' results
+  are the model's values of the path's fresh values of those kinds, as its
+  provenance (:mod:`model.provenance`) says; the file keys them by the
+  variables' names.
 * Numbers are written as ``0x`` hex strings in JSON; memory bytes as an
   address -> byte map sorted by address.
 * **A counterexample the CPU can run.**  The model assumes ordinary
@@ -53,7 +65,7 @@ Decisions recorded here:
 """
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -64,11 +76,12 @@ from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
-from model.executor import DEFAULT_NEVER_RETURNING, RETURN_THUNKS, loads_of, past_end, summands
-from model.extable import ExceptionTable
-from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE
-from model.lift import lift
-from model.tdx import ARITHMETIC_FLAGS, Outcome
+from model.executor import summands
+from model.extable import Fixup, Location
+from model.provenance import CalleeResult, ReturnAddress, SymbolAddress, return_address_name
+from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
+from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
+from model.transfers import DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers
 from proofs.contracts import contract_from_record, contract_record
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                FramePoint, PathView)
@@ -158,208 +171,195 @@ class _OpenCall:
     pushed, the callee's entry RSP and RBP, and the index of its first
     interrupt point."""
 
-    resume: tuple
+    resume: Location
     return_address: int
     rsp: int
     rbp: int
     first_point: int
 
 
+@dataclass(frozen=True)
+class _ReplayPath:
+    """Where the replay is: the concrete domain's path (one, never forked)."""
+
+    location: Location
+    frames: tuple[_OpenCall, ...]
+    state: ConcreteState
+    visits: Mapping[str, int] = field(default_factory=dict)
+
+    def with_(self, **changes) -> "_ReplayPath":
+        return dataclasses.replace(self, **changes)
+
+
 # --- the concrete replay -------------------------------------------------------------
 
-class _Replay:
+class _Replay(Transfers[_ReplayPath]):
+    """The concrete domain of :class:`model.transfers.Transfers`: a branch
+    is decided by the scenario's values, an external callee returns the
+    scenario's values, a TDX instruction takes the scenario's next event."""
+
     def __init__(self, program: ast.Program, scenario: Scenario, never_returning=DEFAULT_NEVER_RETURNING):
-        self.program = program
+        super().__init__(program, TdxModel(), never_returning)
         self.scenario = scenario
-        self.table = ExceptionTable(program)
-        self.never_returning = never_returning
-        self.functions = {fn.name for fn in program.functions}
+        self.entry = ConcreteState(dict(scenario.registers), dict(scenario.flags), {})
         self.events: list[EventView] = []
-        self.accesses: list[AccessView] = []
+        self.access_log: list[AccessView] = []
         self.faults: list[FaultView] = []
         self.steps: list[TraceStep] = []
         self.points: list[FramePoint] = []
         self.frame_starts: list[int] = []
         self.external_calls: dict[str, int] = {}
-
-    def _location(self, label: str):
-        if label in self.program.labels and self.program.labels[label][0] is not None:
-            return self.program.labels[label]
-        if label in self.functions:
-            return (label, 0)
-        return None
+        self._ended: tuple[ConcreteState, PathEnd, Origin | None] | None = None
 
     def _env(self, site) -> ConcreteEnv:
-        return_address = self.scenario.symbols.get(f"return_{site[0]}_{site[1]}",
-                                                   0xC0DE000000000000 + 16 * site[1])
+        return_address = self.scenario.symbols.get(return_address_name(site), 0xC0DE000000000000 + 16 * site[1])
         symbols = {name[len("symbol_"):]: value for name, value in self.scenario.symbols.items()
                    if name.startswith("symbol_")}
         return ConcreteEnv(symbols, return_address, self.scenario.entry_byte)
 
-    def _external(self, state: ConcreteState, target: str) -> ConcreteState:
-        calls = self.scenario.external.get(target, [])
-        count = self.external_calls.get(target, 0)
-        self.external_calls[target] = count + 1
-        values = calls[count] if count < len(calls) else {}
-        regs = dict(state.regs)
-        for reg in abi.CALLER_SAVED:
-            regs[reg] = values.get(reg, 0)
-        flags = dict(state.flags)
-        for flag in ARITHMETIC_FLAGS:
-            flags[flag] = values.get(flag)
-        flags["df"] = 0
-        return ConcreteState(regs, flags, state.memory)
-
     def run(self, name: str) -> ConcreteRun:
-        scenario = self.scenario
-        entry = ConcreteState(dict(scenario.registers), dict(scenario.flags), {})
-        state = ConcreteState(dict(entry.regs), dict(entry.flags), {})
-        location, frames = (name, 0), []
+        path = self.settled(_ReplayPath((name, 0), (), ConcreteState(dict(self.entry.regs),
+                                                                      dict(self.entry.flags), {})))
         for _ in range(STEP_LIMIT):
-            function, index = location
-            items = self.program.function(function).items
-            while index < len(items) and isinstance(items[index], ast.Label):
-                index += 1
-            if index >= len(items):          # ran past the end: the last step is where it left
-                where = self.steps[-1].origin if self.steps else self.program.function(function).origin
-                return self._end(entry, state, "fallthrough", where)
-            instr = items[index]
-            location = (function, index)
-            step = lift(instr)
-            env = self._env(location)
-            self._interrupt_point(entry, state, frames, instr.origin, isinstance(step.control, ir.Call), env)
-            pending = [("read", concrete.evaluate(load.address, state, env), load.width)
-                       for load in loads_of(step)]
-            pending += [("write", concrete.evaluate(effect.address, state, env), effect.value.width)
-                        for effect in step.effects if isinstance(effect, ir.Store)]
-            new = concrete.execute(step, state, env)
-            self.accesses += [AccessView(kind, address, width // 8, state.regs["rsp"], new.regs["rsp"],
-                                         instr.origin, True) for kind, address, width in pending]
-            trace = TraceStep(instr.origin, str(instr),
-                              {r: v for r, v in new.regs.items() if v != state.regs[r]})
-            self.steps.append(trace)
-            control, following = step.control, (function, index + 1)
-            old, state = state, new
-            if isinstance(control, ir.Jump) and control.target in RETURN_THUNKS:
-                control = ir.Return(ir.Load(ir.Reg("rsp"), 64))
-                old = state
-                state = ConcreteState(dict(state.regs, rsp=(state.regs["rsp"] + 8) % 2**64),
-                                      state.flags, state.memory)
-            if control is None:
-                location = following
-            elif isinstance(control, ir.Branch):
-                taken = concrete.evaluate(control.condition, old, env)
-                if taken is None:
-                    raise ReplayDiverged(f"branch on an undefined flag at {instr.origin.render()}")
-                location = self._location(control.target) if taken else following
-            elif isinstance(control, (ir.Jump, ir.Call)):
-                target = control.target
-                if target in self.never_returning:
-                    return self._end(entry, state, "panic", instr.origin)
-                if isinstance(control, ir.Call):
-                    if target in self.functions or target in self.program.labels:
-                        frames.append(_OpenCall(following, env.return_address(), state.regs["rsp"],
-                                                state.regs["rbp"], len(self.points)))
-                        location = self._location(target)
-                        if location is None:     # a call of code outside every function
-                            return self._end(entry, state, "unsupported", instr.origin)
-                    elif past_end(self.program.function(function), index + 1):
-                        return self._end(entry, state, "unsupported", instr.origin)
-                    else:
-                        state = self._external(state, target)
-                        state.regs["rsp"] = (state.regs["rsp"] + 8) % 2**64
-                        location = following
-                elif target in self.functions or target in self.program.labels:
-                    location = self._location(target)
-                else:
-                    state = self._external(state, target)
-                    address = state.read_bytes(state.regs["rsp"], 8, env)
-                    state.regs["rsp"] = (state.regs["rsp"] + 8) % 2**64
-                    if not frames:
-                        return self._end(entry, state, "returned", instr.origin)
-                    location = self._pop(frames, address, instr)
-            elif isinstance(control, ir.Return):
-                address = concrete.evaluate(control.address, old, env)
-                if not frames:
-                    return self._end(entry, state, "returned", instr.origin)
-                location = self._pop(frames, address, instr)
-            elif isinstance(control, ir.TdxInstruction):
-                state, location, end = self._tdx(control.kind, old, location, following, instr.origin, trace)
-                if end:
-                    return self._end(entry, state, end, instr.origin)
-            elif isinstance(control, ir.Trap):
-                fixup = self.table.route(location, control.vector) if control.vector == abi.TRAP_UD else None
-                if control.vector == abi.TRAP_UD:
-                    self.faults.append(FaultView(instr.base, fixup is not None, instr.origin, True))
-                if fixup is None:
-                    return self._end(entry, state, "oops", instr.origin)
-                if fixup.rax is not None:
-                    state.regs["rax"] = fixup.rax
-                location = self._location(fixup.to_label)
-            else:
-                raise TypeError(f"unknown control transfer {control!r}")
-            if location is None:                 # a jump to code outside every function
-                return self._end(entry, state, "fallthrough", instr.origin)
-        return self._end(entry, state, "bound", None)
+            successors = self.step(path)
+            if not successors:
+                return self._run(*self._ended)
+            (path,) = successors
+            path = self.settled(path)
+        return self._run(path.state, PathEnd.BOUND, None)
 
-    def _pop(self, frames, address, instr):
-        call = frames.pop()
-        if address != call.return_address:
-            raise ReplayDiverged(f"ret at {instr.origin.render()} to {address:#x}, "
-                                 f"not the caller's {call.return_address:#x}")
-        return call.resume
+    def _run(self, state: ConcreteState, end: PathEnd, where: Origin | None) -> ConcreteRun:
+        return ConcreteRun(self.entry, state, end.value, where, self.events, self.access_log, self.faults,
+                           self.steps, self.points, self.frame_starts)
 
-    def _interrupt_point(self, entry: ConcreteState, state: ConcreteState, frames: list, origin: Origin,
+    # the concrete domain
+
+    def finish(self, path: _ReplayPath, end: PathEnd, detail: str, where: Origin | None, **_) -> list:
+        self._ended = (path.state, end, where)
+        return []
+
+    def last_origin(self, path: _ReplayPath) -> Origin | None:
+        return self.steps[-1].origin if self.steps else None
+
+    def execute(self, path: _ReplayPath, instr: ast.Instruction, step: ir.Step) -> list[_ReplayPath]:
+        state, control = path.state, step.control
+        env = self._env(path.location)
+        self._interrupt_point(state, path.frames, instr.origin, isinstance(control, ir.Call), env)
+        pending = list(self.step_accesses(step, lambda address: concrete.evaluate(address, state, env)))
+        new = concrete.execute(step, state, env)
+        self.access_log += [AccessView(kind, address, width // 8, state.regs["rsp"], new.regs["rsp"],
+                                       instr.origin, True) for kind, address, width in pending]
+        self.steps.append(TraceStep(instr.origin, str(instr),
+                                    {r: v for r, v in new.regs.items() if v != state.regs[r]}))
+        taken = address = None
+        if isinstance(control, ir.Branch):
+            taken = concrete.evaluate(control.condition, state, env)
+        elif isinstance(control, ir.Return):
+            address = concrete.evaluate(control.address, state, env)
+        return self.control(path.with_(state=new), instr, control, taken, address)
+
+    def _interrupt_point(self, state: ConcreteState, frames: tuple[_OpenCall, ...], origin: Origin,
                          call: bool, env: ConcreteEnv) -> None:
         """What an interrupt before the next instruction would find."""
         if frames:
             frame_rsp, frame_rbp, first = frames[-1].rsp, frames[-1].rbp, frames[-1].first_point
         else:
-            frame_rsp, frame_rbp, first = entry.regs["rsp"], entry.regs["rbp"], 0
+            frame_rsp, frame_rbp, first = self.entry.regs["rsp"], self.entry.regs["rbp"], 0
         slot = (frame_rsp - 8) % 2**64
         rbp = state.regs["rbp"]
         saved = state.read_bytes(slot, 8, env) if rbp == slot else None
         self.points.append(FramePoint(origin, rbp, saved, frame_rsp, frame_rbp, call, True))
         self.frame_starts.append(first)
 
-    def _tdx(self, kind, state, location, following, origin, trace):
+    def sides(self, path: _ReplayPath, taken: int | None, origin: Origin) -> list[tuple[bool, _ReplayPath]]:
+        if taken is None:
+            raise ReplayDiverged(f"branch on an undefined flag at {origin.render()}")
+        return [(bool(taken), path)]
+
+    def constant(self, value: int, width: int) -> int:
+        return value & concrete.mask(width)
+
+    def updated(self, path: _ReplayPath, registers: Mapping = {}, flags: Mapping = {}) -> _ReplayPath:
+        state = path.state
+        return path.with_(state=ConcreteState({**state.regs, **registers}, {**state.flags, **flags},
+                                              state.memory))
+
+    def assume(self, path: _ReplayPath, text: str) -> _ReplayPath:
+        return path
+
+    def callee_results(self, path: _ReplayPath, target: str) -> tuple[_ReplayPath, dict[str, int | None]]:
+        """The scenario's values of this call of ``target`` (registers it
+        lacks are 0, flags undefined)."""
+        calls = self.scenario.external.get(target, [])
+        count = self.external_calls.get(target, 0)
+        self.external_calls[target] = count + 1
+        values = calls[count] if count < len(calls) else {}
+        results: dict[str, int | None] = {reg: values.get(reg, 0) for reg in abi.CALLER_SAVED}
+        results.update({flag: values.get(flag) for flag in ARITHMETIC_FLAGS})
+        return path, results
+
+    def pop_return_address(self, path: _ReplayPath, origin: Origin, own: bool) -> tuple[_ReplayPath, int]:
+        env = self._env(path.location)
+        before = path.state
+        address = concrete.evaluate(RET.control.address, before, env)
+        after = concrete.execute(RET, before, env)
+        if own:
+            rsp = before.regs["rsp"]
+            self.access_log.append(AccessView("read", rsp, 8, rsp, after.regs["rsp"], origin, True))
+        return path.with_(state=after), address
+
+    def discard_return_address(self, path: _ReplayPath) -> _ReplayPath:
+        return self.updated(path, {"rsp": self.constant(path.state.regs["rsp"] + 8, 64)})
+
+    def open_frame(self, path: _ReplayPath, callee: str, resume: Location) -> _ReplayPath:
+        state = path.state
+        call = _OpenCall(resume, self._env(path.location).return_address(), state.regs["rsp"],
+                         state.regs["rbp"], len(self.points))
+        return path.with_(frames=path.frames + (call,))
+
+    def resume_caller(self, path: _ReplayPath, address: int, origin: Origin) -> list[_ReplayPath]:
+        call = path.frames[-1]
+        if address != call.return_address:
+            raise ReplayDiverged(f"ret at {origin.render()} to {address:#x}, "
+                                 f"not the caller's {call.return_address:#x}")
+        return [path.with_(location=call.resume, frames=path.frames[:-1])]
+
+    def fault_site(self, path: _ReplayPath, instruction: str, traps: tuple[int, ...], handled: bool,
+                   fixup: str | None, origin: Origin) -> _ReplayPath:
+        self.faults.append(FaultView(instruction, handled, origin, True))
+        return path
+
+    def tdx_transitions(self, path: _ReplayPath, kind: str, routes: Mapping[Outcome, Fixup | None],
+                        origin: Origin) -> list[Transition]:
+        """The scenario's next event, which must be of this kind (a fault
+        the TDX model did not count as possible is routed all the same)."""
         position = len(self.events)
         if position >= len(self.scenario.events) or self.scenario.events[position]["kind"] != kind:
             raise ReplayDiverged(f"{kind} at {origin.render()} is not the scenario's next TDX event")
         script = self.scenario.events[position]
         outcome = Outcome(script["outcome"])
-        regs, flags = dict(state.regs), dict(state.flags)
-        if kind == "seamcall":
-            traps = [o.trap for o in (Outcome.FAULT_UD, Outcome.FAULT_GP)]
-            routes = [self.table.route(location, trap) for trap in traps]
-            self.faults.append(FaultView(kind, all(r is not None for r in routes), origin, True))
-        resume, end = following, ""
-        if outcome is Outcome.COMPLETION:
-            for reg, value in script["registers"].items():
-                regs[reg] = _number(value)
-            regs["rax"] = _number(script["status"])
-            for flag in ARITHMETIC_FLAGS:
-                flags[flag] = 0 if kind == "seamcall" else None
-        elif outcome is Outcome.VMFAILINVALID:
-            for flag in ARITHMETIC_FLAGS:
-                flags[flag] = 1 if flag == "cf" else 0
-        else:
-            fixup = self.table.route(location, outcome.trap)
-            if fixup is None:
-                end = "oops"
-            else:
-                if fixup.rax is not None:
-                    regs["rax"] = fixup.rax
-                resume = self._location(fixup.to_label)
-        status = regs["rax"] if outcome is Outcome.COMPLETION else None
-        self.events.append(EventView(kind, outcome, origin, dict(state.regs), dict(regs), status))
-        trace.changed = {r: v for r, v in regs.items() if v != state.regs[r]}
-        trace.note = f"{kind}: {outcome.value}"
-        return ConcreteState(regs, flags, state.memory), resume, end
+        fixup = None
+        if outcome.is_fault:
+            fixup = routes[outcome] if outcome in routes else self.table.route(path.location, outcome.trap)
+        completes = outcome is Outcome.COMPLETION
+        registers, flags = outcome_changes(
+            kind, outcome, self.constant, fixup,
+            outputs={reg: _number(value) for reg, value in script["registers"].items()},
+            status=_number(script["status"]) if completes else None,
+            module_flags={flag: None for flag in ARITHMETIC_FLAGS})
+        inputs = path.state.regs
+        outputs = {**inputs, **registers}
+        event = EventView(kind, outcome, origin, dict(inputs), outputs, outputs["rax"] if completes else None)
+        return [Transition(event, registers, flags, None, "",
+                           resume=None if fixup is None else fixup.to_label,
+                           oops=outcome.is_fault and fixup is None)]
 
-    def _end(self, entry, state, end, where) -> ConcreteRun:
-        return ConcreteRun(entry, state, end, where, self.events, self.accesses, self.faults, self.steps,
-                           self.points, self.frame_starts)
+    def take(self, path: _ReplayPath, transition: Transition) -> _ReplayPath:
+        event = transition.event
+        self.events.append(event)
+        self.steps[-1].changed = {r: v for r, v in event.after.items() if v != event.inputs[r]}
+        self.steps[-1].note = f"{event.kind}: {event.outcome.value}"
+        return self.updated(path, transition.registers, transition.flags)
 
 
 def replay(program: ast.Program, name: str, scenario: Scenario) -> ConcreteRun:
@@ -382,7 +382,8 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     keeps it free between relocated windows."""
     rsp = path.entry.regs["rsp"]
     conditions = [z3.Extract(63, 12, rsp) == COUNTEREXAMPLE_RSP_PAGE >> 12]
-    accesses = [a for a in path.accesses if not any(name.startswith("symbol_") for name in summands(a.address))]
+    accesses = [a for a in path.accesses
+                if not any(isinstance(path.provenance.of(name), SymbolAddress) for name in summands(a.address))]
     addresses = [a.address for a in accesses]
     if rename is not None:
         accesses, addresses = accesses * 2, addresses + rename(addresses)
@@ -401,9 +402,6 @@ def native_placement(path, rename=None) -> z3.BoolRef:
         conditions.append(bv.disjunction([bv.eq(base, bv.const(0, 64)),
                                           in_data(base + bv.const(low, 64), end - low)]))
     return bv.conjunction(conditions)
-
-
-_EXTERNAL = re.compile(r"^(?P<target>.+)_(?P<serial>\d+)_(?P<reg>[a-z0-9]+)$")
 
 
 def _value(model: z3.ModelRef, term) -> int:
@@ -433,22 +431,16 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
     entry = path.entry
     registers = {reg: _value(model, entry.regs[reg]) for reg in GPR64}
     flags = {flag: _value(model, term) for flag, term in entry.flags.items()}
-    symbols, external = {}, {}
-    callers = {}
+    symbols, callers = {}, {}
     for decl in model.decls():
-        name = decl.name()
-        if decl.arity():
-            continue
-        if name.startswith(("symbol_", "return_")):
-            symbols[name] = model[decl].as_long()
-        else:
-            match = _EXTERNAL.match(name)
-            if match and match["reg"] in abi.CALLER_SAVED + tuple(ARITHMETIC_FLAGS):
-                callers.setdefault(match["target"], {}).setdefault(int(match["serial"]), {})[match["reg"]] = \
-                    model[decl].as_long()
-    for target, calls in callers.items():
-        external[target] = [calls[serial] for serial in sorted(calls)]
-    rename = ModuleRenaming(path.events).rename if varied else None
+        source = path.provenance.of(decl.name()) if not decl.arity() else None
+        if isinstance(source, (SymbolAddress, ReturnAddress)):
+            symbols[source.name] = model[decl].as_long()
+        elif isinstance(source, CalleeResult):
+            callers.setdefault(source.target, {}).setdefault(source.serial, {})[source.register] = \
+                model[decl].as_long()
+    external = {target: [calls[serial] for serial in sorted(calls)] for target, calls in callers.items()}
+    rename = ModuleRenaming(path.provenance).rename if varied else None
     memory_array = entry.memory.array
     return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
                     lambda address: _value(model, z3.Select(memory_array, z3.BitVecVal(address, 64))))

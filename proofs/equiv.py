@@ -16,9 +16,10 @@ Decisions recorded here:
   ``module.reads``) on both sides.  Its *outcome* (completion,
   VMfailInvalid, #UD, #GP) is such a function too (``module_<kind>_outcome``):
   a side may only see another outcome than the other if it handed the
-  module other inputs.  Everything else free on the right (undefined flag
-  values, external callees' results, return addresses of call sites) is
-  renamed ``right.<name>``: the two sides share no accidental values.
+  module other inputs.  Everything else free on the right -- the values
+  its provenance says are its own run's (undefined flag values, external
+  callees' results, return addresses of call sites) -- is renamed
+  ``right.<name>``: the two sides share no accidental values.
 * **Relation and structs.**  The relation is asserted; each register
   equation ``left.X == right.Y`` is also substituted into the right side's
   terms (same solutions, far easier queries).  A contradictory relation is
@@ -67,7 +68,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import z3
 
@@ -78,7 +79,7 @@ from model import bv, concrete
 from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
 from model.memory import Memory, place
 from model.symbolic import SymbolicState
-from model.tdx import DEFAULT_MODULE_READS, Outcome
+from model.tdx import DEFAULT_MODULE_READS, Outcome, TdxModel
 from proofs.cex_file import front_end_json, source_digests
 from proofs.counterexample import (ReplayDiverged, Scenario, native_placement, origin_json, replay,
                                    scenario_from_model)
@@ -134,28 +135,6 @@ def _path_terms(path: PathResult) -> Iterator:
         yield path.returned_to
 
 
-def _substituted(path: PathResult, apply: Callable[[z3.ExprRef], z3.ExprRef]) -> PathResult:
-    def state(s: SymbolicState) -> SymbolicState:
-        return SymbolicState({r: apply(v) for r, v in s.regs.items()},
-                             {f: apply(v) for f, v in s.flags.items()},
-                             s.memory.substituted(apply, s.memory.regions))
-
-    def mapping(m: Mapping) -> dict:
-        return {key: apply(value) for key, value in m.items()}
-
-    events = tuple(dataclasses.replace(
-        e, inputs=mapping(e.inputs), outputs=mapping(e.outputs), flags=mapping(e.flags),
-        status=None if e.status is None else apply(e.status)) for e in path.events)
-    accesses = tuple(dataclasses.replace(
-        a, address=apply(a.address), rsp=apply(a.rsp), guard=apply(a.guard),
-        rsp_after=None if a.rsp_after is None else apply(a.rsp_after)) for a in path.accesses)
-    return dataclasses.replace(
-        path, condition=apply(path.condition), state=state(path.state), entry=state(path.entry),
-        events=events, trace_guards=tuple(apply(g) for g in path.trace_guards), accesses=accesses,
-        faults=tuple(dataclasses.replace(f, guard=apply(f.guard)) for f in path.faults),
-        returned_to=None if path.returned_to is None else apply(path.returned_to))
-
-
 def _caller_pairs(spec: EquivSpec) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
     """What the right side's entry variables become: the left's RSP and
     memory (one caller), and the left register each ``left.X == right.Y``
@@ -176,18 +155,18 @@ def _caller_pairs(spec: EquivSpec) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
 
 
 def _share_caller(paths: list[PathResult], pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> list[PathResult]:
-    """The right side's paths with ``pairs`` substituted and its own free
-    values renamed (module docstring)."""
+    """The right side's paths with ``pairs`` substituted and the values of
+    its own run (``per_run`` in their provenance) renamed (module docstring)."""
     found: dict[str, z3.ExprRef] = {}
     seen: set[int] = set()
     for path in paths:
         for name, node in bv.free_constants(_path_terms(path), seen).items():
             found.setdefault(name, node)
-    pairs = list(pairs)
-    for name, node in sorted(found.items()):
-        if not name.startswith(("right_", "left_", "symbol_", "extended_init", "module_")):
-            pairs.append((node, z3.Const(RENAMED + name, node.sort())))
-    return [_substituted(path, lambda term: z3.substitute(term, *pairs)) for path in paths]
+    sources = {name: source for path in paths for name, source in path.provenance}
+    own = {name: node for name, node in found.items() if name in sources and sources[name].per_run}
+    renamed = {name: RENAMED + name for name in own}
+    pairs = list(pairs) + [(own[name], z3.Const(renamed[name], own[name].sort())) for name in sorted(own)]
+    return [path.map_terms(lambda term: z3.substitute(term, *pairs), renamed) for path in paths]
 
 
 def make_solver(timeout: float, context: list[z3.BoolRef]) -> z3.Solver:
@@ -461,13 +440,13 @@ def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware
         raise SpecError(spec.path, f"{side.name}.function",
                         f"no function named {side.function!r} in {', '.join(side.files)} "
                         f"(functions: {', '.join(names) or 'none'})")
-    options = ExecutorOptions(firmware=firmware, module_outputs=spec.module_outputs,
-                              module_reads=spec.module_reads, tdcall_may_fault=spec.tdcall_may_fault,
-                              solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name,
+    tdx = TdxModel(firmware=firmware, module_outputs=spec.module_outputs, module_reads=spec.module_reads,
+                   tdcall_may_fault=spec.tdcall_may_fault)
+    options = ExecutorOptions(tdx=tdx, solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name,
                               regions=_side_regions(spec, side.name))
-    key = (program_text(program), side.function, options.firmware,
-           tuple(sorted(options.module_outputs.items())), tuple(sorted(options.module_reads.items())),
-           options.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name,
+    key = (program_text(program), side.function, tdx.firmware,
+           tuple(sorted(tdx.module_outputs.items())), tuple(sorted(tdx.module_reads.items())),
+           tdx.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name,
            tuple((str(variable), low, end) for variable, low, end in options.regions))
     if key not in _PATHS:
         _PATHS[key] = execute_function(program, side.function, options)
@@ -580,22 +559,6 @@ def _describe(path: PathResult) -> str:
 
 def _hex(model: z3.ModelRef, term) -> str:
     return f"{model.eval(term, model_completion=True).as_long():#x}"
-
-
-def _side_scenario(model: z3.ModelRef, path: PathResult, side: str) -> Scenario:
-    """The scenario of one side: :func:`scenario_from_model`, with the
-    right side's renamed symbols and external results given back their
-    own names."""
-    scenario = scenario_from_model(model, path)
-    scenario.symbols = {n: v for n, v in scenario.symbols.items() if side == LEFT or n.startswith("symbol_")}
-    if side == RIGHT:
-        for decl in model.decls():
-            name = decl.name()
-            if decl.arity() == 0 and name.startswith(RENAMED + "return_"):
-                scenario.symbols[name[len(RENAMED):]] = model[decl].as_long()
-    scenario.external = {(t[len(RENAMED):] if side == RIGHT else t): calls
-                         for t, calls in scenario.external.items() if t.startswith(RENAMED) == (side == RIGHT)}
-    return scenario
 
 
 def _sources(solver: z3.Solver, value: z3.BitVecRef, side: str, register: str, entries, spec: EquivSpec
@@ -721,7 +684,7 @@ def _counterexample(spec, runs, left, right, entries, solver, model, observable,
         difference.update(left=observable.left, right=observable.right)
     also = [o.name for o in observables if o is not observable and o.violated is not True
             and z3.is_true(model.eval(o.violated, model_completion=True))]
-    scenarios = {LEFT: _side_scenario(model, left, LEFT), RIGHT: _side_scenario(model, right, RIGHT)}
+    scenarios = {LEFT: scenario_from_model(model, left), RIGHT: scenario_from_model(model, right)}
     concrete_runs, problem = {}, ""
     try:
         for side, path in ((LEFT, left), (RIGHT, right)):

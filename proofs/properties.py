@@ -98,6 +98,7 @@ import z3
 from grammar.source import Origin
 from model import abi, bv
 from model.tdx import Outcome
+from model.transfers import PathEnd
 
 CATALOG: tuple[str, ...] = (
     "callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
@@ -114,8 +115,9 @@ SCRUBBED: tuple[str, ...] = tuple(
     reg for reg in abi.ENCODING_BIT if reg not in ("rax", "rsp") + abi.CALLEE_SAVED)
 """Registers that must hold no module/VMM-controlled value at return."""
 
-RETURNED, PANIC, OOPS, FALLTHROUGH = "returned", "panic", "oops", "fallthrough"
-"""Path ends, by their ``PathEnd`` values."""
+RETURNED, PANIC, OOPS, FALLTHROUGH = (end.value for end in (PathEnd.RETURNED, PathEnd.PANIC, PathEnd.OOPS,
+                                                            PathEnd.FALLTHROUGH))
+"""Path ends, by their :class:`model.transfers.PathEnd` values (what both views carry)."""
 
 
 # --- one algebra, two representations -----------------------------------------

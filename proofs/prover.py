@@ -70,7 +70,8 @@ from model import abi, bv, ir, symbolic
 from model.executor import ExecutorOptions, PathEnd, PathResult, Solver, Verdict, execute_function
 from model.lift import lift
 from model.memory import Region, place
-from model.tdx import ARITHMETIC_FLAGS, Outcome
+from model.provenance import ModuleFunction, Provenance
+from model.tdx import Outcome, TdxModel
 from proofs.abi_choice import Choice, choose, describe_layout
 from proofs.contracts import Contract
 from proofs.properties import (CATALOG, PROPERTIES, STACK_DEPTH, AccessView, Claim, EventView,
@@ -269,28 +270,27 @@ def symbolic_view(result: PathResult, instructions: _Instructions, regions: tupl
 
 
 class ModuleRenaming:
-    """Every TDX-module function of a path's events renamed into an
-    independent one (same domain and range, ``varied_`` namespace).
+    """Every TDX-module function a path applied renamed into an independent
+    one (same domain and range, ``varied_`` namespace): the functions are
+    the path's :class:`model.provenance.ModuleFunction` sources.  A kind's
+    flag functions come right after its first other function (the order
+    the renaming was first written in, on which the solver's later models
+    depend)."""
 
-    The functions are found from the events themselves (each output and
-    status is an application, or an ``If`` of applications on merged
-    paths) plus, by :mod:`model.tdx`'s documented naming, the flag
-    functions of the same kind and domain; no walk over whole states."""
-
-    def __init__(self, events):
+    def __init__(self, provenance: Provenance):
         self._pairs: dict[str, tuple] = {}
-        for event in events:
-            for term in list(event.outputs.values()) + ([event.status] if event.status is not None else []):
-                for decl in _applications(term):
-                    arity = decl.arity()
-                    self._add(decl.name(), arity, decl.range().size())
-                    if event.kind == "tdcall":
-                        for flag in ARITHMETIC_FLAGS:
-                            self._add(f"{MODULE_NAMESPACE}_{event.kind}_flag_{flag}", arity, 1)
+        functions = [(name, source) for name, source in provenance
+                     if isinstance(source, ModuleFunction) and source.namespace == MODULE_NAMESPACE]
+        for name, source in functions:
+            if not source.flag:
+                self._add(name, source)
+                for flag_name, flag in functions:
+                    if flag.flag and flag.kind == source.kind:
+                        self._add(flag_name, flag)
 
-    def _add(self, name: str, arity: int, width: int) -> None:
+    def _add(self, name: str, source: ModuleFunction) -> None:
         if name not in self._pairs:
-            self._pairs[name] = _renaming(name, arity, width)
+            self._pairs[name] = _renaming(name, source.arity, source.width, source.name_in(VARIED_NAMESPACE))
 
     def rename(self, terms: Iterable[z3.ExprRef]) -> list[z3.ExprRef]:
         terms = list(terms)
@@ -303,31 +303,20 @@ class ModuleRenaming:
 _RENAMINGS: dict[tuple, tuple] = {}
 
 
-def _renaming(name: str, arity: int, width: int) -> tuple[z3.FuncDeclRef, z3.ExprRef]:
-    """(module function, its varied twin applied to the bound variables), made once."""
+def _renaming(name: str, arity: int, width: int, twin_name: str) -> tuple[z3.FuncDeclRef, z3.ExprRef]:
+    """(module function, its twin ``twin_name`` applied to the bound variables), made once."""
     key = (id(z3.main_ctx()), name, arity, width)
     if key not in _RENAMINGS:
-        twin = bv.function(VARIED_NAMESPACE + name[len(MODULE_NAMESPACE):], arity, width)
+        twin = bv.function(twin_name, arity, width)
         _RENAMINGS[key] = (bv.function(name, arity, width),
                            bv.apply(twin, [z3.Var(i, z3.BitVecSort(64)) for i in range(arity)]))
     return _RENAMINGS[key]
 
 
-def _applications(term: z3.ExprRef) -> Iterator[z3.FuncDeclRef]:
-    """The module-function declarations at the top of ``term`` (through ``If`` arms)."""
-    if z3.is_app_of(term, z3.Z3_OP_ITE):
-        yield from _applications(term.arg(1))
-        yield from _applications(term.arg(2))
-    elif z3.is_app(term) and term.decl().arity() and term.decl().name().startswith(MODULE_NAMESPACE + "_"):
-        yield term.decl()
-    elif not z3.is_bv_value(term):
-        raise ValueError(f"a TDX-module output that is not an application of the module's functions: {term}")
-
-
 def varied_view(result: PathResult, view: PathView) -> tuple[PathView, z3.BoolRef]:
     """The same path with an independent module: (its view, its condition)."""
     names = list(view.final)
-    renamed = ModuleRenaming(result.events).rename([result.condition] + [view.final[n] for n in names])
+    renamed = ModuleRenaming(result.provenance).rename([result.condition] + [view.final[n] for n in names])
     final = dict(zip(names, renamed[1:]))
     return dataclasses.replace(view, final=final), renamed[0]
 
@@ -394,11 +383,10 @@ def _executor_options(settings: Settings, contract: Contract | None, namespace: 
     entry = symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix)
     formulas, _ = _assumptions(entry, contract)
     regions = memory_regions(entry, contract)
-    return ExecutorOptions(firmware=settings.firmware, module_outputs=outputs,
-                           solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
-                           module_namespace=namespace, preconditions=tuple(formulas),
-                           tdcall_may_fault=settings.tdcall_may_fault,
-                           regions=regions)
+    tdx = TdxModel(firmware=settings.firmware, module_outputs=outputs,
+                   tdcall_may_fault=settings.tdcall_may_fault, namespace=namespace)
+    return ExecutorOptions(tdx=tdx, solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
+                           preconditions=tuple(formulas), regions=regions)
 
 
 # --- deciding obligations -------------------------------------------------------------
@@ -447,7 +435,7 @@ def _decide(claims: list[tuple[Claim, _Obligation, tuple]], context: tuple[z3.Bo
                 raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
             if placement is None:
                 from proofs.counterexample import native_placement
-                placement = native_placement(path, ModuleRenaming(path.events).rename if len(hit[0][3]) > 1 else None)
+                placement = native_placement(path, ModuleRenaming(path.provenance).rename if len(hit[0][3]) > 1 else None)
             _refute(hit, model, context, placement, path, solver)
             batches.append([item for item in batch if item[2].status != REFUTED])
     share = (time.perf_counter() - started) / max(1, len(claims))

@@ -7,6 +7,7 @@ is an obligation the solver proves (or refutes) on the path.
 """
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 
 import pytest
@@ -19,7 +20,8 @@ from model import abi, bv
 from model.executor import ExecutorOptions, PathEnd, execute_function
 from model.extable import ExceptionTable, ExtableError
 from model.symbolic import SymbolicState
-from model.tdx import Outcome
+from model.provenance import CalleeResult, EntryValue, ModuleFunction, ReturnAddress, SymbolAddress, Undefined
+from model.tdx import ARITHMETIC_FLAGS, EFFECTS, KINDS, Outcome, TdxModel, outcome_changes
 
 
 
@@ -56,8 +58,15 @@ class Source:
                            tuple(self.extable), labels)
 
 
+TDX_OPTIONS = {field.name for field in dataclasses.fields(TdxModel)} | {"module_namespace"}
+
+
 def run(source: Source, name: str, **options) -> list:
-    return execute_function(source.program(), name, ExecutorOptions(**options))
+    """Every path of ``name``; the options of the TDX model (its fields,
+    ``module_namespace`` for its namespace) go to it, the rest to the executor."""
+    tdx = {("namespace" if key == "module_namespace" else key): options.pop(key)
+           for key in set(options) & TDX_OPTIONS}
+    return execute_function(source.program(), name, ExecutorOptions(tdx=TdxModel(**tdx), **options))
 
 
 def holds(path, claim: z3.BoolRef) -> bool:
@@ -849,3 +858,56 @@ def test_interrupt_points_of_merged_paths_keep_their_guards():
     # at the join, RBP is the clobbered value on the side that ran line 3 only
     assert holds(path, z3.Implies(clobber.guard, ret.rbp == path.entry.regs["rsi"]))
     assert holds(path, z3.Implies(z3.Not(clobber.guard), ret.rbp == path.entry.regs["rbp"]))
+
+
+def test_every_tdx_outcome_has_one_effect_both_interpreters_read():
+    assert set(EFFECTS) == {(kind, outcome) for kind in KINDS for outcome in Outcome}
+    registers, flags = outcome_changes("seamcall", Outcome.VMFAILINVALID, lambda value, width: value)
+    assert registers == {} and flags == {"cf": 1, "pf": 0, "af": 0, "zf": 0, "sf": 0, "of": 0}
+    registers, flags = outcome_changes("tdcall", Outcome.COMPLETION, lambda value, width: value,
+                                       outputs={"r10": 5}, status=0, module_flags={"cf": None})
+    assert registers == {"r10": 5, "rax": 0} and flags == {"cf": None}
+
+
+def test_each_fresh_value_has_a_provenance_record_by_name():
+    s = Source()
+    s.function("g", "ret")
+    s.function("f", """
+        leaq table(%rip), %rax
+        call g
+        call memset
+        shlq %cl, %rdx
+        tdcall
+        ret
+    """)
+    (path,) = run(s, "f", outcomes=COMPLETION_ONLY)
+    sources = dict(path.provenance)
+    assert sources["symbol_table"] == SymbolAddress("table")
+    assert sources["return_f_1"] == ReturnAddress(("f", 1))
+    assert sources["entry_rsp"] == EntryValue("rsp")
+    callee = {name: source for name, source in sources.items() if isinstance(source, CalleeResult)}
+    assert {source.register for source in callee.values()} == set(abi.CALLER_SAVED) | set(ARITHMETIC_FLAGS)
+    assert all(source.target == "memset" for source in callee.values())
+    assert any(isinstance(source, Undefined) for source in sources.values())
+    module = {source.what for source in sources.values() if isinstance(source, ModuleFunction)}
+    assert "status" in module and "flag_cf" in module
+    assert not any(source.per_run for source in sources.values()
+                   if isinstance(source, (EntryValue, SymbolAddress, ModuleFunction)))
+
+
+def test_map_terms_rewrites_every_record_and_carries_the_provenance_along():
+    s = Source()
+    s.function("f", """
+        call memset
+        movq %rax, (%rbx)
+        ret
+    """)
+    (path,) = run(s, "f")
+    name = next(name for name, source in path.provenance
+                if isinstance(source, CalleeResult) and source.register == "rax")
+    renamed = path.map_terms(lambda term: z3.substitute(term, (bv.variable(name, 64), bv.variable("other", 64))),
+                             {name: "other"})
+    assert renamed.provenance.of("other") == path.provenance.of(name) and renamed.provenance.of(name) is None
+    assert renamed.state.regs["rax"].eq(bv.variable("other", 64))
+    stored = renamed.state.load(renamed.entry.regs["rbx"], 8)
+    assert z3.is_true(z3.simplify(z3.substitute(stored, (bv.variable("other", 64), bv.const(9, 64))) == 9))

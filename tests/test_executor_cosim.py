@@ -36,7 +36,7 @@ from grammar.ast import GPR64
 from model import abi, bv, native, symbolic
 from model.executor import ExecutorOptions, PathEnd, execute_function
 from model.memory import select_bytes
-from model.tdx import Outcome
+from model.tdx import Outcome, TdxModel
 from model.zeval import Evaluator
 from proofs.prover import memory_regions
 
@@ -434,7 +434,7 @@ def test_fixture_wrappers_paths_predict_what_the_cpu_does(relative, frame_pointe
         # pointers hold (the stack is far from the structs and from small values).
         regions = memory_regions(symbolic.SymbolicState.fresh(ExecutorOptions.entry_prefix), contract)
         compared = cosimulate(views, function.name, COSIM_CASES, 11,
-                              ExecutorOptions(module_outputs=narrowed, regions=regions))
+                              ExecutorOptions(tdx=TdxModel(module_outputs=narrowed), regions=regions))
         if relative in TREE_FILES:
             assert min(compared.values()) >= COSIM_CASES, (function.name, compared)
         assert sum(compared.values()) >= COSIM_CASES * 0.5, (function.name, compared)
