@@ -118,6 +118,7 @@ from model import abi, bv, ir, symbolic
 from model.extable import ExceptionTable, Location
 from model.lift import lift
 from model.memory import Memory, Region
+from model.outcomes import Verdict
 from model.symbolic import SymbolicState
 from model.tdx import KINDS, Outcome, TdxEvent, TdxModel, Transition, entry_extended_state
 
@@ -351,12 +352,6 @@ class Path:
 
 
 # --- the solver wrapper ------------------------------------------------------
-
-class Verdict(enum.Enum):
-    SAT = "sat"
-    UNSAT = "unsat"
-    UNKNOWN = "unknown"
-
 
 class Solver:
     """Every query the executor asks, each with a timeout; a timeout is
