@@ -49,8 +49,8 @@ SHORT_FORM_OPTIONS = (
                     "the registers the TDX module reads (default: every GPR but RSP)"),
     ShortFormOption("module_outputs", "--module-outputs", "KIND=REG,REG...",
                     "the only registers the TDX module changes (default: the model's rules)"),
-    ShortFormOption("tdcall_may_fault", "--tdcall-may-fault", help="TDCALL may also raise #UD/#GP (default: it completes)",
-                    repeated=False, switch=True),
+    ShortFormOption("tdcall_may_fault", "--tdcall-may-fault",
+                    help="TDCALL may also raise #UD/#GP (default: it completes)", repeated=False, switch=True),
 )
 
 FLAGS = {option.dest: option.flag for option in SHORT_FORM_OPTIONS}

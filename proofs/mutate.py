@@ -61,7 +61,7 @@ from grammar.source import Origin, SourceError
 from proofs.contracts import load_contracts
 from proofs.equiv import check_equivalence
 from proofs.equiv_spec import load_spec
-from proofs.outcomes import Equivalence, Status
+from proofs.outcomes import Equivalence, MutantStatus, Status
 from proofs.prover import check_function
 from proofs.scheduling import run_in_forks
 from proofs.selectors import SelectorUse
@@ -95,7 +95,7 @@ class Mutant:
 @dataclass
 class MutantResult:
     mutant: Mutant
-    status: str                      # killed / survived / invalid
+    status: MutantStatus
     killed_by: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
     equivalence: str = ""            # equivalent / different / unknown / not checked
@@ -110,27 +110,28 @@ class Analysis:
     results: list[MutantResult]
     seconds: float
 
-    def count(self, status: str) -> int:
+    def count(self, status: MutantStatus) -> int:
         return sum(1 for r in self.results if r.status == status)
 
     @property
     def equivalent(self) -> int:
-        return sum(1 for r in self.results if r.status == "survived" and r.equivalence == Equivalence.EQUIVALENT)
+        return sum(1 for r in self.results
+                   if r.status == MutantStatus.SURVIVED and r.equivalence == Equivalence.EQUIVALENT)
 
     @property
     def scored(self) -> int:
         """The mutants the score counts: killed and non-equivalent survivors."""
-        return self.count("killed") + self.count("survived") - self.equivalent
+        return self.count(MutantStatus.KILLED) + self.count(MutantStatus.SURVIVED) - self.equivalent
 
     @property
     def score(self) -> float | None:
         """killed / scored."""
-        return self.count("killed") / self.scored if self.scored else None
+        return self.count(MutantStatus.KILLED) / self.scored if self.scored else None
 
     def json(self) -> dict:
         return {"function": self.function, "files": list(self.files), "mutants": len(self.results),
-                "killed": self.count("killed"), "survived": self.count("survived"),
-                "equivalent": self.equivalent, "invalid": self.count("invalid"), "score": self.score,
+                "killed": self.count(MutantStatus.KILLED), "survived": self.count(MutantStatus.SURVIVED),
+                "equivalent": self.equivalent, "invalid": self.count(MutantStatus.INVALID), "score": self.score,
                 "results": [{"number": r.mutant.number, "operator": r.mutant.operator,
                              "file": r.mutant.origin.file, "line": r.mutant.origin.line,
                              "before": r.mutant.before, "after": r.mutant.after, "status": r.status,
@@ -291,11 +292,11 @@ def _check_mutant(arguments: tuple[_Job, Mutant]) -> MutantResult:
         program = load_program([str(path)], FrontEndOptions(use_shims=False))
         result = check_function(program, job.function, "default", job.settings)
     except SourceError as error:
-        return MutantResult(mutant, "invalid", reason=str(error).splitlines()[0],
+        return MutantResult(mutant, MutantStatus.INVALID, reason=str(error).splitlines()[0],
                             seconds=time.monotonic() - started)
     killed = tuple(dict.fromkeys(o.property for o in result.obligations if o.status == Status.REFUTED))
     unknown = tuple(dict.fromkeys(o.property for o in result.obligations if o.status == Status.UNKNOWN))
-    outcome = MutantResult(mutant, "killed" if killed else "survived", killed, unknown)
+    outcome = MutantResult(mutant, MutantStatus.KILLED if killed else MutantStatus.SURVIVED, killed, unknown)
     if not killed:
         outcome.equivalence, outcome.reason = (_equivalence(job, path) if job.equivalence
                                                else ("not checked", ""))
@@ -362,9 +363,9 @@ def mutation_report(analysis: Analysis) -> str:
     for r in analysis.results:
         m = r.mutant
         where = f"{Path(m.origin.file).name}:{m.origin.line}"
-        if r.status == "killed":
+        if r.status == MutantStatus.KILLED:
             verdict = "killed by " + ", ".join(r.killed_by)
-        elif r.status == "invalid":
+        elif r.status == MutantStatus.INVALID:
             verdict = f"invalid ({r.reason})"
         else:
             detail = f"{r.equivalence}: {r.reason}" if r.reason else r.equivalence
@@ -374,14 +375,15 @@ def mutation_report(analysis: Analysis) -> str:
             if r.unknown:
                 verdict += f"; unknown: {', '.join(r.unknown)}"
         lines.append(f"  #{m.number:<3} {where:<18} {m.description:<60} {verdict}")
-    gaps = [r for r in analysis.results if r.status == "survived" and r.equivalence != Equivalence.EQUIVALENT]
-    lines.append(f"killed {analysis.count('killed')}, survived {analysis.count('survived')} "
-                 f"(equivalent {analysis.equivalent}), invalid {analysis.count('invalid')}")
+    gaps = [r for r in analysis.results
+            if r.status == MutantStatus.SURVIVED and r.equivalence != Equivalence.EQUIVALENT]
+    lines.append(f"killed {analysis.count(MutantStatus.KILLED)}, survived {analysis.count(MutantStatus.SURVIVED)} "
+                 f"(equivalent {analysis.equivalent}), invalid {analysis.count(MutantStatus.INVALID)}")
     if gaps:
         lines.append("survivors that are not shown equivalent (gaps in the properties, or unchecked):")
         lines += [f"  #{r.mutant.number} {Path(r.mutant.origin.file).name}:{r.mutant.origin.line} "
                   f"{r.mutant.description}" for r in gaps]
     score = "n/a" if analysis.score is None else \
-        f"{analysis.score:.1%} ({analysis.count('killed')} killed of {analysis.scored} non-equivalent)"
+        f"{analysis.score:.1%} ({analysis.count(MutantStatus.KILLED)} killed of {analysis.scored} non-equivalent)"
     lines.append(f"mutation score: {score} in {analysis.seconds:.0f} s")
     return "\n".join(lines) + "\n"

@@ -6,7 +6,9 @@ Each value is the word the text and JSON reports print (the enums are
 * :class:`Status`: an obligation of ``check`` (and a mutant's
   obligations) -- proved, refuted, or unknown, never "proved" by default;
 * :class:`Equivalence`: an ``equiv`` verdict -- equivalent, different, or
-  unknown.
+  unknown;
+* :class:`MutantStatus`: what ``mutate`` found of one mutant -- killed by a
+  refuted obligation, survived, or invalid (not assembled or modelled).
 
 The solver's answers are :class:`model.outcomes.Verdict`, the ends of a
 symbolic path :class:`model.executor.PathEnd`.  A refutation whose
@@ -32,6 +34,14 @@ class Equivalence(enum.StrEnum):
     EQUIVALENT = "equivalent"
     DIFFERENT = "different"
     UNKNOWN = "unknown"
+
+
+class MutantStatus(enum.StrEnum):
+    """What the properties did to one mutant."""
+
+    KILLED = "killed"
+    SURVIVED = "survived"
+    INVALID = "invalid"
 
 
 def unconfirmed_reason(problem: str | None) -> str:

@@ -59,6 +59,9 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
 
 def _results(program: ast.Program, name: str, config: str, contract: Contract | None,
              obligations: list[Obligation], texts: list[str], settings: Settings) -> FunctionResult:
+    """The result of the decided ``obligations``: each refutation with its
+    counterexample, replayed concretely -- one that does not replay is no
+    verdict but unknown (:func:`proofs.outcomes.unconfirmed_reason`)."""
     out = []
     for o in obligations:
         cex, status, reason = None, o.status, o.reason

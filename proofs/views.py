@@ -38,7 +38,7 @@ def _event_view(event) -> EventView:
     return EventView(event.kind, event.outcome, event.origin, event.inputs, after, event.status)
 
 
-def _known_access(kind: str, address, size: int, rsp_before, rsp_after, regions: tuple
+def _known_access(address, size: int, rsp_before, rsp_after, regions: tuple
                   ) -> tuple[bool | None, bool | None]:
     """(below RSP, in frame or struct) of an access, when the address and
     both RSPs are a region's base plus a constant (else ``None``): the
@@ -85,7 +85,7 @@ def symbolic_view(result: PathResult, regions: tuple[Region, ...] = (), frame_po
     accesses = []
     for a in result.accesses:
         after = a.rsp if a.rsp_after is None else a.rsp_after
-        below, inside = _known_access(a.kind, a.address, a.width // 8, a.rsp, after, regions)
+        below, inside = _known_access(a.address, a.width // 8, a.rsp, after, regions)
         accesses.append(AccessView(a.kind, a.address, a.width // 8, a.rsp, after, a.origin, a.guard,
                                    below, inside))
     accesses = tuple(accesses)
