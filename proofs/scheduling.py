@@ -53,24 +53,37 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     batches = iter(batches)
     more = True
 
+    def child(index: int, read_end: int, write_end: int, held) -> None:
+        """The child: one task, its outcome down the pipe, then _exit."""
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            gc.disable()      # short-lived: the collector would walk (and copy) the whole inherited heap
+            os.close(read_end)
+            try:
+                payload = pickle.dumps(("result", run(tasks[index])))
+            except BaseException:
+                payload = pickle.dumps(("crash", traceback.format_exc()))
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+        finally:
+            os._exit(0)
+
     def start(index: int) -> None:
         read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:                                              # the child: one task, then _exit
-            gc.disable()      # short-lived: the collector would walk (and copy) the whole inherited heap
-            try:
-                os.close(read_end)
-                try:
-                    payload = pickle.dumps(("result", run(tasks[index])))
-                except BaseException:
-                    payload = pickle.dumps(("crash", traceback.format_exc()))
-                with os.fdopen(write_end, "wb") as pipe:
-                    pipe.write(payload)
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        running[read_end] = (index, pid, [])
-        waiting.register(read_end, selectors.EVENT_READ)
+        # SIGINT is held over the fork: os.fork runs the fork hooks (the logging
+        # module's lock) in the parent before it returns, and a KeyboardInterrupt
+        # raised in one is lost ("Exception ignored"); held, it is raised once
+        # the child is registered, and so killed on the way out.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+            if pid == 0:
+                child(index, read_end, write_end, held)
+            os.close(write_end)
+            running[read_end] = (index, pid, [])
+            waiting.register(read_end, selectors.EVENT_READ)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def collect(read_end: int) -> None:
         index, pid, chunks = running[read_end]
