@@ -125,6 +125,7 @@ from grammar.source import Origin, SourceError
 from model import abi, bv, ir, symbolic
 from model.extable import Fixup, Location
 from model.memory import Memory, Region
+from model.outcomes import Verdict
 from model.provenance import (NO_PROVENANCE, CalleeResult, EntryValue, Provenance, ReturnAddress, Source,
                               SymbolAddress, Undefined, callee_result_name, return_address_name, symbol_name)
 from model.symbolic import SymbolicState
@@ -374,12 +375,6 @@ class Path:
 
 
 # --- the solver wrapper ------------------------------------------------------
-
-class Verdict(enum.Enum):
-    SAT = "sat"
-    UNSAT = "unsat"
-    UNKNOWN = "unknown"
-
 
 class Solver:
     """Every query the executor asks, each with a timeout; a timeout is

@@ -70,6 +70,7 @@ from model import abi
 from model.evidence import Evidence, gather
 from model.executor import DEFAULT_NEVER_RETURNING
 from proofs.contracts import Contract, struct_forms
+from proofs.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -448,3 +449,12 @@ def choose(program: ast.Program, name: str, contracts: tuple[Contract, ...], era
                        f"instruction it cannot lift): the ABI choice saw only the rest")
     contract = fit.contract.bound(fit.layout, source)
     return Choice(contract, source, tuple(notices), _summary(name, contract, source))
+
+
+def choose_contract(program: ast.Program, name: str, settings: Settings) -> Choice:
+    """The contract of ``name`` (:func:`choose`) under the run's ``--abi``,
+    ``--variant``, contracts and kernel tree (:class:`proofs.settings.Settings`)."""
+    facts = settings.declarations
+    return choose(program, name, settings.contracts, settings.era, settings.variants.get(name),
+                  facts.prototypes.get(name) if facts is not None else None,
+                  facts.structs if facts is not None else None)

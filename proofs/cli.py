@@ -13,15 +13,31 @@ Decisions:
 * Ctrl-C (SIGINT) ends the command with exit status 130 and one line; the
   worker processes of a ``check`` are killed on the way out.
 * A closed output pipe ends the command quietly.
+* Each command imports its own stack (the model, Z3, the prover, the
+  reports) when it runs, in the functions that run it: this module loads
+  only the front end's options and the argument tables, so that ``check``
+  starts the C preprocessor before Z3 and the prover load, and ``--help``
+  loads neither.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shlex
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
+from grammar.frontend import (FrontEndOptions, Preprocessing, config_matrix, group_configurations, load_program,
+                              options_key)
 from grammar.limits import LIMIT_NAMES, Limits, limit_option, limits_from, option_name
 from grammar.source import SourceError
+from proofs.equiv_options import add_short_form_options
+from proofs.listing import program_json, program_text
+from proofs.outcomes import Equivalence, Status
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
 EXIT_INTERNAL = 70
@@ -93,7 +109,6 @@ def _add_front_end_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _front_end_options(args: argparse.Namespace):
-    from grammar.frontend import FrontEndOptions
     return FrontEndOptions(
         include_dirs=tuple(args.include_dirs), defines=tuple(args.defines),
         undefines=tuple(args.undefines), configs=dict(args.configs), cpp=args.cpp,
@@ -102,8 +117,6 @@ def _front_end_options(args: argparse.Namespace):
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
-    from grammar.frontend import load_program
-    from proofs.listing import program_json, program_text
     program = load_program(args.files, _front_end_options(args))
     if args.json:
         print(json.dumps(program_json(program), indent=2, sort_keys=False))
@@ -113,7 +126,6 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_ir(args: argparse.Namespace) -> int:
-    from grammar.frontend import load_program
     from model.printer import ir_text
     program = load_program(args.files, _front_end_options(args))
     print(ir_text(program, args.function), end="")
@@ -134,12 +146,11 @@ def _progress(position: int, total: int, function: str, config: str) -> None:
     sys.stderr.flush()
 
 
-def _check_common_options(args: argparse.Namespace) -> None:
-    """``--property`` as check and mutate take it."""
-    from proofs.properties import CATALOG
-    unknown = [pid for pid in args.property if pid not in CATALOG]
+def _check_properties(properties: list[str], catalog: tuple[str, ...]) -> None:
+    """``--property`` as check and mutate take it: IDs of the ``catalog``."""
+    unknown = [pid for pid in properties if pid not in catalog]
     if unknown:
-        raise SourceError(f"--property {unknown[0]}: unknown property (known: {', '.join(CATALOG)})")
+        raise SourceError(f"--property {unknown[0]}: unknown property (known: {', '.join(catalog)})")
 
 
 def _matrix_options(names: list[str], fixed: dict[str, bool]) -> list[str]:
@@ -157,7 +168,6 @@ def _matrix_options(names: list[str], fixed: dict[str, bool]) -> list[str]:
 
 def _check_writable(option: str, path: str, directory: bool) -> None:
     """``path`` can be written as a file (or made as a ``directory``)."""
-    import os
     if os.path.exists(path) and os.path.isdir(path) != directory:
         raise SourceError(f"{option} {path}: {'not a directory' if directory else 'is a directory'}")
     if os.path.exists(path):
@@ -178,7 +188,6 @@ def _check_outputs(inputs: list[str], outputs: list[tuple[str, str | None]]) -> 
     """No output (``(option, path)``) may overwrite an input or another
     output, and each must be writable where it is asked for: checked
     before a long run, not after it."""
-    import os
 
     def same(a: str, b: str) -> bool:
         try:
@@ -198,7 +207,6 @@ def _check_outputs(inputs: list[str], outputs: list[tuple[str, str | None]]) -> 
 
 def _available_cpus() -> int:
     """The CPUs this process may run on (its affinity mask, else the machine's)."""
-    import os
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -206,7 +214,6 @@ def _available_cpus() -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from grammar.frontend import Preprocessing, config_matrix, group_configurations
     front_end = _front_end_options(args)
     _check_outputs(args.files + list(args.contracts), [("--json", args.json), ("--sarif", args.sarif),
                                                       ("--cex-dir", args.cex_dir)])
@@ -220,11 +227,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     try:
         from proofs.contracts import load_contracts
         from proofs.properties import CATALOG
-        from proofs.prover import REFUTED, UNKNOWN, Settings, check_groups
+        from proofs.prover import check_groups
         from proofs.report import json_report, sarif_report, text_report
+        from proofs.settings import Settings
         if args.jobs is None:
             args.jobs = _available_cpus()
-        _check_common_options(args)
+        _check_properties(args.property, CATALOG)
         settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
                             timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
                             variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
@@ -256,17 +264,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if run.failures:
         return EXIT_BAD_INPUT
     statuses = {o.status for r in results for o in r.obligations}
-    if REFUTED in statuses:
+    if Status.REFUTED in statuses:
         return EXIT_REFUTED
-    return EXIT_UNKNOWN if UNKNOWN in statuses else EXIT_PROVED
+    return EXIT_UNKNOWN if Status.UNKNOWN in statuses else EXIT_PROVED
 
 
 def _write_json(path: str, data) -> None:
     """``data`` as JSON in ``path``, atomically: a temporary file in the
     same directory renamed over ``path``, so that a failed write leaves
     no partial file (and the old one, if any, whole)."""
-    import os
-    import tempfile
     text = json.dumps(data, indent=2) + "\n"
     directory = os.path.dirname(os.path.abspath(path))
     temporary = None
@@ -292,9 +298,6 @@ def _write_counterexamples(directory: str, checked) -> None:
     """One JSON file per counterexample (:func:`proofs.cex_file.check_file`),
     named after its function, configuration, property and detail (``-2``,
     ``-3``... when two file groups have a function of the same name)."""
-    import re
-    from pathlib import Path
-    from grammar.frontend import options_key
     from proofs.cex_file import check_file, source_digests
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
@@ -324,7 +327,6 @@ def _command(text: str) -> str:
     >>> _command("clang -E")
     'clang -E'
     """
-    import shlex
     try:
         words = shlex.split(text)
     except ValueError as error:
@@ -344,7 +346,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_mutate(args: argparse.Namespace) -> int:
     from proofs.mutate import mutation_report, run_mutants
     from proofs.properties import CATALOG
-    _check_common_options(args)
+    _check_properties(args.property, CATALOG)
     analysis = run_mutants(args.files, _front_end_options(args), args.function,
                            properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
                            timeout=args.timeout, jobs=args.jobs, equivalence=not args.no_equiv,
@@ -354,37 +356,6 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     else:
         print(mutation_report(analysis), end="")
     return EXIT_PROVED
-
-
-def _add_equiv_short_form_options(parser: argparse.ArgumentParser) -> None:
-    """``equiv``'s short-form options, each the spec-file key it names
-    (:mod:`proofs.equiv_spec` builds the spec from them and writes them,
-    as ``FLAG VALUE``, into the spec's path)."""
-    group = parser.add_argument_group("short form (LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC)")
-    group.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
-                       help="include directory for both sides")
-    group.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]")
-    group.add_argument("-U", dest="undefines", action="append", default=[], metavar="NAME")
-    group.add_argument("--same", action="append", default=[], metavar="REG[,REG...]",
-                       help="left.REG == right.REG at entry (relation.same).  With no --same and no "
-                            "--relate: every GPR but RSP is the same on both sides")
-    group.add_argument("--relate", action="append", default=[], metavar="'TERM == TERM'",
-                       help="an entry equation (relation.equal), e.g. 'left.rsi == right.args.rcx'")
-    group.add_argument("--struct", dest="structs", action="append", default=[],
-                       metavar="SIDE.NAME=REG:LAYOUT[:nullable]",
-                       help="REG points to a struct LAYOUT at entry (SIDE.structs.NAME)")
-    group.add_argument("--observe-registers", default=None, metavar="default|all|REG,REG...",
-                       help="registers the caller compares (default: RAX, the callee-saved ones, RSP)")
-    group.add_argument("--observe-memory", default=None, metavar="outside-frame|outside-frame-and-structs|none",
-                       help="memory the caller compares (default: outside-frame)")
-    group.add_argument("--observe-equal", action="append", default=[], metavar="'TERM == TERM'",
-                       help="a final-state equation the caller checks (observe.equal)")
-    group.add_argument("--module-reads", action="append", default=[], metavar="KIND=REG,REG...",
-                       help="the registers the TDX module reads (default: every GPR but RSP)")
-    group.add_argument("--module-outputs", action="append", default=[], metavar="KIND=REG,REG...",
-                       help="the only registers the TDX module changes (default: the model's rules)")
-    group.add_argument("--tdcall-may-fault", action="store_true",
-                       help="TDCALL may also raise #UD/#GP (default: it completes)")
 
 
 def _equiv_spec(args: argparse.Namespace):
@@ -408,8 +379,7 @@ def _equiv_spec(args: argparse.Namespace):
 
 
 def _cmd_equiv(args: argparse.Namespace) -> int:
-    from pathlib import Path
-    from proofs.equiv import DIFFERENT, UNKNOWN, check_equivalence, counterexample_name, json_result, text_result
+    from proofs.equiv import check_equivalence, counterexample_name, json_result, text_result
     inputs = args.spec if len(args.spec) != 2 else [
         path for side in args.spec for path in side.rpartition(":")[0].split(",")]
     _check_outputs(inputs, [("--json", args.json)])
@@ -426,7 +396,7 @@ def _cmd_equiv(args: argparse.Namespace) -> int:
         if args.json:
             _write_json(args.json, json_result(result))
         print(text_result(result), end="")
-    return {DIFFERENT: EXIT_REFUTED, UNKNOWN: EXIT_UNKNOWN}.get(result.verdict, EXIT_PROVED)
+    return {Equivalence.DIFFERENT: EXIT_REFUTED, Equivalence.UNKNOWN: EXIT_UNKNOWN}.get(result.verdict, EXIT_PROVED)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -518,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     equiv.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                        help="JSON result to PATH (or to stdout instead of the text report)")
     equiv.add_argument("--cex-dir", default=None, metavar="DIR", help="write the counterexample as JSON")
-    _add_equiv_short_form_options(equiv)
+    add_short_form_options(equiv)
     equiv.set_defaults(run=_cmd_equiv)
     return parser
 
@@ -530,7 +500,6 @@ def main(argv: list[str] | None = None) -> int:
     one by one takes longer (~80 ms) than many a whole function check."""
     status = _run(argv)
     if argv is None:
-        import os
         try:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -558,12 +527,10 @@ def _run(argv: list[str] | None) -> int:
         # The reader went away (`tdxproof parse ... | head`): not an error of
         # ours.  Point stdout at /dev/null so the final flush does not raise
         # again.
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PROVED
     except Exception as error:  # noqa: BLE001 -- the one place a bug of ours is turned into an exit status
         if args.debug:
-            import traceback
             traceback.print_exc()
             if getattr(error, "child_traceback", None):
                 print(f"in the worker process:\n{error.child_traceback}", end="", file=sys.stderr)

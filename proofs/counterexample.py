@@ -85,6 +85,7 @@ from model.transfers import DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers
 from proofs.contracts import contract_from_record, contract_record
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                FramePoint, PathView)
+from proofs.renaming import ModuleRenaming
 
 STACK_WATCH = 512
 """Bytes beyond the function's frame (``properties.STACK_DEPTH`` below the
@@ -427,7 +428,6 @@ def _events(model, events, rename=None) -> list[dict]:
 def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scenario:
     """The scenario of ``path`` in ``model`` (``varied``: the independent
     module of a relational check)."""
-    from proofs.prover import ModuleRenaming
     entry = path.entry
     registers = {reg: _value(model, entry.regs[reg]) for reg in GPR64}
     flags = {flag: _value(model, term) for flag, term in entry.flags.items()}

@@ -80,20 +80,20 @@ from model.executor import ExecutorOptions, PathEnd, PathResult, execute_functio
 from model.memory import Memory, place
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS, Outcome, TdxModel
+from proofs import TOOL, VERSION
+from proofs.assumptions import LEFT, RIGHT, caller_assumptions, formulas, frame_region, struct_region
+from proofs.assumptions import texts as assumption_texts
 from proofs.cex_file import front_end_json, source_digests
 from proofs.counterexample import (ReplayDiverged, Scenario, native_placement, origin_json, replay,
                                    scenario_from_model)
+from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, Term
 from proofs.listing import program_text
-from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, StructPointer, Term
+from proofs.outcomes import Equivalence, unconfirmed_reason
 from proofs.properties import STACK_DEPTH
-from proofs.prover import STACK_MARGIN, frame_region, unconfirmed_reason
 
-LEFT, RIGHT = "left", "right"
-EQUIVALENT, DIFFERENT, UNKNOWN = "equivalent", "different", "unknown"
 RENAMED = "right."
 """Prefix of the right side's own free values (see the module docstring)."""
 OUTCOME_CODES = {outcome: code for code, outcome in enumerate(Outcome)}
-TOOL, VERSION = "tdxproof", "0.1.0"
 
 
 @dataclass
@@ -101,7 +101,7 @@ class EquivResult:
     """The verdict, the printed assumptions and, for ``different``, the
     counterexample (a JSON-ready dict); ``reasons`` say why ``unknown``."""
 
-    verdict: str
+    verdict: Equivalence
     spec: str
     sides: dict[str, dict]
     assumptions: list[str]
@@ -211,41 +211,6 @@ def _equation(equation: Equation, entries, finals=None) -> z3.BoolRef:
     return a == b if equation.op == "==" else a != b
 
 
-def _struct_region(struct: StructPointer, entries) -> tuple[z3.BitVecRef, z3.BitVecRef]:
-    pointer = entries[struct.side].regs[struct.register]
-    return pointer, pointer + bv.const(struct.size, 64)
-
-
-def _assumptions(spec: EquivSpec, entries) -> tuple[list[z3.BoolRef], list[str]]:
-    rsp = entries[LEFT].regs["rsp"]
-    low = rsp - bv.const(STACK_DEPTH, 64)
-    formulas = [entries[side].flags["df"] == bv.const(0, 1) for side in (LEFT, RIGHT)]
-    formulas += [rsp & bv.const(7, 64) == bv.const(0, 64), bv.ule(bv.const(STACK_MARGIN, 64), rsp),
-                 bv.ule(rsp, bv.const(2**64 - STACK_MARGIN, 64))]
-    texts = ["both sides are called by the same caller: the same entry RSP and the same memory",
-             "DF is clear at entry (System V)",
-             "the entry RSP is 8-byte aligned and the stack does not wrap around the address space",
-             "ordinary memory accesses do not fault"]
-    for struct in spec.structs:
-        start, end = _struct_region(struct, entries)
-        valid = z3.And(start != bv.const(0, 64), start & bv.const(7, 64) == bv.const(0, 64),
-                       bv.ult(start, end),
-                       z3.Or(bv.ule(end, low), bv.ule(rsp + bv.const(8, 64), start)))
-        formulas.append(z3.Or(start == bv.const(0, 64), valid) if struct.nullable else valid)
-        texts.append(f"{struct.side} struct {struct.name} ({struct.layout}, {struct.size} bytes) at entry "
-                     f"{struct.register.upper()} is {'NULL or is' if struct.nullable else 'not NULL,'} 8-byte "
-                     f"aligned, does not wrap, and does not overlap the callee's frame ({STACK_DEPTH} bytes "
-                     f"below entry RSP) or the return-address slot")
-    for kind in ("seamcall", "tdcall"):
-        reads = spec.module_reads.get(kind, DEFAULT_MODULE_READS)
-        texts.append(f"the TDX module is the same on both sides: its {kind} outcome, status and outputs are "
-                     f"functions of the call's ordinal and of {', '.join(r.upper() for r in reads)}")
-        if kind in spec.module_outputs:
-            texts.append(f"{kind} changes only {', '.join(r.upper() for r in spec.module_outputs[kind])} "
-                         f"(and RAX, the status)")
-    return formulas, texts
-
-
 def _distinct_structs(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float
                       ) -> tuple[list[z3.BoolRef], list[str]]:
     """Two declared structs are one object when the relation equates their
@@ -254,7 +219,7 @@ def _distinct_structs(spec: EquivSpec, entries, context: list[z3.BoolRef], timeo
     structs = spec.structs
     for position, a in enumerate(structs):
         for b in structs[position + 1:]:
-            (a0, a1), (b0, b1) = _struct_region(a, entries), _struct_region(b, entries)
+            (a0, a1), (b0, b1) = struct_region(a, entries), struct_region(b, entries)
             solver = make_solver(timeout, context)
             solver.add(a0 != b0)
             if solver.check() == z3.unsat:
@@ -388,7 +353,7 @@ def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, ent
     excluded = [(low, rsp)]
     known = [(rsp, -STACK_DEPTH, 0)]
     if spec.memory == "outside-frame-and-structs":
-        excluded += [_struct_region(struct, entries) for struct in spec.structs]
+        excluded += [struct_region(struct, entries) for struct in spec.structs]
         known += [(entries[s.side].regs[s.register], 0, s.size) for s in spec.structs]
     claims = []
     for path in (left, right):
@@ -462,11 +427,12 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
     pairs = _caller_pairs(spec)
     named, entries = _entries(pairs)
     one_caller = named[RIGHT].regs["rsp"] == named[LEFT].regs["rsp"]
-    formulas, texts = _assumptions(spec, named)
-    relation = _relation(spec, named, formulas + [one_caller], timeout)
-    formulas = _assumptions(spec, entries)[0] + [one_caller]
-    distinct, distinct_texts = _distinct_structs(spec, named, formulas + relation, timeout)
-    formulas += distinct
+    stated = caller_assumptions(spec, named)
+    texts = assumption_texts(stated)
+    relation = _relation(spec, named, formulas(stated) + [one_caller], timeout)
+    assumed = formulas(caller_assumptions(spec, entries)) + [one_caller]
+    distinct, distinct_texts = _distinct_structs(spec, named, assumed + relation, timeout)
+    assumed += distinct
     texts += distinct_texts
     runs = {side.name: _run_side(spec, side, configs, firmware, timeout, loop_bound, pairs)
             for side in spec.sides}
@@ -478,10 +444,10 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
             for text in path.assumptions:
                 if f"{name}: {text}" not in texts:
                     texts.append(f"{name}: {text}")
-    context = formulas + relation
+    context = assumed + relation
     regions = _regions(spec, entries, context, timeout)
     sides = {name: {"files": list(run.side.files), "function": run.side.function} for name, run in runs.items()}
-    result = EquivResult(EQUIVALENT, spec.path, sides, texts, [], 0, 0)
+    result = EquivResult(Equivalence.EQUIVALENT, spec.path, sides, texts, [], 0, 0)
     result.observables = (["end", "returned-to"] if spec.observe_end else []) + list(spec.observed_registers) \
         + [e.text for e in spec.observed_equal] + ([f"memory ({spec.memory})"] if spec.memory != "none" else [])
     for left in runs[LEFT].paths:
@@ -493,10 +459,10 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
                                       f"{found['difference']['observable']} may differ, but "
                                       + unconfirmed_reason(found.get("replay_problem")))
             elif found is not None:
-                result.verdict, result.counterexample = DIFFERENT, found
+                result.verdict, result.counterexample = Equivalence.DIFFERENT, found
                 return result
     if result.reasons:
-        result.verdict = UNKNOWN
+        result.verdict = Equivalence.UNKNOWN
     return result
 
 
@@ -780,7 +746,7 @@ def text_result(result: EquivResult) -> str:
 def counterexample_name(result: EquivResult) -> str:
     """The file name ``--cex-dir`` gives a counterexample.
 
-    >>> r = EquivResult(DIFFERENT, "a/equiv.toml", {LEFT: {"function": "f"}, RIGHT: {"function": "g"}},
+    >>> r = EquivResult(Equivalence.DIFFERENT, "a/equiv.toml", {LEFT: {"function": "f"}, RIGHT: {"function": "g"}},
     ...                 [], [], 1, 1)
     >>> counterexample_name(r)
     'equiv-f-g.json'

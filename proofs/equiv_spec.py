@@ -49,7 +49,6 @@ is then its :class:`CommandLine`).
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import shlex
@@ -65,6 +64,7 @@ from grammar.located_toml import Document, KeyPath, Table, Value, key_text, pars
 from grammar.source import Origin, SourceError
 from model import abi
 from model.tdx import FIRMWARE_MODES, KINDS
+from proofs.equiv_options import FLAGS, RECORD_ORDER, SHORT_FORM_OPTIONS, no_short_form_options
 
 SIDES = ("left", "right")
 DEFAULT_OBSERVED: tuple[str, ...] = ("rax",) + abi.CALLEE_SAVED + ("rsp",)
@@ -417,21 +417,15 @@ DEFAULT_SAME: tuple[str, ...] = tuple(r for r in GPR64 if r != "rsp")
 """The short form's relation when it is given no ``--same`` and no
 ``--relate``: the two functions are called the same way (every GPR but RSP
 holds the same value on both sides; each side has its own stack)."""
-_LIST_OPTIONS = (("include_dirs", "-I"), ("defines", "-D"), ("undefines", "-U"), ("same", "--same"),
-                 ("relate", "--relate"), ("structs", "--struct"), ("observe_equal", "--observe-equal"),
-                 ("module_reads", "--module-reads"), ("module_outputs", "--module-outputs"))
-_VALUE_OPTIONS = (("observe_registers", "--observe-registers"), ("observe_memory", "--observe-memory"))
 SHORT_FORM_PREFIX = "tdxproof equiv "
 """How a short-form spec's path begins: ``tdxproof equiv LEFT RIGHT`` and
-each option as ``FLAG VALUE`` in the order of the two tables above (the
-command line's own options are defined in :mod:`proofs.cli`)."""
+each option as ``FLAG VALUE`` (:data:`proofs.equiv_options.RECORD_ORDER`)."""
 
 
 def short_form_options_given(args) -> list[str]:
     """The short-form options set in ``args`` (a spec file may not be
     combined with them)."""
-    given = [flag for dest, flag in _LIST_OPTIONS + _VALUE_OPTIONS if getattr(args, dest)]
-    return given + (["--tdcall-may-fault"] if args.tdcall_may_fault else [])
+    return [option.flag for option in RECORD_ORDER if getattr(args, option.dest)]
 
 
 def _option_error(option: str, message: str) -> SourceError:
@@ -458,26 +452,26 @@ def short_form_spec(left: str, right: str, args) -> EquivSpec:
     to the current directory), its path the canonical command line, so
     every error names the option."""
     words = [left, right]
-    for dest, flag in _LIST_OPTIONS:
-        for value in getattr(args, dest):
-            words += [flag, value]
-    for dest, flag in _VALUE_OPTIONS:
-        if getattr(args, dest) is not None:
-            words += [flag, getattr(args, dest)]
-    if args.tdcall_may_fault:
-        words.append("--tdcall-may-fault")
-    options = {"left": f"LEFT {left}", "right": f"RIGHT {right}", "observe.registers": "--observe-registers",
-               "observe.memory": "--observe-memory", "module.reads": "--module-reads",
-               "module.outputs": "--module-outputs", "module.tdcall_may_fault": "--tdcall-may-fault",
-               "relation.same": "--same" if args.same or args.relate else
-               "the default --same (every GPR but RSP)"}
+    for option in RECORD_ORDER:
+        value = getattr(args, option.dest)
+        if option.switch:
+            words += [option.flag] if value else []
+        elif option.repeated:
+            words += [word for item in value for word in (option.flag, item)]
+        elif value is not None:
+            words += [option.flag, value]
+    options = {"left": f"LEFT {left}", "right": f"RIGHT {right}", "observe.registers": FLAGS["observe_registers"],
+               "observe.memory": FLAGS["observe_memory"], "module.reads": FLAGS["module_reads"],
+               "module.outputs": FLAGS["module_outputs"], "module.tdcall_may_fault": FLAGS["tdcall_may_fault"],
+               "relation.same": FLAGS["same"] if args.same or args.relate else
+               f"the default {FLAGS['same']} (every GPR but RSP)"}
     sides = {"left": _short_side(left, "LEFT"), "right": _short_side(right, "RIGHT")}
     for side in sides.values():
         side.update(include_dirs=list(args.include_dirs), defines=list(args.defines),
                     undefines=list(args.undefines))
     for text in args.structs:
-        option = f"--struct {text}"
-        name, value = _assignment("--struct", text, "SIDE.NAME=REG:LAYOUT[:nullable]")
+        option = f"{FLAGS['structs']} {text}"
+        name, value = _assignment(FLAGS["structs"], text, "SIDE.NAME=REG:LAYOUT[:nullable]")
         side, dot, struct = name.partition(".")
         register, _, rest = value.partition(":")
         layout, _, nullable = rest.partition(":")
@@ -490,9 +484,10 @@ def short_form_spec(left: str, right: str, args) -> EquivSpec:
         options[f"{side}.structs.{struct}"] = option
     same = [reg for text in args.same for reg in text.split(",")]
     relation = {"same": same if args.same or args.relate else list(DEFAULT_SAME), "equal": list(args.relate)}
-    options.update({f"relation.equal[{i}]": f"--relate '{text}'" for i, text in enumerate(args.relate)})
+    options.update({f"relation.equal[{i}]": f"{FLAGS['relate']} '{text}'" for i, text in enumerate(args.relate)})
     observe: dict = {"equal": list(args.observe_equal)}
-    options.update({f"observe.equal[{i}]": f"--observe-equal '{text}'" for i, text in enumerate(args.observe_equal)})
+    options.update({f"observe.equal[{i}]": f"{FLAGS['observe_equal']} '{text}'"
+                    for i, text in enumerate(args.observe_equal)})
     if args.observe_registers is not None:
         registers = args.observe_registers
         observe["registers"] = registers if registers in ("default", "all") else registers.split(",")
@@ -500,7 +495,7 @@ def short_form_spec(left: str, right: str, args) -> EquivSpec:
         observe["memory"] = args.observe_memory
     module: dict = {"tdcall_may_fault": args.tdcall_may_fault}
     for dest, key in (("module_reads", "reads"), ("module_outputs", "outputs")):
-        option = "--" + dest.replace("_", "-")
+        option = FLAGS[dest]
         table = module[key] = {}
         for text in getattr(args, dest):
             kind, registers = _assignment(option, text, f"KIND=REG[,REG...] (KIND is {' or '.join(KINDS)})")
@@ -525,10 +520,10 @@ def recorded_spec(text: str) -> EquivSpec:
     if not text.startswith(SHORT_FORM_PREFIX):
         return load_spec(text)
     words = shlex.split(text[len(SHORT_FORM_PREFIX):])
-    flags = {flag: dest for dest, flag in _LIST_OPTIONS + _VALUE_OPTIONS}
-    fault = words[-1:] == ["--tdcall-may-fault"]
-    args = argparse.Namespace(**{dest: [] for dest, _ in _LIST_OPTIONS},
-                              **{dest: None for dest, _ in _VALUE_OPTIONS}, tdcall_may_fault=fault)
+    flags = {option.flag: option.dest for option in SHORT_FORM_OPTIONS if not option.switch}
+    fault = words[-1:] == [FLAGS["tdcall_may_fault"]]
+    args = no_short_form_options()
+    args.tdcall_may_fault = fault
     pairs = words[2:len(words) - fault]
     if len(words) < 2 or len(pairs) % 2 or any(flag not in flags for flag in pairs[::2]):
         raise SourceError(f"not a short-form equiv command line: {text!r}")

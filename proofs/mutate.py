@@ -36,8 +36,9 @@ related, the default observables): ``equivalent`` means no caller can tell
 them apart, so no property could catch it; anything else is listed as a
 gap in the properties.  The mutation score is killed / (valid - equivalent).
 
-Mutants are independent; with ``--jobs N`` they run in N worker processes
-(each task in its own fork, as ``check`` does), results in mutant order.
+Mutants are independent; with ``--jobs N`` they run in N worker processes,
+each in its own fork as ``check``'s tasks do (:mod:`proofs.scheduling`),
+results in mutant order.
 The analysis leaves nothing in the process's caches
 (:data:`grammar.caches.CACHES`): a caller that analyses one function after
 another in one process holds no entries of the functions done.
@@ -45,7 +46,6 @@ another in one process holds no entries of the functions done.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -55,8 +55,17 @@ from typing import Sequence
 from grammar import ast
 from grammar.ast import GPR64, REGISTERS, Register
 from grammar.caches import CACHES
+from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
 from grammar.parser import format_instruction
 from grammar.source import Origin, SourceError
+from proofs.contracts import load_contracts
+from proofs.equiv import check_equivalence
+from proofs.equiv_spec import load_spec
+from proofs.outcomes import Equivalence, MutantStatus, Status
+from proofs.prover import check_function
+from proofs.scheduling import run_in_forks
+from proofs.selectors import SelectorUse
+from proofs.settings import Settings, row_configs
 
 TDX_BASES = ("tdcall", "seamcall")
 CONDITIONS = {"o": "no", "b": "ae", "e": "ne", "be": "a", "s": "ns", "p": "np", "l": "ge", "le": "g"}
@@ -86,7 +95,7 @@ class Mutant:
 @dataclass
 class MutantResult:
     mutant: Mutant
-    status: str                      # killed / survived / invalid
+    status: MutantStatus
     killed_by: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
     equivalence: str = ""            # equivalent / different / unknown / not checked
@@ -101,27 +110,28 @@ class Analysis:
     results: list[MutantResult]
     seconds: float
 
-    def count(self, status: str) -> int:
+    def count(self, status: MutantStatus) -> int:
         return sum(1 for r in self.results if r.status == status)
 
     @property
     def equivalent(self) -> int:
-        return sum(1 for r in self.results if r.status == "survived" and r.equivalence == "equivalent")
+        return sum(1 for r in self.results
+                   if r.status == MutantStatus.SURVIVED and r.equivalence == Equivalence.EQUIVALENT)
 
     @property
     def scored(self) -> int:
         """The mutants the score counts: killed and non-equivalent survivors."""
-        return self.count("killed") + self.count("survived") - self.equivalent
+        return self.count(MutantStatus.KILLED) + self.count(MutantStatus.SURVIVED) - self.equivalent
 
     @property
     def score(self) -> float | None:
         """killed / scored."""
-        return self.count("killed") / self.scored if self.scored else None
+        return self.count(MutantStatus.KILLED) / self.scored if self.scored else None
 
     def json(self) -> dict:
         return {"function": self.function, "files": list(self.files), "mutants": len(self.results),
-                "killed": self.count("killed"), "survived": self.count("survived"),
-                "equivalent": self.equivalent, "invalid": self.count("invalid"), "score": self.score,
+                "killed": self.count(MutantStatus.KILLED), "survived": self.count(MutantStatus.SURVIVED),
+                "equivalent": self.equivalent, "invalid": self.count(MutantStatus.INVALID), "score": self.score,
                 "results": [{"number": r.mutant.number, "operator": r.mutant.operator,
                              "file": r.mutant.origin.file, "line": r.mutant.origin.line,
                              "before": r.mutant.before, "after": r.mutant.after, "status": r.status,
@@ -274,8 +284,6 @@ class _Job:
 
 
 def _check_mutant(arguments: tuple[_Job, Mutant]) -> MutantResult:
-    from grammar.frontend import FrontEndOptions, load_program
-    from proofs.prover import REFUTED, UNKNOWN, check_function
     job, mutant = arguments
     started = time.monotonic()
     path = Path(job.directory) / f"mutant{mutant.number}.s"
@@ -284,11 +292,11 @@ def _check_mutant(arguments: tuple[_Job, Mutant]) -> MutantResult:
         program = load_program([str(path)], FrontEndOptions(use_shims=False))
         result = check_function(program, job.function, "default", job.settings)
     except SourceError as error:
-        return MutantResult(mutant, "invalid", reason=str(error).splitlines()[0],
+        return MutantResult(mutant, MutantStatus.INVALID, reason=str(error).splitlines()[0],
                             seconds=time.monotonic() - started)
-    killed = tuple(dict.fromkeys(o.property for o in result.obligations if o.status == REFUTED))
-    unknown = tuple(dict.fromkeys(o.property for o in result.obligations if o.status == UNKNOWN))
-    outcome = MutantResult(mutant, "killed" if killed else "survived", killed, unknown)
+    killed = tuple(dict.fromkeys(o.property for o in result.obligations if o.status == Status.REFUTED))
+    unknown = tuple(dict.fromkeys(o.property for o in result.obligations if o.status == Status.UNKNOWN))
+    outcome = MutantResult(mutant, MutantStatus.KILLED if killed else MutantStatus.SURVIVED, killed, unknown)
     if not killed:
         outcome.equivalence, outcome.reason = (_equivalence(job, path) if job.equivalence
                                                else ("not checked", ""))
@@ -296,14 +304,13 @@ def _check_mutant(arguments: tuple[_Job, Mutant]) -> MutantResult:
     return outcome
 
 
+def _mutant_label(arguments: tuple[_Job, Mutant]) -> str:
+    return f"mutant #{arguments[1].number}"
+
+
 def _equivalence(job: _Job, mutant: Path) -> tuple[str, str]:
     """``equiv`` of the original and the mutant: every register related,
     the default observables."""
-    try:
-        from proofs.equiv import check_equivalence
-        from proofs.equiv_spec import load_spec
-    except ImportError:
-        return "not checked", "equiv is not available"
     spec = mutant.with_suffix(".toml")
     registers = ", ".join(f'"{reg}"' for reg in GPR64 if reg != "rsp")
     spec.write_text(f'[left]\nfiles = ["{Path(job.original).name}"]\nfunction = "{job.function}"\n'
@@ -327,9 +334,6 @@ def run_mutants(files: Sequence[str], front_end, function: str, *, properties: t
                 equivalence: bool = True, properties_given: bool = False) -> Analysis:
     """Derive the mutants of ``function`` and check each one (``--abi`` and
     ``--property`` must select something, as for ``check``)."""
-    from grammar.frontend import expand_to_assembly, load_program
-    from proofs.contracts import load_contracts
-    from proofs.prover import SelectorUse, Settings, row_configs
     started = time.monotonic()
     program = load_program(list(files), front_end)
     try:
@@ -348,8 +352,7 @@ def run_mutants(files: Sequence[str], front_end, function: str, *, properties: t
         original = Path(directory) / "original.s"
         original.write_text(assembly)
         job = _Job(directory, str(original), function, settings, equivalence, timeout)
-        with multiprocessing.get_context("fork").Pool(max(1, jobs), maxtasksperchild=1) as pool:
-            results = list(pool.imap(_check_mutant, [(job, m) for m in mutants], chunksize=1))
+        _, results = run_in_forks([[((job, m), 0) for m in mutants]], _check_mutant, max(1, jobs), _mutant_label)
     CACHES.clear()
     return Analysis(function, tuple(files), results, time.monotonic() - started)
 
@@ -360,26 +363,27 @@ def mutation_report(analysis: Analysis) -> str:
     for r in analysis.results:
         m = r.mutant
         where = f"{Path(m.origin.file).name}:{m.origin.line}"
-        if r.status == "killed":
+        if r.status == MutantStatus.KILLED:
             verdict = "killed by " + ", ".join(r.killed_by)
-        elif r.status == "invalid":
+        elif r.status == MutantStatus.INVALID:
             verdict = f"invalid ({r.reason})"
         else:
             detail = f"{r.equivalence}: {r.reason}" if r.reason else r.equivalence
-            verdict = {"equivalent": "survived, equivalent to the original (equiv)",
+            verdict = {Equivalence.EQUIVALENT: "survived, equivalent to the original (equiv)",
                        "not checked": "survived, equivalence not checked"}.get(
                 r.equivalence, f"survived, not shown equivalent ({detail})")
             if r.unknown:
                 verdict += f"; unknown: {', '.join(r.unknown)}"
         lines.append(f"  #{m.number:<3} {where:<18} {m.description:<60} {verdict}")
-    gaps = [r for r in analysis.results if r.status == "survived" and r.equivalence != "equivalent"]
-    lines.append(f"killed {analysis.count('killed')}, survived {analysis.count('survived')} "
-                 f"(equivalent {analysis.equivalent}), invalid {analysis.count('invalid')}")
+    gaps = [r for r in analysis.results
+            if r.status == MutantStatus.SURVIVED and r.equivalence != Equivalence.EQUIVALENT]
+    lines.append(f"killed {analysis.count(MutantStatus.KILLED)}, survived {analysis.count(MutantStatus.SURVIVED)} "
+                 f"(equivalent {analysis.equivalent}), invalid {analysis.count(MutantStatus.INVALID)}")
     if gaps:
         lines.append("survivors that are not shown equivalent (gaps in the properties, or unchecked):")
         lines += [f"  #{r.mutant.number} {Path(r.mutant.origin.file).name}:{r.mutant.origin.line} "
                   f"{r.mutant.description}" for r in gaps]
     score = "n/a" if analysis.score is None else \
-        f"{analysis.score:.1%} ({analysis.count('killed')} killed of {analysis.scored} non-equivalent)"
+        f"{analysis.score:.1%} ({analysis.count(MutantStatus.KILLED)} killed of {analysis.scored} non-equivalent)"
     lines.append(f"mutation score: {score} in {analysis.seconds:.0f} s")
     return "\n".join(lines) + "\n"

@@ -78,7 +78,7 @@ from typing import Mapping, Sequence
 
 from grammar.ast import GPR64
 from grammar.cpp import DEFAULT_CPP
-from grammar.frontend import FrontEndOptions
+from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
 from grammar.source import Origin, SourceError
 from model import concrete
 from model.native import (CODE_BASE, COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE,
@@ -261,7 +261,6 @@ def _chunks(byte_map: Mapping[int, int]) -> dict[int, bytes]:
 
 def run_side(side: Side, relocation: Relocation, windows: list[tuple[int, int]]) -> SideRun:
     """Assemble ``side``, run each of its scripts natively and in the model."""
-    from grammar.frontend import expand_to_assembly, load_program
     if side.external:
         raise ReplayInputError(f"the {side.label + ' ' if side.label else ''}path calls external functions "
                                f"({', '.join(sorted(side.external))}), which the native harness cannot play")

@@ -30,19 +30,19 @@ from pathlib import Path
 from typing import Iterable
 
 from grammar.source import Origin
+from proofs import TOOL, VERSION
 from proofs.properties import CATALOG, PROPERTIES
-from proofs.prover import PROVED, REFUTED, UNKNOWN, FunctionResult
+from proofs.outcomes import Status
+from proofs.results import FunctionResult
 
-TOOL = "tdxproof"
-VERSION = "0.1.0"
-MARKS = {PROVED: "ok", REFUTED: "FAIL", UNKNOWN: "??"}
+MARKS = {Status.PROVED: "ok", Status.REFUTED: "FAIL", Status.UNKNOWN: "??"}
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def _mark(result: FunctionResult, pid: str) -> str:
     """The cell of one property: the worst status of its obligations.
 
-    >>> from proofs.prover import ObligationResult
+    >>> from proofs.results import ObligationResult
     >>> r = FunctionResult("f", "default", "-", None, Origin("a.S", 1), [
     ...     ObligationResult("callee-saved", "rbx", "proved", 0.0),
     ...     ObligationResult("callee-saved", "rbp", "refuted", 0.0)], [])
@@ -50,7 +50,7 @@ def _mark(result: FunctionResult, pid: str) -> str:
     ('FAIL', '-')
     """
     statuses = {o.status for o in result.obligations if o.property == pid}
-    for status in (REFUTED, UNKNOWN, PROVED):
+    for status in (Status.REFUTED, Status.UNKNOWN, Status.PROVED):
         if status in statuses:
             return MARKS[status]
     return "-"
@@ -127,7 +127,7 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = (), fail
         lines += [f"WARNING: {notice}" for notice in notices]
     total = {status: sum(r.count(status) for r in results) for status in MARKS}
     lines.append("")
-    lines.append(f"{total[PROVED]} proved, {total[REFUTED]} refuted, {total[UNKNOWN]} unknown "
+    lines.append(f"{total[Status.PROVED]} proved, {total[Status.REFUTED]} refuted, {total[Status.UNKNOWN]} unknown "
                  f"obligations in {len(results)} function x configuration rows")
     for failure in failures:
         lines.append(f"NOT CHECKED (bad input, see the error on stderr): {', '.join(failure.files)}")
@@ -142,10 +142,10 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = (), fail
             lines += [f"  - {text}" for text in own]
     for result in results:
         for obligation in result.obligations:
-            if obligation.status == REFUTED:
+            if obligation.status == Status.REFUTED:
                 lines.append("")
                 lines += counterexample_text(result, obligation, labels[id(result)])
-            elif obligation.status == UNKNOWN:
+            elif obligation.status == Status.UNKNOWN:
                 lines.append("")
                 lines.append(f"UNKNOWN {_title(result, obligation, labels[id(result)])}: {obligation.reason}")
     return "\n".join(lines) + "\n"
@@ -253,14 +253,14 @@ def sarif_report(results: list[FunctionResult]) -> dict:
     findings = []
     for result in results:
         for o in result.obligations:
-            if o.status == PROVED:
+            if o.status == Status.PROVED:
                 continue
             origin = o.origin or result.origin
             text = f"{_title(result, o, _row_label(result))}: " + (
                 f"refuted (expected {o.counterexample.get('expected')}, actual "
-                f"{o.counterexample.get('actual')})" if o.status == REFUTED else f"unknown: {o.reason}")
+                f"{o.counterexample.get('actual')})" if o.status == Status.REFUTED else f"unknown: {o.reason}")
             finding = {"ruleId": o.property, "ruleIndex": index[o.property],
-                       "level": "error" if o.status == REFUTED else "warning",
+                       "level": "error" if o.status == Status.REFUTED else "warning",
                        "message": {"text": text}, "locations": [_location(origin)],
                        "properties": {"function": result.function, "file": result.origin.file,
                                       "config": result.config,

@@ -170,8 +170,9 @@ def test_a_task_that_crashes_or_dies_is_an_internal_error_naming_it(monkeypatch)
     import signal
 
     import proofs.prover as prover
+    from proofs.settings import Settings
     args = ([str(UNIFIED_HOST)], FrontEndOptions(), [{}], ["__seamcall"],
-            prover.Settings(properties=("callee-saved",)))
+            Settings(properties=("callee-saved",)))
 
     def crash(*_):
         raise ValueError("boom")

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from proofs.cli import main
-from proofs.equiv import DIFFERENT, EQUIVALENT, check_equivalence, json_result
+from proofs.equiv import check_equivalence, json_result
+from proofs.outcomes import Equivalence
 from proofs.equiv_spec import load_spec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -105,7 +106,7 @@ def test_missing_side_and_bad_toml(tmp_path, capsys):
 
 def test_a_function_is_equivalent_to_itself_even_strictly():
     result = run(EXAMPLES / "trivial_equal" / "equiv.toml")
-    assert result.verdict == EQUIVALENT and result.feasible_pairs == 1
+    assert result.verdict == Equivalence.EQUIVALENT and result.feasible_pairs == 1
     assert "r11" in result.observables       # strict: every register
 
 
@@ -128,19 +129,19 @@ def test_json_is_deterministic_across_processes(tmp_path):
     outputs = [subprocess.run([sys.executable, "-m", "proofs.cli", "equiv", spec, "--json"],
                               capture_output=True, check=False).stdout for _ in range(2)]
     assert outputs[0] == outputs[1]
-    assert json.loads(outputs[0])["verdict"] == DIFFERENT
+    assert json.loads(outputs[0])["verdict"] == Equivalence.DIFFERENT
 
 
 # --- refactorings -----------------------------------------------------------------------------
 
 def test_reordered_moves_and_consistent_push_pop_are_equivalent():
-    assert run(EXAMPLES / "reorder" / "equiv.toml").verdict == EQUIVALENT
+    assert run(EXAMPLES / "reorder" / "equiv.toml").verdict == Equivalence.EQUIVALENT
 
 
 def test_swapped_pops_exchange_rbx_and_r12(tmp_path):
     result = run(EXAMPLES / "pop_swap" / "equiv.toml")
     cex = result.counterexample
-    assert result.verdict == DIFFERENT and cex["difference"]["observable"] == "rbx"
+    assert result.verdict == Equivalence.DIFFERENT and cex["difference"]["observable"] == "rbx"
     assert "r12" in cex["also_differ"] and cex["confirmed"]
     left, right = cex["left"], cex["right"]
     assert left["final"]["registers"]["rbx"] == left["entry"]["registers"]["rbx"]
@@ -161,7 +162,7 @@ def test_counterexample_replays_natively(tmp_path):
 
 def test_module_call_equivalent_when_the_module_reads_rax_rcx_rdx_r8_r9():
     result = run(EXAMPLES / "module_call" / "equiv.toml")
-    assert result.verdict == EQUIVALENT
+    assert result.verdict == Equivalence.EQUIVALENT
     assert any("functions of the call's ordinal and of RAX, RCX, RDX, R8, R9" in a for a in result.assumptions)
 
 
@@ -173,7 +174,7 @@ def _module_inputs(cex: dict) -> tuple[dict, dict]:
 def test_module_call_differs_under_the_default_module_through_r10_r11():
     result = run(EXAMPLES / "module_call" / "reads_all_gprs.toml")
     cex = result.counterexample
-    assert result.verdict == DIFFERENT and cex["difference"]["observable"] == "rax" and cex["confirmed"]
+    assert result.verdict == Equivalence.DIFFERENT and cex["difference"]["observable"] == "rax" and cex["confirmed"]
     event, differing = _module_inputs(cex)
     assert {"r10", "r11"} <= set(differing)
     args = int(cex["right"]["entry"]["registers"]["rsi"], 16)
@@ -196,13 +197,13 @@ def test_module_call_with_a_module_reading_r10_r11_differs_in_exactly_those():
 
 def test_hypercall_equivalent_on_caller_observable_state_and_different_strictly():
     result = run(EXAMPLES / "hypercall" / "equiv.toml")
-    assert result.verdict == EQUIVALENT, result.reasons
+    assert result.verdict == Equivalence.EQUIVALENT, result.reasons
     assert "rax" in result.observables and "left.args.r10 == right.args.r10" in result.observables
     assert "rcx" not in result.observables
 
     strict = run(EXAMPLES / "hypercall" / "strict.toml")
     cex = strict.counterexample
-    assert strict.verdict == DIFFERENT and cex["confirmed"]
+    assert strict.verdict == Equivalence.DIFFERENT and cex["confirmed"]
     assert cex["difference"] == {"observable": "rcx", "kind": "register", "left": "0xffcc", "right": "0x0"}
     assert set(cex["also_differ"]) == {"rsi", "rdi"}
     text = json.dumps(json_result(strict))
@@ -213,7 +214,7 @@ def test_config_applies_to_both_sides(capsys):
     spec = str(EXAMPLES / "reorder" / "equiv.toml")
     assert main(["equiv", spec, "--config", "CONFIG_RETHUNK=y", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["verdict"] == EQUIVALENT
+    assert result["verdict"] == Equivalence.EQUIVALENT
     assert "left configuration: CONFIG_RETHUNK=y" in result["assumptions"]
     assert "right configuration: CONFIG_RETHUNK=y" in result["assumptions"]
 
@@ -255,9 +256,9 @@ SYM_FUNC_END(second)
 
 
 @pytest.mark.parametrize("relation, verdict", [
-    ('equal = ["left.rdi == right.rsi"]', EQUIVALENT),     # the argument moved to another register
-    ('equal = ["left.rdi == right.rdi"]', DIFFERENT),     # ... and related through the wrong one
-    ('equal = ["left.rdi != right.rsi"]', DIFFERENT),
+    ('equal = ["left.rdi == right.rsi"]', Equivalence.EQUIVALENT),     # the argument moved to another register
+    ('equal = ["left.rdi == right.rdi"]', Equivalence.DIFFERENT),     # ... and related through the wrong one
+    ('equal = ["left.rdi != right.rsi"]', Equivalence.DIFFERENT),
 ])
 def test_the_relation_decides_across_registers(tmp_path, relation, verdict):
     (tmp_path / "argument.S").write_text(ARGUMENT)
@@ -267,7 +268,7 @@ def test_the_relation_decides_across_registers(tmp_path, relation, verdict):
                     f'[relation]\nsame = ["rbx", "rbp", "r12", "r13", "r14", "r15"]\n{relation}\n')
     result = run(spec)
     assert result.verdict == verdict
-    if verdict == DIFFERENT:
+    if verdict == Equivalence.DIFFERENT:
         cex = result.counterexample
         assert cex["difference"]["observable"] == "rax" and cex["confirmed"]
         assert cex["left"]["entry"]["registers"]["rdi"] != cex["right"]["entry"]["registers"]["rsi"]
@@ -321,7 +322,7 @@ def test_a_store_to_the_wrong_field_shows_in_memory_or_in_the_field(tmp_path, ob
     spec.write_text(STORE_SPEC + observe)
     result = run(spec)
     cex = result.counterexample
-    assert result.verdict == DIFFERENT and cex["difference"]["observable"] == observable and cex["confirmed"]
+    assert result.verdict == Equivalence.DIFFERENT and cex["difference"]["observable"] == observable and cex["confirmed"]
     args = int(cex["left"]["entry"]["registers"]["rsi"], 16)
     if observable == "memory":
         assert int(cex["difference"]["address"], 16) in range(args, args + 16)
@@ -349,4 +350,4 @@ def test_swapped_stores_through_a_module_returned_pointer_are_equivalent(tmp_pat
     spec.write_text(f'[left]\nfiles = ["original.s"]\nfunction = "__tdcall_ret"\n'
                     f'[right]\nfiles = ["swapped.s"]\nfunction = "__tdcall_ret"\n[relation]\nsame = [{registers}]\n')
     result = check_equivalence(load_spec(str(spec)), timeout=5.0)
-    assert result.verdict == EQUIVALENT, result.reasons
+    assert result.verdict == Equivalence.EQUIVALENT, result.reasons

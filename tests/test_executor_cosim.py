@@ -38,7 +38,7 @@ from model.executor import ExecutorOptions, PathEnd, execute_function
 from model.memory import select_bytes
 from model.tdx import Outcome, TdxModel
 from model.zeval import Evaluator
-from proofs.prover import memory_regions
+from proofs.assumptions import memory_regions
 
 pytestmark = pytest.mark.skipif(native.native_available() is not None,
                                 reason=str(native.native_available()))

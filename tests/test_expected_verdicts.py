@@ -7,7 +7,7 @@ contract, where the row names one).
 Rows that share fixture, function, configuration, firmware and era are
 decided by one ``check_function`` run (over the union of their
 properties), with the row's configuration passed as ``check`` passes it
-(:func:`proofs.prover.row_settings`).  Each refuted obligation's
+(:func:`proofs.settings.row_settings`).  Each refuted obligation's
 counterexample must be confirmed by the concrete interpreter (no spurious
 counterexamples).  An "n/a" row must have no obligation of its property,
 and the result must say why.
@@ -31,7 +31,9 @@ import expectations as table  # noqa: E402  (the shared table lives beside the t
 
 from proofs.contracts import load_contracts  # noqa: E402
 from grammar.frontend import config_label  # noqa: E402
-from proofs.prover import Settings, cached_program, check_function, row_settings  # noqa: E402
+from proofs.programs import cached_program  # noqa: E402
+from proofs.prover import check_function  # noqa: E402
+from proofs.settings import Settings, row_settings  # noqa: E402
 
 TABLE = os.environ.get("TDXPROOF_TABLE", "full")
 

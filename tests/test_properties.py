@@ -22,7 +22,8 @@ from grammar.ast import GPR64
 from model.tdx import Outcome
 from proofs.properties import (CATALOG, FALLTHROUGH, PROPERTIES, ConcreteOps, EventView, PathView,
                                applicable)
-from proofs.prover import Settings, check_function
+from proofs.prover import check_function
+from proofs.settings import Settings
 
 CONTRACTS = load_contracts()
 

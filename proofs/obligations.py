@@ -1,0 +1,185 @@
+"""Deciding a function's obligations: its paths and the properties' claims -> statuses.
+
+For every path of the executor, every selected property's checker
+states its claims (:mod:`proofs.properties`, over the path's view,
+:mod:`proofs.views`), and Z3 decides each obligation:
+
+* a claim's ``violated`` together with the path condition and the stated
+  assumptions (:mod:`proofs.assumptions`) is handed to the solver, every
+  query with the user's timeout: one query per path asks for any of its
+  claims at once, a model refutes every claim it satisfies and the rest
+  are asked again; an unknown answer is retried claim by claim.  The
+  queries go to the executor's incremental solver for the same
+  assumptions (:meth:`model.executor.Solver.shared`);
+* **sat** on any path refutes the obligation, with the model kept as its
+  witness (one in which the path runs natively where it puts it, when
+  there is one: :func:`proofs.counterexample.native_placement`);
+  **unknown** on any path (and no sat) leaves it unknown; **unsat**
+  everywhere proves it -- unless a feasible path ended at a bound or on
+  something unsupported, which makes every obligation not refuted
+  elsewhere *unknown* (never proved), or a feasible path falls through
+  (leaves the function's code), which makes the obligations judged at a
+  path's end unknown (those a property judges along the path,
+  ``Property.along_path``, are decided on it, and ``no-fallthrough`` is
+  refuted);
+* ``scrub`` (relational) asks about the same path twice: the second copy
+  has every TDX-module/VMM output function renamed
+  (:mod:`proofs.renaming`), i.e. an independent module under the same
+  entry state, with both path conditions asserted.
+"""
+from __future__ import annotations
+
+import time
+
+import z3
+
+from grammar.source import Origin
+from model import bv
+from model.executor import PathEnd, PathResult, Solver
+from model.outcomes import Verdict
+from proofs.assumptions import formulas, function_assumptions
+from proofs.assumptions import texts as assumption_texts
+from proofs.contracts import Contract
+from proofs.counterexample import native_placement
+from proofs.outcomes import Status
+from proofs.properties import PROPERTIES, Claim, applicable
+from proofs.renaming import ModuleRenaming
+from proofs.settings import Settings, not_configured
+from proofs.views import symbolic_view, varied_view
+
+
+class Obligation:
+    """One obligation being decided: proved until a path says otherwise;
+    ``witness``: (model, path, claim, views, placement note) of its
+    refutation."""
+
+    def __init__(self, pid: str, detail: str):
+        self.pid, self.detail = pid, detail
+        self.status = Status.PROVED
+        self.seconds = 0.0
+        self.witness: tuple | None = None
+        self.origin: Origin | None = None
+        self.reason = ""
+
+    def settle(self, status: Status, reason: str = "") -> None:
+        """Lower the status to ``status`` (refuted beats unknown beats proved)."""
+        if self.status == Status.REFUTED:
+            return
+        if status == Status.REFUTED or self.status == Status.PROVED:
+            self.status, self.reason = status, reason
+
+
+def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.BoolRef, ...], path: PathResult,
+            solver: Solver) -> None:
+    """Decide one path's claims (each with its obligation and views)
+    under ``context`` and the solver's preconditions.  One query asks for
+    any of a batch of claims at once; a model refutes every obligation
+    whose claim it satisfies, and the query is asked again for the rest,
+    until unsat.  An unknown answer splits the batch into one claim each,
+    so that each unknown is the claim's own."""
+    started = time.perf_counter()
+    batches = [[(claim.violated, claim, obligation, views) for claim, obligation, views in claims]]
+    placement = None
+    while batches:
+        batch = [item for item in batches.pop() if item[2].status != Status.REFUTED]
+        query = z3.simplify(bv.disjunction([item[0] for item in batch]))
+        if z3.is_false(query):
+            continue
+        answer, model = solver.check(context + (query,))
+        if answer is Verdict.UNKNOWN:
+            if len(batch) == 1:
+                batch[0][2].settle(Status.UNKNOWN, f"solver: {solver.reason}")
+            else:
+                batches += [[item] for item in reversed(batch)]
+        elif answer is Verdict.SAT:
+            hit = [item for item in batch if z3.is_true(model.eval(item[0], model_completion=True))]
+            if not hit:
+                raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
+            if placement is None:
+                placement = native_placement(path, ModuleRenaming(path.provenance).rename if len(hit[0][3]) > 1 else None)
+            _refute(hit, model, context, placement, path, solver)
+            batches.append([item for item in batch if item[2].status != Status.REFUTED])
+    share = (time.perf_counter() - started) / max(1, len(claims))
+    for _, obligation, _ in claims:
+        obligation.seconds += share
+
+
+def _refute(items: list[tuple], model: z3.ModelRef, context: tuple[z3.BoolRef, ...], placement: z3.BoolRef,
+            path: PathResult, solver: Solver) -> None:
+    """Refute the obligations of ``items`` (whose claims ``model``
+    satisfies), each with a model the CPU can run where there is one
+    (``placement``: :func:`proofs.counterexample.native_placement` of the
+    path): ``model`` itself when it places the path, else one query for
+    the claims a placed model may satisfy, asked again for those it does
+    not, until no placed model is left for the rest."""
+    pending = list(items)
+    if z3.is_true(model.eval(placement, model_completion=True)):
+        found = [(pending, model, "")]
+    else:
+        found = []
+        while pending:
+            answer, placed = solver.check(context + (placement, bv.disjunction([item[0] for item in pending])))
+            if answer is not Verdict.SAT:
+                found.append((pending, model, "no model of this violation keeps its memory accesses in the native "
+                                              "harness's memory" + (" (solver: unknown)" if answer is Verdict.UNKNOWN
+                                                                    else "") + ": tdxproof replay relocates what it can"))
+                break
+            hit = [item for item in pending if z3.is_true(placed.eval(item[0], model_completion=True))]
+            found.append((hit, placed, ""))
+            pending = [item for item in pending if item not in hit]
+    for hit, witness, note in found:
+        for _, claim, obligation, views in hit:
+            if obligation.status == Status.REFUTED:
+                continue                    # refuted by an earlier claim of the same obligation
+            obligation.witness = (witness, path, claim, views, note)
+            obligation.origin = claim.origin
+            obligation.settle(Status.REFUTED)
+
+
+def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
+          ) -> tuple[list[Obligation], list[str]]:
+    """Every selected obligation of a function with ``contract``, decided
+    on its executor ``paths`` (module doc), and the texts of what was
+    assumed (the stated assumptions, the properties that do not apply to
+    this row, each path's own)."""
+    selected = [pid for pid in applicable(contract, settings.configs) if pid in settings.properties]
+    obligations = {(pid, detail): Obligation(pid, detail)
+                   for pid in selected for detail in PROPERTIES[pid].details(contract)}
+    stated = function_assumptions(paths[0].entry, contract) if paths else []
+    texts = assumption_texts(stated)
+    texts += not_configured(contract, settings)
+    frame_points = "frame-pointer" in selected
+    regions = paths[0].entry.memory.regions if paths else ()
+    solver = Solver.shared(settings.timeout, tuple(formulas(stated)))
+    for path in paths:
+        for text in path.assumptions:
+            if text not in texts:
+                texts.append(text)
+        where = f" at {path.where.render()}" if path.where else ""
+        if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
+            if solver.check((path.condition,))[0] is not Verdict.UNSAT:
+                for obligation in obligations.values():
+                    obligation.settle(Status.UNKNOWN, f"a path ended ({path.end.value}){where}: {path.detail}")
+            continue
+        if path.end is PathEnd.FALLTHROUGH and solver.check((path.condition,))[0] is not Verdict.UNSAT:
+            for pid in selected:
+                along = PROPERTIES[pid].along_path(contract)
+                for detail in PROPERTIES[pid].details(contract):
+                    if detail not in along:
+                        obligations[(pid, detail)].settle(
+                            Status.UNKNOWN, f"a path leaves the function's code{where} and goes {path.leaves_to} "
+                                            f"(see no-fallthrough): what runs there is not modelled")
+        view = symbolic_view(path, regions, frame_points)
+        plain, relational, varied_condition = [], [], None
+        for pid in selected:
+            prop = PROPERTIES[pid]
+            if prop.relational:
+                varied, varied_condition = varied_view(path, view)
+                relational += [(claim, obligations[(pid, claim.detail)], (view, varied))
+                               for claim in prop.check(view, varied, contract)]
+            else:
+                plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
+        _decide(plain, (path.condition,), path, solver)
+        if relational:
+            _decide(relational, (path.condition, varied_condition), path, solver)
+    return list(obligations.values()), texts
