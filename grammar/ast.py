@@ -218,12 +218,18 @@ Item = Union[Instruction, Label]
 
 @dataclass(frozen=True)
 class Function:
-    """A function: the items between its start and end markers."""
+    """A function: the items between its start and end markers.
+
+    ``kind`` is ``"function"`` for a C-callable function, ``"code"`` for a
+    unit of code that does not follow the C calling convention (the
+    kernel's ``SYM_CODE_START`` ... ``SYM_CODE_END``, typed ``STT_NOTYPE``):
+    it is run where a path jumps into it, never checked on its own."""
 
     name: str
     origin: Origin
     section: str
     items: tuple[Item, ...]
+    kind: str = "function"
 
     @property
     def instructions(self) -> tuple[Instruction, ...]:
@@ -258,6 +264,11 @@ class Program:
     labels: dict[str, tuple[str | None, int]] = field(default_factory=dict)
     symbols: dict[str, int] = field(default_factory=dict)
     globals: frozenset[str] = frozenset()
+
+    @property
+    def c_functions(self) -> tuple[Function, ...]:
+        """The functions that follow the C calling convention: the ones a check checks."""
+        return tuple(fn for fn in self.functions if fn.kind == "function")
 
     def function(self, name: str) -> Function:
         for fn in self.functions:

@@ -23,6 +23,13 @@ Decisions:
   accepted, even where it looks odd (``SYM_FUNC_END`` of an earlier
   function leaves the open one to run to the next function or the end of
   the file; a size through a symbol assigned a non-constant is not judged).
+* **Code units.**  A label typed ``STT_NOTYPE`` (``@notype``) that has a
+  ``.size`` -- the kernel's ``SYM_CODE_START`` ... ``SYM_CODE_END``, code
+  that does not follow the C calling convention -- starts a unit of kind
+  ``"code"``, bounded as a function is.  The executor runs it where a path
+  jumps into it (``jmp __thunk_restore``); it is not checked on its own.
+  An inner label (``SYM_INNER_LABEL``, typed alike but with no size) stays
+  a label.
 * **Code outside any function** (an ``int3`` after a function, alignment,
   the replacement code of ``ALTERNATIVE`` in an executable section of its
   own, the fixup code of older trees) is accepted and is in no function:
@@ -73,6 +80,8 @@ EXTABLE_TYPES = {1: "default", 2: "fault"}
 """The kernel's ``EX_TYPE_DEFAULT`` and ``EX_TYPE_FAULT``."""
 EXTABLE_HANDLERS = {"ex_handler_default": "default", "ex_handler_fault": "fault"}
 FUNCTION_TYPES = frozenset({"@function", "%function", "stt_func", '"function"', "function"})
+CODE_TYPES = frozenset({"@notype", "%notype", "stt_notype", '"notype"', "notype"})
+"""The symbol type of the kernel's ``SYM_CODE_END`` (``SYM_T_NONE``): code, not a C function."""
 GLOBAL_DIRECTIVES = frozenset({".globl", ".global", ".weak"})
 
 
@@ -85,23 +94,29 @@ class _Open:
     items: list = field(default_factory=list)
 
 
-def _symbol_declarations(assembly: Assembly) -> tuple[set[str], set[str]]:
-    """(names typed as functions, names declared global) in one file."""
-    functions, globals_ = set(), set()
+def _symbol_declarations(assembly: Assembly) -> tuple[dict[str, str], set[str]]:
+    """(the kind of each name typed as a function or as code, names
+    declared global) in one file."""
+    typed: dict[str, str] = {}
+    globals_: set[str] = set()
     for statement in assembly.statements:
         if not isinstance(statement, Directive):
             continue
         operands = split_operands(statement.operands)
+        if statement.name == ".type" and len(operands) == 1 and " " in operands[0]:
+            operands = operands[0].split(None, 1)
         if statement.name == ".type" and len(operands) == 2:
             if operands[1].lower() in FUNCTION_TYPES:
-                functions.add(operands[0])
-        elif statement.name == ".type" and len(operands) == 1 and " " in operands[0]:
-            name, kind = operands[0].split(None, 1)
-            if kind.lower() in FUNCTION_TYPES:
-                functions.add(name)
+                typed[operands[0]] = "function"
+            elif operands[1].lower() in CODE_TYPES:
+                typed.setdefault(operands[0], "code")
         elif statement.name in GLOBAL_DIRECTIVES:
             globals_.update(operand for operand in operands if operand)
-    return functions, globals_
+    # Code is a unit only with a size (SYM_CODE_END); an inner label
+    # (SYM_INNER_LABEL) is typed alike but has none.
+    sized = {split_operands(s.operands)[0].strip('"') for s in assembly.statements
+             if isinstance(s, Directive) and s.name == ".size"}
+    return {name: kind for name, kind in typed.items() if kind == "function" or name in sized}, globals_
 
 
 def _alignment_fill(statement: Directive, symbols: dict[str, int]) -> int | None:
@@ -199,7 +214,8 @@ def _functions(assembly: Assembly, limits: Limits
         current = open_by_section.pop(section, None)
         if current is not None:
             done.append((current.order, ast.Function(
-                current.name, current.origin, current.section, tuple(current.items))))
+                current.name, current.origin, current.section, tuple(current.items),
+                typed.get(current.name, "function"))))
 
     for order, statement in enumerate(assembly.statements):
         if isinstance(statement, Directive) and statement.name == ".size":

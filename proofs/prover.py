@@ -217,8 +217,14 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             except SourceError as error:
                 failures.append(GroupFailure(group.files, error))
                 continue
-            defined = [[fn.name for fn in program.functions] for program in programs]
+            defined = [[fn.name for fn in program.c_functions] for program in programs]
             every_name.update(dict.fromkeys(every_name_of(defined)))
+            for name in functions:
+                code = [fn for program in programs for fn in program.functions if fn.name == name and fn.kind == "code"]
+                if code:
+                    raise SourceError(f"--function {name}: '{name}' is code that does not follow the C calling "
+                                      "convention (SYM_CODE_START ... SYM_CODE_END): it runs where a checked "
+                                      "function jumps into it and is not checked on its own", code[0].origin)
             here = [name for name in functions if any(name in names for names in defined)]
             found.update(here)
             for (options, label), names in zip(runs, defined):

@@ -8,7 +8,8 @@ The fixtures are the real unified wrapper shapes with one line deleted:
 ``__tdcall``) and ``broken/fixup_jmp_deleted.S`` (``__seamcall_ret`` whose
 out-of-line failure code lost its ``jmp .Lout``), each under both
 ``CONFIG_FRAME_POINTER`` settings; and a jump to a code label outside
-every function.
+every function.  A jump into code marked ``SYM_CODE_START`` ...
+``SYM_CODE_END`` is followed instead (the kernel's THUNK wrappers).
 """
 from __future__ import annotations
 
@@ -95,3 +96,60 @@ def test_a_store_into_code_is_unknown_and_names_the_label(capsys):
                                                                      "tdx_last_status(%rip)' at ")
     assert "writes to 'tdx_last_status', a label in code (outside every function)" in out
     assert "0 proved, 0 refuted" in out
+
+
+SHARED_RESTORE = """\
+#include <linux/linkage.h>
+\t.macro SAVE_AND_CALL name, func
+SYM_FUNC_START_NOALIGN(\\name)
+\tpushq %rbp
+\tmovq %rsp, %rbp
+\tpushq %rdi
+\tpushq %rsi
+\tpushq %rax
+\tcall \\func
+\tjmp  __restore_common
+SYM_FUNC_END(\\name)
+\t.endm
+
+\tSAVE_AND_CALL first_thunk, first_helper
+\tSAVE_AND_CALL second_thunk, second_helper
+
+SYM_CODE_START_LOCAL_NOALIGN(__restore_common)
+\tpopq %rax
+\tpopq %rsi
+\tpopq %rdi
+\tpopq %rbp
+\tRET
+SYM_CODE_END(__restore_common)
+"""
+"""The shape of the kernel's ``THUNK`` wrappers (v6.1 entry/thunk_64.S):
+functions that save registers, call, and jump to shared restore code
+marked as code (SYM_CODE_*), not as a function."""
+
+
+def test_a_jump_into_shared_code_is_followed_and_the_functions_are_proved(tmp_path, capsys):
+    source = tmp_path / "thunks.S"
+    source.write_text(SHARED_RESTORE)
+    assert main(["check", str(source), "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["function"] for r in report["results"]] == ["first_thunk", "second_thunk"]
+    assert {o["status"] for r in report["results"] for o in r["obligations"]} == {"proved"}
+
+
+def test_code_is_not_checked_on_its_own(tmp_path, capsys):
+    source = tmp_path / "thunks.S"
+    source.write_text(SHARED_RESTORE)
+    assert main(["check", str(source), "--function", "__restore_common"]) == 2
+    error = capsys.readouterr().err
+    assert f"{source}:17:1: error: --function __restore_common: '__restore_common' is code that does not " \
+           "follow the C calling convention" in error
+
+
+def test_an_inner_label_typed_as_code_but_without_a_size_stays_a_label(tmp_path, capsys):
+    source = tmp_path / "inner.S"
+    source.write_text(".text\n.globl outer\n.type outer, @function\nouter:\n\tmovq %rdi, %rax\n"
+                      ".type middle, @notype\n.globl middle\nmiddle:\n\tret\n.size outer, .-outer\n")
+    assert main(["check", str(source), "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["function"] for r in report["results"]] == ["outer"]
