@@ -272,13 +272,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _write_json(path: str, data) -> None:
     """``data`` as JSON in ``path``, atomically: a temporary file in the
     same directory renamed over ``path``, so that a failed write leaves
-    no partial file (and the old one, if any, whole)."""
+    no partial file (and the old one, if any, whole).  A ``path`` that
+    exists and is not a regular file (``/dev/null``, a pipe) is written
+    to as it is: renaming over it would replace the device."""
     text = json.dumps(data, indent=2) + "\n"
     directory = os.path.dirname(os.path.abspath(path))
     temporary = None
     try:
         if os.path.isdir(path):
             raise IsADirectoryError(21, "Is a directory")
+        if os.path.exists(path) and not os.path.isfile(path):
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            return
         handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)

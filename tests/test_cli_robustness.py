@@ -81,6 +81,18 @@ def test_a_failed_write_keeps_the_old_file_whole(source, tmp_path, monkeypatch, 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".report.json.")] == []
 
 
+def test_a_report_to_a_pipe_is_written_into_it_and_the_pipe_stays(source, tmp_path, capsys):
+    # As /dev/null is for root: renaming a temporary file over a device or a
+    # pipe would replace it with a regular file.
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    reader = subprocess.Popen(["cat", str(pipe)], stdout=subprocess.PIPE)
+    assert main(["check", str(source), "--jobs", "1", "--json", str(pipe)]) == 0
+    written, _ = reader.communicate(timeout=30)
+    assert json.loads(written)["results"][0]["function"] == "f"
+    assert pipe.is_fifo()
+
+
 def _descendants(pid: int) -> list[int]:
     found, work = [], [pid]
     while work:
