@@ -11,8 +11,10 @@ aligned, does not wrap, and lies clear of the function's frame
 return-address slot.  ``check`` adds its contract's (the struct may be
 NULL where the contract allows it; the leaf; the contract's own words)
 and that an access through a pointer register plus a constant, not RSP,
-is off this function's stack (so ``no-red-zone`` judges the function's
-own stack accesses).  ``equiv`` adds one caller for both sides, every
+is off this function's stack and its return-address slot
+(:func:`pointer_accesses_off_frame`, asserted per path; so ``no-red-zone``
+judges the function's own stack accesses, and a store through an argument
+never lands on the return address).  ``equiv`` adds one caller for both sides, every
 declared struct non-NULL unless ``nullable``, and one TDX module.
 
 The formulas are asserted (and handed to the executor as preconditions,
@@ -27,7 +29,7 @@ from typing import Iterable, Mapping
 import z3
 
 from model import abi, bv
-from model.memory import Region
+from model.memory import Region, place
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS
 from proofs.contracts import Contract
@@ -90,7 +92,8 @@ def function_assumptions(state: SymbolicState, contract: Contract | None) -> lis
     entry, rsp = state.regs, state.regs["rsp"]
     assumptions = [
         _direction_clear(state),
-        Assumption((), "memory reached through a pointer other than RSP lies outside this function's stack frame"),
+        Assumption((), "memory reached through a pointer other than RSP lies outside this function's stack "
+                       "frame and its return-address slot"),
         _stack(rsp),
         NO_FAULTS]
     if contract is None:
@@ -111,6 +114,24 @@ def function_assumptions(state: SymbolicState, contract: Contract | None) -> lis
                              + _placed("function's")),
         Assumption((), contract.assumption()),
         Assumption((), f"{contract.key}: {leaf}")]
+
+
+def pointer_accesses_off_frame(accesses, rsp: z3.BitVecRef) -> tuple[z3.BoolRef, ...]:
+    """The formulas of "memory reached through a pointer other than RSP lies
+    outside this function's stack frame" for a path's ``accesses``
+    (:class:`model.executor.MemoryAccess`, entry RSP ``rsp``): each access
+    whose address is another variable plus a constant, or a constant,
+    lies clear of the frame and of the return-address slot.  An address
+    that is not of that form may still be RSP's in disguise and is left
+    free."""
+    found = []
+    for access in accesses:
+        at = place(access.address)
+        if at is None or at.base_id == rsp.get_id():
+            continue
+        end = access.address + bv.const(access.width // 8, 64)
+        found.append(z3.Implies(access.guard, _clear_of_frame(access.address, end, rsp)))
+    return tuple(found)
 
 
 def frame_region(rsp: z3.BitVecRef) -> Region:

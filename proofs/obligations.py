@@ -37,7 +37,7 @@ from grammar.source import Origin
 from model import bv
 from model.executor import PathEnd, PathResult, Solver
 from model.outcomes import Verdict
-from proofs.assumptions import formulas, function_assumptions
+from proofs.assumptions import formulas, function_assumptions, pointer_accesses_off_frame
 from proofs.assumptions import texts as assumption_texts
 from proofs.contracts import Contract
 from proofs.counterexample import native_placement
@@ -179,7 +179,8 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
                                for claim in prop.check(view, varied, contract)]
             else:
                 plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
-        _decide(plain, (path.condition,), path, solver)
+        context = (path.condition, *pointer_accesses_off_frame(path.accesses, regions[0][0]))
+        _decide(plain, context, path, solver)
         if relational:
-            _decide(relational, (path.condition, varied_condition), path, solver)
+            _decide(relational, (*context, varied_condition), path, solver)
     return list(obligations.values()), texts
