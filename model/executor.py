@@ -152,7 +152,9 @@ class ExecutorOptions:
     an inlined callee's write-back could reach its own return-address slot.
     ``regions``: memory regions the preconditions keep apart, as
     :class:`model.memory.Memory` takes them (loads pass stores made in
-    another region).
+    another region); with ``exclusive_frame`` the first of them is the
+    function's frame, which no access through another base reaches (the
+    caller asserts that of each path's accesses).
     """
 
     tdx: TdxModel = field(default_factory=TdxModel)
@@ -164,6 +166,7 @@ class ExecutorOptions:
     merge: bool = True
     preconditions: tuple[z3.BoolRef, ...] = ()
     regions: tuple[Region, ...] = ()
+    exclusive_frame: bool = False
 
     def __post_init__(self) -> None:
         if self.loop_bound < 1 or self.call_depth < 0 or self.solver_timeout <= 0:
@@ -584,7 +587,7 @@ class Executor(Transfers[Path]):
             self.program.function(name)
         except KeyError:
             raise SourceError(f"no function named {name!r} in the input") from None
-        entry = SymbolicState.fresh(self.options.entry_prefix, self.options.regions)
+        entry = SymbolicState.fresh(self.options.entry_prefix, self.options.regions, self.options.exclusive_frame)
         entry_extended = entry_extended_state(self.options.entry_prefix)
         self._entry, self._entry_extended = entry, entry_extended
         self._results = []

@@ -26,7 +26,13 @@ Decisions:
   - bases in two different *regions* are passed: a region is ``(base
     variable, lowest offset, end offset)``, and whoever gives regions
     promises that the accesses of two regions never meet (the prover
-    asserts exactly that, see ``proofs.prover``);
+    asserts exactly that, see ``proofs.assumptions``);
+  - with an *exclusive frame* (the first region is the function's frame),
+    an access inside it and one at another base (another variable plus a
+    constant, or a constant address) are passed: whoever asks for it
+    promises that no access through another pointer reaches the frame
+    (``proofs.assumptions.pointer_accesses_off_frame`` asserts it of each
+    path's accesses);
   - anything else (an address that is not a place, two bases with no
     regions to tell them apart) is decided by the solver: each byte is
     ``If(address - store == 0, its byte 0, If(... == 1, byte 1, ... the
@@ -148,11 +154,15 @@ _PASS, _STOP, _SPLIT = "pass", "stop", "split"
 
 
 def _relation(where: Place | None, size: int, region: int | None, stored_at: Place | None,
-              stored_region: int | None, stored_size: int):
+              stored_region: int | None, stored_size: int, frame: int | None):
     """How a store bears on a load: pass it, stop, split the load, or the
-    load's byte offset inside the store (an int)."""
+    load's byte offset inside the store (an int).  ``frame``: the base id
+    of an exclusive frame (region 0), None without one."""
     if where is None or stored_at is None:
         return _STOP
+    if frame is not None and ((region == 0 and stored_at.base_id != frame)
+                              or (stored_region == 0 and where.base_id != frame)):
+        return _PASS
     if where.base_id == stored_at.base_id:
         inside = (where.offset - stored_at.offset) & _MASK
         if inside < stored_size:
@@ -166,13 +176,16 @@ def _relation(where: Place | None, size: int, region: int | None, stored_at: Pla
 class Memory:
     """One node of a memory chain (see the module doc); immutable."""
 
-    __slots__ = ("regions", "_ids", "_below", "_store", "_merge", "_array", "_cache")
+    __slots__ = ("regions", "_ids", "_frame", "_below", "_store", "_merge", "_array", "_cache")
 
     def __init__(self, regions: tuple[Region, ...], below: "Memory | None" = None, store: tuple | None = None,
-                 merge: tuple | None = None, array: z3.ArrayRef | None = None):
+                 merge: tuple | None = None, array: z3.ArrayRef | None = None, exclusive_frame: bool = False):
         self.regions = regions
         self._ids = tuple((variable.get_id(), low, end) for variable, low, end in regions) if below is None \
             else below._ids
+        inherited = below if below is not None else merge[1] if merge is not None else None
+        self._frame = inherited._frame if inherited is not None else (
+            self._ids[0][0] if exclusive_frame and self._ids else None)
         self._below = below
         self._store = store          # (address, place, its region, size in bytes, value)
         self._merge = merge          # (condition, memory if it holds, memory otherwise)
@@ -180,9 +193,11 @@ class Memory:
         self._cache: dict[tuple, z3.BitVecRef] | None = {} if array is not None else None   # a bottom's loads
 
     @classmethod
-    def of_array(cls, array: z3.ArrayRef, regions: tuple[Region, ...] = ()) -> "Memory":
-        """A memory with no stores over ``array``."""
-        return cls(regions, array=array)
+    def of_array(cls, array: z3.ArrayRef, regions: tuple[Region, ...] = (), exclusive_frame: bool = False
+                 ) -> "Memory":
+        """A memory with no stores over ``array`` (``exclusive_frame``: the
+        first of ``regions`` is a frame no other base reaches, module doc)."""
+        return cls(regions, array=array, exclusive_frame=exclusive_frame)
 
     def store(self, address: z3.BitVecRef, value: z3.BitVecRef) -> "Memory":
         """This memory with ``value`` stored little-endian at ``address``."""
@@ -209,7 +224,7 @@ class Memory:
                 address, _, _, _, value = self._store
                 new = self._below.substituted(apply, regions, done).store(apply(address), apply(value))
             else:
-                new = Memory.of_array(apply(self._array), regions)
+                new = Memory.of_array(apply(self._array), regions, self._frame is not None)
             done[id(self)] = (self, new)
         return done[id(self)][1]
 
@@ -249,7 +264,7 @@ class Memory:
             if node._store is None:
                 return node._bottom_load(address, where, size)
             stored_address, stored_at, stored_region, stored_size, value = node._store
-            relation = _relation(where, size, region, stored_at, stored_region, stored_size)
+            relation = _relation(where, size, region, stored_at, stored_region, stored_size, node._frame)
             if relation is _PASS:
                 node = node._below
             elif relation is _SPLIT or (relation is _STOP and size > 1):

@@ -42,13 +42,16 @@ class SymbolicState:
     memory: Memory
 
     @classmethod
-    def fresh(cls, prefix: str, regions: tuple[Region, ...] = ()) -> "SymbolicState":
+    def fresh(cls, prefix: str, regions: tuple[Region, ...] = (), exclusive_frame: bool = False
+              ) -> "SymbolicState":
         """A fully symbolic state: every register, flag and memory byte a
         variable named after ``prefix`` (``entry_rax``, ``entry_cf``,
-        ``entry_mem``); ``regions`` as :class:`Memory` takes them."""
+        ``entry_mem``); ``regions`` and ``exclusive_frame`` as
+        :class:`Memory` takes them."""
         return cls({name: bv.variable(f"{prefix}_{name}", 64) for name in GPR64},
                    {name: bv.variable(f"{prefix}_{name}", 1) for name in FLAGS},
-                   Memory.of_array(z3.Array(f"{prefix}_mem", z3.BitVecSort(64), z3.BitVecSort(8)), regions))
+                   Memory.of_array(z3.Array(f"{prefix}_mem", z3.BitVecSort(64), z3.BitVecSort(8)), regions,
+                                   exclusive_frame))
 
     def load(self, address: z3.BitVecRef, size: int) -> z3.BitVecRef:
         """``size`` bytes at ``address``, little-endian."""

@@ -90,4 +90,4 @@ def executor_options(settings: Settings, contract: Contract | None) -> ExecutorO
     tdx = TdxModel(firmware=settings.firmware, module_outputs=outputs,
                    tdcall_may_fault=settings.tdcall_may_fault, namespace=MODULE_NAMESPACE)
     return ExecutorOptions(tdx=tdx, solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
-                           preconditions=preconditions, regions=regions)
+                           preconditions=preconditions, regions=regions, exclusive_frame=True)

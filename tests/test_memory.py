@@ -136,3 +136,19 @@ def _nodes(term: z3.ExprRef):
     yield term
     for child in term.children():
         yield from _nodes(child)
+
+
+def test_an_exclusive_frame_is_passed_by_accesses_at_any_other_base():
+    # A store through C (a pointer argument) or at a constant address, then
+    # a load from the frame (region 0, base A): with an exclusive frame the
+    # load reads what lay below the stores; without one it may alias them.
+    for exclusive in (True, False):
+        memory = Memory.of_array(z3.Array(f"mem_test_frame_{exclusive}", z3.BitVecSort(64), z3.BitVecSort(8)),
+                                 REGIONS, exclusive)
+        below = memory.load(A - bv.const(8, 64), 8)
+        stored = memory.store(C + bv.const(0x38, 64), bv.const(7, 64)).store(bv.const(0x5000, 64),
+                                                                              bv.const(9, 64))
+        loaded = stored.load(A - bv.const(8, 64), 8)
+        assert loaded.eq(below) == exclusive
+        # Accesses at other bases still meet each other: only the frame is apart.
+        assert z3.is_app_of(stored.load(C + bv.const(0x38, 64), 8), z3.Z3_OP_CONCAT)
