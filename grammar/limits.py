@@ -17,7 +17,8 @@ figures in each field's comment were measured on a 2-core x86-64 machine.
 
 The front end (:mod:`grammar.cpp`, :mod:`grammar.reader`,
 :mod:`grammar.program`) checks every limit but ``configurations``, which
-the ``check`` command checks before anything runs.
+the ``check`` command checks before anything runs, and ``proof-seconds``,
+which the prover spends (:mod:`proofs.obligations`).
 """
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ class Limits:
     configurations: int = 64
     """Configurations of one ``check`` (the product of its ``--matrix``
     options: 6 of them; 20 would be 2^20 runs)."""
+    proof_seconds: int = 120
+    """Seconds the solver may spend on the obligations of one function in
+    one configuration (each query has its own ``--timeout`` too); past it
+    the obligations not yet decided are unknown.  Real wrappers: under 1 s;
+    crypto code with table lookups indexed by data: minutes."""
 
     def check(self, name: str, amount: int, subject: str, origin: Origin | None) -> None:
         """Raise the limit error for limit ``name`` (a field name) if
@@ -100,10 +106,13 @@ _UNITS = {"input_bytes": " bytes", "preprocessed_bytes": " bytes", "cpp_seconds"
           "cpp_memory_bytes": " bytes",
           "statements": " statements", "statement_bytes": " bytes", "expanded_bytes": " bytes",
           "macro_depth": " levels", "function_instructions": " instructions",
-          "configurations": " configurations"}
+          "configurations": " configurations", "proof_seconds": " seconds"}
 
 LIMIT_NAMES: tuple[str, ...] = tuple(field.name for field in fields(Limits))
 """The field names of :class:`Limits`, in order."""
+
+PROVER_LIMITS: tuple[str, ...] = ("proof_seconds",)
+"""The limits the prover spends (the rest bound the front end)."""
 
 
 def option_name(name: str) -> str:

@@ -234,7 +234,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             args.jobs = _available_cpus()
         _check_properties(args.property, CATALOG)
         settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
-                            timeout=args.timeout, contracts=load_contracts(tuple(args.contracts)),
+                            timeout=args.timeout, proof_seconds=front_end.limits.proof_seconds,
+                            contracts=load_contracts(tuple(args.contracts)),
                             variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
         progress = _progress if sys.stderr.isatty() else None
         run = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress,

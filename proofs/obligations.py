@@ -70,18 +70,23 @@ class Obligation:
 
 
 def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.BoolRef, ...], path: PathResult,
-            solver: Solver) -> None:
+            solver: Solver, budget: "_Budget") -> None:
     """Decide one path's claims (each with its obligation and views)
     under ``context`` and the solver's preconditions.  One query asks for
     any of a batch of claims at once; a model refutes every obligation
     whose claim it satisfies, and the query is asked again for the rest,
     until unsat.  An unknown answer splits the batch into one claim each,
-    so that each unknown is the claim's own."""
+    so that each unknown is the claim's own.  Once the ``budget`` is spent,
+    the claims not yet decided leave their obligations unknown."""
     started = time.perf_counter()
     batches = [[(claim.violated, claim, obligation, views) for claim, obligation, views in claims]]
     placement = None
     while batches:
         batch = [item for item in batches.pop() if item[2].status != Status.REFUTED]
+        if budget.spent():
+            for item in batch + [item for rest in batches for item in rest]:
+                item[2].settle(Status.UNKNOWN, budget.reason)
+            break
         query = z3.simplify(bv.disjunction([item[0] for item in batch]))
         if z3.is_false(query):
             continue
@@ -136,6 +141,22 @@ def _refute(items: list[tuple], model: z3.ModelRef, context: tuple[z3.BoolRef, .
             obligation.settle(Status.REFUTED)
 
 
+class _Budget:
+    """The solver's time for one function x configuration row."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._deadline = time.monotonic() + seconds
+
+    def spent(self) -> bool:
+        return time.monotonic() > self._deadline
+
+    @property
+    def reason(self) -> str:
+        return (f"the proof's time limit of {self.seconds:g} seconds for this function was spent before this "
+                f"was decided (raise it with --limit proof-seconds=N)")
+
+
 def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
           ) -> tuple[list[Obligation], list[str]]:
     """Every selected obligation of a function with ``contract``, decided
@@ -151,6 +172,7 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
     frame_points = "frame-pointer" in selected
     regions = paths[0].entry.memory.regions if paths else ()
     solver = Solver.shared(settings.timeout, tuple(formulas(stated)))
+    budget = _Budget(settings.proof_seconds)
     for path in paths:
         for text in path.assumptions:
             if text not in texts:
@@ -180,7 +202,7 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
             else:
                 plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
         context = (path.condition, *pointer_accesses_off_frame(path.accesses, regions[0][0]))
-        _decide(plain, context, path, solver)
+        _decide(plain, context, path, solver, budget)
         if relational:
-            _decide(relational, (*context, varied_condition), path, solver)
+            _decide(relational, (*context, varied_condition), path, solver, budget)
     return list(obligations.values()), texts

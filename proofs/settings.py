@@ -44,6 +44,8 @@ class Settings:
     era: str | None = None
     firmware: str = "spec"
     timeout: float = 10.0
+    proof_seconds: float = 120.0
+    """The solver's time for one function x configuration row (``--limit proof-seconds``)."""
     contracts: tuple[Contract, ...] = ()
     variants: Mapping[str, str] = field(default_factory=dict)
     loop_bound: int = 16

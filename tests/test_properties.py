@@ -477,3 +477,17 @@ def test_frame_pointer_on_merged_paths_refutes_only_the_side_that_breaks_it():
     assert refuted.status == "refuted" and refuted.origin.line == 6
     assert int(refuted.counterexample["entry"]["registers"]["rdi"], 0) != 0    # the side that did not jump
     assert_real(prog, obligations, "frame-pointer")
+
+
+def test_a_spent_proof_time_leaves_what_is_undecided_unknown_never_proved():
+    prog = program({"f": "push %rbx\nmov %rdi, %rbx\npop %rbx\nret"})
+    decided, _ = check(prog, "f")
+    assert {o.status for o in decided.values()} == {"proved"}
+    spent, _ = check(prog, "f", proof_seconds=0)
+    # Each claim the solver was to decide is unknown; an obligation with no
+    # claim on any path (no fault site for fault-handled ...) holds as it did.
+    assert spent[("callee-saved", "rbx")].status == "unknown"
+    assert spent[("return-address", "")].status == "unknown"
+    unknown = [o for o in spent.values() if o.status == "unknown"]
+    assert all("time limit of 0 seconds" in o.reason and "--limit proof-seconds=N" in o.reason for o in unknown)
+    assert "refuted" not in {o.status for o in spent.values()}
