@@ -102,7 +102,7 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
                 raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
             if placement is None:
                 placement = native_placement(path, ModuleRenaming(path.provenance).rename if len(hit[0][3]) > 1 else None)
-            _refute(hit, model, context, placement, path, solver)
+            _refute(hit, model, context, placement, path, solver, budget)
             batches.append([item for item in batch if item[2].status != Status.REFUTED])
     share = (time.perf_counter() - started) / max(1, len(claims))
     for _, obligation, _ in claims:
@@ -110,19 +110,25 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
 
 
 def _refute(items: list[tuple], model: z3.ModelRef, context: tuple[z3.BoolRef, ...], placement: z3.BoolRef,
-            path: PathResult, solver: Solver) -> None:
+            path: PathResult, solver: Solver, budget: "_Budget") -> None:
     """Refute the obligations of ``items`` (whose claims ``model``
     satisfies), each with a model the CPU can run where there is one
     (``placement``: :func:`proofs.counterexample.native_placement` of the
     path): ``model`` itself when it places the path, else one query for
     the claims a placed model may satisfy, asked again for those it does
-    not, until no placed model is left for the rest."""
+    not, until no placed model is left for the rest (or the ``budget`` is
+    spent: the rest keep ``model``)."""
     pending = list(items)
     if z3.is_true(model.eval(placement, model_completion=True)):
         found = [(pending, model, "")]
     else:
         found = []
         while pending:
+            if budget.spent():
+                found.append((pending, model, "the proof's time limit was spent before a model placed in the "
+                                              "native harness's memory was found: tdxproof replay relocates what "
+                                              "it can"))
+                break
             answer, placed = solver.check(context + (placement, bv.disjunction([item[0] for item in pending])))
             if answer is not Verdict.SAT:
                 found.append((pending, model, "no model of this violation keeps its memory accesses in the native "
