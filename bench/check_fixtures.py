@@ -24,17 +24,16 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
+from fixtures import FIXTURES, ROOT, checked_files
+
 TREES = {"unified": "unified", "legacy": "legacy", "legacy-flags": "legacy",
          "legacy-oldest": "legacy", "variants": "unified"}
 """The trees, with the era each is checked under when one process checks one tree."""
-MACRO_FILES = {"tdxcall.S"}
 TARGET = 2.0
 
 
 def tree_files(tree: str) -> list[str]:
-    return sorted(str(p) for p in (FIXTURES / tree).rglob("*.S") if p.name not in MACRO_FILES)
+    return [str(p) for p in checked_files(FIXTURES / tree)]
 
 
 def run_check(arguments: list[str], json_path: Path | None) -> tuple[float, float, int]:

@@ -29,9 +29,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
-MACRO_FILES = {"tdxcall.S"}
+from fixtures import FIXTURES, ROOT, checked_files
+
 TREE_BUILDS = {"unified": "unified-build", "legacy": "legacy-built"}
 """Tree-mode fixtures and the build directory each is also checked with."""
 
@@ -40,7 +39,7 @@ def check_runs() -> dict[str, list[str]]:
     """The ``check`` runs: a name and its arguments."""
     runs: dict[str, list[str]] = {}
     for directory in sorted(p for p in FIXTURES.iterdir() if p.is_dir() and p.name != "trees"):
-        files = sorted(p for p in directory.rglob("*.S") if p.name not in MACRO_FILES)
+        files = checked_files(directory)
         if directory.name in ("broken", "unsupported", "variants"):
             for file in files:
                 runs[f"check-{directory.name}-{file.stem}"] = [str(file.relative_to(ROOT))]
@@ -48,7 +47,7 @@ def check_runs() -> dict[str, list[str]]:
             runs[f"check-{directory.name}"] = [str(f.relative_to(ROOT)) for f in files]
     trees = FIXTURES / "trees"
     for tree in sorted(p for p in trees.iterdir() if p.is_dir() and p.name not in TREE_BUILDS.values()):
-        files = [str(f.relative_to(ROOT)) for f in sorted(tree.rglob("*.S")) if f.name not in MACRO_FILES]
+        files = [str(f.relative_to(ROOT)) for f in checked_files(tree)]
         runs[f"tree-{tree.name}"] = files
         if tree.name in TREE_BUILDS:
             build = str((trees / TREE_BUILDS[tree.name]).relative_to(ROOT))

@@ -39,9 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
-MACRO_FILES = {"tdxcall.S"}
+from fixtures import FIXTURES, ROOT, checked_files
+
 LOOSE = ("broken", "variants")
 """Fixture directories of independent files: each file is a tree of its own."""
 NOT_MEASURED = ("unsupported", "trees")
@@ -117,7 +116,7 @@ def trees(scratch: Path) -> dict[str, list[str]]:
     directory of its own, so that each is its own group): name -> files."""
     found: dict[str, list[str]] = {}
     for directory in sorted(p for p in FIXTURES.iterdir() if p.is_dir() and p.name not in NOT_MEASURED):
-        files = sorted(p for p in directory.rglob("*.S") if p.name not in MACRO_FILES)
+        files = checked_files(directory)
         if directory.name in LOOSE:
             for file in files:
                 alone = scratch / directory.name / file.stem
