@@ -111,7 +111,7 @@ from typing import Mapping, Sequence, Union
 from grammar.ast import GPR64, ExtableEntry, Program
 from grammar.source import SourceError
 from model.abi import FLAGS, RFLAGS_BIT, TRAP_GP, TRAP_UD
-from model.transfers import outside_label
+from model.transfers import PathEnd, outside_label
 
 CODE_BASE = 0x3C0D_0000
 """Where the runner's text segment (and so the code under test) is linked."""
@@ -140,7 +140,10 @@ STACK_WINDOW = (512, 128)
 NEVER_RETURNING = ("__tdx_hypercall_failed",)
 """Symbols that end a case as "panic" unless the caller says otherwise."""
 
-ENDS = ("returned", "panic", "fallthrough", "oops", "crash")
+CRASH = "crash"
+"""The end of a case that no path of the model has: the CPU stopped elsewhere."""
+ENDS = (PathEnd.RETURNED, PathEnd.PANIC, PathEnd.FALLTHROUGH, PathEnd.OOPS, CRASH)
+"""How a case ends: the model's path ends (:class:`model.transfers.PathEnd`), or :data:`CRASH`."""
 OUTCOMES = ("completion", "vmfailinvalid", "fault-ud", "fault-gp")
 ARITHMETIC_FLAGS = ("cf", "pf", "af", "zf", "sf", "of")
 _SETTABLE_FLAGS = ARITHMETIC_FLAGS + ("df",)
@@ -584,7 +587,8 @@ class NativeProgram:
         results: list[NativeResult] = []
         lines = iter(text.splitlines())
         for line in lines:
-            _, end, detail = line.split()
+            _, word, detail = line.split()
+            end = CRASH if word == CRASH else PathEnd(word)
             state = [int(word, 16) for word in next(lines).split()[1:]]
             events, memory, steps = [], [], []
             for item in lines:
@@ -601,9 +605,9 @@ class NativeProgram:
                                             values[18] if values[17] else None))
                 else:
                     memory.append((int(words[1], 16), bytes.fromhex(words[2] if len(words) > 2 else "")))
-            if end == "panic":
+            if end == PathEnd.PANIC:
                 detail = self.never_returning[int(detail)]
-            elif end == "fallthrough":
+            elif end == PathEnd.FALLTHROUGH:
                 detail = self.landings[int(detail)]
             *ranges, (stack_address, stack) = memory
             results.append(NativeResult(

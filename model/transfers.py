@@ -58,8 +58,9 @@ RET = ir.Step((ir.SetReg("rsp", ir.Binary(ir.BinOp.ADD, ir.Reg("rsp"), ir.Const(
 """A ``ret``: what ``jmp __x86_return_thunk`` does, and a tail-called external function's return."""
 
 
-class PathEnd(enum.Enum):
-    """Why a path finished: the one list every interpreter and report uses."""
+class PathEnd(enum.StrEnum):
+    """Why a path finished: the one list every interpreter and report uses
+    (a member is its word: the JSON reports and the native runner write it)."""
 
     RETURNED = "returned"
     PANIC = "panic"

@@ -47,6 +47,8 @@ from typing import Callable, Mapping, Sequence
 
 import z3
 
+from model.registry import Registry
+
 Node = Callable[[list], object]
 """A compiled node: reads its operands' values from the slot list."""
 
@@ -82,17 +84,9 @@ class Memory:
 
 
 Builder = Callable[[z3.ExprRef, tuple[int, ...]], Node]
-_BUILDERS: dict[int, Builder] = {}
-
-
-def builds(*kinds: int) -> Callable[[Builder], Builder]:
-    """Register the builder of the compiled node for Z3 decl ``kinds``."""
-    def register(builder: Builder) -> Builder:
-        for kind in kinds:
-            assert kind not in _BUILDERS, kind
-            _BUILDERS[kind] = builder
-        return builder
-    return register
+_BUILDERS = Registry("builders of compiled nodes")
+builds = _BUILDERS.register
+"""``@builds(kind, ...)``: the decorated function builds the compiled node of Z3 decl ``kinds``."""
 
 
 def _mask(term: z3.ExprRef) -> int:

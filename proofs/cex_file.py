@@ -289,7 +289,7 @@ _REGISTER = _choice(GPR64)
 _REGISTERS = _mapping(_REGISTER, hex64, len(GPR64))
 _ALL_REGISTERS = _table({reg: hex64 for reg in GPR64})
 _ORIGIN = _table({"file": _text, "line": _count, "column": _count, "expansion": _listing(_text, 256)})
-_END = _choice([end.value for end in PathEnd])
+_END = _choice(list(PathEnd))
 
 
 def _completion_status(value: dict, at: str) -> None:

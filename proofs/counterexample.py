@@ -230,7 +230,7 @@ class _Replay(Transfers[_ReplayPath]):
         return self._run(path.state, PathEnd.BOUND, None)
 
     def _run(self, state: ConcreteState, end: PathEnd, where: Origin | None) -> ConcreteRun:
-        return ConcreteRun(self.entry, state, end.value, where, self.events, self.access_log, self.faults,
+        return ConcreteRun(self.entry, state, end, where, self.events, self.access_log, self.faults,
                            self.steps, self.points, self.frame_starts)
 
     # the concrete domain
@@ -496,7 +496,7 @@ def build_counterexample(program, name, config, contract, pid, detail, model, pa
                            for t, calls in sorted(scenarios[0].external.items())},
         "tdx": scenarios[0].events,
         "path": [origin_json(origin) for origin in path.path_in(model)],
-        "end": path.end.value,
+        "end": path.end,
         "where": origin_json(claim.origin) if claim.origin else None,
         "expected": _evaluated(model, claim.expected),
         "actual": _evaluated(model, claim.actual),

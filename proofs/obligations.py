@@ -187,7 +187,7 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
         if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED):
             if solver.check((path.condition,))[0] is not Verdict.UNSAT:
                 for obligation in obligations.values():
-                    obligation.settle(Status.UNKNOWN, f"a path ended ({path.end.value}){where}: {path.detail}")
+                    obligation.settle(Status.UNKNOWN, f"a path ended ({path.end}){where}: {path.detail}")
             continue
         if path.end is PathEnd.FALLTHROUGH and solver.check((path.condition,))[0] is not Verdict.UNSAT:
             for pid in selected:

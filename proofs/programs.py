@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from grammar import ast
+from grammar.caches import CACHES
 from grammar.frontend import Preprocessing, load_preprocessed, load_program, options_key
 
 
-_PROGRAMS: dict[tuple, ast.Program] = {}
+_PROGRAMS = CACHES.cache("programs", 256)
 
 
 def program_key(files: tuple[str, ...], options) -> tuple:
@@ -42,8 +43,12 @@ def preprocess_programs(requests: list[tuple[tuple[str, ...], Any]], preprocessi
 
 
 def cached_preprocessed(files: tuple[str, ...], options, preprocessed: dict[tuple, Any]) -> ast.Program:
-    """:func:`cached_program`, from the preprocessor runs already made."""
+    """:func:`cached_program`, from the preprocessor runs already made (a
+    program that was cached when they were collected, and has been dropped
+    from the full cache since, is built from the start)."""
     key = program_key(files, options)
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = load_preprocessed(list(files), options, preprocessed.pop(key))
+        run = preprocessed.pop(key, None)
+        _PROGRAMS[key] = (load_program(list(files), options) if run is None
+                          else load_preprocessed(list(files), options, run))
     return _PROGRAMS[key]

@@ -115,9 +115,6 @@ SCRUBBED: tuple[str, ...] = tuple(
     reg for reg in abi.ENCODING_BIT if reg not in ("rax", "rsp") + abi.CALLEE_SAVED)
 """Registers that must hold no module/VMM-controlled value at return."""
 
-RETURNED, PANIC, OOPS, FALLTHROUGH = (end.value for end in (PathEnd.RETURNED, PathEnd.PANIC, PathEnd.OOPS,
-                                                            PathEnd.FALLTHROUGH))
-"""Path ends, by their :class:`model.transfers.PathEnd` values (what both views carry)."""
 
 
 # --- one algebra, two representations -----------------------------------------
@@ -320,7 +317,7 @@ class PathView:
 
     @property
     def returned(self) -> bool:
-        return self.end == RETURNED
+        return self.end == PathEnd.RETURNED
 
     def last_event(self, kind: str) -> EventView | None:
         events = [event for event in self.events if event.kind == kind]
@@ -500,7 +497,7 @@ def fault_handled(path: PathView, contract) -> Iterator[Claim]:
     for site in path.faults:
         if not site.handled:
             yield Claim("", site.guard, site.origin, "an exception-table entry", "none")
-    if path.end == OOPS and not any(not site.handled for site in path.faults):
+    if path.end == PathEnd.OOPS and not any(not site.handled for site in path.faults):
         yield Claim("", ops.boolean(True), path.where, "no oops", "oops")
 
 
@@ -513,7 +510,7 @@ def direction_flag(path: PathView, contract) -> Iterator[Claim]:
 
 @checks("no-fallthrough", "no path runs past the end of the function's code", along_path=_whole)
 def no_fallthrough(path: PathView, contract) -> Iterator[Claim]:
-    if path.end == FALLTHROUGH:
+    if path.end == PathEnd.FALLTHROUGH:
         yield Claim("", path.ops.boolean(True), path.where,
                     "leaving by ret, the return thunk, a tail call or a never-returning call",
                     f"execution goes {path.leaves_to}" if path.leaves_to else "execution falls through")
@@ -690,7 +687,7 @@ def scrub(path: PathView, varied: PathView, contract) -> Iterator[Claim]:
 @checks("panic-on-tdcall-failure", "a nonzero TDCALL status reaches the never-returning failure function",
         contract=True, applies=lambda c: c.panic_on_failure)
 def panic_on_tdcall_failure(path: PathView, contract) -> Iterator[Claim]:
-    if path.end in (PANIC, FALLTHROUGH):     # a fall-through may still reach it: undecided
+    if path.end in (PathEnd.PANIC, PathEnd.FALLTHROUGH):     # a fall-through may still reach it: undecided
         return
     ops = path.ops
     for event in path.events:

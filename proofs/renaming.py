@@ -15,6 +15,7 @@ from typing import Iterable
 
 import z3
 
+from grammar.caches import CACHES
 from model import bv
 from model.provenance import ModuleFunction, Provenance
 
@@ -52,7 +53,7 @@ class ModuleRenaming:
         return [z3.substitute_funs(term, *pairs) for term in terms]
 
 
-_RENAMINGS: dict[tuple, tuple] = {}
+_RENAMINGS = CACHES.cache("module renamings", 4_096)
 
 
 def _renaming(name: str, arity: int, width: int, twin_name: str) -> tuple[z3.FuncDeclRef, z3.ExprRef]:

@@ -81,9 +81,10 @@ from grammar.cpp import DEFAULT_CPP
 from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
 from grammar.source import Origin, SourceError
 from model import concrete
-from model.native import (CODE_BASE, COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE, STACK_SIZE,
-                          NativeCase, NativeError, NativeProgram, NativeResult, TdxBehaviour, in_region)
+from model.native import (CODE_BASE, COUNTEREXAMPLE_RSP_PAGE, CRASH, DATA_BASE, DATA_SIZE, PAGE, STACK_BASE,
+                          STACK_SIZE, NativeCase, NativeError, NativeProgram, NativeResult, TdxBehaviour, in_region)
 from model.tdx import Outcome
+from model.transfers import PathEnd
 from proofs.contracts import contract_from_record
 from proofs import cex_file
 from proofs.cex_file import number
@@ -324,14 +325,14 @@ def _end(run: SideRun, result: NativeResult, final_bytes: Mapping[int, int]) -> 
     harness's fall-through landings (:func:`model.native.with_landings`)
     ends "fallthrough", as the model's path does."""
     regs = dict(result.regs)
-    if result.end not in ("crash", "oops"):
+    if result.end not in (CRASH, PathEnd.OOPS):
         return result.end, regs
     if result.rip == _u64(final_bytes, (regs["rsp"] - 8) & _M64):
-        return "returned", regs
+        return PathEnd.RETURNED, regs
     slot = _u64(final_bytes, regs["rsp"])
     if slot is not None and not _canonical(slot) and run.code_byte(result.rip) == 0xC3:
         regs["rsp"] = (regs["rsp"] + 8) & _M64
-        return "returned", regs
+        return PathEnd.RETURNED, regs
     return result.end, regs
 
 
@@ -393,7 +394,7 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
             after["rax"] = status = number(recorded["status"])
         events.append(EventView(event.kind, outcome, _origin(recorded.get("source")), event.regs, after,
                                 status))
-    faults = tuple(FaultView(e.kind, not (end == "oops" and i == len(events) - 1), e.origin, True)
+    faults = tuple(FaultView(e.kind, not (end == PathEnd.OOPS and i == len(events) - 1), e.origin, True)
                    for i, e in enumerate(events) if e.outcome.is_fault)
     model = run.models[index]
     if model_accesses and model is not None:
@@ -403,7 +404,7 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
                          for a in sorted(final_bytes) if final_bytes[a] != run.entry_bytes.get(a))
     return PathView(ConcreteOps(), end, run.entry, final, result.flags, reader(final_bytes),
                     reader(run.entry_bytes), tuple(events), accesses, faults, None,
-                    result.detail if end == "fallthrough" else "", native_frame_points(run, index)[0])
+                    result.detail if end == PathEnd.FALLTHROUGH else "", native_frame_points(run, index)[0])
 
 
 def _origin(source: Mapping | None) -> Origin | None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterable
 
 from grammar.source import Origin
+from model.transfers import PathEnd
 from proofs import TOOL, VERSION
 from proofs.properties import CATALOG, PROPERTIES
 from proofs.outcomes import Status
@@ -205,7 +206,7 @@ def counterexample_text(result: FunctionResult, obligation, label: str) -> list[
         note = f"  [{step['note']}]" if step["note"] else ""
         lines.append(f"    {_source(step['source'])}: {step['instruction']:<32} {changed}{note}".rstrip())
     end = cex.get("end")
-    if end == "fallthrough" and cex.get("path"):
+    if end == PathEnd.FALLTHROUGH and cex.get("path"):
         end += f" (leaves the function's code after {_source(cex['path'][-1])})"
     lines.append(f"  path ends: {end}; concrete replay "
                  + ("confirms the violation" if cex.get("confirmed")

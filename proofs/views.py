@@ -90,7 +90,7 @@ def symbolic_view(result: PathResult, regions: tuple[Region, ...] = (), frame_po
                                    below, inside))
     accesses = tuple(accesses)
     faults = tuple(FaultView(f.instruction, f.handled, f.origin, f.guard) for f in result.faults)
-    return PathView(Ops(), result.end.value, result.entry.regs, result.state.regs, result.state.flags,
+    return PathView(Ops(), result.end, result.entry.regs, result.state.regs, result.state.flags,
                     result.state.load, result.entry.load, tuple(_event_view(e) for e in result.events),
                     accesses, faults, result.where, result.leaves_to,
                     _frame_points(result) if frame_points else ())

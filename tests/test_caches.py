@@ -10,13 +10,14 @@ from grammar.frontend import FrontEndOptions, load_program
 from grammar.parser import parse_instruction
 from grammar.source import Origin
 from model import bv, memory
+from proofs import programs, renaming  # noqa: F401  (their caches are registered on import)
 
 ORIGIN = Origin("a.S", 1)
 
 
 def test_every_cache_of_the_tool_is_registered():
     assert {"parse trees", "instructions", "kernel trees", "z3 constants", "z3 functions",
-            "memory places"} <= set(CACHES.sizes())
+            "memory places", "programs", "module renamings"} <= set(CACHES.sizes())
     assert all(bound > 0 for bound in CACHES.bounds().values())
 
 
@@ -54,3 +55,13 @@ def test_a_full_cache_starts_again_and_keeps_its_bound(monkeypatch):
     for number in range(40):
         assert parse_instruction(f"addq ${number}, %rax", ORIGIN, {}).operands[0].value == number
         assert len(parser._PARSED) <= 5 and len(expressions._TREES) <= 5
+
+
+def test_a_program_dropped_after_its_preprocessing_was_skipped_is_built_again(tmp_path):
+    source = tmp_path / "a.S"
+    source.write_text("\t.text\n\t.globl f\nf:\n\tret\n")
+    files, options = (str(source),), FrontEndOptions(use_shims=False)
+    built = programs.cached_program(files, options)
+    assert programs.preprocess_programs([(files, options)], None) == {}   # cached: no cpp run
+    CACHES.clear()                                                       # e.g. a full cache
+    assert programs.cached_preprocessed(files, options, {}) == built
