@@ -78,7 +78,8 @@ class FrontEndOptions:
 TREE_CONFIG = "tdxproof.toml"
 """The per-tree configuration file, read from the root of each file group."""
 
-TREE_CONFIG_KEYS = ("include_dirs", "defines")
+TREE_CONFIG_KEYS = ("include_dirs", "defines", "suppress")
+"""Its keys; ``suppress`` is read by :mod:`proofs.triage`, not by the front end."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,8 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
     The file may set ``include_dirs`` (a list of directories relative to
     it, searched before the command line's ``-I`` and the shims) and
     ``defines`` (a list of ``NAME`` or ``NAME=VALUE``, before the command
-    line's ``-D``, which therefore wins).  Anything else is an error at the
+    line's ``-D``, which therefore wins); its ``[[suppress]]`` tables are
+    the proofs' (:mod:`proofs.triage`).  Any other key is an error at the
     line and column of the key or value (:mod:`grammar.located_toml`).
     """
     path = os.path.join(root, TREE_CONFIG)
@@ -221,7 +223,7 @@ def tree_options(root: str, options: FrontEndOptions) -> FrontEndOptions:
         return options
     config = read_toml(path, "tree configuration").root().table((), TREE_CONFIG_KEYS)
     lists = {key: config.optional(key, lambda value: value.strings("a list of non-empty strings", nonempty=True), ())
-             for key in TREE_CONFIG_KEYS}
+             for key in ("include_dirs", "defines")}
     include_dirs = []
     for item in config.optional("include_dirs", lambda value: value.list(), []):
         directory = os.path.normpath(os.path.join(root, item.value))

@@ -54,7 +54,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit 2 with one paragraph (its default)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"tdxproof: error: {message} (see 'tdxproof {self.prog.split()[-1]} --help')\n")
+        command = " ".join(self.prog.split()[1:2])     # "" for the top-level parser
+        self.exit(EXIT_BAD_INPUT, f"tdxproof: error: {message} (see '{' '.join(['tdxproof', command]).strip()} --help')\n")
 
 
 def _seconds(text: str) -> float:
@@ -221,15 +222,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
     front_end.limits.check("configurations", 2 ** len(toggled),
                            f"--matrix of {len(toggled)} options ({2 ** len(toggled)} configurations)", None)
     configs = config_matrix({}, toggled)
+    groups = group_configurations(args.files, front_end, configs)
     # The C preprocessor runs go on while the prover, the model and Z3 are imported.
-    preprocessing = Preprocessing([(group.files, options) for group, runs in
-                                   group_configurations(args.files, front_end, configs) for options, _ in runs])
+    preprocessing = Preprocessing([(group.files, options) for group, runs in groups for options, _ in runs])
     try:
         from proofs.contracts import load_contracts
         from proofs.properties import CATALOG
         from proofs.prover import check_groups
         from proofs.report import json_report, sarif_report, text_report
         from proofs.settings import Settings
+        from proofs.triage import read_baseline, read_suppressions, triage
+        suppressions = read_suppressions([group.root for group, _ in groups])
+        baseline = read_baseline(args.baseline) if args.baseline else None
         if args.jobs is None:
             args.jobs = _available_cpus()
         _check_properties(args.property, CATALOG)
@@ -248,6 +252,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     checked = run.checked
     results = [result for result, _ in checked]
+    for warning in triage(results, baseline, suppressions):
+        print(f"WARNING: {warning}", file=sys.stderr)
     shared = [text for text in (results[0].assumptions if results else [])
               if all(text in r.assumptions for r in results)]
     if args.cex_dir:
@@ -264,7 +270,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(render_error(failure.error), file=sys.stderr)
     if run.failures:
         return EXIT_BAD_INPUT
-    statuses = {o.status for r in results for o in r.obligations}
+    statuses = {o.status for r in results for o in r.obligations if o.counts}
     if Status.REFUTED in statuses:
         return EXIT_REFUTED
     return EXIT_UNKNOWN if Status.UNKNOWN in statuses else EXIT_PROVED
@@ -447,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                        help="JSON report to PATH (or to stdout instead of the text report)")
     check.add_argument("--sarif", default=None, metavar="PATH", help="SARIF 2.1.0 report to PATH")
+    check.add_argument("--baseline", default=None, metavar="REPORT",
+                       help="a previous run's JSON report: its findings are accepted (listed, not detailed, "
+                            "not counted in the exit status); exit 0 when no finding is new")
     check.add_argument("--cex-dir", default=None, metavar="DIR", help="write each counterexample as JSON")
     check.add_argument("--contracts", action="append", default=[], metavar="FILE",
                        help="extra wrapper contracts (TOML, same schema as the shipped ones)")

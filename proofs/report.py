@@ -12,7 +12,9 @@ Decisions recorded here:
   under their function), then every refuted obligation as an annotated
   trace (a path that falls through says after which source line it left
   the function's code; ``no-fallthrough``'s "actual" says where it goes)
-  and every unknown one with its reason.
+  and every unknown one with its reason; last, the accepted findings
+  (:mod:`proofs.triage`: in the baseline, or suppressed with a reason),
+  one line each, without their traces.
 * JSON is SPEC.md section 8's shape and deterministic: results in input
   order (function order, then configuration order), obligations in
   catalog order, keys in a fixed order, and solver time in whole seconds
@@ -141,14 +143,22 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = (), fail
         if own:
             lines.append(f"Assumptions for {labels[id(result)]}:")
             lines += [f"  - {text}" for text in own]
+    accepted = []
     for result in results:
         for obligation in result.obligations:
-            if obligation.status == Status.REFUTED:
+            if obligation.accepted:
+                accepted.append(f"  - {obligation.status.upper()} {_title(result, obligation, labels[id(result)])}: "
+                                f"{obligation.accepted}")
+            elif obligation.status == Status.REFUTED:
                 lines.append("")
                 lines += counterexample_text(result, obligation, labels[id(result)])
             elif obligation.status == Status.UNKNOWN:
                 lines.append("")
                 lines.append(f"UNKNOWN {_title(result, obligation, labels[id(result)])}: {obligation.reason}")
+    if accepted:
+        lines.append("")
+        lines.append(f"Accepted findings, not counted in the exit status ({len(accepted)}):")
+        lines += accepted
     return "\n".join(lines) + "\n"
 
 
@@ -233,7 +243,8 @@ def json_report(results: list[FunctionResult], assumptions: list[str], failures=
             "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status,
                                   "seconds": math.ceil(o.seconds)},
                                  **({"counterexample": o.counterexample} if o.counterexample else {}),
-                                 **({"reason": o.reason} if o.reason else {}))
+                                 **({"reason": o.reason} if o.reason else {}),
+                                 **({"accepted": o.accepted} if o.accepted else {}))
                             for o in r.obligations],
         } for r in results],
     }

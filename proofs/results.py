@@ -26,6 +26,14 @@ class ObligationResult:
     counterexample: dict | None = None
     origin: Origin | None = None
     reason: str = ""
+    accepted: str = ""
+    """Why this finding does not count (suppressed, in the baseline:
+    :mod:`proofs.triage`); "" when it does."""
+
+    @property
+    def counts(self) -> bool:
+        """Whether this obligation is a finding that decides the exit status."""
+        return self.status != Status.PROVED and not self.accepted
 
 
 @dataclass
