@@ -45,17 +45,17 @@ def _install(outdir: Path) -> None:
     def key(obligation) -> tuple:
         return (*row[0], obligation.pid, obligation.detail)
 
-    def check(self, constraints, _check=Solver.check):
+    def ask(self, *more, _ask=Solver._ask):
         started = time.perf_counter()
         try:
-            return _check(self, constraints)
+            return _ask(self, *more)
         finally:
             solver_seconds[0] += time.perf_counter() - started
 
-    def decide(claims, context, path, solver, budget, _decide=obligations._decide):
+    def decide(claims, *rest, _decide=obligations._decide):
         started, solver_before, placed_before = time.perf_counter(), solver_seconds[0], list(placing)
         try:
-            return _decide(claims, context, path, solver, budget)
+            return _decide(claims, *rest)
         finally:
             total = time.perf_counter() - started - (placing[0] - placed_before[0])
             in_solver = solver_seconds[0] - solver_before - (placing[1] - placed_before[1])
@@ -66,10 +66,10 @@ def _install(outdir: Path) -> None:
 
     placing = [0.0, 0.0]                                    # placement queries: seconds, of which in the solver
 
-    def refute(items, model, context, placement, path, solver, budget, _refute=obligations._refute):
+    def refute(items, *rest, _refute=obligations._refute):
         started, solver_before = time.perf_counter(), solver_seconds[0]
         try:
-            return _refute(items, model, context, placement, path, solver, budget)
+            return _refute(items, *rest)
         finally:
             total, in_solver = time.perf_counter() - started, solver_seconds[0] - solver_before
             placing[0], placing[1] = placing[0] + total, placing[1] + in_solver
@@ -97,7 +97,7 @@ def _install(outdir: Path) -> None:
                         "stages": dict(v)} for k, v in spent.items()]
             (outdir / f"{os.getpid()}.json").write_text(json.dumps(records))
 
-    Solver.check = check
+    Solver._ask = ask
     obligations._decide, obligations._refute = decide, refute
     prover.build_counterexample, prover.check_function, prover._task = build, check_function, task
 
