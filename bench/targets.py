@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures import FIXTURES, ROOT, checked_files
-from obligation_times import slowest
+import obligation_times
 
 LOOSE = ("broken", "variants")
 """Fixture directories of independent files: each file is a tree of its own."""
@@ -164,7 +164,7 @@ def main() -> int:
         timed = Path(scratch) / "obligation-times"
         subprocess.run([sys.executable, str(Path(__file__).parent / "obligation_times.py"), str(timed),
                         *check, *every_file], cwd=ROOT, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-        slow = slowest(timed)
+        slow = obligation_times.slowest(timed)
 
         by_verdict: dict[str, list[float]] = {"refuted": [], "proved": []}
         unknowns, by_solver = found.unknown, found.by_solver
