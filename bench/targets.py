@@ -20,6 +20,11 @@ shows the median and the ratio to the target (under 1.00 meets it).
   (target 20 s).
 - ``memory``: the peak of all the runs (target 1 GiB).
 
+A section of its own then lists the slowest ten obligations of the
+``forms`` run, each with its seconds by stage and the stage that
+dominated it (:mod:`obligation_times`: the same ``check``, its stages
+timed in-process; the report's seconds are whole seconds).
+
 Usage: python bench/targets.py [--runs N] [--quick]
 (``--quick``: one run, and mutate left out.)
 """
@@ -40,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures import FIXTURES, ROOT, checked_files
+import obligation_times
 
 LOOSE = ("broken", "variants")
 """Fixture directories of independent files: each file is a tree of its own."""
@@ -155,6 +161,11 @@ def main() -> int:
                      f"{1000 * wall / count:.1f} ms/row; {found.proved} proved, {found.refuted} refuted, "
                      f"{found.unknown} unknown"))
 
+        timed = Path(scratch) / "obligation-times"
+        subprocess.run([sys.executable, str(Path(__file__).parent / "obligation_times.py"), str(timed),
+                        *check, *every_file], cwd=ROOT, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        slow = obligation_times.slowest(timed)
+
         by_verdict: dict[str, list[float]] = {"refuted": [], "proved": []}
         unknowns, by_solver = found.unknown, found.by_solver
         slowest = ("", 0.0)
@@ -201,6 +212,13 @@ def main() -> int:
     print(f"{'target':66} {'wall s':>7} {'CPU s':>7} {'MiB':>7} {'ratio':>6}  note")
     for name, wall, cpu, mib, ratio, note in rows:
         print(f"{name:66} {wall:7.2f} {cpu:7.2f} {mib:7.0f} {ratio:6.2f}  {note}")
+    print("\nthe slowest ten obligations of the forms run (one run, wall seconds in-process, by stage)")
+    for record in slow:
+        stages = ", ".join(f"{stage} {seconds:.3f}" for stage, seconds in
+                           sorted(record["stages"].items(), key=lambda item: -item[1]) if seconds >= 0.0005)
+        obligation = f"{record['property']}{':' + record['detail'] if record['detail'] else ''}"
+        print(f"{record['seconds']:6.3f}  {record['function']} [{record['config']}] {obligation} "
+              f"({Path(record['files'][0]).name}): {record['dominant']} dominated; {stages}")
     return 0
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Callable, NoReturn
 
 from grammar import ast
+from grammar.caches import CACHES
 from grammar.source import SourceError
 from model import ir
 from model.ir import BinOp, UnOp
@@ -52,8 +53,21 @@ _SEMANTICS = Registry("semantic functions")
 semantics = _SEMANTICS.register
 
 
+_LIFTED = CACHES.cache("lifted steps", 20_000)
+"""Instruction -> its IR step: every row of every configuration lifts the
+same instructions, and the parent's contract choice lifts them before the
+workers fork (IR nodes are immutable, so one step serves every reader)."""
+
+
 def lift(instr: ast.Instruction) -> ir.Step:
     """The IR step of ``instr``; :class:`UnsupportedInstruction` if not modelled."""
+    step = _LIFTED.get(instr)
+    if step is None:
+        step = _LIFTED[instr] = _lift(instr)
+    return step
+
+
+def _lift(instr: ast.Instruction) -> ir.Step:
     if instr.base in UNSUPPORTED:
         raise UnsupportedInstruction(
             f"unsupported instruction '{instr}' ({UNSUPPORTED[instr.base]})", instr.origin)

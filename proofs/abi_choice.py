@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from grammar import ast
+from grammar.caches import CACHES
 from grammar.declarations import Prototype, StructLayout
 from model import abi
 from model.evidence import Evidence, gather
@@ -455,6 +456,19 @@ def choose_contract(program: ast.Program, name: str, settings: Settings) -> Choi
     """The contract of ``name`` (:func:`choose`) under the run's ``--abi``,
     ``--variant``, contracts and kernel tree (:class:`proofs.settings.Settings`)."""
     facts = settings.declarations
-    return choose(program, name, settings.contracts, settings.era, settings.variants.get(name),
-                  facts.prototypes.get(name) if facts is not None else None,
-                  facts.structs if facts is not None else None)
+    inputs = (program, settings.contracts, facts.prototypes.get(name) if facts is not None else None,
+              facts.structs if facts is not None else None)
+    key = (*(id(given) for given in inputs), name, settings.era, settings.variants.get(name))
+    kept = _CHOICES.get(key)
+    if kept is None or any(old is not given for old, given in zip(kept[0], inputs)):
+        kept = _CHOICES[key] = (inputs, choose(program, name, settings.contracts, settings.era,
+                                               settings.variants.get(name), *inputs[2:]))
+    return kept[1]
+
+
+_CHOICES = CACHES.cache("contract choices", 4_096)
+"""(program, contracts, prototype, layouts by identity; name, era,
+variant) -> the :class:`Choice`, with the inputs it was made of (kept, so
+that an identity is not reused while cached): the run's selectors choose
+every row's contract in the parent, and the worker checking the row, a
+fork of it, finds the choice made."""

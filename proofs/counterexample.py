@@ -441,9 +441,23 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
                 model[decl].as_long()
     external = {target: [calls[serial] for serial in sorted(calls)] for target, calls in callers.items()}
     rename = ModuleRenaming(path.provenance).rename if varied else None
-    memory_array = entry.memory.array
     return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
-                    lambda address: _value(model, z3.Select(memory_array, z3.BitVecVal(address, 64))))
+                    _byte_reader(model, entry.memory.array))
+
+
+def _byte_reader(model: z3.ModelRef, array: z3.ArrayRef) -> Callable[[int], int]:
+    """The entry memory's byte at an address, as ``model`` has it: read off
+    the model's value of the whole array (stores over a constant array)
+    once, instead of a model evaluation per byte; an array value of any
+    other shape is evaluated byte by byte."""
+    value, stored = model.eval(array, model_completion=True), {}
+    while z3.is_store(value) and z3.is_bv_value(value.arg(1)) and z3.is_bv_value(value.arg(2)):
+        stored.setdefault(value.arg(1).as_long(), value.arg(2).as_long())
+        value = value.arg(0)
+    if z3.is_const_array(value) and z3.is_bv_value(value.arg(0)):
+        default = value.arg(0).as_long()
+        return lambda address: stored.get(address, default)
+    return lambda address: _value(model, z3.Select(array, z3.BitVecVal(address, 64)))
 
 
 def _render(value) -> str | None:

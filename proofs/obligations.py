@@ -13,7 +13,8 @@ states its claims (:mod:`proofs.properties`, over the path's view,
   assumptions (:meth:`model.executor.Solver.shared`);
 * **sat** on any path refutes the obligation, with the model kept as its
   witness (one in which the path runs natively where it puts it, when
-  there is one: :func:`proofs.counterexample.native_placement`);
+  there is one: :func:`proofs.counterexample.native_placement`, asked
+  in the scope of the query that found the first model);
   **unknown** on any path (and no sat) leaves it unknown; **unsat**
   everywhere proves it -- unless a feasible path ended at a bound or on
   something unsupported, which makes every obligation not refuted
@@ -30,6 +31,7 @@ states its claims (:mod:`proofs.properties`, over the path's view,
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import z3
 
@@ -90,34 +92,38 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
         query = z3.simplify(bv.disjunction([item[0] for item in batch]))
         if z3.is_false(query):
             continue
-        answer, model = solver.check(context + (query,))
-        if answer is Verdict.UNKNOWN:
-            if len(batch) == 1:
-                batch[0][2].settle(Status.UNKNOWN, f"solver: {solver.reason}")
-            else:
-                batches += [[item] for item in reversed(batch)]
-        elif answer is Verdict.SAT:
-            hit = [item for item in batch if z3.is_true(model.eval(item[0], model_completion=True))]
-            if not hit:
-                raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
-            if placement is None:
-                placement = native_placement(path, ModuleRenaming(path.provenance).rename if len(hit[0][3]) > 1 else None)
-            _refute(hit, model, context, placement, path, solver, budget)
-            batches.append([item for item in batch if item[2].status != Status.REFUTED])
+        with solver.scope(context + (query,)) as ask:
+            answer, model = ask()
+            if answer is Verdict.UNKNOWN:
+                if len(batch) == 1:
+                    batch[0][2].settle(Status.UNKNOWN, f"solver: {solver.reason}")
+                else:
+                    batches += [[item] for item in reversed(batch)]
+            elif answer is Verdict.SAT:
+                hit = [item for item in batch if z3.is_true(model.eval(item[0], model_completion=True))]
+                if not hit:
+                    raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
+                if placement is None:
+                    placement = native_placement(path, ModuleRenaming(path.provenance).rename
+                                                 if len(hit[0][3]) > 1 else None)
+                _refute(hit, model, ask, placement, path, budget)
+                batches.append([item for item in batch if item[2].status != Status.REFUTED])
     share = (time.perf_counter() - started) / max(1, len(claims))
     for _, obligation, _ in claims:
         obligation.seconds += share
 
 
-def _refute(items: list[tuple], model: z3.ModelRef, context: tuple[z3.BoolRef, ...], placement: z3.BoolRef,
-            path: PathResult, solver: Solver, budget: "_Budget") -> None:
+def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Verdict, z3.ModelRef | None]],
+            placement: z3.BoolRef, path: PathResult, budget: "_Budget") -> None:
     """Refute the obligations of ``items`` (whose claims ``model``
     satisfies), each with a model the CPU can run where there is one
     (``placement``: :func:`proofs.counterexample.native_placement` of the
     path): ``model`` itself when it places the path, else one query for
     the claims a placed model may satisfy, asked again for those it does
     not, until no placed model is left for the rest (or the ``budget`` is
-    spent: the rest keep ``model``)."""
+    spent: the rest keep ``model``).  The queries are asked in the scope
+    of the one that found ``model`` (``ask``: :meth:`Solver.scope`), which
+    holds the path's context and a disjunction the claims imply."""
     pending = list(items)
     if z3.is_true(model.eval(placement, model_completion=True)):
         found = [(pending, model, "")]
@@ -129,7 +135,7 @@ def _refute(items: list[tuple], model: z3.ModelRef, context: tuple[z3.BoolRef, .
                                               "native harness's memory was found: tdxproof replay relocates what "
                                               "it can"))
                 break
-            answer, placed = solver.check(context + (placement, bv.disjunction([item[0] for item in pending])))
+            answer, placed = ask(placement, bv.disjunction([item[0] for item in pending]))
             if answer is not Verdict.SAT:
                 found.append((pending, model, "no model of this violation keeps its memory accesses in the native "
                                               "harness's memory" + (" (solver: unknown)" if answer is Verdict.UNKNOWN

@@ -17,7 +17,8 @@ ORIGIN = Origin("a.S", 1)
 
 def test_every_cache_of_the_tool_is_registered():
     assert {"parse trees", "instructions", "kernel trees", "z3 constants", "z3 functions",
-            "memory places", "programs", "module renamings"} <= set(CACHES.sizes())
+            "memory places", "programs", "module renamings", "lifted steps",
+            "contract choices"} <= set(CACHES.sizes())
     assert all(bound > 0 for bound in CACHES.bounds().values())
 
 

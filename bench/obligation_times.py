@@ -1,0 +1,126 @@
+"""Where each obligation's time goes: a ``tdxproof check`` run in this
+process, with the prover's stages timed from outside (a benchmark hook:
+the tool's code and its JSON report are unchanged; the report's seconds
+are whole seconds, too coarse to rank obligations).
+
+For every obligation of every function x configuration row it records the
+seconds spent, by stage:
+
+- ``decide: solver`` / ``decide: claims``: the path queries that decide
+  it (:func:`proofs.obligations._decide`, the solver's time and the rest:
+  views, claims, simplification), shared evenly among the claims of the
+  path, as the report's own ``seconds`` are;
+- ``placement: solver``: the queries for a model the native harness can
+  run (:func:`proofs.obligations._refute`), shared among the obligations
+  they refute;
+- ``counterexample``: building, replaying and confirming its
+  counterexample (:func:`proofs.counterexample.build_counterexample`).
+
+The rows' symbolic execution and contract choice are per row, not per
+obligation, and are left out.  Each worker (a fork per task) writes its
+rows to a JSON file of ``OUTDIR``; :func:`slowest` reads them back.
+
+Usage: python bench/obligation_times.py OUTDIR check ARGS...
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _install(outdir: Path) -> None:
+    """Wrap the prover's stages so that each obligation's seconds are
+    counted by stage (module doc)."""
+    from model.executor import Solver
+    from proofs import obligations, prover
+
+    spent: dict[tuple, collections.Counter] = {}
+    row: list = [None]                                      # (files, function, config) being checked
+    solver_seconds = [0.0]
+
+    def key(obligation) -> tuple:
+        return (*row[0], obligation.pid, obligation.detail)
+
+    def ask(self, *more, _ask=Solver._ask):
+        started = time.perf_counter()
+        try:
+            return _ask(self, *more)
+        finally:
+            solver_seconds[0] += time.perf_counter() - started
+
+    def decide(claims, *rest, _decide=obligations._decide):
+        started, solver_before, placed_before = time.perf_counter(), solver_seconds[0], list(placing)
+        try:
+            return _decide(claims, *rest)
+        finally:
+            total = time.perf_counter() - started - (placing[0] - placed_before[0])
+            in_solver = solver_seconds[0] - solver_before - (placing[1] - placed_before[1])
+            for _, obligation, _ in claims:
+                counter = spent.setdefault(key(obligation), collections.Counter())
+                counter["decide: solver"] += in_solver / len(claims)
+                counter["decide: claims"] += (total - in_solver) / len(claims)
+
+    placing = [0.0, 0.0]                                    # placement queries: seconds, of which in the solver
+
+    def refute(items, *rest, _refute=obligations._refute):
+        started, solver_before = time.perf_counter(), solver_seconds[0]
+        try:
+            return _refute(items, *rest)
+        finally:
+            total, in_solver = time.perf_counter() - started, solver_seconds[0] - solver_before
+            placing[0], placing[1] = placing[0] + total, placing[1] + in_solver
+            for item in items:
+                spent.setdefault(key(item[2]), collections.Counter())["placement: solver"] += total / len(items)
+
+    def build(program, name, config, contract, pid, detail, *rest, _build=prover.build_counterexample):
+        started = time.perf_counter()
+        try:
+            return _build(program, name, config, contract, pid, detail, *rest)
+        finally:
+            spent.setdefault((*row[0], pid, detail), collections.Counter())["counterexample"] += \
+                time.perf_counter() - started
+
+    def check_function(program, name, config, settings, _check_function=prover.check_function):
+        row[0] = (program.files, name, config)
+        return _check_function(program, name, config, settings)
+
+    def task(arguments, _task=prover._task):
+        spent.clear()
+        try:
+            return _task(arguments)
+        finally:
+            records = [{"files": list(k[0]), "function": k[1], "config": k[2], "property": k[3], "detail": k[4],
+                        "stages": dict(v)} for k, v in spent.items()]
+            (outdir / f"{os.getpid()}.json").write_text(json.dumps(records))
+
+    Solver._ask = ask
+    obligations._decide, obligations._refute = decide, refute
+    prover.build_counterexample, prover.check_function, prover._task = build, check_function, task
+
+
+def slowest(outdir: Path, count: int = 10) -> list[dict]:
+    """The ``count`` obligations of the most seconds, each with its stages
+    and the stage that dominated it (``dominant``), slowest first."""
+    records = [r for file in sorted(outdir.glob("*.json")) for r in json.loads(file.read_text())]
+    for record in records:
+        record["seconds"] = sum(record["stages"].values())
+        record["dominant"] = max(record["stages"], key=record["stages"].get)
+    return sorted(records, key=lambda r: -r["seconds"])[:count]
+
+
+def main() -> int:
+    outdir = Path(sys.argv[1])
+    outdir.mkdir(parents=True, exist_ok=True)
+    _install(outdir)
+    from proofs import cli
+    status = cli.main(sys.argv[2:])
+    sys.stdout.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
