@@ -95,7 +95,7 @@ def assert_consistent(status: int, log: dict, report: dict | None, err: str) -> 
     """The log says what the run did: one run, its exit status, a rule per
     catalog ID, a result per refuted or unknown obligation of the JSON report
     at a line of a file that exists, the trace as the code flow, an error
-    notification per bad input printed."""
+    notification per bad input printed, a warning one per notice."""
     [run] = log["runs"]
     [invocation] = run["invocations"]
     assert invocation["exitCode"] == status and invocation["executionSuccessful"] == (status != 2)
@@ -115,6 +115,10 @@ def assert_consistent(status: int, log: dict, report: dict | None, err: str) -> 
     if report is None:
         assert status == 2 and errors and "results" not in run
         return
+    warnings = [n["message"]["text"] for n in invocation.get("toolExecutionNotifications", [])
+                if n["level"] == "warning"]
+    assert warnings == list(dict.fromkeys(notice for result in report["results"]
+                                          for notice in result.get("notices", [])))
     findings = [(result["function"], result["config"], o) for result in report["results"] for o in result["obligations"]
                 if o["status"] != "proved"]
     assert report["summary"]["refuted"] + report["summary"]["unknown"] == len(findings) == len(run["results"])
