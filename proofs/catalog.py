@@ -61,7 +61,7 @@ TEXTS: dict[str, PropertyText] = {
         "never safe in the kernel."),
     "frame": PropertyText(
         "every write lands in the function's own frame or a struct of its contract",
-        "Every memory write lands in the function's own stack frame (the 4096 bytes below the entry RSP) "
+        "Every memory write lands in the function's own stack frame (the stack below the entry RSP it may use) "
         "or in a region the contract names (its args/out struct).",
         "A store at a wrong offset into the struct (past its end), through the wrong register, or through a "
         "pointer the contract does not pass.  If the wrapper is meant to write there, name the region in its "
