@@ -44,14 +44,54 @@ EXIT_INTERNAL = 70
 """A bug of ours (``EX_SOFTWARE`` of sysexits.h)."""
 EXIT_INTERRUPTED = 130
 """Ended by SIGINT (128 + the signal's number, as shells report it)."""
+EXIT_ANY = {EXIT_BAD_INPUT: "bad input or usage (one paragraph on stderr)",
+            EXIT_INTERNAL: "internal error (a bug of tdxproof; --debug prints the traceback)",
+            EXIT_INTERRUPTED: "interrupted (Ctrl-C)"}
+"""The exit statuses every command may end with."""
+EXIT_STATUSES = {
+    "check": {EXIT_PROVED: "every obligation proved", EXIT_REFUTED: "at least one obligation refuted",
+              EXIT_UNKNOWN: "none refuted, at least one unknown (a solver timeout, a bound reached)"},
+    "equiv": {EXIT_PROVED: "equivalent", EXIT_REFUTED: "different (a counterexample)",
+              EXIT_UNKNOWN: "unknown (a solver timeout, a bound reached)"},
+    "replay": {EXIT_PROVED: "the CPU reproduced the violation", EXIT_REFUTED: "it did not"},
+    "mutate": {EXIT_PROVED: "the mutants were run (their verdicts are the report)"},
+    "parse": {EXIT_PROVED: "parsed"},
+    "ir": {EXIT_PROVED: "lifted"},
+}
+"""What each command's exit statuses mean, besides :data:`EXIT_ANY`."""
+FIRMWARE_HELP = ("spec (the default): a SEAMCALL preserves RBP; clobbers-rbp: it may change RBP, "
+                 "as old TDX module firmware did")
 REPORT_BUGS = "https://github.com/tdxproof/tdxproof/issues"
 MAX_SECONDS = 86400.0
 """The longest ``--timeout`` (a day per query: beyond it, say unknown)."""
 MAX_JOBS = 1024
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's, but a line that starts with a space (a row of a table:
+    the exit statuses, the property catalog) is kept as it is; the other
+    lines are filled as paragraphs."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines: list[str] = []
+        paragraph: list[str] = []
+        for line in text.splitlines() + [""]:
+            if line.startswith(" ") or not line.strip():
+                if paragraph:
+                    lines.append(argparse.HelpFormatter._fill_text(self, " ".join(paragraph), width, indent))
+                    paragraph.clear()
+                lines.append(indent + line if line.strip() else "")
+            else:
+                paragraph.append(line)
+        return "\n".join(lines).rstrip("\n")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit 2 with one paragraph (its default)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         command = " ".join(self.prog.split()[1:2])     # "" for the top-level parser
@@ -86,12 +126,30 @@ def _config_option(text: str) -> tuple[str, bool]:
     return name, value == "y"
 
 
+def _epilog(command: str | None, properties: bool) -> str:
+    """The end of a command's ``--help`` (``None``: the tool's): its exit
+    statuses, and the property catalog when it takes ``--property``."""
+    if command is None:
+        statuses = {EXIT_PROVED: "proved (equivalent; replay: reproduced)", EXIT_REFUTED: "refuted (different)",
+                    EXIT_UNKNOWN: "unknown", **EXIT_ANY}
+    else:
+        statuses = {**EXIT_STATUSES[command], **EXIT_ANY}
+    lines = ["exit status:"] + [f"  {status:<4}{meaning}" for status, meaning in sorted(statuses.items())]
+    if properties:
+        from proofs.catalog import CATALOG, TEXTS
+        lines += ["", "properties (--property ID):"]
+        lines += [f"  {pid:<25}{TEXTS[pid].summary}" for pid in CATALOG]
+    return "\n".join(lines)
+
+
 def _add_front_end_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="kernel .S files")
     parser.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
                         help="include directory (searched before the shipped shims)")
-    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]")
-    parser.add_argument("-U", dest="undefines", action="append", default=[], metavar="NAME")
+    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]",
+                        help="define a preprocessor macro, as cc -D does")
+    parser.add_argument("-U", dest="undefines", action="append", default=[], metavar="NAME",
+                        help="undefine a preprocessor macro, as cc -U does")
     parser.add_argument("--config", dest="configs", action="append", default=[], type=_config_option,
                         metavar="CONFIG_X=y|n", help="set a kernel config option")
     parser.add_argument("--cpp", default=None, help="C preprocessor command (default: cc -E)")
@@ -215,21 +273,38 @@ def _available_cpus() -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    """A ``check``: its reports, and the SARIF log also when bad input
+    stops it (the error is then in the log, and raised on)."""
     front_end = _front_end_options(args)
     _check_outputs(args.files + list(args.contracts), [("--json", args.json), ("--sarif", args.sarif),
                                                       ("--cex-dir", args.cex_dir)])
-    toggled = _matrix_options(args.matrix, dict(args.configs))
-    front_end.limits.check("configurations", 2 ** len(toggled),
-                           f"--matrix of {len(toggled)} options ({2 ** len(toggled)} configurations)", None)
-    configs = config_matrix({}, toggled)
-    groups = group_configurations(args.files, front_end, configs)
+    groups: list = []
+    try:
+        toggled = _matrix_options(args.matrix, dict(args.configs))
+        front_end.limits.check("configurations", 2 ** len(toggled),
+                               f"--matrix of {len(toggled)} options ({2 ** len(toggled)} configurations)", None)
+        configs = config_matrix({}, toggled)
+        groups = group_configurations(args.files, front_end, configs)
+        run = _check_run(args, front_end, configs, groups)
+        status = _check_reports(args, run)
+    except SourceError as error:
+        if args.sarif:
+            _write_sarif(args.sarif, None, error, EXIT_BAD_INPUT, groups)
+        raise
+    if args.sarif:
+        _write_sarif(args.sarif, run, None, status, groups)
+    return status
+
+
+def _check_run(args: argparse.Namespace, front_end: FrontEndOptions, configs: list[dict[str, bool]], groups):
+    """The verdicts of a ``check`` (:class:`proofs.results.RunResult`), its
+    findings triaged (:mod:`proofs.triage`)."""
     # The C preprocessor runs go on while the prover, the model and Z3 are imported.
     preprocessing = Preprocessing([(group.files, options) for group, runs in groups for options, _ in runs])
     try:
         from proofs.contracts import load_contracts
         from proofs.properties import CATALOG
         from proofs.prover import check_groups
-        from proofs.report import json_report, sarif_report, text_report
         from proofs.settings import Settings
         from proofs.triage import read_baseline, read_suppressions, triage
         suppressions = read_suppressions([group.root for group, _ in groups])
@@ -246,20 +321,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
                            preprocessing, properties_given=bool(args.property))
     finally:
         preprocessing.close()
+    for warning in triage([result for result, _ in run.checked], baseline, suppressions):
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return run
+
+
+def _check_reports(args: argparse.Namespace, run) -> int:
+    """The text or JSON report and the counterexample files of ``run``; its exit status."""
+    from proofs.report import json_report, text_report
     if run.failures and not run.checked:
         for failure in run.failures:
             print(render_error(failure.error), file=sys.stderr)
         return EXIT_BAD_INPUT
     checked = run.checked
     results = [result for result, _ in checked]
-    for warning in triage(results, baseline, suppressions):
-        print(f"WARNING: {warning}", file=sys.stderr)
     shared = [text for text in (results[0].assumptions if results else [])
               if all(text in r.assumptions for r in results)]
     if args.cex_dir:
         _write_counterexamples(args.cex_dir, checked)
-    if args.sarif:
-        _write_json(args.sarif, sarif_report(results))
     if args.json == "-":
         print(json.dumps(json_report(results, shared, run.failures), indent=2))
     else:
@@ -274,6 +353,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if Status.REFUTED in statuses:
         return EXIT_REFUTED
     return EXIT_UNKNOWN if Status.UNKNOWN in statuses else EXIT_PROVED
+
+
+def _write_sarif(path: str, run, error: SourceError | None, status: int, groups) -> None:
+    """The SARIF log of a ``check`` (:func:`proofs.sarif.sarif_log`): of
+    ``run``, or of the ``error`` that stopped it."""
+    from proofs.sarif import sarif_log, uri_roots
+    results = [result for result, _ in run.checked] if run else []
+    meaning = {**EXIT_STATUSES["check"], **EXIT_ANY}[status]
+    _write_json(path, sarif_log(results, run.failures if run else [], error, status, meaning,
+                                uri_roots(group for group, _ in groups), os.getcwd()))
 
 
 def _write_json(path: str, data) -> None:
@@ -413,28 +502,37 @@ def _cmd_equiv(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tdxproof", description=__doc__.splitlines()[0])
+    from proofs import VERSION
+    parser = _Parser(prog="tdxproof", epilog=_epilog(None, True),
+                     description="Prove that the Linux kernel's Intel TDX calling-convention wrappers keep "
+                                 "their ABI, or print a counterexample.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}",
+                        help="print the version and exit")
     parser.add_argument("--debug", action="store_true",
                         help="on an internal error, print the Python traceback too")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     help="the command ('tdxproof COMMAND --help' for its options)")
     debug = _Parser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="on an internal error, print the Python traceback too")
 
     parse = commands.add_parser(
-        "parse", parents=[debug], help="functions and instructions with source locations")
+        "parse", parents=[debug], help="functions and instructions with source locations",
+        epilog=_epilog("parse", False))
     _add_front_end_options(parse)
     parse.add_argument("--json", action="store_true", help="machine-readable output")
     parse.set_defaults(run=_cmd_parse)
 
     ir = commands.add_parser(
-        "ir", parents=[debug], help="the IR of each function, readable")
+        "ir", parents=[debug], help="the IR of each function, readable", epilog=_epilog("ir", False))
     _add_front_end_options(ir)
-    ir.add_argument("--function", action="append", default=[], metavar="NAME")
+    ir.add_argument("--function", action="append", default=[], metavar="NAME",
+                    help="print only this function (repeatable; default: every function)")
     ir.set_defaults(run=_cmd_ir)
 
     check = commands.add_parser(
-        "check", parents=[debug], help="prove the property catalog, or print counterexamples")
+        "check", parents=[debug], help="prove the property catalog, or print counterexamples",
+        epilog=_epilog("check", True))
     _add_front_end_options(check)
     check.add_argument("--function", action="append", default=[], metavar="NAME",
                        help="check only this function (repeatable; default: every function)")
@@ -444,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="force the contract era (default: each function's from its own code)")
     check.add_argument("--matrix", action="append", default=[], metavar="CONFIG_X",
                        help="check with CONFIG_X=y and with CONFIG_X=n (repeatable: every combination)")
-    check.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")
+    check.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec", help=FIRMWARE_HELP)
     check.add_argument("--tdcall-may-fault", action="store_true",
                        help="TDCALL may also raise #UD/#GP (default: it completes)")
     check.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
@@ -452,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="tasks checked at once (default: the CPUs this process may use)")
     check.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                        help="JSON report to PATH (or to stdout instead of the text report)")
-    check.add_argument("--sarif", default=None, metavar="PATH", help="SARIF 2.1.0 report to PATH")
+    check.add_argument("--sarif", default=None, metavar="PATH",
+                       help="SARIF 2.1.0 log to PATH (also when the run fails with exit status 2)")
     check.add_argument("--baseline", default=None, metavar="REPORT",
                        help="a previous run's JSON report: its findings are accepted (listed, not detailed, "
                             "not counted in the exit status); exit 0 when no finding is new")
@@ -464,20 +563,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_cmd_check)
 
     replay = commands.add_parser(
-        "replay", parents=[debug], help="run a counterexample natively, show what the CPU did")
+        "replay", parents=[debug], help="run a counterexample natively, show what the CPU did",
+        epilog=_epilog("replay", False))
     replay.add_argument("counterexample", metavar="CEX.json", help="a file written by check --cex-dir or equiv")
     replay.add_argument("--cpp", default=None, type=_command,
                         help="C preprocessor command (default: cc -E; never the one the file records)")
     replay.set_defaults(run=_cmd_replay)
 
     mutate = commands.add_parser(
-        "mutate", parents=[debug], help="which mutants of a function the properties catch")
+        "mutate", parents=[debug], help="which mutants of a function the properties catch",
+        epilog=_epilog("mutate", True))
     _add_front_end_options(mutate)
     mutate.add_argument("--function", required=True, metavar="NAME", help="the function to mutate")
     mutate.add_argument("--property", action="append", default=[], metavar="ID",
                         help="check only this property (repeatable; default: the whole catalog)")
-    mutate.add_argument("--abi", choices=("unified", "legacy"), default=None)
-    mutate.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec")
+    mutate.add_argument("--abi", choices=("unified", "legacy"), default=None,
+                        help="force the contract era (default: the function's from its own code)")
+    mutate.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec", help=FIRMWARE_HELP)
     mutate.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
     mutate.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="worker processes")
     mutate.add_argument("--no-equiv", action="store_true",
@@ -492,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "LEFT.S[,MORE]:FUNC RIGHT.S[,MORE]:FUNC (paths relative to the current directory) with "
                     "the mapping options below, each the spec-file key it names.  With no --same and no "
                     "--relate, the short form assumes both functions are called alike: every GPR but RSP "
-                    "holds the same value on both sides at entry.")
+                    "holds the same value on both sides at entry.",
+        epilog=_epilog("equiv", False))
     equiv.add_argument("spec", nargs="+", metavar="SPEC.toml | LEFT RIGHT",
                        help="a spec file (the two sides, the relation, the observables), or two sides "
                             "FILE[,FILE...]:FUNCTION")

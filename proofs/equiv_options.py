@@ -30,8 +30,8 @@ class ShortFormOption:
 
 SHORT_FORM_OPTIONS = (
     ShortFormOption("include_dirs", "-I", "DIR", "include directory for both sides"),
-    ShortFormOption("defines", "-D", "NAME[=VALUE]"),
-    ShortFormOption("undefines", "-U", "NAME"),
+    ShortFormOption("defines", "-D", "NAME[=VALUE]", "define a preprocessor macro on both sides"),
+    ShortFormOption("undefines", "-U", "NAME", "undefine a preprocessor macro on both sides"),
     ShortFormOption("same", "--same", "REG[,REG...]",
                     "left.REG == right.REG at entry (relation.same).  With no --same and no "
                     "--relate: every GPR but RSP is the same on both sides"),

@@ -1,4 +1,5 @@
-"""The property catalog (SPEC.md section 7): one checker per property ID.
+"""The property catalog (SPEC.md section 7): one checker per property ID
+(the IDs and what the reports say of each are :mod:`proofs.catalog`).
 
 A checker reads one finished path through a :class:`PathView` and yields
 :class:`Claim` objects: "on this path, ``violated`` would break obligation
@@ -99,14 +100,7 @@ from grammar.source import Origin
 from model import abi, bv
 from model.tdx import Outcome
 from model.transfers import PathEnd
-
-CATALOG: tuple[str, ...] = (
-    "callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
-    "fault-handled", "direction-flag", "no-fallthrough", "frame-pointer", "input-marshalling",
-    "output-marshalling",
-    "status-return", "r10-to-rax", "vmfailinvalid-code", "fault-codes",
-    "failure-no-output", "scrub", "panic-on-tdcall-failure")
-"""Every property ID of SPEC.md section 7, in report order."""
+from proofs.catalog import CATALOG
 
 STACK_DEPTH = 4096
 """Bytes below the entry RSP that the function may use as its frame."""
@@ -351,7 +345,6 @@ class Property:
 
     id: str
     check: Check
-    summary: str
     details: Callable[[Any], tuple[str, ...]]
     applies: Callable[[Any], bool]
     needs_contract: bool
@@ -363,7 +356,7 @@ class Property:
 PROPERTIES: dict[str, Property] = {}
 
 
-def checks(property_id: str, summary: str, *, details: Callable[[Any], tuple[str, ...]] = lambda c: ("",),
+def checks(property_id: str, *, details: Callable[[Any], tuple[str, ...]] = lambda c: ("",),
            contract: bool = False, applies: Callable[[Any], bool] = lambda c: True,
            relational: bool = False, along_path: Callable[[Any], tuple[str, ...]] = lambda c: (),
            config: str | None = None) -> Callable[[Check], Check]:
@@ -373,7 +366,7 @@ def checks(property_id: str, summary: str, *, details: Callable[[Any], tuple[str
             raise ValueError(f"{property_id!r} is not in the property catalog")
         if property_id in PROPERTIES:
             raise ValueError(f"two checkers for {property_id!r}")
-        PROPERTIES[property_id] = Property(property_id, function, summary, details,
+        PROPERTIES[property_id] = Property(property_id, function, details,
                                            applies, contract, relational, along_path, config)
         return function
     return register
@@ -431,8 +424,7 @@ def _inside(ops: Ops, address, size: int, low, length: int):
 
 # --- properties of every function -------------------------------------------------
 
-@checks("callee-saved", "RBX, RBP, R12-R15 equal their entry values at every return",
-        details=lambda c: abi.CALLEE_SAVED)
+@checks("callee-saved", details=lambda c: abi.CALLEE_SAVED)
 def callee_saved(path: PathView, contract) -> Iterator[Claim]:
     if path.returned:
         for reg in abi.CALLEE_SAVED:
@@ -440,14 +432,14 @@ def callee_saved(path: PathView, contract) -> Iterator[Claim]:
                         path.entry[reg], path.final[reg])
 
 
-@checks("stack-balance", "RSP = entry RSP + 8 at every return")
+@checks("stack-balance")
 def stack_balance(path: PathView, contract) -> Iterator[Claim]:
     if path.returned:
         expected = path.ops.add(path.entry["rsp"], path.ops.const(8))
         yield Claim("", path.ops.ne(path.final["rsp"], expected), path.where, expected, path.final["rsp"])
 
 
-@checks("return-address", "the return-address slot at entry RSP is unchanged when ret reads it")
+@checks("return-address")
 def return_address(path: PathView, contract) -> Iterator[Claim]:
     if path.returned:
         expected = path.entry_load(path.entry["rsp"], 8)
@@ -460,7 +452,7 @@ def _whole(contract) -> tuple[str, ...]:
     return ("",)
 
 
-@checks("no-red-zone", "no memory access below the current RSP", along_path=_whole)
+@checks("no-red-zone", along_path=_whole)
 def no_red_zone(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
     stack = ops.sub(path.entry["rsp"], ops.const(STACK_DEPTH))
@@ -474,8 +466,7 @@ def no_red_zone(path: PathView, contract) -> Iterator[Claim]:
         yield Claim("", ops.all_(access.guard, below), access.origin, access.rsp_after, access.address)
 
 
-@checks("frame", "every write lands in the function's own frame or a struct of its contract",
-        along_path=_whole)
+@checks("frame", along_path=_whole)
 def frame(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
     low = ops.sub(path.entry["rsp"], ops.const(STACK_DEPTH))
@@ -490,8 +481,7 @@ def frame(path: PathView, contract) -> Iterator[Claim]:
                     None, access.address)
 
 
-@checks("fault-handled", "every instruction that may fault has an exception-table entry",
-        along_path=_whole)
+@checks("fault-handled", along_path=_whole)
 def fault_handled(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
     for site in path.faults:
@@ -501,14 +491,14 @@ def fault_handled(path: PathView, contract) -> Iterator[Claim]:
         yield Claim("", ops.boolean(True), path.where, "no oops", "oops")
 
 
-@checks("direction-flag", "DF is clear at return")
+@checks("direction-flag")
 def direction_flag(path: PathView, contract) -> Iterator[Claim]:
     if path.returned:
         yield Claim("", path.ops.ne(path.flags["df"], path.ops.const(0, 1)), path.where,
                     path.ops.const(0, 1), path.flags["df"])
 
 
-@checks("no-fallthrough", "no path runs past the end of the function's code", along_path=_whole)
+@checks("no-fallthrough", along_path=_whole)
 def no_fallthrough(path: PathView, contract) -> Iterator[Claim]:
     if path.end == PathEnd.FALLTHROUGH:
         yield Claim("", path.ops.boolean(True), path.where,
@@ -526,9 +516,7 @@ def _frame_slot(path: PathView, point: FramePoint):
     return path.ops.sub(point.frame_rsp, path.ops.const(8))
 
 
-@checks("frame-pointer", "with CONFIG_FRAME_POINTER, at every instruction RBP is the caller's RBP or points "
-        "at the slot below the return address that holds it, and every call is made with that frame set up",
-        details=lambda c: FRAME_POINTER_DETAILS, along_path=lambda c: FRAME_POINTER_DETAILS,
+@checks("frame-pointer", details=lambda c: FRAME_POINTER_DETAILS, along_path=lambda c: FRAME_POINTER_DETAILS,
         config="CONFIG_FRAME_POINTER")
 def frame_pointer(path: PathView, contract) -> Iterator[Claim]:
     ops = path.ops
@@ -582,8 +570,7 @@ def _input_details(contract) -> tuple[str, ...]:
     return _input_registers(contract) + ("executed",)
 
 
-@checks("input-marshalling", "at the TDX instruction each input register holds what the ABI says "
-        "(and a returning path has executed the instruction)", details=_input_details, contract=True,
+@checks("input-marshalling", details=_input_details, contract=True,
         along_path=_input_registers)
 def input_marshalling(path: PathView, contract) -> Iterator[Claim]:
     executed = 0
@@ -604,8 +591,7 @@ def _output_details(contract) -> tuple[str, ...]:
     return tuple(contract.outputs) + ("other fields",)
 
 
-@checks("output-marshalling", "on completion each output field holds the instruction's output register",
-        details=_output_details, contract=True)
+@checks("output-marshalling", details=_output_details, contract=True)
 def output_marshalling(path: PathView, contract) -> Iterator[Claim]:
     event = path.last_event(contract.instruction)
     if not path.returned or event is None or event.outcome is not Outcome.COMPLETION:
@@ -623,8 +609,7 @@ def output_marshalling(path: PathView, contract) -> Iterator[Claim]:
             yield Claim("other fields", changed, path.where)
 
 
-@checks("status-return", "on completion RAX at return is the instruction's status",
-        contract=True, applies=lambda c: c.returns == "status")
+@checks("status-return", contract=True, applies=lambda c: c.returns == "status")
 def status_return(path: PathView, contract) -> Iterator[Claim]:
     event = path.last_event(contract.instruction)
     if path.returned and event is not None and event.outcome is Outcome.COMPLETION:
@@ -632,8 +617,7 @@ def status_return(path: PathView, contract) -> Iterator[Claim]:
                     event.status, path.final["rax"])
 
 
-@checks("r10-to-rax", "on completion with TDCALL status 0, RAX at return is the TDVMCALL's R10",
-        contract=True, applies=lambda c: c.returns == "r10")
+@checks("r10-to-rax", contract=True, applies=lambda c: c.returns == "r10")
 def r10_to_rax(path: PathView, contract) -> Iterator[Claim]:
     event = path.last_event(contract.instruction)
     if path.returned and event is not None and event.outcome is Outcome.COMPLETION:
@@ -643,8 +627,7 @@ def r10_to_rax(path: PathView, contract) -> Iterator[Claim]:
                     path.where, event.after["r10"], path.final["rax"])
 
 
-@checks("vmfailinvalid-code", "on VMfailInvalid RAX = TDX_SEAMCALL_VMFAILINVALID",
-        contract=True, applies=lambda c: c.failure_codes)
+@checks("vmfailinvalid-code", contract=True, applies=lambda c: c.failure_codes)
 def vmfailinvalid_code(path: PathView, contract) -> Iterator[Claim]:
     if path.returned and any(e.outcome is Outcome.VMFAILINVALID for e in path.events):
         expected = path.ops.const(abi.TDX_SEAMCALL_VMFAILINVALID)
@@ -654,8 +637,7 @@ def vmfailinvalid_code(path: PathView, contract) -> Iterator[Claim]:
 _FAULT_DETAILS = {Outcome.FAULT_UD: "#UD", Outcome.FAULT_GP: "#GP"}
 
 
-@checks("fault-codes", "on a fault with trap N, RAX = TDX_SW_ERROR | N",
-        details=lambda c: tuple(_FAULT_DETAILS.values()), contract=True,
+@checks("fault-codes", details=lambda c: tuple(_FAULT_DETAILS.values()), contract=True,
         applies=lambda c: c.failure_codes)
 def fault_codes(path: PathView, contract) -> Iterator[Claim]:
     if not path.returned:
@@ -667,16 +649,14 @@ def fault_codes(path: PathView, contract) -> Iterator[Claim]:
                         path.where, expected, path.final["rax"])
 
 
-@checks("failure-no-output", "on failure paths nothing is written to the struct",
-        contract=True, applies=lambda c: bool(c.outputs) and c.failure_codes)
+@checks("failure-no-output", contract=True, applies=lambda c: bool(c.outputs) and c.failure_codes)
 def failure_no_output(path: PathView, contract) -> Iterator[Claim]:
     if path.returned and any(e.outcome is not Outcome.COMPLETION for e in path.events):
         for name, changed in changed_fields(path, contract, contract.offsets):
             yield Claim("", changed, path.where, f"{name} unchanged", f"{name} written")
 
 
-@checks("scrub", "no register but RAX and the restored callee-saved ones holds a module/VMM value",
-        details=lambda c: SCRUBBED, contract=True, applies=lambda c: c.scrub, relational=True)
+@checks("scrub", details=lambda c: SCRUBBED, contract=True, applies=lambda c: c.scrub, relational=True)
 def scrub(path: PathView, varied: PathView, contract) -> Iterator[Claim]:
     if path.returned:
         for reg in SCRUBBED:
@@ -684,8 +664,7 @@ def scrub(path: PathView, varied: PathView, contract) -> Iterator[Claim]:
                         path.final[reg], varied.final[reg])
 
 
-@checks("panic-on-tdcall-failure", "a nonzero TDCALL status reaches the never-returning failure function",
-        contract=True, applies=lambda c: c.panic_on_failure)
+@checks("panic-on-tdcall-failure", contract=True, applies=lambda c: c.panic_on_failure)
 def panic_on_tdcall_failure(path: PathView, contract) -> Iterator[Claim]:
     if path.end in (PathEnd.PANIC, PathEnd.FALLTHROUGH):     # a fall-through may still reach it: undecided
         return

@@ -1,4 +1,5 @@
-"""Reports of a ``check`` run: the text table, JSON and SARIF 2.1.0.
+"""Reports of a ``check`` run: the text table and JSON (SARIF 2.1.0 is
+:mod:`proofs.sarif`).
 
 Decisions recorded here:
 
@@ -20,26 +21,23 @@ Decisions recorded here:
   catalog order, keys in a fixed order, and solver time in whole seconds
   rounded up (so that ``--jobs`` and machine load do not change bytes
   unless a query crosses a whole second).
-* SARIF: one rule per property; one result per refuted (``error``) or
-  unknown (``warning``) obligation, located at the source line of the
-  claim, with the macro-expansion chain as related locations and the
-  counterexample path as a code flow.
+  A ``summary`` counts the obligations of each status.
+* A finding (a refuted or unknown obligation) is located at the source
+  line of its claim (:func:`finding_origin`, which every report reads).
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Iterable
 
 from grammar.source import Origin
 from model.transfers import PathEnd
 from proofs import TOOL, VERSION
-from proofs.properties import CATALOG, PROPERTIES
+from proofs.properties import CATALOG
 from proofs.outcomes import Status
 from proofs.results import FunctionResult
 
 MARKS = {Status.PROVED: "ok", Status.REFUTED: "FAIL", Status.UNKNOWN: "??"}
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def _mark(result: FunctionResult, pid: str) -> str:
@@ -128,7 +126,7 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = (), fail
     if notices:
         lines.append("")
         lines += [f"WARNING: {notice}" for notice in notices]
-    total = {status: sum(r.count(status) for r in results) for status in MARKS}
+    total = status_counts(results)
     lines.append("")
     lines.append(f"{total[Status.PROVED]} proved, {total[Status.REFUTED]} refuted, {total[Status.UNKNOWN]} unknown "
                  f"obligations in {len(results)} function x configuration rows")
@@ -160,6 +158,18 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = (), fail
         lines.append(f"Accepted findings, not counted in the exit status ({len(accepted)}):")
         lines += accepted
     return "\n".join(lines) + "\n"
+
+
+def status_counts(results: list[FunctionResult]) -> dict[Status, int]:
+    """How many obligations of ``results`` have each status (every status, in the order proved, refuted, unknown)."""
+    return {status: sum(r.count(status) for r in results) for status in MARKS}
+
+
+def finding_origin(result: FunctionResult, obligation) -> Origin:
+    """Where the finding of a refuted or unknown ``obligation`` is located:
+    the instruction its claim is about (the return, the access, the TDX
+    instruction), else the function.  The one place that decides it."""
+    return obligation.origin or result.origin
 
 
 def _title(result: FunctionResult, obligation, label: str) -> str:
@@ -229,6 +239,7 @@ def json_report(results: list[FunctionResult], assumptions: list[str], failures=
     not be checked, :class:`proofs.prover.GroupFailure`) as ``errors``."""
     return {
         "tool": TOOL, "version": VERSION,
+        "summary": {str(status): count for status, count in status_counts(results).items()},
         "assumptions": assumptions,
         **({"errors": [{"files": list(f.files), "message": f.error.message,
                         "location": f.error.origin.render() if f.error.origin else None}
@@ -248,45 +259,3 @@ def json_report(results: list[FunctionResult], assumptions: list[str], failures=
                             for o in r.obligations],
         } for r in results],
     }
-
-
-def _location(origin: Origin, message: str | None = None) -> dict:
-    location = {"physicalLocation": {"artifactLocation": {"uri": Path(origin.file).as_posix()},
-                                     "region": {"startLine": origin.line, "startColumn": origin.column}}}
-    if message:
-        location["message"] = {"text": message}
-    return location
-
-
-def sarif_report(results: list[FunctionResult]) -> dict:
-    rules = [{"id": pid, "name": pid, "shortDescription": {"text": PROPERTIES[pid].summary},
-              "defaultConfiguration": {"level": "error"}} for pid in CATALOG]
-    index = {pid: position for position, pid in enumerate(CATALOG)}
-    findings = []
-    for result in results:
-        for o in result.obligations:
-            if o.status == Status.PROVED:
-                continue
-            origin = o.origin or result.origin
-            text = f"{_title(result, o, _row_label(result))}: " + (
-                f"refuted (expected {o.counterexample.get('expected')}, actual "
-                f"{o.counterexample.get('actual')})" if o.status == Status.REFUTED else f"unknown: {o.reason}")
-            finding = {"ruleId": o.property, "ruleIndex": index[o.property],
-                       "level": "error" if o.status == Status.REFUTED else "warning",
-                       "message": {"text": text}, "locations": [_location(origin)],
-                       "properties": {"function": result.function, "file": result.origin.file,
-                                      "config": result.config,
-                                      "detail": o.detail}}
-            related = [_location(Origin(frame.file, frame.line, frame.column), f"expanded from {frame.name}")
-                       for frame in origin.expansion]
-            if related:
-                finding["relatedLocations"] = [dict(item, id=i) for i, item in enumerate(related)]
-            if o.counterexample and o.counterexample.get("path"):
-                steps = [{"location": _location(Origin(s["file"], s["line"], s["column"]))}
-                         for s in o.counterexample["path"]]
-                finding["codeFlows"] = [{"threadFlows": [{"locations": steps}]}]
-            findings.append(finding)
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0",
-            "runs": [{"tool": {"driver": {"name": TOOL, "version": VERSION,
-                                          "rules": rules}},
-                      "results": findings}]}

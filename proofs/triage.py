@@ -37,10 +37,12 @@ from grammar.frontend import TREE_CONFIG
 from grammar.located_toml import read_toml
 from grammar.source import Origin, SourceError
 from proofs.outcomes import Status
-from proofs.properties import CATALOG
+from proofs.catalog import CATALOG
 from proofs.results import FunctionResult
 
 FINDINGS = (Status.REFUTED, Status.UNKNOWN)
+IN_BASELINE = "in the baseline"
+"""What ``accepted`` says of a finding the baseline has (else it names the suppression)."""
 _SEVERITY = {Status.PROVED: 0, Status.UNKNOWN: 1, Status.REFUTED: 2}
 
 
@@ -144,6 +146,6 @@ def triage(results: list[FunctionResult], baseline: dict[Key, Status] | None,
                 known = (baseline or {}).get(_key(result.origin.file, result.function, result.config,
                                                   obligation.property, obligation.detail))
                 if known is not None and _SEVERITY[known] >= _SEVERITY[obligation.status]:
-                    obligation.accepted = "in the baseline"
+                    obligation.accepted = IN_BASELINE
     return [f"suppression at {s.origin.render()} ({s.function}: {s.property}) accepts no finding of this run"
             for s in suppressions if s not in used]

@@ -71,13 +71,16 @@ def test_matrix_rows_and_json(source, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "good [CONFIG_FRAME_POINTER=y]" in text and "bad [CONFIG_FRAME_POINTER=n]" in text
     report = json.loads(out_json.read_text())
-    assert set(report) == {"tool", "version", "assumptions", "results"}
+    assert set(report) == {"tool", "version", "summary", "assumptions", "results"}
     rows = {(r["function"], r["config"]) for r in report["results"]}
     assert rows == {(f, f"CONFIG_FRAME_POINTER={v}") for f in ("good", "bad") for v in "yn"}
-    statuses = {(r["function"], o["property"], o["detail"]): o["status"]
+    statuses = {(r["function"], r["config"], o["property"], o["detail"]): o["status"]
                 for r in report["results"] for o in r["obligations"]}
-    assert statuses[("bad", "callee-saved", "r12")] == "refuted"
-    assert statuses[("good", "callee-saved", "rbp")] == "proved"
+    assert statuses[("bad", "CONFIG_FRAME_POINTER=y", "callee-saved", "r12")] == "refuted"
+    assert statuses[("good", "CONFIG_FRAME_POINTER=y", "callee-saved", "rbp")] == "proved"
+    assert report["summary"] == {status: list(statuses.values()).count(status)
+                                 for status in ("proved", "refuted", "unknown")}
+    assert "%d proved, %d refuted, %d unknown obligations" % tuple(report["summary"].values()) in text
 
 
 def test_json_is_the_same_whatever_jobs(source):

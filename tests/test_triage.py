@@ -97,3 +97,17 @@ def test_a_suppression_that_accepts_nothing_is_a_warning(tree):
     status, _, err = _check(tree)
     assert status == 1
     assert "WARNING: suppression at " in err and "accepts no finding of this run" in err
+
+
+def test_the_sarif_log_marks_accepted_findings(tree):
+    from test_sarif import assert_valid       # the official 2.1.0 schema check
+    path, _ = _baseline(tree)
+    _suppress(tree, detail="r14", reason="known")
+    status, _, _ = _check(tree, "--baseline", str(path), "--sarif", str(tree / "log.sarif"))
+    assert status == 0
+    log = json.loads((tree / "log.sarif").read_text())
+    assert_valid(log)
+    marks = {r["properties"]["detail"]: (r.get("suppressions"), r.get("baselineState"))
+             for r in log["runs"][0]["results"]}
+    assert marks["r15"] == (None, "unchanged")
+    assert marks["r14"][0][0]["justification"].endswith(": known") and marks["r14"][0][0]["status"] == "accepted"
