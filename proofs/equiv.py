@@ -81,7 +81,8 @@ from model.memory import Memory, place
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS, Outcome, TdxModel
 from proofs import TOOL, VERSION
-from proofs.assumptions import LEFT, RIGHT, caller_assumptions, formulas, frame_region, struct_region
+from proofs.assumptions import (LEFT, RIGHT, caller_assumptions, formulas, frame_region, pointer_accesses_off_frame,
+                                struct_region)
 from proofs.assumptions import texts as assumption_texts
 from proofs.cex_file import front_end_json, source_digests
 from proofs.counterexample import (ReplayDiverged, Scenario, native_placement, origin_json, replay,
@@ -408,7 +409,7 @@ def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware
     tdx = TdxModel(firmware=firmware, module_outputs=spec.module_outputs, module_reads=spec.module_reads,
                    tdcall_may_fault=spec.tdcall_may_fault)
     options = ExecutorOptions(tdx=tdx, solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name,
-                              regions=_side_regions(spec, side.name))
+                              regions=_side_regions(spec, side.name), exclusive_frame=True)
     key = (program_text(program), side.function, tdx.firmware,
            tuple(sorted(tdx.module_outputs.items())), tuple(sorted(tdx.module_reads.items())),
            tdx.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name,
@@ -467,7 +468,10 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
 
 
 def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, result) -> dict | None:
+    rsp = entries[LEFT].regs["rsp"]
     solver = make_solver(timeout, context + [left.condition, right.condition]
+                         + list(pointer_accesses_off_frame(left.accesses, rsp))
+                         + list(pointer_accesses_off_frame(right.accesses, rsp))
                          + _outcome_constraints(left) + _outcome_constraints(right))
     answer = solver.check()
     if answer == z3.unsat:
