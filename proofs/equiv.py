@@ -10,10 +10,16 @@ Decisions recorded here:
 
 * **One caller, one module.**  Both sides are called by the same caller:
   the same entry RSP and the same memory (the right side's ``right_rsp`` and
-  ``right_mem`` are replaced by the left's).  The module is one and the
-  same: both executors use the namespace ``module``, so a module output is
-  the same uninterpreted function of the same registers (the spec's
-  ``module.reads``) on both sides.  Its *outcome* (completion,
+  ``right_mem`` are replaced by the left's), and the same calling context
+  as ``check``'s (:mod:`proofs.assumptions`; an access through a pointer
+  other than RSP lies clear of the frame and the return-address slot,
+  asserted per pair of paths).  The module is one and the same: both
+  executors use the namespace ``module``, so a module output is the same
+  uninterpreted function of the same registers on both sides
+  (:mod:`model.tdx`'s reads: the spec's ``module.reads``, else, for a
+  TDG.VP.VMCALL with a known RCX bitmap, RAX, RCX and the registers it
+  exposes -- a register the VMM is not handed cannot change its answers
+  -- else every GPR but RSP).  Its *outcome* (completion,
   VMfailInvalid, #UD, #GP) is such a function too (``module_<kind>_outcome``):
   a side may only see another outcome than the other if it handed the
   module other inputs.  Everything else free on the right -- the values
@@ -29,8 +35,10 @@ Decisions recorded here:
   relation equates their pointers, otherwise they do not overlap.  All of
   it is printed with the verdict.
 * **Pairing.**  Every left path is tried against every right path under
-  the assumptions, the relation and both path conditions.  An infeasible
-  pair says nothing.  A feasible pair whose TDX instruction sequences
+  the assumptions, the relation and both path conditions, each query
+  through one :class:`model.executor.Solver` of the assumptions and the
+  relation (with the user's timeout; unknown is never "infeasible").  An
+  infeasible pair says nothing.  A feasible pair whose TDX instruction sequences
   differ (another number or order of kinds) is a difference
   (``tdx-sequence``), and so is one whose outcomes differ
   (``tdx-outcome``).  Otherwise the observables are compared in a fixed
