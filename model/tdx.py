@@ -38,8 +38,11 @@ Decisions (SPEC.md sections 5-6):
   (SPEC.md section 5, :data:`VMCALL_READS_SOURCE`), so a register it keeps
   from the VMM (RBP holding a wrapper's flags, say) cannot change the
   VMM's answers; its status, flags and (with ``tdcall_may_fault``) faults
-  are read the same way; (3) every GPR but RSP, whose value is the
-  caller's stack depth, not an input.  Function names are
+  are read the same way -- unless ``vmcall_reads_exposed`` is off, as
+  ``check`` has it: a single run never compares the module's answers to
+  two sets of inputs at one call, so there the read set changes no
+  verdict, only the solver's counterexample values; (3) every GPR but
+  RSP, whose value is the caller's stack depth, not an input.  Function names are
   ``<namespace>_<kind>_<register>`` (``_status`` for RAX, ``_flag_<f>`` for
   TDCALL's flags), with ``vmcall_<bitmap>_`` after the kind under rule
   (2), so that one name has one arity; a second run with another
@@ -254,6 +257,7 @@ class TdxModel:
     tdcall_may_fault: bool = False
     extended_resets: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     namespace: str = "module"
+    vmcall_reads_exposed: bool = True
 
     def __post_init__(self) -> None:
         if self.firmware not in FIRMWARE_MODES:
@@ -303,7 +307,7 @@ class TdxModel:
         """
         if kind in self.module_reads:
             return tuple(self.module_reads[kind])
-        if bitmap is not None:
+        if bitmap is not None and self.vmcall_reads_exposed:
             return ("rax", "rcx") + abi.exposed_registers(bitmap)
         return DEFAULT_MODULE_READS
 
@@ -330,7 +334,7 @@ class TdxModel:
         """The module's value ``what`` for this call, and its function's source."""
         reads = self.reads(kind, bitmap)
         arguments = [bv.const(index, 64)] + [registers[reg] for reg in reads]
-        variant = f"vmcall_{bitmap:x}" if bitmap is not None and kind not in self.module_reads else ""
+        variant = f"vmcall_{bitmap:x}" if reads != self.reads(kind) else ""
         width = 1 if flag else 64
         source = ModuleFunction(self.namespace, kind, what, len(arguments), width, flag, variant)
         name = source.name_in(self.namespace)
@@ -393,7 +397,7 @@ class TdxModel:
                          outputs=values, status=status, output_rule=rule, bitmap=bitmap, flags=flags)
         assumption = (f"{kind} at {origin.render()} completes; module outputs "
                       f"{', '.join(outputs) or 'none'} ({rule})")
-        if bitmap is not None and kind not in self.module_reads:
+        if self.reads(kind, bitmap) != self.reads(kind):
             assumption += (f"; the VMM's answers depend only on "
                            f"{', '.join(r.upper() for r in self.reads(kind, bitmap))} ({VMCALL_READS_SOURCE})")
         return Transition(event, changed, flags, self._extended_after(kind, inputs["rax"], extended),
