@@ -53,10 +53,12 @@ NOT_MEASURED = ("unsupported", "trees")
 DEFINES = ["-D", "TDX_SEAMCALL_VMFAILVALID=0x8000FF0000000002"]
 """The one constant a vendor form uses that the shims do not define."""
 
+V62_V63 = ["tests/fixtures/legacy-flags/arch/x86/coco/tdx/tdcall.S:__tdx_hypercall",
+           "tests/fixtures/v6.3/arch/x86/coco/tdx/tdcall.S:__tdx_hypercall"]
 EQUIV_PAIRS = {
-    "v6.2 -> v6.3 __tdx_hypercall (flags in RBP -> on the stack)": [
-        "tests/fixtures/legacy-flags/arch/x86/coco/tdx/tdcall.S:__tdx_hypercall",
-        "tests/fixtures/v6.3/arch/x86/coco/tdx/tdcall.S:__tdx_hypercall"],
+    "v6.2 -> v6.3 __tdx_hypercall (flags in RBP -> on the stack)": V62_V63,
+    "v6.2 -> v6.3 __tdx_hypercall, CONFIG_FRAME_POINTER=y": [*V62_V63, "--config", "CONFIG_FRAME_POINTER=y"],
+    "v6.3 __tdx_hypercall -> R12 from args->r13 (spec)": ["examples/vmcall_reads/exposed.toml"],
     "legacy __tdx_hypercall_ret -> unified C glue (spec)": ["examples/hypercall/equiv.toml"],
     "legacy __tdx_module_call -> unified __tdcall_ret (spec)": ["examples/module_call/equiv.toml"],
 }

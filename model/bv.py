@@ -360,3 +360,30 @@ def apply(declaration: z3.FuncDeclRef, arguments: list[BitVec]) -> z3.ExprRef:
     ctx = declaration.ctx
     array = (z3.Ast * len(arguments))(*[argument.as_ast() for argument in arguments])
     return z3.z3._to_expr_ref(z3.Z3_mk_app(ctx.ref(), declaration.as_ast(), len(arguments), array), ctx)
+
+
+def substitution(pairs: list[tuple[z3.ExprRef, z3.ExprRef]]):
+    """A rewrite of terms replacing each pair's first term by its second
+    (what ``z3.substitute(term, *pairs)`` does), with the pairs checked
+    and marshalled once, not once per term (``z3.substitute`` re-checks
+    every pair's sorts through several Python layers on each call).
+
+    >>> x, y = variable("x", 8), variable("y", 8)
+    >>> substitution([(x, y + 1)])(x & y)
+    y + 1 & y
+    """
+    pairs = list(pairs)
+    for source, target in pairs:
+        if not source.sort().eq(target.sort()):
+            raise ValueError(f"substitution of {source} by {target}: the sorts differ")
+    count = len(pairs)
+    sources = (z3.Ast * count)(*[source.as_ast() for source, _ in pairs])
+    targets = (z3.Ast * count)(*[target.as_ast() for _, target in pairs])
+
+    def rewrite(term: z3.ExprRef) -> z3.ExprRef:
+        if not pairs:            # (the closure keeps the terms the arrays point to alive)
+            return term
+        ctx = term.ctx
+        return z3.z3._to_expr_ref(z3.Z3_substitute(ctx.ref(), term.as_ast(), count, sources, targets), ctx)
+
+    return rewrite

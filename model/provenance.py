@@ -93,7 +93,9 @@ class CalleeResult(Source):
 class ModuleFunction(Source):
     """The TDX module's function ``what`` -- an output register, ``status``
     or (``flag``) ``flag_<f>`` -- of instruction ``kind`` in ``namespace``,
-    with ``arity`` 64-bit arguments and a ``width``-bit value."""
+    with ``arity`` 64-bit arguments and a ``width``-bit value; ``variant``
+    names a read set other than the kind's own (a TDG.VP.VMCALL's bitmap,
+    :mod:`model.tdx`), so that one name has one arity."""
 
     namespace: str
     kind: str
@@ -101,11 +103,12 @@ class ModuleFunction(Source):
     arity: int
     width: int
     flag: bool = False
+    variant: str = ""
     per_run: ClassVar[bool] = False
 
     def name_in(self, namespace: str) -> str:
         """The name of the same function of another module (``namespace``)."""
-        return module_function_name(namespace, self.kind, self.what)
+        return module_function_name(namespace, self.kind, self.what, self.variant)
 
 
 def symbol_name(symbol: str) -> str:
@@ -121,8 +124,13 @@ def callee_result_name(target: str, serial: int, register: str) -> str:
     return f"{target}_{serial}_{register}"
 
 
-def module_function_name(namespace: str, kind: str, what: str) -> str:
-    return f"{namespace}_{kind}_{what}"
+def module_function_name(namespace: str, kind: str, what: str, variant: str = "") -> str:
+    """The name of a module function (:class:`ModuleFunction`).
+
+    >>> module_function_name("module", "tdcall", "r10"), module_function_name("module", "tdcall", "r10", "vmcall_ffcc")
+    ('module_tdcall_r10', 'module_tdcall_vmcall_ffcc_r10')
+    """
+    return f"{namespace}_{kind}_{variant + '_' if variant else ''}{what}"
 
 
 @dataclass(frozen=True)

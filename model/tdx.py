@@ -27,14 +27,27 @@ Decisions (SPEC.md sections 5-6):
   RSP and DF/IF never change.
 * **The module's values are uninterpreted functions** of the call's ordinal
   on the path (0 for the first TDX instruction of that kind, 1 for the
-  next, ...) and of the registers the module reads (default: every GPR but
-  RSP, whose value is the caller's stack depth, not an input).  So the same
-  inputs at the same call give the same outputs, which equivalence checking
-  relies on, while two calls in sequence are not forced to agree (the
-  module has state).  Function names are ``<namespace>_<kind>_<register>``
-  (``_status`` for RAX, ``_flag_<f>`` for TDCALL's flags); a second run
-  with another ``namespace`` gives an independent module, which relational
-  checks (``scrub``) use.
+  next, ...) and of the registers the module reads.  So the same inputs at
+  the same call give the same outputs, which equivalence checking relies
+  on, while two calls in sequence are not forced to agree (the module has
+  state).  **What it reads**, first rule that applies: (1) a read set given
+  per instruction kind by the caller (an equivalence spec's
+  ``module.reads``); (2) a TDG.VP.VMCALL with RCX provably one valid
+  bitmap (as in rule (1) of the outputs) -- RAX, RCX and the registers the
+  bitmap exposes, and nothing else: the TDX module hands the VMM only those
+  (SPEC.md section 5, :data:`VMCALL_READS_SOURCE`), so a register it keeps
+  from the VMM (RBP holding a wrapper's flags, say) cannot change the
+  VMM's answers; its status, flags and (with ``tdcall_may_fault``) faults
+  are read the same way -- unless ``vmcall_reads_exposed`` is off, as
+  ``check`` has it: a single run never compares the module's answers to
+  two sets of inputs at one call, so there the read set changes no
+  verdict, only the solver's counterexample values; (3) every GPR but
+  RSP, whose value is the caller's stack depth, not an input.  Function names are
+  ``<namespace>_<kind>_<register>`` (``_status`` for RAX, ``_flag_<f>`` for
+  TDCALL's flags), with ``vmcall_<bitmap>_`` after the kind under rule
+  (2), so that one name has one arity; a second run with another
+  ``namespace`` gives an independent module, which relational checks
+  (``scrub``) use.
 * **Extended (AVX) state** is one abstract value of sort ``ExtendedState``,
   preserved unless the instruction's leaf (RAX) is one declared to reset it
   (then it becomes ``extended_init``, the architectural INIT state).
@@ -52,7 +65,7 @@ from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, bv
 from model.extable import Fixup
-from model.provenance import ModuleFunction, module_function_name
+from model.provenance import ModuleFunction
 
 SEAMCALL, TDCALL = "seamcall", "tdcall"
 KINDS = (SEAMCALL, TDCALL)
@@ -60,7 +73,12 @@ KINDS = (SEAMCALL, TDCALL)
 FIRMWARE_MODES = ("spec", "clobbers-rbp")
 
 DEFAULT_MODULE_READS: tuple[str, ...] = tuple(reg for reg in GPR64 if reg != "rsp")
-"""The registers the module's outputs depend on, unless configured."""
+"""The registers the module's outputs depend on, unless configured or a
+TDG.VP.VMCALL's bitmap says less."""
+
+VMCALL_READS_SOURCE = ("SPEC section 5: a TDG.VP.VMCALL hands the VMM only RAX, RCX and the registers "
+                       "its RCX bitmap exposes")
+"""Where the read set of a TDG.VP.VMCALL with a known bitmap comes from."""
 
 ARITHMETIC_FLAGS: tuple[str, ...] = ("cf", "pf", "af", "zf", "sf", "of")
 
@@ -239,6 +257,7 @@ class TdxModel:
     tdcall_may_fault: bool = False
     extended_resets: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     namespace: str = "module"
+    vmcall_reads_exposed: bool = True
 
     def __post_init__(self) -> None:
         if self.firmware not in FIRMWARE_MODES:
@@ -270,8 +289,27 @@ class TdxModel:
         allowed &= self.outcomes.get(kind, ALL_OUTCOMES)
         return tuple(outcome for outcome in Outcome if outcome in allowed)
 
-    def reads(self, kind: str) -> tuple[str, ...]:
-        return self.module_reads.get(kind, DEFAULT_MODULE_READS)
+    def vmcall_bitmap(self, kind: str, registers: Mapping[str, z3.BitVecRef], known: KnownValue) -> int | None:
+        """The RCX bitmap of a TDG.VP.VMCALL: a TDCALL with RAX provably 0 and
+        RCX provably one valid bitmap (:func:`valid_bitmap`); else None."""
+        if kind != TDCALL or known(registers["rax"]) != abi.TDG_VP_VMCALL:
+            return None
+        bitmap = known(registers["rcx"])
+        return bitmap if bitmap is not None and valid_bitmap(bitmap) else None
+
+    def reads(self, kind: str, bitmap: int | None = None) -> tuple[str, ...]:
+        """The registers the module's values depend on (module docstring).
+
+        >>> TdxModel().reads(TDCALL, abi.TDVMCALL_EXPOSE_REGS_MASK_OLDEST)
+        ('rax', 'rcx', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15')
+        >>> TdxModel(module_reads={TDCALL: ("rax",)}).reads(TDCALL, abi.TDVMCALL_EXPOSE_REGS_MASK)
+        ('rax',)
+        """
+        if kind in self.module_reads:
+            return tuple(self.module_reads[kind])
+        if bitmap is not None and self.vmcall_reads_exposed:
+            return ("rax", "rcx") + abi.exposed_registers(bitmap)
+        return DEFAULT_MODULE_READS
 
     def worst_case(self) -> tuple[str, ...]:
         """The registers the module may change when nothing narrows them.
@@ -282,25 +320,24 @@ class TdxModel:
         extra = ("rbp",) if self.firmware == "clobbers-rbp" else ()
         return abi.MODULE_WORST_CASE_OUTPUTS + extra
 
-    def output_set(self, kind: str, registers: Mapping[str, z3.BitVecRef],
-                   known: KnownValue) -> tuple[tuple[str, ...], str, int | None]:
-        """(registers the module may change, the rule that said so, bitmap)."""
-        if kind == TDCALL and known(registers["rax"]) == abi.TDG_VP_VMCALL:
-            bitmap = known(registers["rcx"])
-            if bitmap is not None and valid_bitmap(bitmap):
-                return (abi.exposed_registers(bitmap),
-                        f"TDG.VP.VMCALL exposes {bitmap:#x}", bitmap)
+    def output_set(self, kind: str, bitmap: int | None) -> tuple[tuple[str, ...], str]:
+        """(registers the module may change, the rule that said so), for a
+        call with ``bitmap`` (:meth:`vmcall_bitmap`)."""
+        if bitmap is not None:
+            return abi.exposed_registers(bitmap), f"TDG.VP.VMCALL exposes {bitmap:#x}"
         if kind in self.module_outputs:
-            return tuple(self.module_outputs[kind]), "narrowed by contract", None
-        return self.worst_case(), f"worst case (firmware {self.firmware})", None
+            return tuple(self.module_outputs[kind]), "narrowed by contract"
+        return self.worst_case(), f"worst case (firmware {self.firmware})"
 
     def _apply(self, kind: str, what: str, index: int, registers: Mapping[str, z3.BitVecRef],
-               flag: bool = False) -> tuple[z3.BitVecRef, tuple[str, ModuleFunction]]:
+               bitmap: int | None, flag: bool = False) -> tuple[z3.BitVecRef, tuple[str, ModuleFunction]]:
         """The module's value ``what`` for this call, and its function's source."""
-        reads = self.reads(kind)
+        reads = self.reads(kind, bitmap)
         arguments = [bv.const(index, 64)] + [registers[reg] for reg in reads]
-        name, width = module_function_name(self.namespace, kind, what), 1 if flag else 64
-        source = ModuleFunction(self.namespace, kind, what, len(arguments), width, flag)
+        variant = f"vmcall_{bitmap:x}" if reads != self.reads(kind) else ""
+        width = 1 if flag else 64
+        source = ModuleFunction(self.namespace, kind, what, len(arguments), width, flag, variant)
+        name = source.name_in(self.namespace)
         return bv.apply(bv.function(name, len(arguments), width), arguments), (name, source)
 
     def _extended_after(self, kind: str, rax: z3.BitVecRef, extended: z3.ExprRef) -> z3.ExprRef:
@@ -323,11 +360,12 @@ class TdxModel:
         if kind not in KINDS:
             raise ValueError(f"unknown TDX instruction kind {kind!r}")
         inputs = dict(registers)
-        reads = self.reads(kind)
+        bitmap = self.vmcall_bitmap(kind, inputs, known)
+        reads = self.reads(kind, bitmap)
         result = []
         for outcome in self.possible_outcomes(kind):
             if outcome is Outcome.COMPLETION:
-                result.append(self._completion(kind, index, origin, inputs, reads, extended, known))
+                result.append(self._completion(kind, index, origin, inputs, bitmap, extended))
             elif outcome is Outcome.VMFAILINVALID:
                 _, flags = outcome_changes(kind, outcome, bv.const)
                 event = TdxEvent(kind, index, outcome, origin, inputs, reads, flags=flags)
@@ -343,22 +381,25 @@ class TdxModel:
                     resume=None if fixup is None else fixup.to_label, oops=fixup is None))
         return result
 
-    def _completion(self, kind, index, origin, inputs, reads, extended, known) -> Transition:
-        outputs, rule, bitmap = self.output_set(kind, inputs, known)
-        applied = {reg: self._apply(kind, reg, index, inputs) for reg in outputs}
-        status, status_source = self._apply(kind, "status", index, inputs)
+    def _completion(self, kind, index, origin, inputs, bitmap, extended) -> Transition:
+        outputs, rule = self.output_set(kind, bitmap)
+        applied = {reg: self._apply(kind, reg, index, inputs, bitmap) for reg in outputs}
+        status, status_source = self._apply(kind, "status", index, inputs, bitmap)
         applied_flags = {} if EFFECTS[kind, Outcome.COMPLETION].flags is not None else {
-            flag: self._apply(kind, f"flag_{flag}", index, inputs, flag=True) for flag in ARITHMETIC_FLAGS}
+            flag: self._apply(kind, f"flag_{flag}", index, inputs, bitmap, flag=True) for flag in ARITHMETIC_FLAGS}
         sources = dict([source for _, source in applied.values()] + [status_source]
                        + [source for _, source in applied_flags.values()])
         values = {reg: value for reg, (value, _) in applied.items()}
         module_flags = {flag: value for flag, (value, _) in applied_flags.items()}
         changed, flags = outcome_changes(kind, Outcome.COMPLETION, bv.const, outputs=values, status=status,
                                          module_flags=module_flags)
-        event = TdxEvent(kind, index, Outcome.COMPLETION, origin, inputs, reads,
+        event = TdxEvent(kind, index, Outcome.COMPLETION, origin, inputs, self.reads(kind, bitmap),
                          outputs=values, status=status, output_rule=rule, bitmap=bitmap, flags=flags)
         assumption = (f"{kind} at {origin.render()} completes; module outputs "
                       f"{', '.join(outputs) or 'none'} ({rule})")
+        if self.reads(kind, bitmap) != self.reads(kind):
+            assumption += (f"; the VMM's answers depend only on "
+                           f"{', '.join(r.upper() for r in self.reads(kind, bitmap))} ({VMCALL_READS_SOURCE})")
         return Transition(event, changed, flags, self._extended_after(kind, inputs["rax"], extended),
                           assumption, sources=sources)
 

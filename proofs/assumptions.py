@@ -14,8 +14,11 @@ and that an access through a pointer register plus a constant, not RSP,
 is off this function's stack and its return-address slot
 (:func:`pointer_accesses_off_frame`, asserted per path; so ``no-red-zone``
 judges the function's own stack accesses, and a store through an argument
-never lands on the return address).  ``equiv`` adds one caller for both sides, every
-declared struct non-NULL unless ``nullable``, and one TDX module.
+never lands on the return address).  ``equiv`` assumes the same of
+both sides' accesses (asserted per pair of paths), and adds one caller for
+both sides, every declared struct non-NULL unless ``nullable``, and one
+TDX module, whose reads are :mod:`model.tdx`'s (a TDG.VP.VMCALL with a
+known bitmap: RAX, RCX and the exposed registers).
 
 The formulas are asserted (and handed to the executor as preconditions,
 so that it prunes exactly the paths they rule out); the texts are
@@ -31,7 +34,7 @@ import z3
 from model import abi, bv
 from model.memory import Region, place
 from model.symbolic import SymbolicState
-from model.tdx import DEFAULT_MODULE_READS
+from model.tdx import DEFAULT_MODULE_READS, KINDS, TDCALL, VMCALL_READS_SOURCE
 from proofs.contracts import Contract
 from proofs.equiv_spec import EquivSpec, StructPointer
 from proofs.properties import STACK_DEPTH
@@ -73,6 +76,9 @@ def _stack(rsp: z3.BitVecRef) -> Assumption:
 
 
 NO_FAULTS = Assumption((), "ordinary memory accesses do not fault")
+POINTERS_OFF_FRAME = Assumption((), "memory reached through a pointer other than RSP lies outside this function's "
+                                    "stack frame and its return-address slot")
+"""Its formulas are per path: :func:`pointer_accesses_off_frame`."""
 
 
 def _clear_of_frame(start: z3.BitVecRef, end: z3.BitVecRef, rsp: z3.BitVecRef) -> z3.BoolRef:
@@ -92,8 +98,7 @@ def function_assumptions(state: SymbolicState, contract: Contract | None) -> lis
     entry, rsp = state.regs, state.regs["rsp"]
     assumptions = [
         _direction_clear(state),
-        Assumption((), "memory reached through a pointer other than RSP lies outside this function's stack "
-                       "frame and its return-address slot"),
+        POINTERS_OFF_FRAME,
         _stack(rsp),
         NO_FAULTS]
     if contract is None:
@@ -165,7 +170,8 @@ def caller_assumptions(spec: EquivSpec, entries: Mapping[str, SymbolicState]) ->
         Assumption((), "both sides are called by the same caller: the same entry RSP and the same memory"),
         _direction_clear(entries[LEFT], entries[RIGHT]),
         _stack(rsp),
-        NO_FAULTS]
+        NO_FAULTS,
+        POINTERS_OFF_FRAME]
     for struct in spec.structs:
         start, end = struct_region(struct, entries)
         valid = z3.And(start != bv.const(0, 64), start & bv.const(7, 64) == bv.const(0, 64),
@@ -175,11 +181,13 @@ def caller_assumptions(spec: EquivSpec, entries: Mapping[str, SymbolicState]) ->
             f"{struct.side} struct {struct.name} ({struct.layout}, {struct.size} bytes) at entry "
             f"{struct.register.upper()} is {'NULL or is' if struct.nullable else 'not NULL,'} "
             + _placed("callee's")))
-    for kind in ("seamcall", "tdcall"):
-        reads = spec.module_reads.get(kind, DEFAULT_MODULE_READS)
+    for kind in KINDS:
+        reads = "of " + ", ".join(r.upper() for r in spec.module_reads.get(kind, DEFAULT_MODULE_READS))
+        if kind == TDCALL and kind not in spec.module_reads:
+            reads = (f"of RAX, RCX and the registers the RCX bitmap exposes for a TDG.VP.VMCALL whose bitmap is "
+                     f"known ({VMCALL_READS_SOURCE}), else {reads}")
         assumptions.append(Assumption((), f"the TDX module is the same on both sides: its {kind} outcome, status "
-                                          f"and outputs are functions of the call's ordinal and of "
-                                          f"{', '.join(r.upper() for r in reads)}"))
+                                          f"and outputs are functions of the call's ordinal and {reads}"))
         if kind in spec.module_outputs:
             assumptions.append(Assumption((), f"{kind} changes only "
                                               f"{', '.join(r.upper() for r in spec.module_outputs[kind])} "

@@ -397,7 +397,7 @@ CHECK_FILE = _all(_table({
     _inputs_digested, _check_rules, _contract_named)
 """A ``check --cex-dir`` file."""
 
-OBSERVABLE_KINDS = ("register", "flag", "end", "value", "tdx", "term", "memory")
+OBSERVABLE_KINDS = ("register", "flag", "end", "returned-to", "tdx", "term", "memory")
 
 
 def _difference_rules(value: dict, at: str) -> None:

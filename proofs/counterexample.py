@@ -157,6 +157,7 @@ class ConcreteRun:
     steps: list[TraceStep]
     points: list[FramePoint] = field(default_factory=list)
     frame_starts: list[int] = field(default_factory=list)
+    returned_to: int | None = None
 
     def view(self, scenario: Scenario) -> PathView:
         env = ConcreteEnv(read_missing=scenario.entry_byte)
@@ -210,7 +211,7 @@ class _Replay(Transfers[_ReplayPath]):
         self.points: list[FramePoint] = []
         self.frame_starts: list[int] = []
         self.external_calls: dict[str, int] = {}
-        self._ended: tuple[ConcreteState, PathEnd, Origin | None] | None = None
+        self._ended: tuple[ConcreteState, PathEnd, Origin | None, int | None] | None = None
 
     def _env(self, site) -> ConcreteEnv:
         return_address = self.scenario.symbols.get(return_address_name(site), 0xC0DE000000000000 + 16 * site[1])
@@ -229,14 +230,16 @@ class _Replay(Transfers[_ReplayPath]):
             path = self.settled(path)
         return self._run(path.state, PathEnd.BOUND, None)
 
-    def _run(self, state: ConcreteState, end: PathEnd, where: Origin | None) -> ConcreteRun:
+    def _run(self, state: ConcreteState, end: PathEnd, where: Origin | None, returned_to: int | None = None
+             ) -> ConcreteRun:
         return ConcreteRun(self.entry, state, end, where, self.events, self.access_log, self.faults,
-                           self.steps, self.points, self.frame_starts)
+                           self.steps, self.points, self.frame_starts, returned_to)
 
     # the concrete domain
 
-    def finish(self, path: _ReplayPath, end: PathEnd, detail: str, where: Origin | None, **_) -> list:
-        self._ended = (path.state, end, where)
+    def finish(self, path: _ReplayPath, end: PathEnd, detail: str, where: Origin | None, *,
+               returned_to: int | None = None, **_) -> list:
+        self._ended = (path.state, end, where, returned_to)
         return []
 
     def last_origin(self, path: _ReplayPath) -> Origin | None:

@@ -10,10 +10,16 @@ Decisions recorded here:
 
 * **One caller, one module.**  Both sides are called by the same caller:
   the same entry RSP and the same memory (the right side's ``right_rsp`` and
-  ``right_mem`` are replaced by the left's).  The module is one and the
-  same: both executors use the namespace ``module``, so a module output is
-  the same uninterpreted function of the same registers (the spec's
-  ``module.reads``) on both sides.  Its *outcome* (completion,
+  ``right_mem`` are replaced by the left's), and the same calling context
+  as ``check``'s (:mod:`proofs.assumptions`; an access through a pointer
+  other than RSP lies clear of the frame and the return-address slot,
+  asserted per pair of paths).  The module is one and the same: both
+  executors use the namespace ``module``, so a module output is the same
+  uninterpreted function of the same registers on both sides
+  (:mod:`model.tdx`'s reads: the spec's ``module.reads``, else, for a
+  TDG.VP.VMCALL with a known RCX bitmap, RAX, RCX and the registers it
+  exposes -- a register the VMM is not handed cannot change its answers
+  -- else every GPR but RSP).  Its *outcome* (completion,
   VMfailInvalid, #UD, #GP) is such a function too (``module_<kind>_outcome``):
   a side may only see another outcome than the other if it handed the
   module other inputs.  Everything else free on the right -- the values
@@ -29,8 +35,10 @@ Decisions recorded here:
   relation equates their pointers, otherwise they do not overlap.  All of
   it is printed with the verdict.
 * **Pairing.**  Every left path is tried against every right path under
-  the assumptions, the relation and both path conditions.  An infeasible
-  pair says nothing.  A feasible pair whose TDX instruction sequences
+  the assumptions, the relation and both path conditions, each query
+  through one :class:`model.executor.Solver` of the assumptions and the
+  relation (with the user's timeout; unknown is never "infeasible").  An
+  infeasible pair says nothing.  A feasible pair whose TDX instruction sequences
   differ (another number or order of kinds) is a difference
   (``tdx-sequence``), and so is one whose outcomes differ
   (``tdx-outcome``).  Otherwise the observables are compared in a fixed
@@ -76,12 +84,14 @@ from grammar import ast
 from grammar.ast import GPR64
 from grammar.frontend import FrontEndOptions, load_program
 from model import bv, concrete
-from model.executor import ExecutorOptions, PathEnd, PathResult, execute_function
+from model.executor import ExecutorOptions, PathEnd, PathResult, Solver, execute_function
 from model.memory import Memory, place
 from model.symbolic import SymbolicState
-from model.tdx import DEFAULT_MODULE_READS, Outcome, TdxModel
+from model.outcomes import Verdict
+from model.tdx import Outcome, TdxModel
 from proofs import TOOL, VERSION
-from proofs.assumptions import LEFT, RIGHT, caller_assumptions, formulas, frame_region, struct_region
+from proofs.assumptions import (LEFT, RIGHT, caller_assumptions, formulas, frame_region, pointer_accesses_off_frame,
+                                struct_region)
 from proofs.assumptions import texts as assumption_texts
 from proofs.cex_file import front_end_json, source_digests
 from proofs.counterexample import (ReplayDiverged, Scenario, native_placement, origin_json, replay,
@@ -166,15 +176,8 @@ def _share_caller(paths: list[PathResult], pairs: list[tuple[z3.ExprRef, z3.Expr
     own = {name: node for name, node in found.items() if name in sources and sources[name].per_run}
     renamed = {name: RENAMED + name for name in own}
     pairs = list(pairs) + [(own[name], z3.Const(renamed[name], own[name].sort())) for name in sorted(own)]
-    return [path.map_terms(lambda term: z3.substitute(term, *pairs), renamed) for path in paths]
-
-
-def make_solver(timeout: float, context: list[z3.BoolRef]) -> z3.Solver:
-    """A one-shot solver of ``context`` with the user's timeout."""
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(*context)
-    return solver
+    rewrite = bv.substitution(pairs)
+    return [path.map_terms(rewrite, renamed) for path in paths]
 
 
 def _memory_array(side: str) -> z3.ArrayRef:
@@ -211,18 +214,16 @@ def _equation(equation: Equation, entries, finals=None) -> z3.BoolRef:
     return a == b if equation.op == "==" else a != b
 
 
-def _distinct_structs(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float
-                      ) -> tuple[list[z3.BoolRef], list[str]]:
+def _distinct_structs(spec: EquivSpec, entries, solver: Solver) -> tuple[list[z3.BoolRef], list[str]]:
     """Two declared structs are one object when the relation equates their
-    pointers, else distinct objects that do not overlap."""
+    pointers (under the ``solver``'s assumptions), else distinct objects
+    that do not overlap."""
     formulas, texts = [], []
     structs = spec.structs
     for position, a in enumerate(structs):
         for b in structs[position + 1:]:
             (a0, a1), (b0, b1) = struct_region(a, entries), struct_region(b, entries)
-            solver = make_solver(timeout, context)
-            solver.add(a0 != b0)
-            if solver.check() == z3.unsat:
+            if solver.check((a0 != b0,))[0] is Verdict.UNSAT:
                 texts.append(f"structs {a.side}.{a.name} and {b.side}.{b.name} are one object "
                              f"(the relation equates their pointers)")
             else:
@@ -232,17 +233,18 @@ def _distinct_structs(spec: EquivSpec, entries, context: list[z3.BoolRef], timeo
     return formulas, texts
 
 
-def _relation(spec: EquivSpec, entries, assumptions: list[z3.BoolRef], timeout: float) -> list[z3.BoolRef]:
-    """The relation's formulas; a contradictory relation is a spec error
-    naming the keys of an unsatisfiable core."""
+def _relation(spec: EquivSpec, entries, solver: Solver) -> list[z3.BoolRef]:
+    """The relation's formulas; a contradictory relation (under the
+    ``solver``'s assumptions) is a spec error naming the keys of a minimal
+    unsatisfiable core (each equation dropped that the contradiction
+    does not need)."""
     formulas = [_equation(equation, entries) for equation in spec.relation]
-    solver = z3.Solver()
-    solver.set("timeout", max(1, int(timeout * 1000)))
-    solver.add(*assumptions)
-    for equation, formula in zip(spec.relation, formulas):
-        solver.assert_and_track(formula, equation.key)
-    if solver.check() == z3.unsat:
-        core = sorted(str(item) for item in solver.unsat_core())
+    if solver.check(tuple(formulas))[0] is Verdict.UNSAT:
+        needed = list(zip(spec.relation, formulas))
+        for item in list(needed):
+            if solver.check(tuple(f for other, f in needed if other is not item[0]))[0] is Verdict.UNSAT:
+                needed.remove(item)
+        core = sorted(equation.key for equation, _ in needed)
         texts = "; ".join(e.text for e in spec.relation if e.key in core)
         raise SpecError(spec.path, ", ".join(core) or "relation",
                         f"the relation is contradictory ({texts or 'with the assumptions'}): "
@@ -262,19 +264,17 @@ def _side_regions(spec: EquivSpec, name: str) -> tuple:
     return tuple(regions)
 
 
-def _regions(spec: EquivSpec, entries, context: list[z3.BoolRef], timeout: float) -> tuple:
-    """Memory regions the assumptions keep apart, for read-over-write
-    resolution: the frame, and every non-NULL struct provably not at the
-    address of another one already chosen."""
+def _regions(spec: EquivSpec, entries, solver: Solver) -> tuple:
+    """Memory regions the assumptions (the ``solver``'s) keep apart, for
+    read-over-write resolution: the frame, and every non-NULL struct
+    provably not at the address of another one already chosen."""
     regions = [frame_region(entries[LEFT].regs["rsp"])]
     chosen: list[z3.BitVecRef] = []
     for struct in spec.structs:
         pointer = entries[struct.side].regs[struct.register]
         if struct.nullable or any(pointer.eq(other) for other in chosen):
             continue
-        solver = make_solver(timeout, context)
-        solver.add(z3.Or([pointer == other for other in chosen]) if chosen else z3.BoolVal(False))
-        if not chosen or solver.check() == z3.unsat:
+        if not chosen or solver.check((z3.Or([pointer == other for other in chosen]),))[0] is Verdict.UNSAT:
             chosen.append(pointer)
             regions.append((pointer, 0, struct.size))
     return tuple(regions)
@@ -321,11 +321,11 @@ def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, 
             return [Observable(f"tdx-outcome #{position}", "tdx", True, a.outcome.value, b.outcome.value)]
     observables = []
     if left.end is not right.end:
-        return [Observable("end", "end", True, left.end.value, right.end.value)] if spec.observe_end else []
+        return [Observable("end", "end", True, left.end, right.end)] if spec.observe_end else []
     if left.end is not PathEnd.RETURNED:
         return []
     if spec.observe_end:
-        observables.append(Observable("returned-to", "value", left.returned_to != right.returned_to,
+        observables.append(Observable("returned-to", "returned-to", left.returned_to != right.returned_to,
                                       left.returned_to, right.returned_to))
     for name in spec.observed_registers:
         bank = "regs" if name in GPR64 else "flags"
@@ -408,7 +408,7 @@ def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware
     tdx = TdxModel(firmware=firmware, module_outputs=spec.module_outputs, module_reads=spec.module_reads,
                    tdcall_may_fault=spec.tdcall_may_fault)
     options = ExecutorOptions(tdx=tdx, solver_timeout=timeout, loop_bound=loop_bound, entry_prefix=side.name,
-                              regions=_side_regions(spec, side.name))
+                              regions=_side_regions(spec, side.name), exclusive_frame=True)
     key = (program_text(program), side.function, tdx.firmware,
            tuple(sorted(tdx.module_outputs.items())), tuple(sorted(tdx.module_reads.items())),
            tdx.tdcall_may_fault, options.solver_timeout, options.loop_bound, side.name,
@@ -429,10 +429,9 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
     one_caller = named[RIGHT].regs["rsp"] == named[LEFT].regs["rsp"]
     stated = caller_assumptions(spec, named)
     texts = assumption_texts(stated)
-    relation = _relation(spec, named, formulas(stated) + [one_caller], timeout)
+    relation = _relation(spec, named, Solver(timeout, (*formulas(stated), one_caller)))
     assumed = formulas(caller_assumptions(spec, entries)) + [one_caller]
-    distinct, distinct_texts = _distinct_structs(spec, named, assumed + relation, timeout)
-    assumed += distinct
+    distinct, distinct_texts = _distinct_structs(spec, named, Solver(timeout, (*assumed, *relation)))
     texts += distinct_texts
     runs = {side.name: _run_side(spec, side, configs, firmware, timeout, loop_bound, pairs)
             for side in spec.sides}
@@ -444,8 +443,8 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
             for text in path.assumptions:
                 if f"{name}: {text}" not in texts:
                     texts.append(f"{name}: {text}")
-    context = assumed + relation
-    regions = _regions(spec, entries, context, timeout)
+    solver = Solver(timeout, (*assumed, *distinct, *relation))
+    regions = _regions(spec, entries, solver)
     sides = {name: {"files": list(run.side.files), "function": run.side.function} for name, run in runs.items()}
     result = EquivResult(Equivalence.EQUIVALENT, spec.path, sides, texts, [], 0, 0)
     result.observables = (["end", "returned-to"] if spec.observe_end else []) + list(spec.observed_registers) \
@@ -453,7 +452,7 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
     for left in runs[LEFT].paths:
         for right in runs[RIGHT].paths:
             result.pairs += 1
-            found = _decide_pair(spec, runs, left, right, entries, context, regions, timeout, result)
+            found = _decide_pair(spec, runs, left, right, entries, solver, regions, result)
             if found is not None and not found["confirmed"]:
                 result.reasons.append(f"pair ({_describe(left)}; {_describe(right)}): "
                                       f"{found['difference']['observable']} may differ, but "
@@ -466,59 +465,54 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
     return result
 
 
-def _decide_pair(spec, runs, left, right, entries, context, regions, timeout, result) -> dict | None:
-    solver = make_solver(timeout, context + [left.condition, right.condition]
-                         + _outcome_constraints(left) + _outcome_constraints(right))
-    answer = solver.check()
-    if answer == z3.unsat:
+def _decide_pair(spec, runs, left, right, entries, solver: Solver, regions, result) -> dict | None:
+    rsp = entries[LEFT].regs["rsp"]
+    pair = (left.condition, right.condition, *pointer_accesses_off_frame(left.accesses, rsp),
+            *pointer_accesses_off_frame(right.accesses, rsp), *_outcome_constraints(left),
+            *_outcome_constraints(right))
+    answer, model = solver.check(pair)
+    if answer is Verdict.UNSAT:
         return None
-    if answer == z3.unknown:
+    if answer is Verdict.UNKNOWN:
         result.reasons.append(f"pair ({_describe(left)}; {_describe(right)}): feasibility unknown "
-                              f"({solver.reason_unknown()})")
+                              f"({solver.reason})")
         return None
     result.feasible_pairs += 1
     for path, name in ((left, LEFT), (right, RIGHT)):
         if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED, PathEnd.FALLTHROUGH):   # what follows: not modelled
             where = f" at {path.where.render()}" if path.where else ""
-            result.reasons.append(f"a {name} path ended ({path.end.value}){where}: {path.detail}")
+            result.reasons.append(f"a {name} path ended ({path.end}){where}: {path.detail}")
             return None
     observables = _observables(spec, left, right, entries, regions)
     for observable in observables:
         if observable.violated is True:
-            return _counterexample(spec, runs, left, right, entries, solver, _native_model(solver, left, right),
-                                   observable, observables)
+            return _counterexample(spec, runs, left, right, entries, solver, pair, model, observable, observables)
         violated = z3.simplify(observable.violated)
         if z3.is_false(violated):
             continue
-        solver.push()
-        solver.add(violated)
-        answer = solver.check()
-        if answer == z3.sat:
-            return _counterexample(spec, runs, left, right, entries, solver, _native_model(solver, left, right),
+        answer, model = solver.check(pair + (violated,))
+        if answer is Verdict.SAT:
+            return _counterexample(spec, runs, left, right, entries, solver, pair + (violated,), model,
                                    observable, observables)
-        if answer == z3.unknown:
+        if answer is Verdict.UNKNOWN:
             result.reasons.append(f"{observable.name} on pair ({_describe(left)}; {_describe(right)}): "
-                                  f"solver {solver.reason_unknown()}")
-        solver.pop()
+                                  f"solver {solver.reason}")
     return None
 
 
-def _native_model(solver: z3.Solver, left: PathResult, right: PathResult) -> z3.ModelRef:
-    """A model of the solver's (satisfiable) assertions in which both sides
-    run natively where it puts them (:func:`proofs.counterexample.native_placement`),
-    if there is one; else the model it has."""
-    model = solver.model()
-    solver.push()
-    solver.add(native_placement(left), native_placement(right))
-    if solver.check() == z3.sat:
-        model = solver.model()
-    solver.pop()
-    return model
+def _native_model(solver: Solver, constraints: tuple, model: z3.ModelRef, left: PathResult, right: PathResult
+                  ) -> z3.ModelRef:
+    """A model of ``constraints`` (satisfied by ``model``) in which both
+    sides run natively where it puts them
+    (:func:`proofs.counterexample.native_placement`), if there is one;
+    else ``model``."""
+    answer, placed = solver.check(constraints + (native_placement(left), native_placement(right)))
+    return placed if answer is Verdict.SAT else model
 
 
 def _describe(path: PathResult) -> str:
     events = ", ".join(e.describe() for e in path.events) or "no TDX instruction"
-    return f"{path.end.value} after {events}"
+    return f"{path.end} after {events}"
 
 
 # --- counterexamples -------------------------------------------------------------------------
@@ -527,58 +521,54 @@ def _hex(model: z3.ModelRef, term) -> str:
     return f"{model.eval(term, model_completion=True).as_long():#x}"
 
 
-def _sources(solver: z3.Solver, value: z3.BitVecRef, side: str, register: str, entries, spec: EquivSpec
-             ) -> list[str]:
-    """Where ``value`` provably comes from: the entry register of that name
-    or a struct field of that name at entry."""
+def _sources(solver: Solver, constraints: tuple, model: z3.ModelRef, value: z3.BitVecRef, side: str, register: str,
+             entries, spec: EquivSpec) -> list[str]:
+    """Where ``value`` provably comes from (under ``constraints``, of which
+    ``model`` is one): the entry register of that name or a struct field
+    of that name at entry."""
     candidates = [(f"entry {register}", entries[side].regs[register])]
     for struct in spec.sides[0 if side == LEFT else 1].structs.values():
         if register in struct.fields:
             term = Term(f"{side}.{struct.name}.{register}", side, struct=struct, field=register)
             candidates.append((f"{struct.name}->{register} at entry", _term(term, entries, None)))
-    found = []
-    for text, candidate in candidates:
-        solver.push()
-        solver.add(value != candidate)
-        if solver.check() == z3.unsat:
-            found.append(text)
-        solver.pop()
-    return found
+    return [text for text, candidate in candidates
+            if not solver.may_hold(constraints, value != candidate, model)[0]]
 
 
-def _module_events(spec, left, right, entries, solver) -> tuple[list[dict], z3.ModelRef]:
-    """The module's inputs per paired event, with those that can differ
-    (each side's values then made to differ in the model, when possible)."""
+def _differing_inputs(left, right, solver: Solver, constraints: tuple, model: z3.ModelRef
+                      ) -> tuple[list[tuple], tuple, z3.ModelRef]:
+    """Per paired event, the module inputs that can differ under
+    ``constraints`` (of which ``model`` is one: a register it already
+    tells apart needs no query), and the constraints with all of them
+    differing at once, when they can, with a model of those."""
     rows, differing = [], []
     for a, b in zip(left.events, right.events):
         if a.kind != b.kind:
             break
-        may_differ = []
-        for register in a.reads:
-            solver.push()
-            solver.add(a.inputs[register] != b.inputs[register])
-            if solver.check() == z3.sat:
-                may_differ.append(register)
-                differing.append(a.inputs[register] != b.inputs[register])
-            solver.pop()
+        may_differ = [reg for reg in a.reads if solver.may_hold(constraints, a.inputs[reg] != b.inputs[reg], model)[0]]
+        differing += [a.inputs[reg] != b.inputs[reg] for reg in may_differ]
         rows.append((a, b, may_differ))
-    solver.push()
-    solver.add(*differing)
-    if solver.check() != z3.sat:
-        solver.pop()
-        solver.check()
-    model = solver.model()
-    events = []
-    for a, b, may_differ in rows:
-        events.append({
-            "kind": a.kind, "index": a.index, "reads": list(a.reads),
-            "inputs": {reg: {LEFT: _hex(model, a.inputs[reg]), RIGHT: _hex(model, b.inputs[reg])}
-                       for reg in a.reads},
-            "may_differ": [{"register": reg,
-                            "left_source": _sources(solver, a.inputs[reg], LEFT, reg, entries, spec),
-                            "right_source": _sources(solver, b.inputs[reg], RIGHT, reg, entries, spec)}
-                           for reg in may_differ]})
-    return events, model
+    if differing and not all(z3.is_true(model.eval(d, model_completion=True)) for d in differing):
+        answer, apart = solver.check(constraints + tuple(differing))
+        if answer is Verdict.SAT:
+            return rows, constraints + tuple(differing), apart
+    return rows, constraints, model
+
+
+def _module_events(spec, rows, entries, solver: Solver, constraints: tuple, model: z3.ModelRef) -> list[dict]:
+    """The module's inputs per paired event (``rows`` of
+    :func:`_differing_inputs`) in ``model``, with where each side got
+    those that can differ."""
+    return [{"kind": a.kind, "index": a.index, "reads": list(a.reads),
+             "inputs": {reg: {LEFT: _hex(model, a.inputs[reg]), RIGHT: _hex(model, b.inputs[reg])}
+                        for reg in a.reads},
+             "may_differ": [{"register": reg,
+                             "left_source": _sources(solver, constraints, model, a.inputs[reg], LEFT, reg, entries,
+                                                     spec),
+                             "right_source": _sources(solver, constraints, model, b.inputs[reg], RIGHT, reg,
+                                                      entries, spec)}
+                            for reg in may_differ]}
+            for a, b, may_differ in rows]
 
 
 def _side_json(run: _Run, path: PathResult, scenario: Scenario, model: z3.ModelRef, concrete_run) -> dict:
@@ -594,7 +584,7 @@ def _side_json(run: _Run, path: PathResult, scenario: Scenario, model: z3.ModelR
                            for t, calls in sorted(scenario.external.items())},
         "tdx": scenario.events,
         "path": [origin_json(origin) for origin in path.path_in(model)],
-        "end": path.end.value,
+        "end": path.end,
     }
     if concrete_run is not None:
         part["trace"] = [{"source": origin_json(step.origin), "instruction": step.text,
@@ -614,6 +604,8 @@ def _concrete_values(observable: Observable, runs: dict, scenarios: dict, differ
         return tuple(runs[s].final.flags[observable.name] for s in (LEFT, RIGHT))
     if observable.kind == "end":
         return tuple(runs[s].end for s in (LEFT, RIGHT))
+    if observable.kind == "returned-to":
+        return tuple(runs[s].returned_to for s in (LEFT, RIGHT))
     if observable.kind == "tdx":
         return tuple(", ".join(f"{e.kind} {e.outcome.value}" for e in runs[s].events) for s in (LEFT, RIGHT))
     if observable.kind == "memory":
@@ -635,8 +627,12 @@ def _concrete_term(term: Term, runs: dict, scenarios: dict) -> int:
     return runs[term.side].view(scenarios[term.side]).load(pointer + term.struct.fields[term.field], 8)
 
 
-def _counterexample(spec, runs, left, right, entries, solver, model, observable, observables) -> dict:
-    events, model = _module_events(spec, left, right, entries, solver)
+def _counterexample(spec, runs, left, right, entries, solver, constraints, model, observable, observables) -> dict:
+    """The counterexample of ``observable`` on a pair, from a model of
+    ``constraints`` (the pair's and the violation's)."""
+    rows, constraints, model = _differing_inputs(left, right, solver, constraints, model)
+    model = _native_model(solver, constraints, model, left, right)
+    events = _module_events(spec, rows, entries, solver, constraints, model)
     difference = {"observable": observable.name, "kind": observable.kind}
     if observable.kind == "memory":
         for violated, address, a, b, origin in observable.bytes:

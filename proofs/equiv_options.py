@@ -46,7 +46,8 @@ SHORT_FORM_OPTIONS = (
     ShortFormOption("observe_equal", "--observe-equal", "'TERM == TERM'",
                     "a final-state equation the caller checks (observe.equal)"),
     ShortFormOption("module_reads", "--module-reads", "KIND=REG,REG...",
-                    "the registers the TDX module reads (default: every GPR but RSP)"),
+                    "the registers the TDX module reads (default: RAX, RCX and the exposed registers for "
+                    "a TDG.VP.VMCALL with a known bitmap, else every GPR but RSP)"),
     ShortFormOption("module_outputs", "--module-outputs", "KIND=REG,REG...",
                     "the only registers the TDX module changes (default: the model's rules)"),
     ShortFormOption("tdcall_may_fault", "--tdcall-may-fault",

@@ -27,7 +27,8 @@ a silent default.  Schema (every key optional unless marked)::
     equal = ["left.out.r10 == right.args.r10"]   # final-state terms
 
     [module]
-    reads = { tdcall = ["rax", "rcx"] }          # default: every GPR but RSP
+    reads = { tdcall = ["rax", "rcx"] }          # default: model.tdx's (a TDG.VP.VMCALL with a known
+                                                 # bitmap: RAX, RCX, the exposed ones; else every GPR but RSP)
     outputs = { tdcall = ["rcx", "rdx"] }        # default: the model's rules
     firmware = "spec"
     tdcall_may_fault = false

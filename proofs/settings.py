@@ -90,6 +90,7 @@ def executor_options(settings: Settings, contract: Contract | None) -> ExecutorO
     preconditions = tuple(formulas(function_assumptions(entry, contract)))
     regions = memory_regions(entry, contract)
     tdx = TdxModel(firmware=settings.firmware, module_outputs=outputs,
-                   tdcall_may_fault=settings.tdcall_may_fault, namespace=MODULE_NAMESPACE)
+                   tdcall_may_fault=settings.tdcall_may_fault, namespace=MODULE_NAMESPACE,
+                   vmcall_reads_exposed=False)      # changes no check verdict (model.tdx)
     return ExecutorOptions(tdx=tdx, solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
                            preconditions=preconditions, regions=regions, exclusive_frame=True)
