@@ -22,21 +22,27 @@ instruction lines, in a fixed order -- by instruction, then by operator:
   a memory displacement ``d`` becomes ``d+8`` (the next struct field);
 * ``invert-jump``: a conditional jump on the opposite condition.
 
-Every mutant is checked (:func:`proofs.prover.check_function`) as the
-whole expanded file with that one line changed, so labels, the exception
-table and the other functions stay as they were; the kernel options the
-properties need (``CONFIG_FRAME_POINTER`` for ``frame-pointer``) are those
-the input was expanded under, since the expansion is all the mutant has.  A mutant that GNU-as
-syntax or the model rejects is ``invalid`` (not counted).  A mutant is
-``killed`` by the properties with a refuted obligation (all are listed),
-and ``survived`` otherwise (``unknown`` obligations are shown and do not
-kill).  Each survivor is then compared with the original by ``equiv``
+Every mutant is checked as the whole expanded file with that one line
+changed, so labels, the exception table and the other functions stay as
+they were; the kernel options the properties need (``CONFIG_FRAME_POINTER``
+for ``frame-pointer``) are those the input was expanded under, since the
+expansion is all the mutant has.  A mutant that GNU-as syntax or the model
+rejects is ``invalid`` (not counted).  A mutant is ``killed`` by the first
+property, in catalog order, with a refuted obligation whose counterexample
+replays (:func:`first_kill`: the function is executed once and its
+properties decided one by one, as ``check`` decides them, and the ones
+after the killer are not asked -- a killed mutant needs one
+counterexample, and the slowest refutations were of properties a cheaper
+one before them already refuted), and ``survived`` otherwise (``unknown``
+obligations of the properties asked are shown and do not kill).  Each
+survivor is then compared with the original by ``equiv``
 (:mod:`proofs.equiv`; both sides the plain assembly, every register
 related, the default observables): ``equivalent`` means no caller can tell
 them apart, so no property could catch it; anything else is listed as a
 gap in the properties.  The mutation score is killed / (valid - equivalent).
 
-Mutants are independent; with ``--jobs N`` they run in N worker processes,
+Mutants are independent; they run in ``--jobs`` worker processes (the
+CPUs by default),
 each in its own fork as ``check``'s tasks do (:mod:`proofs.scheduling`),
 results in mutant order.
 The analysis leaves nothing in the process's caches
@@ -314,9 +320,10 @@ def first_kill(program: ast.Program, function: str, settings: Settings) -> tuple
     The function is executed once; its obligations are decided property by
     property (:func:`proofs.obligations.prove` on the same paths) and the
     properties after the killer are not asked: a killed mutant needs one
-    counterexample.  What a property decides does not depend on what was
-    asked before it (each obligation is the same query), so the killer is
-    the first refuted property of a run of all of them."""
+    counterexample.  Each obligation is the same question whatever else is
+    asked with it, so the killer is the first property refuted by a check
+    of all of them (up to a solver timeout, which leaves an obligation
+    unknown in either)."""
     choice = choose_contract(program, function, settings)
     paths = execute_function(program, function, executor_options(settings, choice.contract))
     unknown = []
