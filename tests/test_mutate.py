@@ -180,7 +180,7 @@ def test_jumps_immediates_displacements_and_as(tmp_path):
         assert done.returncode == 0, (mutant.description, done.stderr)
 
 
-@pytest.mark.parametrize("source, function", [(SMALL, "add_one"), (BRANCHY, "pick")])
+@pytest.mark.parametrize("source, function", [(SMALL, "add_one"), (BRANCHY, "pick")], ids=["add_one", "pick"])
 def test_the_killer_is_the_first_property_a_full_check_refutes(tmp_path, source, function):
     """On every mutant, :func:`first_kill` agrees with a check of every
     property at once: no kill where that check refutes nothing, else its
