@@ -28,8 +28,6 @@ from typing import Iterable, Mapping
 
 import z3
 
-from grammar.caches import CACHES
-
 from model import abi, bv
 from model.memory import Region, place
 from model.symbolic import SymbolicState
@@ -125,28 +123,15 @@ def pointer_accesses_off_frame(accesses, rsp: z3.BitVecRef) -> tuple[z3.BoolRef,
     whose address is another variable plus a constant, or a constant,
     lies clear of the frame and of the return-address slot.  An address
     that is not of that form may still be RSP's in disguise and is left
-    free.  Each access's formula is made once (:data:`_OFF_FRAME`): the
-    paths of a function share their accesses' prefixes, and ``mutate``
-    decides a function's properties one by one on the same paths."""
+    free."""
     found = []
     for access in accesses:
-        key = (id(access), id(rsp))
-        cached = _OFF_FRAME.get(key)
-        if cached is None or cached[0] is not access or cached[1] is not rsp:
-            at = place(access.address)
-            formula = None
-            if at is not None and at.base_id != rsp.get_id():
-                end = access.address + bv.const(access.width // 8, 64)
-                formula = z3.Implies(access.guard, _clear_of_frame(access.address, end, rsp))
-            cached = _OFF_FRAME[key] = (access, rsp, formula)
-        if cached[2] is not None:
-            found.append(cached[2])
+        at = place(access.address)
+        if at is None or at.base_id == rsp.get_id():
+            continue
+        end = access.address + bv.const(access.width // 8, 64)
+        found.append(z3.Implies(access.guard, _clear_of_frame(access.address, end, rsp)))
     return tuple(found)
-
-
-_OFF_FRAME = CACHES.cache("accesses off the frame", 100_000)
-"""(access id, RSP id) -> (the access and the RSP, kept alive so that their
-ids are not reused while the entry exists; the access's formula, or None)."""
 
 
 def frame_region(rsp: z3.BitVecRef) -> Region:
