@@ -298,8 +298,17 @@ def ite(condition: Bool, then: BitVec, otherwise: BitVec) -> BitVec:
 
     >>> value_of(ite(z3.BoolVal(False), const(1, 4), const(2, 4)))
     2
+    >>> ite(z3.Bool("c"), const(1, 4), const(2, 8))
+    Traceback (most recent call last):
+    z3.z3types.Z3Exception: b'Sorts (_ BitVec 4) and (_ BitVec 8) are incompatible'
+
+    The term is the one ``z3.If`` makes, made by the C API directly (which
+    checks the sorts): ``z3.If`` spends most of its time coercing its
+    arguments, and the memory model's byte-wise loads make tens of
+    thousands of these.
     """
-    return z3.If(condition, then, otherwise)
+    ctx = then.ctx
+    return z3.BitVecRef(z3.Z3_mk_ite(ctx.ref(), condition.as_ast(), then.as_ast(), otherwise.as_ast()), ctx)
 
 
 # --- uninterpreted constants and functions ---------------------------------

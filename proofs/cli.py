@@ -451,7 +451,8 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
     _check_properties(args.property, CATALOG)
     analysis = run_mutants(args.files, _front_end_options(args), args.function,
                            properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
-                           timeout=args.timeout, jobs=args.jobs, equivalence=not args.no_equiv,
+                           timeout=args.timeout, jobs=args.jobs or _available_cpus(),
+                           equivalence=not args.no_equiv,
                            properties_given=bool(args.property))
     if args.json:
         print(json.dumps(analysis.json(), indent=2))
@@ -581,7 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="force the contract era (default: the function's from its own code)")
     mutate.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec", help=FIRMWARE_HELP)
     mutate.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
-    mutate.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="worker processes")
+    mutate.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                        help="mutants checked at once (default: the CPUs this process may use)")
     mutate.add_argument("--no-equiv", action="store_true",
                         help="do not try to prove surviving mutants equivalent to the original")
     mutate.add_argument("--json", action="store_true", help="machine-readable output")

@@ -22,21 +22,27 @@ instruction lines, in a fixed order -- by instruction, then by operator:
   a memory displacement ``d`` becomes ``d+8`` (the next struct field);
 * ``invert-jump``: a conditional jump on the opposite condition.
 
-Every mutant is checked (:func:`proofs.prover.check_function`) as the
-whole expanded file with that one line changed, so labels, the exception
-table and the other functions stay as they were; the kernel options the
-properties need (``CONFIG_FRAME_POINTER`` for ``frame-pointer``) are those
-the input was expanded under, since the expansion is all the mutant has.  A mutant that GNU-as
-syntax or the model rejects is ``invalid`` (not counted).  A mutant is
-``killed`` by the properties with a refuted obligation (all are listed),
-and ``survived`` otherwise (``unknown`` obligations are shown and do not
-kill).  Each survivor is then compared with the original by ``equiv``
+Every mutant is checked as the whole expanded file with that one line
+changed, so labels, the exception table and the other functions stay as
+they were; the kernel options the properties need (``CONFIG_FRAME_POINTER``
+for ``frame-pointer``) are those the input was expanded under, since the
+expansion is all the mutant has.  A mutant that GNU-as syntax or the model
+rejects is ``invalid`` (not counted).  A mutant is ``killed`` by the first
+property, in catalog order, with a refuted obligation whose counterexample
+replays (:func:`first_kill`: the function is executed once and its
+properties decided one by one, as ``check`` decides them, and the ones
+after the killer are not asked -- a killed mutant needs one
+counterexample, and the slowest refutations were of properties a cheaper
+one before them already refuted), and ``survived`` otherwise (``unknown``
+obligations of the properties asked are shown and do not kill).  Each
+survivor is then compared with the original by ``equiv``
 (:mod:`proofs.equiv`; both sides the plain assembly, every register
 related, the default observables): ``equivalent`` means no caller can tell
 them apart, so no property could catch it; anything else is listed as a
 gap in the properties.  The mutation score is killed / (valid - equivalent).
 
-Mutants are independent; with ``--jobs N`` they run in N worker processes,
+Mutants are independent; they run in ``--jobs`` worker processes (the
+CPUs by default),
 each in its own fork as ``check``'s tasks do (:mod:`proofs.scheduling`),
 results in mutant order.
 The analysis leaves nothing in the process's caches
@@ -58,14 +64,18 @@ from grammar.caches import CACHES
 from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
 from grammar.parser import format_instruction
 from grammar.source import Origin, SourceError
+from model.executor import execute_function
+from proofs.abi_choice import choose_contract
 from proofs.contracts import load_contracts
 from proofs.equiv import check_equivalence
 from proofs.equiv_spec import load_spec
 from proofs.outcomes import Equivalence, MutantStatus, Status
-from proofs.prover import check_function
+from proofs.obligations import prove
+from proofs.properties import CATALOG
+from proofs.prover import function_result
 from proofs.scheduling import run_in_forks
 from proofs.selectors import SelectorUse
-from proofs.settings import Settings, row_configs
+from proofs.settings import Settings, executor_options, row_configs
 
 TDX_BASES = ("tdcall", "seamcall")
 CONDITIONS = {"o": "no", "b": "ae", "e": "ne", "be": "a", "s": "ns", "p": "np", "l": "ge", "le": "g"}
@@ -290,18 +300,42 @@ def _check_mutant(arguments: tuple[_Job, Mutant]) -> MutantResult:
     path.write_text("\n".join(mutant.lines) + "\n")
     try:
         program = load_program([str(path)], FrontEndOptions(use_shims=False))
-        result = check_function(program, job.function, "default", job.settings)
+        killed, unknown = first_kill(program, job.function, job.settings)
     except SourceError as error:
         return MutantResult(mutant, MutantStatus.INVALID, reason=str(error).splitlines()[0],
                             seconds=time.monotonic() - started)
-    killed = tuple(dict.fromkeys(o.property for o in result.obligations if o.status == Status.REFUTED))
-    unknown = tuple(dict.fromkeys(o.property for o in result.obligations if o.status == Status.UNKNOWN))
     outcome = MutantResult(mutant, MutantStatus.KILLED if killed else MutantStatus.SURVIVED, killed, unknown)
     if not killed:
         outcome.equivalence, outcome.reason = (_equivalence(job, path) if job.equivalence
                                                else ("not checked", ""))
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def first_kill(program: ast.Program, function: str, settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The property that kills ``function`` of ``program`` (none, or the
+    first in catalog order with a confirmed refutation) and the properties
+    decided before it (all of them, for a survivor) left unknown.
+
+    The function is executed once; its obligations are decided property by
+    property (:func:`proofs.obligations.prove` on the same paths) and the
+    properties after the killer are not asked: a killed mutant needs one
+    counterexample.  Each obligation is the same question whatever else is
+    asked with it, so the killer is the first property refuted by a check
+    of all of them (up to a solver timeout, which leaves an obligation
+    unknown in either)."""
+    choice = choose_contract(program, function, settings)
+    paths = execute_function(program, function, executor_options(settings, choice.contract))
+    unknown = []
+    for pid in (pid for pid in CATALOG if pid in settings.properties):
+        one = dataclasses.replace(settings, properties=(pid,))
+        obligations, texts = prove(choice.contract, one, paths)
+        result = function_result(program, function, "default", choice.contract, obligations, texts, one)
+        if any(o.status == Status.REFUTED for o in result.obligations):
+            return (pid,), tuple(unknown)
+        if any(o.status == Status.UNKNOWN for o in result.obligations):
+            unknown.append(pid)
+    return (), tuple(unknown)
 
 
 def _mutant_label(arguments: tuple[_Job, Mutant]) -> str:

@@ -49,7 +49,7 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
     paths = execute_function(program, name, executor_options(settings, contract))
     obligations, texts = prove(contract, settings, paths)
     texts.insert(0, f"firmware: {settings.firmware}")
-    result = _results(program, name, config, contract, obligations, texts, settings)
+    result = function_result(program, name, config, contract, obligations, texts, settings)
     result.notices += choice.notices
     result.abi_source, result.abi_summary = choice.source, choice.summary
     if contract is not None:
@@ -57,8 +57,8 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
     return result
 
 
-def _results(program: ast.Program, name: str, config: str, contract: Contract | None,
-             obligations: list[Obligation], texts: list[str], settings: Settings) -> FunctionResult:
+def function_result(program: ast.Program, name: str, config: str, contract: Contract | None,
+                    obligations: list[Obligation], texts: list[str], settings: Settings) -> FunctionResult:
     """The result of the decided ``obligations``: each refutation with its
     counterexample, replayed concretely -- one that does not replay is no
     verdict but unknown (:func:`proofs.outcomes.unconfirmed_reason`)."""

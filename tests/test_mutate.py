@@ -15,6 +15,10 @@ wrapper contract only the generic properties apply, so:
   alone (what the caller then gets back is not ``add_one``'s doing, so the
   properties of the return are unknown).
 
+A mutant is named killed by the first property in catalog order that
+refutes it (the others are not asked); the table lists every property a
+check of all of them refutes, and a test compares the two on every mutant.
+
 On the unified fixture wrappers, deleting the ``RET`` of a guest wrapper or
 the ``jmp`` that ends a host wrapper's fault fixup is killed by
 ``no-fallthrough``.
@@ -28,8 +32,11 @@ import pytest
 from grammar.caches import CACHES
 from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
 from proofs.cli import main
-from proofs.mutate import derive_mutants, run_mutants
+from proofs.contracts import load_contracts
+from proofs.mutate import derive_mutants, first_kill, run_mutants
 from proofs.properties import CATALOG
+from proofs.prover import check_function
+from proofs.settings import Settings, row_configs
 
 SMALL = """\
 \t.text
@@ -107,7 +114,7 @@ def test_known_survivors(small):
     assert len(killed) == len(KILLED)
     for key, properties in KILLED.items():
         [result] = [r for r in killed.values() if _key(r.mutant)[:len(key)] == key]
-        assert set(result.killed_by) == properties, result.mutant.description
+        assert result.killed_by == (min(properties, key=CATALOG.index),), result.mutant.description
     survivors = by_status["survived"]
     equivalent = [r for r in survivors if r.equivalence == "equivalent"]
     assert {_key(r.mutant)[:2] for r in equivalent} == EQUIVALENT
@@ -171,6 +178,34 @@ def test_jumps_immediates_displacements_and_as(tmp_path):
         done = subprocess.run(["as", "--64", "-o", str(tmp_path / "m.o"), str(source)],
                               capture_output=True, text=True)
         assert done.returncode == 0, (mutant.description, done.stderr)
+
+
+@pytest.mark.parametrize("source, function", [(SMALL, "add_one"), (BRANCHY, "pick")], ids=["add_one", "pick"])
+def test_the_killer_is_the_first_property_a_full_check_refutes(tmp_path, source, function):
+    """On every mutant, :func:`first_kill` agrees with a check of every
+    property at once: no kill where that check refutes nothing, else its
+    first refuted property in catalog order; the unknowns are those the
+    full check leaves unknown among the properties before the killer."""
+    path = tmp_path / "input.S"
+    path.write_text(source)
+    options = FrontEndOptions()
+    mutants = derive_mutants(expand_to_assembly([str(path)], options),
+                             load_program([str(path)], options).function(function))
+    settings = Settings(properties=CATALOG, contracts=load_contracts(), configs=row_configs(options))
+    kills = 0
+    for mutant in mutants:
+        mutated = tmp_path / f"mutant{mutant.number}.s"
+        mutated.write_text("\n".join(mutant.lines) + "\n")
+        program = load_program([str(mutated)], FrontEndOptions(use_shims=False))
+        full = check_function(program, function, "default", settings).obligations
+        refuted = [pid for pid in CATALOG if any(o.property == pid and o.status == "refuted" for o in full)]
+        killed, unknown = first_kill(program, function, settings)
+        assert killed == tuple(refuted[:1]), mutant.description
+        asked = CATALOG[:CATALOG.index(killed[0])] if killed else CATALOG
+        assert unknown == tuple(pid for pid in asked
+                                if any(o.property == pid and o.status == "unknown" for o in full))
+        kills += bool(killed)
+    assert 0 < kills < len(mutants)
 
 
 UNIFIED = "tests/fixtures/unified/arch/x86"
