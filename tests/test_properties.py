@@ -20,7 +20,8 @@ from proofs.contracts import load_contracts, struct_forms
 from proofs.counterexample import replay_counterexample
 from grammar.ast import GPR64
 from model.tdx import Outcome
-from proofs.properties import (CATALOG, FALLTHROUGH, PROPERTIES, ConcreteOps, EventView, PathView,
+from model.transfers import PathEnd
+from proofs.properties import (CATALOG, PROPERTIES, ConcreteOps, EventView, PathView,
                                applicable)
 from proofs.prover import check_function
 from proofs.settings import Settings
@@ -321,7 +322,7 @@ def test_a_hypercall_whose_failure_branch_falls_through_is_not_judged_on_its_pan
 
 def _falling_through_view(events) -> PathView:
     registers = dict.fromkeys(GPR64, 0)
-    return PathView(ConcreteOps(), FALLTHROUGH, registers, registers, {"df": 1}, lambda a, n: 1,
+    return PathView(ConcreteOps(), PathEnd.FALLTHROUGH, registers, registers, {"df": 1}, lambda a, n: 1,
                     lambda a, n: 0, events, (), (), Origin("f.S", 9), "past the end of 'f'")
 
 
