@@ -82,6 +82,7 @@ import z3
 
 from grammar import ast
 from grammar.ast import GPR64
+from grammar.caches import CACHES
 from grammar.frontend import FrontEndOptions, load_program
 from model import bv, concrete
 from model.executor import ExecutorOptions, PathEnd, PathResult, Solver, execute_function
@@ -377,10 +378,11 @@ def _memory_observable(spec: EquivSpec, left: PathResult, right: PathResult, ent
 
 # --- deciding ------------------------------------------------------------------------------
 
-_PATHS: dict[tuple, list[PathResult]] = {}
+_PATHS = CACHES.cache("equiv executor runs", 64)
 """Executor runs by (the program's full listing, function, options, side):
 specs that differ only in what they observe or relate (``strict.toml`` next
-to ``equiv.toml``) share them; a changed input never hits a stale entry."""
+to ``equiv.toml``) share them; a changed input never hits a stale entry.
+Bounded: ``mutate`` asks one run per surviving mutant."""
 
 
 @dataclass
