@@ -10,7 +10,7 @@ from grammar.frontend import FrontEndOptions, load_program
 from grammar.parser import parse_instruction
 from grammar.source import Origin
 from model import bv, memory
-from proofs import equiv, programs, renaming  # noqa: F401  (their caches are registered on import)
+from proofs import abi_choice, equiv, programs, renaming  # noqa: F401  (their caches are registered on import)
 
 ORIGIN = Origin("a.S", 1)
 
