@@ -74,7 +74,7 @@ from proofs.obligations import prove
 from proofs.properties import CATALOG
 from proofs.prover import function_result
 from proofs.scheduling import run_in_forks
-from proofs.selectors import SelectorUse
+from proofs.selectors import SelectorUse, not_a_c_function
 from proofs.settings import Settings, executor_options, row_configs
 
 TDX_BASES = ("tdcall", "seamcall")
@@ -374,7 +374,9 @@ def run_mutants(files: Sequence[str], front_end, function: str, *, properties: t
         target = program.function(function)
     except KeyError:
         raise SourceError(f"no function named {function!r} in {', '.join(files)} "
-                          f"(functions: {', '.join(f.name for f in program.functions) or 'none'})") from None
+                          f"(functions: {', '.join(f.name for f in program.c_functions) or 'none'})") from None
+    if target.kind == "code":
+        raise not_a_c_function("--function", target)
     assembly = expand_to_assembly(list(files), front_end)
     mutants = derive_mutants(assembly, target)
     settings = Settings(properties=properties, era=era, firmware=firmware, timeout=timeout,

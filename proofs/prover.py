@@ -38,7 +38,7 @@ from proofs.outcomes import Status, unconfirmed_reason
 from proofs.programs import cached_preprocessed, cached_program, preprocess_programs, program_key
 from proofs.results import FunctionResult, GroupFailure, ObligationResult, RunResult
 from proofs.scheduling import run_in_forks
-from proofs.selectors import SelectorUse
+from proofs.selectors import SelectorUse, not_a_c_function
 from proofs.settings import Settings, executor_options, row_settings
 
 
@@ -222,9 +222,7 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             for name in functions:
                 code = [fn for program in programs for fn in program.functions if fn.name == name and fn.kind == "code"]
                 if code:
-                    raise SourceError(f"--function {name}: '{name}' is code that does not follow the C calling "
-                                      "convention (SYM_CODE_START ... SYM_CODE_END): it runs where a checked "
-                                      "function jumps into it and is not checked on its own", code[0].origin)
+                    raise not_a_c_function("--function", code[0])
             here = [name for name in functions if any(name in names for names in defined)]
             found.update(here)
             for (options, label), names in zip(runs, defined):

@@ -19,6 +19,14 @@ from proofs.properties import PROPERTIES, applicable
 from proofs.settings import Settings
 
 
+def not_a_c_function(option: str, function: ast.Function) -> SourceError:
+    """The error for ``option`` naming a code unit (``SYM_CODE_START ...
+    SYM_CODE_END``), which only runs where a checked function jumps into it."""
+    return SourceError(f"{option} {function.name}: '{function.name}' is code that does not follow the C calling "
+                       "convention (SYM_CODE_START ... SYM_CODE_END): it runs where a checked function jumps "
+                       "into it and is not checked on its own", function.origin)
+
+
 class SelectorUse:
     """What the selectors of a run (``--abi``, ``--variant``, ``--property``)
     matched, function by function, so that one that matches nothing, or

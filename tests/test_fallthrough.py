@@ -137,10 +137,11 @@ def test_a_jump_into_shared_code_is_followed_and_the_functions_are_proved(tmp_pa
     assert {o["status"] for r in report["results"] for o in r["obligations"]} == {"proved"}
 
 
-def test_code_is_not_checked_on_its_own(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["check", "mutate"])
+def test_code_is_not_checked_on_its_own(tmp_path, capsys, command):
     source = tmp_path / "thunks.S"
     source.write_text(SHARED_RESTORE)
-    assert main(["check", str(source), "--function", "__restore_common"]) == 2
+    assert main([command, str(source), "--function", "__restore_common"]) == 2
     error = capsys.readouterr().err
     assert f"{source}:17:1: error: --function __restore_common: '__restore_common' is code that does not " \
            "follow the C calling convention" in error
