@@ -111,6 +111,12 @@ def origin_json(origin: Origin) -> dict:
             "expansion": [frame.render() for frame in origin.expansion]}
 
 
+def origin_from_json(source: Mapping) -> Origin:
+    """The origin :func:`origin_json` wrote, without its expansion chain
+    (which the JSON keeps as text only)."""
+    return Origin(source["file"], source["line"], source["column"])
+
+
 # --- the scenario ------------------------------------------------------------------
 
 @dataclass

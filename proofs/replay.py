@@ -88,7 +88,7 @@ from model.transfers import PathEnd
 from proofs.contracts import contract_from_record
 from proofs import cex_file
 from proofs.cex_file import number
-from proofs.counterexample import (STACK_WATCH, ConcreteRun, ReplayDiverged, Scenario, replay,
+from proofs.counterexample import (STACK_WATCH, ConcreteRun, ReplayDiverged, Scenario, origin_from_json, replay,
                                    scenario_from_json)
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                FramePoint, PathView)
@@ -392,8 +392,9 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
             for reg, value in recorded["registers"].items():
                 after[reg] = number(value)
             after["rax"] = status = number(recorded["status"])
-        events.append(EventView(event.kind, outcome, _origin(recorded.get("source")), event.regs, after,
-                                status))
+        source = recorded.get("source")
+        events.append(EventView(event.kind, outcome, origin_from_json(source) if source else None, event.regs,
+                                after, status))
     faults = tuple(FaultView(e.kind, not (end == PathEnd.OOPS and i == len(events) - 1), e.origin, True)
                    for i, e in enumerate(events) if e.outcome.is_fault)
     model = run.models[index]
@@ -405,12 +406,6 @@ def native_view(run: SideRun, index: int, model_accesses: bool) -> PathView:
     return PathView(ConcreteOps(), end, run.entry, final, result.flags, reader(final_bytes),
                     reader(run.entry_bytes), tuple(events), accesses, faults, None,
                     result.detail if end == PathEnd.FALLTHROUGH else "", native_frame_points(run, index)[0])
-
-
-def _origin(source: Mapping | None) -> Origin | None:
-    if not source:
-        return None
-    return Origin(source.get("file", "?"), source.get("line", 0), source.get("column", 0))
 
 
 def agrees(run: SideRun, index: int) -> list[str]:

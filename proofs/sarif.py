@@ -42,6 +42,7 @@ from grammar.frontend import TREE_CONFIG, FileGroup
 from grammar.source import Origin, SourceError
 from proofs import TOOL, VERSION
 from proofs.catalog import CATALOG, TEXTS
+from proofs.counterexample import origin_from_json
 from proofs.outcomes import Status
 from proofs.report import _labels, _title, finding_origin
 from proofs.results import FunctionResult, GroupFailure
@@ -104,12 +105,6 @@ class _Uris:
         return location
 
 
-def _origin(source: dict) -> Origin:
-    """A counterexample's source location (``proofs.counterexample.origin_json``) as an origin,
-    without its expansion chain (the JSON keeps it as text)."""
-    return Origin(source["file"], source["line"], source["column"])
-
-
 def _message(result: FunctionResult, obligation, label: str) -> str:
     title = _title(result, obligation, label)
     if obligation.status == Status.REFUTED:
@@ -123,12 +118,12 @@ def _code_flow(cex: dict, uris: _Uris) -> dict | None:
     per step with the registers the step changed (or, without a trace, the
     bare path)."""
     if cex.get("trace"):
-        steps = [{"location": uris.location(_origin(step["source"]), step["instruction"]
+        steps = [{"location": uris.location(origin_from_json(step["source"]), step["instruction"]
                                             + (f" [{step['note']}]" if step["note"] else "")),
                   "state": {reg: {"text": value} for reg, value in step["changed"].items()}}
                  for step in cex["trace"]]
     elif cex.get("path"):
-        steps = [{"location": uris.location(_origin(source))} for source in cex["path"]]
+        steps = [{"location": uris.location(origin_from_json(source))} for source in cex["path"]]
     else:
         return None
     flow: dict = {"locations": [dict(step, executionOrder=position) for position, step in enumerate(steps, 1)]}
