@@ -17,8 +17,8 @@ stated assumptions of ``check`` (:mod:`proofs.assumptions`):
   the code);
 * otherwise what it equals, each a solver query (``final != candidate``
   unsat), candidates tried in this order and only those that agree with
-  ``final`` in a model of the change: an *entry* value (a register, RSP
-  + 8, a struct field as it was at entry), a *module* output (a register
+  ``final`` in a model of the change: an *entry* value (a register, a
+  struct field as it was at entry, the entry RSP plus a constant), a *module* output (a register
   the TDX instruction returned, its status, or a flag the module chose),
   a *constant* (the model's value, proved to be the only one; the SPEC's
   status constants by name); else *unknown / depends* (a function of
@@ -65,7 +65,7 @@ from proofs import TOOL, VERSION
 from proofs.assumptions import formulas, function_assumptions, pointer_accesses_off_frame
 from proofs.assumptions import texts as assumption_texts
 from proofs.contracts import Contract
-from proofs.extended_state import possible_resets
+from proofs.extended_state import Reset, caller_obligations, possible_resets
 from proofs.programs import cached_program
 from proofs.properties import PROPERTIES, struct_address, struct_written
 from proofs.prover import function_paths
@@ -241,8 +241,10 @@ class _Location:
 class _Asker:
     """The solver queries of one path: ``ask(*more)`` under its context."""
 
-    def __init__(self, ask):
+    def __init__(self, ask, stack: z3.BitVecRef):
         self.ask = ask
+        self.stack = stack
+        """The entry RSP: a value that is it plus a constant says so (``RSP + 8``)."""
         self.incomplete = False
         self._evaluated: dict[tuple[int, int], z3.ExprRef] = {}
         self.models: list[z3.ModelRef] = []
@@ -325,15 +327,19 @@ class _Asker:
             if candidate.term.sort() == final.sort() and self._agrees(final, candidate.term, written) \
                     and always(bv.eq(final, candidate.term)):
                 return Value(candidate.value.kind, candidate.value.text + when)
+        if final.sort() == self.stack.sort():
+            offset = model.eval(final - self.stack, model_completion=True)
+            if self._agrees(final - self.stack, offset, written) and always(bv.eq(final, self.stack + offset)):
+                number = offset.as_signed_long()
+                return Value(ValueKind.ENTRY, f"RSP {'+' if number >= 0 else '-'} {abs(number)}" + when)
         return Value(ValueKind.UNKNOWN, "depends" + when)
 
 
 def _candidates(path: PathResult, contract: Contract | None) -> list[_Candidate]:
     """What a location's final value is compared with, in order: entry
-    registers, RSP + 8, entry struct fields, the module's outputs."""
+    registers, entry struct fields, the module's outputs."""
     entry = path.entry.regs
     found = [_Candidate(Value(ValueKind.ENTRY, reg.upper()), entry[reg]) for reg in GPR64]
-    found.append(_Candidate(Value(ValueKind.ENTRY, "RSP + 8"), entry["rsp"] + bv.const(8, 64)))
     if contract is not None:
         view = symbolic_view(path, (), False)
         for name in contract.offsets:
@@ -400,6 +406,7 @@ def summarise_function(program: ast.Program, name: str, config: str, settings: S
     counts: dict[str, int] = {}
     ends: dict[str, str] = {}
     texts = assumption_texts(stated)
+    every_reset: list[Reset] = []
     complete = True
     for path in paths:
         outcome = outcome_of(path)
@@ -416,8 +423,9 @@ def summarise_function(program: ast.Program, name: str, config: str, settings: S
                 where = f" at {path.where.render()}" if path.where else ""
                 notes[outcome] = f"not modelled{where}: {path.detail or path.leaves_to}".rstrip(": ")
                 continue
-            asker = _Asker(ask)
+            asker = _Asker(ask, path.entry.regs["rsp"])
             resets = possible_resets(path, settings.resets_extended, solver, context)
+            every_reset += resets
             groups.setdefault(outcome, []).append(_path_changes(path, contract, asker, regions, resets))
             complete = complete and not asker.incomplete and feasible is Verdict.SAT
     outcomes = []
@@ -430,6 +438,7 @@ def summarise_function(program: ast.Program, name: str, config: str, settings: S
                 if value.kind is not ValueKind.UNCHANGED:
                     changes.append(Change(location, value))
         outcomes.append(OutcomeSummary(outcome, counts[outcome], ends[outcome], tuple(changes), notes.get(outcome, "")))
+    texts += caller_obligations(name, contract, every_reset)
     return FunctionSummary(name, program.function(name).origin.file, config, contract.key if contract else None,
                            tuple(outcomes), tuple(texts), tuple(choice.notices), complete)
 
@@ -477,7 +486,7 @@ def _table(summary: FunctionSummary) -> list[str]:
     locations = summary.locations
     if not outcomes:
         return []
-    header = ["location"] + [o.outcome + (f" ({o.end})" if o.end != PathEnd.RETURNED else "") for o in outcomes]
+    header = ["location"] + [o.outcome for o in outcomes]
     rows = [[location] + [o.value(location).cell for o in outcomes] for location in locations]
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
     return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
