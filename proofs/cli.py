@@ -349,13 +349,19 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from proofs.summary import exit_status, summarise, summary_json, summary_text
     summaries = summarise(args.files, front_end, config_matrix({}, toggled), args.function,
                           _settings(args, front_end, CATALOG))
-    if args.json == "-":
-        print(json.dumps(summary_json(summaries), indent=2))
-    else:
-        if args.json:
-            _write_json(args.json, summary_json(summaries))
-        print(summary_text(summaries), end="")
+    _print_report(args.json, summary_json(summaries), summary_text(summaries))
     return exit_status(summaries)
+
+
+def _print_report(json_path: str | None, data, text: str) -> None:
+    """``--json [PATH]`` as equiv and summary take it: JSON to stdout
+    instead of the ``text`` report (``-``), or to PATH as well."""
+    if json_path == "-":
+        print(json.dumps(data, indent=2))
+    else:
+        if json_path:
+            _write_json(json_path, data)
+        print(text, end="")
 
 
 def _resets_option(text: str) -> list[tuple[str, int]]:
@@ -569,12 +575,7 @@ def _cmd_equiv(args: argparse.Namespace) -> int:
         except OSError as error:
             raise SourceError(f"cannot create {args.cex_dir}: {error.strerror}") from None
         _write_json(str(Path(args.cex_dir) / counterexample_name(result)), result.counterexample)
-    if args.json == "-":
-        print(json.dumps(json_result(result), indent=2))
-    else:
-        if args.json:
-            _write_json(args.json, json_result(result))
-        print(text_result(result), end="")
+    _print_report(args.json, json_result(result), text_result(result))
     return {Equivalence.DIFFERENT: EXIT_REFUTED, Equivalence.UNKNOWN: EXIT_UNKNOWN}.get(result.verdict, EXIT_PROVED)
 
 
