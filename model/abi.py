@@ -73,6 +73,15 @@ MODULE_WORST_CASE_OUTPUTS: tuple[str, ...] = (
 MODULE_CALL_OUTPUTS: tuple[str, ...] = ("rcx", "rdx", "r8", "r9", "r10", "r11")
 """Outputs of the leaves the non-``saved`` wrappers are for."""
 
+EXTENDED_STATE_RESETS: dict[str, tuple[int, ...]] = {"seamcall": (), "tdcall": ()}
+"""Per TDX instruction, the leaf numbers (RAX bits 15..0) whose completion
+may reset the AVX/AVX2/AVX-512 state to its INIT state, so that their
+callers must save the FPU state first (SPEC section 5: the live-migration
+SEAMCALLs).  None is shipped: this project does not state a leaf number it
+cannot cite from the TDX module's published ABI.  Declare them per run with
+``--resets-extended LEAF[,LEAF...]`` (``check``, ``summary``), or add them
+here to make them the default."""
+
 ENCODING_BIT: dict[str, int] = {
     "rax": 0, "rcx": 1, "rdx": 2, "rbx": 3, "rsp": 4, "rbp": 5, "rsi": 6, "rdi": 7,
     "r8": 8, "r9": 9, "r10": 10, "r11": 11, "r12": 12, "r13": 13, "r14": 14, "r15": 15,

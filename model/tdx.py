@@ -49,8 +49,12 @@ Decisions (SPEC.md sections 5-6):
   ``namespace`` gives an independent module, which relational checks
   (``scrub``) use.
 * **Extended (AVX) state** is one abstract value of sort ``ExtendedState``,
-  preserved unless the instruction's leaf (RAX) is one declared to reset it
-  (then it becomes ``extended_init``, the architectural INIT state).
+  preserved unless the instruction completes with a leaf declared to reset
+  it (``extended_resets``; then it becomes ``extended_init``, the
+  architectural INIT state).  The leaf is RAX's leaf-number field, bits
+  15..0 (:func:`leaf_number`): the version bits above it (``leaf |
+  version << 16``) do not make another leaf, so a declared leaf matches
+  whatever version a caller passes.  VMfailInvalid and faults keep it.
 """
 from __future__ import annotations
 
@@ -84,6 +88,24 @@ ARITHMETIC_FLAGS: tuple[str, ...] = ("cf", "pf", "af", "zf", "sf", "of")
 
 EXTENDED_STATE = z3.DeclareSort("ExtendedState")
 EXTENDED_INIT = z3.Const("extended_init", EXTENDED_STATE)
+
+
+LEAF_NUMBER_BITS = 16
+"""RAX bits 15..0 hold a SEAMCALL/TDCALL leaf's number (the bits above: its version)."""
+
+
+def leaf_number(rax: z3.BitVecRef) -> z3.BitVecRef:
+    """The leaf-number field of a TDX instruction's RAX.
+
+    >>> z3.simplify(leaf_number(bv.const(0x10040, 64)))
+    64
+    """
+    return z3.Extract(LEAF_NUMBER_BITS - 1, 0, rax)
+
+
+def resets_extended(rax: z3.BitVecRef, leaves: tuple[int, ...]) -> z3.BoolRef:
+    """Whether RAX names one of ``leaves`` (declared to reset the extended state)."""
+    return bv.disjunction([bv.eq(leaf_number(rax), bv.const(leaf, LEAF_NUMBER_BITS)) for leaf in leaves])
 
 
 def entry_extended_state(prefix: str) -> z3.ExprRef:
@@ -266,6 +288,9 @@ class TdxModel:
             for kind in table:
                 if kind not in KINDS:
                     raise ValueError(f"unknown TDX instruction kind {kind!r}")
+        for kind, leaves in self.extended_resets.items():
+            if any(not 0 <= leaf < 1 << LEAF_NUMBER_BITS for leaf in leaves):
+                raise ValueError(f"{kind} leaves {leaves} are not all {LEAF_NUMBER_BITS}-bit leaf numbers")
         for kind, registers in self.module_outputs.items():
             if "rsp" in registers or "rax" in registers:
                 raise ValueError(f"{kind} outputs may not name rsp or rax (rax is the status)")
@@ -344,7 +369,7 @@ class TdxModel:
         leaves = self.extended_resets.get(kind, ())
         if not leaves:
             return extended
-        return z3.If(z3.Or([rax == bv.const(leaf, 64) for leaf in leaves]), EXTENDED_INIT, extended)
+        return z3.If(resets_extended(rax, leaves), EXTENDED_INIT, extended)
 
     # --- the model --------------------------------------------------------
 

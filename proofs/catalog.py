@@ -84,6 +84,16 @@ TEXTS: dict[str, PropertyText] = {
         "return are unknown on it.",
         "A deleted RET, a fixup that lacks its jmp back, or a jump to a label outside the function; the "
         "finding says after which line the path leaves."),
+    "extended-state": PropertyText(
+        "the AVX state at return is the entry's, or INIT after a declared leaf",
+        "At every return the extended (AVX, AVX2, AVX-512) state is the one the function was entered with, "
+        "unless a TDX instruction completed with a leaf declared to reset it to its INIT state "
+        "(--resets-extended; SPEC section 5: the live-migration SEAMCALLs).  Such a reset is not the "
+        "wrapper's fault but its callers' business: each leaf that may reset it on a path that returns is "
+        "printed with the result as a caller obligation (callers passing that leaf must save the FPU state "
+        "first), like an assumption, under its function.",
+        "The wrapper left the extended state neither as it found it nor in the INIT state a declared leaf "
+        "makes: the model has no other instruction that writes it, so this is a bug of tdxproof's model."),
     "frame-pointer": PropertyText(
         "with CONFIG_FRAME_POINTER, RBP keeps a valid chain and calls have a frame",
         "With CONFIG_FRAME_POINTER, at every instruction RBP is the caller's RBP or points at the slot just "

@@ -55,6 +55,8 @@ EXIT_STATUSES = {
               EXIT_UNKNOWN: "unknown (a solver timeout, a bound reached)"},
     "replay": {EXIT_PROVED: "the CPU reproduced the violation", EXIT_REFUTED: "it did not"},
     "mutate": {EXIT_PROVED: "the mutants were run (their verdicts are the report)"},
+    "summary": {EXIT_PROVED: "every function summarised",
+                EXIT_UNKNOWN: "a summary is incomplete (a solver timeout, a path not modelled)"},
     "parse": {EXIT_PROVED: "parsed"},
     "ir": {EXIT_PROVED: "lifted"},
 }
@@ -302,20 +304,15 @@ def _check_run(args: argparse.Namespace, front_end: FrontEndOptions, configs: li
     # The C preprocessor runs go on while the prover, the model and Z3 are imported.
     preprocessing = Preprocessing([(group.files, options) for group, runs in groups for options, _ in runs])
     try:
-        from proofs.contracts import load_contracts
         from proofs.properties import CATALOG
         from proofs.prover import check_groups
-        from proofs.settings import Settings
         from proofs.triage import read_baseline, read_suppressions, triage
         suppressions = read_suppressions([group.root for group, _ in groups])
         baseline = read_baseline(args.baseline) if args.baseline else None
         if args.jobs is None:
             args.jobs = _available_cpus()
         _check_properties(args.property, CATALOG)
-        settings = Settings(properties=tuple(args.property) or CATALOG, era=args.abi, firmware=args.firmware,
-                            timeout=args.timeout, proof_seconds=front_end.limits.proof_seconds,
-                            contracts=load_contracts(tuple(args.contracts)),
-                            variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault)
+        settings = _settings(args, front_end, tuple(args.property) or CATALOG)
         progress = _progress if sys.stderr.isatty() else None
         run = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress,
                            preprocessing, properties_given=bool(args.property))
@@ -324,6 +321,91 @@ def _check_run(args: argparse.Namespace, front_end: FrontEndOptions, configs: li
     for warning in triage([result for result, _ in run.checked], baseline, suppressions):
         print(f"WARNING: {warning}", file=sys.stderr)
     return run
+
+
+def _settings(args: argparse.Namespace, front_end: FrontEndOptions, properties: tuple[str, ...]):
+    """The :class:`proofs.settings.Settings` of a ``check`` or ``summary``."""
+    from model.abi import EXTENDED_STATE_RESETS
+    from proofs.contracts import load_contracts
+    from proofs.settings import Settings
+    resets = {kind: list(leaves) for kind, leaves in EXTENDED_STATE_RESETS.items()}
+    for kind, leaf in (pair for given in args.resets_extended for pair in given):
+        if leaf not in resets[kind]:
+            resets[kind].append(leaf)
+    return Settings(properties=properties, era=args.abi, firmware=args.firmware, timeout=args.timeout,
+                    proof_seconds=front_end.limits.proof_seconds, contracts=load_contracts(tuple(args.contracts)),
+                    variants=dict(args.variant), tdcall_may_fault=args.tdcall_may_fault,
+                    resets_extended={kind: tuple(leaves) for kind, leaves in resets.items()})
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    """A ``summary``: its text or JSON report; exit 3 when one is incomplete."""
+    front_end = _front_end_options(args)
+    _check_outputs(args.files + list(args.contracts), [("--json", args.json)])
+    toggled = _matrix_options(args.matrix, dict(args.configs))
+    front_end.limits.check("configurations", 2 ** len(toggled),
+                           f"--matrix of {len(toggled)} options ({2 ** len(toggled)} configurations)", None)
+    from proofs.properties import CATALOG
+    from proofs.summary import exit_status, summarise, summary_json, summary_text
+    summaries = summarise(args.files, front_end, config_matrix({}, toggled), args.function,
+                          _settings(args, front_end, CATALOG))
+    _print_report(args.json, summary_json(summaries), summary_text(summaries))
+    return exit_status(summaries)
+
+
+def _print_report(json_path: str | None, data, text: str) -> None:
+    """``--json [PATH]`` as equiv and summary take it: JSON to stdout
+    instead of the ``text`` report (``-``), or to PATH as well."""
+    if json_path == "-":
+        print(json.dumps(data, indent=2))
+    else:
+        if json_path:
+            _write_json(json_path, data)
+        print(text, end="")
+
+
+def _resets_option(text: str) -> list[tuple[str, int]]:
+    """``[KIND:]LEAF[,...]``: SEAMCALL (or ``tdcall:``) leaf numbers, bits 15..0 of RAX.
+
+    >>> _resets_option("0x40,tdcall:5")
+    [('seamcall', 64), ('tdcall', 5)]
+    """
+    leaves = []
+    for item in text.split(","):
+        kind, _, number = item.strip().rpartition(":")
+        kind = kind or "seamcall"
+        try:
+            leaf = int(number, 0)
+        except ValueError:
+            leaf = -1
+        if kind not in ("seamcall", "tdcall") or not 0 <= leaf <= 0xFFFF:
+            raise argparse.ArgumentTypeError(f"expected [seamcall:|tdcall:]LEAF with LEAF a leaf number 0 to "
+                                             f"0xffff (RAX bits 15..0), got {item!r}")
+        leaves.append((kind, leaf))
+    return leaves
+
+
+def _add_model_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """The options of what ``check`` and ``summary`` assume of the code and the TDX module."""
+    parser.add_argument("--function", action="append", default=[], metavar="NAME",
+                        help=f"{what} only this function (repeatable; default: every function)")
+    parser.add_argument("--abi", choices=("unified", "legacy"), default=None,
+                        help="force the contract era (default: each function's from its own code)")
+    parser.add_argument("--matrix", action="append", default=[], metavar="CONFIG_X",
+                        help=f"{what} with CONFIG_X=y and with CONFIG_X=n (repeatable: every combination)")
+    parser.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec", help=FIRMWARE_HELP)
+    parser.add_argument("--tdcall-may-fault", action="store_true",
+                        help="TDCALL may also raise #UD/#GP (default: it completes)")
+    parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
+    parser.add_argument("--contracts", action="append", default=[], metavar="FILE",
+                        help="extra wrapper contracts (TOML, same schema as the shipped ones)")
+    parser.add_argument("--variant", action="append", default=[], type=_variant_option,
+                        metavar="FUNCTION=VARIANT", help="force one of several same-name contracts")
+    parser.add_argument("--resets-extended", action="append", default=[], type=_resets_option,
+                        metavar="LEAF[,LEAF...]",
+                        help="SEAMCALL leaves (tdcall:LEAF for TDCALL ones) whose completion may reset the "
+                             "AVX/AVX2/AVX-512 state to INIT, as the live-migration SEAMCALLs may: their callers "
+                             "must save the FPU state (extended-state); none is shipped (see README)")
 
 
 def _check_reports(args: argparse.Namespace, run) -> int:
@@ -493,12 +575,7 @@ def _cmd_equiv(args: argparse.Namespace) -> int:
         except OSError as error:
             raise SourceError(f"cannot create {args.cex_dir}: {error.strerror}") from None
         _write_json(str(Path(args.cex_dir) / counterexample_name(result)), result.counterexample)
-    if args.json == "-":
-        print(json.dumps(json_result(result), indent=2))
-    else:
-        if args.json:
-            _write_json(args.json, json_result(result))
-        print(text_result(result), end="")
+    _print_report(args.json, json_result(result), text_result(result))
     return {Equivalence.DIFFERENT: EXIT_REFUTED, Equivalence.UNKNOWN: EXIT_UNKNOWN}.get(result.verdict, EXIT_PROVED)
 
 
@@ -535,18 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[debug], help="prove the property catalog, or print counterexamples",
         epilog=_epilog("check", True))
     _add_front_end_options(check)
-    check.add_argument("--function", action="append", default=[], metavar="NAME",
-                       help="check only this function (repeatable; default: every function)")
+    _add_model_options(check, "check")
     check.add_argument("--property", action="append", default=[], metavar="ID",
                        help="check only this property (repeatable; default: the whole catalog)")
-    check.add_argument("--abi", choices=("unified", "legacy"), default=None,
-                       help="force the contract era (default: each function's from its own code)")
-    check.add_argument("--matrix", action="append", default=[], metavar="CONFIG_X",
-                       help="check with CONFIG_X=y and with CONFIG_X=n (repeatable: every combination)")
-    check.add_argument("--firmware", choices=("spec", "clobbers-rbp"), default="spec", help=FIRMWARE_HELP)
-    check.add_argument("--tdcall-may-fault", action="store_true",
-                       help="TDCALL may also raise #UD/#GP (default: it completes)")
-    check.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
     check.add_argument("--jobs", type=_jobs, default=None, metavar="N",
                        help="tasks checked at once (default: the CPUs this process may use)")
     check.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
@@ -557,11 +625,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a previous run's JSON report: its findings are accepted (listed, not detailed, "
                             "not counted in the exit status); exit 0 when no finding is new")
     check.add_argument("--cex-dir", default=None, metavar="DIR", help="write each counterexample as JSON")
-    check.add_argument("--contracts", action="append", default=[], metavar="FILE",
-                       help="extra wrapper contracts (TOML, same schema as the shipped ones)")
-    check.add_argument("--variant", action="append", default=[], type=_variant_option,
-                       metavar="FUNCTION=VARIANT", help="force one of several same-name contracts")
     check.set_defaults(run=_cmd_check)
+
+    summary = commands.add_parser(
+        "summary", parents=[debug], help="what each function may change, per outcome (its frame specification)",
+        description="For each function and each way it ends (completion, VMfailInvalid, #UD, #GP, panic...), "
+                    "the registers, flags, struct fields, memory and extended state it may change and what "
+                    "each then holds (an entry value, a TDX-module output, a constant, or 'depends'), "
+                    "computed by the solver from the paths check judges, under the same assumptions.",
+        epilog=_epilog("summary", False))
+    _add_front_end_options(summary)
+    _add_model_options(summary, "summarise")
+    summary.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                         help="JSON report to PATH (or to stdout instead of the text report)")
+    summary.set_defaults(run=_cmd_summary)
 
     replay = commands.add_parser(
         "replay", parents=[debug], help="run a counterexample natively, show what the CPU did",

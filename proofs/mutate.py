@@ -64,18 +64,16 @@ from grammar.caches import CACHES
 from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
 from grammar.parser import format_instruction
 from grammar.source import Origin, SourceError
-from model.executor import execute_function
-from proofs.abi_choice import choose_contract
 from proofs.contracts import load_contracts
 from proofs.equiv import check_equivalence
 from proofs.equiv_spec import load_spec
 from proofs.outcomes import Equivalence, MutantStatus, Status
 from proofs.obligations import prove
 from proofs.properties import CATALOG
-from proofs.prover import function_result
+from proofs.prover import function_paths, function_result
 from proofs.scheduling import run_in_forks
 from proofs.selectors import SelectorUse, not_a_c_function
-from proofs.settings import Settings, executor_options, row_configs
+from proofs.settings import Settings, row_configs
 
 TDX_BASES = ("tdcall", "seamcall")
 CONDITIONS = {"o": "no", "b": "ae", "e": "ne", "be": "a", "s": "ns", "p": "np", "l": "ge", "le": "g"}
@@ -324,8 +322,7 @@ def first_kill(program: ast.Program, function: str, settings: Settings) -> tuple
     asked with it, so the killer is the first property refuted by a check
     of all of them (up to a solver timeout, which leaves an obligation
     unknown in either)."""
-    choice = choose_contract(program, function, settings)
-    paths = execute_function(program, function, executor_options(settings, choice.contract))
+    choice, paths = function_paths(program, function, settings)
     unknown = []
     for pid in (pid for pid in CATALOG if pid in settings.properties):
         one = dataclasses.replace(settings, properties=(pid,))

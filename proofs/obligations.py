@@ -43,6 +43,7 @@ from proofs.assumptions import formulas, function_assumptions, pointer_accesses_
 from proofs.assumptions import texts as assumption_texts
 from proofs.contracts import Contract
 from proofs.counterexample import native_placement
+from proofs.extended_state import Reset, caller_obligations, possible_resets
 from proofs.outcomes import Status
 from proofs.properties import PROPERTIES, Claim, applicable
 from proofs.renaming import ModuleRenaming
@@ -169,12 +170,13 @@ class _Budget:
                 f"was decided (raise it with --limit proof-seconds=N)")
 
 
-def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
+def prove(contract: Contract | None, settings: Settings, paths: list[PathResult], function: str = "the function"
           ) -> tuple[list[Obligation], list[str]]:
-    """Every selected obligation of a function with ``contract``, decided
+    """Every selected obligation of ``function`` with ``contract``, decided
     on its executor ``paths`` (module doc), and the texts of what was
     assumed (the stated assumptions, the properties that do not apply to
-    this row, each path's own)."""
+    this row, each path's own) and, with ``extended-state``, its callers'
+    obligations (:mod:`proofs.extended_state`)."""
     selected = [pid for pid in applicable(contract, settings.configs) if pid in settings.properties]
     obligations = {(pid, detail): Obligation(pid, detail)
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}
@@ -185,6 +187,7 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
     regions = paths[0].entry.memory.regions if paths else ()
     solver = Solver.shared(settings.timeout, tuple(formulas(stated)))
     budget = _Budget(settings.proof_seconds)
+    resets: list[Reset] = []
     for path in paths:
         for text in path.assumptions:
             if text not in texts:
@@ -217,4 +220,6 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
         _decide(plain, context, path, solver, budget)
         if relational:
             _decide(relational, (*context, varied_condition), path, solver, budget)
-    return list(obligations.values()), texts
+        if "extended-state" in selected:
+            resets += possible_resets(path, settings.resets_extended, solver, context)
+    return list(obligations.values()), texts + caller_obligations(function, contract, resets)

@@ -45,6 +45,13 @@ written once.  Decisions recorded here:
   raise through the exception table, and no path ends in an oops.
 * ``fault-codes`` and ``vmfailinvalid-code`` judge the paths that return
   after the failure; a fault that oopses is ``fault-handled``'s refutation.
+* ``extended-state``: at return the extended (AVX) state is the entry's
+  or, after a TDX instruction completed with a leaf declared to reset it,
+  INIT.  The view follows it symbolically only (a concrete view has
+  none, and the checker then claims nothing: a refutation it cannot
+  replay is unknown, never proved).  Which leaves may leave it INIT is
+  the callers' obligation, stated with the result
+  (:mod:`proofs.extended_state`), not a refutation.
 * ``scrub`` is relational: the checker gets a second view of the same path
   in which every value the TDX module or VMM returned is replaced by an
   independent one (same entry state); every register that is neither RAX,
@@ -308,6 +315,11 @@ class PathView:
     where: Origin | None = None
     leaves_to: str = ""
     frame_points: tuple[FramePoint, ...] = ()
+    extended: Any = None
+    entry_extended: Any = None
+    extended_init: Any = None
+    """The extended (AVX) state at the path's end and at entry, and its INIT
+    state (:mod:`model.tdx`); None in a view that does not follow it."""
 
     @property
     def returned(self) -> bool:
@@ -504,6 +516,17 @@ def no_fallthrough(path: PathView, contract) -> Iterator[Claim]:
         yield Claim("", path.ops.boolean(True), path.where,
                     "leaving by ret, the return thunk, a tail call or a never-returning call",
                     f"execution goes {path.leaves_to}" if path.leaves_to else "execution falls through")
+
+
+@checks("extended-state")
+def extended_state(path: PathView, contract) -> Iterator[Claim]:
+    """The caller obligations a declared reset brings are not claims:
+    :mod:`proofs.extended_state` lists them with the result."""
+    if path.returned and path.extended is not None:
+        ops = path.ops
+        yield Claim("", ops.all_(ops.ne(path.extended, path.entry_extended),
+                                 ops.ne(path.extended, path.extended_init)),
+                    path.where, "the entry extended state, or INIT", "another extended state")
 
 
 # --- the frame-pointer chain -----------------------------------------------------

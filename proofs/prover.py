@@ -29,8 +29,8 @@ from grammar import ast
 from grammar.frontend import group_configurations
 from grammar.kernel_tree import assumption_texts as tree_assumptions
 from grammar.source import SourceError
-from model.executor import execute_function
-from proofs.abi_choice import choose_contract, describe_layout
+from model.executor import PathResult, execute_function
+from proofs.abi_choice import Choice, choose_contract, describe_layout
 from proofs.contracts import Contract
 from proofs.counterexample import build_counterexample
 from proofs.obligations import Obligation, prove
@@ -42,12 +42,19 @@ from proofs.selectors import SelectorUse, not_a_c_function
 from proofs.settings import Settings, executor_options, row_settings
 
 
+def function_paths(program: ast.Program, name: str, settings: Settings) -> tuple[Choice, list[PathResult]]:
+    """The contract choice of function ``name`` and the executor's paths of
+    it under that contract and the run's assumptions (what ``check`` and
+    ``summary`` judge)."""
+    choice = choose_contract(program, name, settings)
+    return choice, execute_function(program, name, executor_options(settings, choice.contract))
+
+
 def check_function(program: ast.Program, name: str, config: str, settings: Settings) -> FunctionResult:
     """Every selected obligation of function ``name`` (see module doc)."""
-    choice = choose_contract(program, name, settings)
+    choice, paths = function_paths(program, name, settings)
     contract = choice.contract
-    paths = execute_function(program, name, executor_options(settings, contract))
-    obligations, texts = prove(contract, settings, paths)
+    obligations, texts = prove(contract, settings, paths, name)
     texts.insert(0, f"firmware: {settings.firmware}")
     result = function_result(program, name, config, contract, obligations, texts, settings)
     result.notices += choice.notices

@@ -51,6 +51,10 @@ class Settings:
     loop_bound: int = 16
     tdcall_may_fault: bool = False
     configs: Mapping[str, bool] = field(default_factory=dict)
+    resets_extended: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: dict(abi.EXTENDED_STATE_RESETS))
+    """Per TDX instruction, the leaves whose completion may reset the
+    extended (AVX) state (``model.abi.EXTENDED_STATE_RESETS`` and
+    ``--resets-extended``)."""
     declarations: Any = None
     """The row's kernel tree's :class:`grammar.declarations.TreeFacts` (its
     prototypes and struct layouts decide the contracts), None outside a tree."""
@@ -90,7 +94,8 @@ def executor_options(settings: Settings, contract: Contract | None) -> ExecutorO
     preconditions = tuple(formulas(function_assumptions(entry, contract)))
     regions = memory_regions(entry, contract)
     tdx = TdxModel(firmware=settings.firmware, module_outputs=outputs,
-                   tdcall_may_fault=settings.tdcall_may_fault, namespace=MODULE_NAMESPACE,
+                   tdcall_may_fault=settings.tdcall_may_fault, extended_resets=settings.resets_extended,
+                   namespace=MODULE_NAMESPACE,
                    vmcall_reads_exposed=False)      # changes no check verdict (model.tdx)
     return ExecutorOptions(tdx=tdx, solver_timeout=settings.timeout, loop_bound=settings.loop_bound,
                            preconditions=preconditions, regions=regions, exclusive_frame=True)

@@ -25,7 +25,7 @@ import z3
 from model import bv
 from model.executor import PathResult
 from model.memory import Region, place
-from model.tdx import Outcome
+from model.tdx import EXTENDED_INIT, Outcome
 from proofs.properties import AccessView, EventView, FaultView, FramePoint, Ops, PathView
 from proofs.renaming import ModuleRenaming
 
@@ -93,7 +93,8 @@ def symbolic_view(result: PathResult, regions: tuple[Region, ...] = (), frame_po
     return PathView(Ops(), result.end, result.entry.regs, result.state.regs, result.state.flags,
                     result.state.load, result.entry.load, tuple(_event_view(e) for e in result.events),
                     accesses, faults, result.where, result.leaves_to,
-                    _frame_points(result) if frame_points else ())
+                    _frame_points(result) if frame_points else (),
+                    result.extended, result.entry_extended, EXTENDED_INIT)
 
 
 def varied_view(result: PathResult, view: PathView) -> tuple[PathView, z3.BoolRef]:

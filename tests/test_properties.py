@@ -71,7 +71,7 @@ def assert_real(prog, obligations, pid: str) -> None:
 
 def test_every_catalog_id_has_a_checker():
     assert set(PROPERTIES) == set(CATALOG)
-    assert len(CATALOG) == 18
+    assert len(CATALOG) == 19
 
 
 SAVES_RBX = """
@@ -85,7 +85,7 @@ SAVES_RBX = """
 def test_correct_function_is_proved():
     obligations, _ = check(program({"f": SAVES_RBX}), "f")
     generic = ("callee-saved", "stack-balance", "return-address", "no-red-zone", "frame",
-               "fault-handled", "direction-flag", "no-fallthrough")
+               "fault-handled", "direction-flag", "no-fallthrough", "extended-state")
     assert {p for p, _ in obligations} == set(generic)   # no contract: generic properties only
     assert all(o.status == "proved" for o in obligations.values())
     assert len([d for p, d in obligations if p == "callee-saved"]) == 6
