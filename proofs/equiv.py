@@ -198,8 +198,8 @@ def _entries(pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> tuple[dict, dict]:
 
 # --- terms, assumptions, relation ------------------------------------------------------
 
-def _term(term: Term, entries: Mapping[str, SymbolicState], finals: Mapping[str, SymbolicState] | None
-          ) -> z3.BitVecRef:
+def term_value(term: Term, entries: Mapping[str, SymbolicState], finals: Mapping[str, SymbolicState] | None
+               ) -> z3.BitVecRef:
     """A spec term at entry (``finals`` None) or at the end."""
     if term.constant is not None:
         return bv.const(term.constant % 2**64, 64)
@@ -211,7 +211,7 @@ def _term(term: Term, entries: Mapping[str, SymbolicState], finals: Mapping[str,
 
 
 def _equation(equation: Equation, entries, finals=None) -> z3.BoolRef:
-    a, b = _term(equation.left, entries, finals), _term(equation.right, entries, finals)
+    a, b = term_value(equation.left, entries, finals), term_value(equation.right, entries, finals)
     return a == b if equation.op == "==" else a != b
 
 
@@ -335,7 +335,7 @@ def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, 
     finals = {name: dataclasses.replace(path.state, memory=path.state.memory.substituted(_same, regions))
               for name, path in ((LEFT, left), (RIGHT, right))}
     for equation in spec.observed_equal:
-        a, b = _term(equation.left, entries, finals), _term(equation.right, entries, finals)
+        a, b = term_value(equation.left, entries, finals), term_value(equation.right, entries, finals)
         violated = a != b if equation.op == "==" else a == b
         observables.append(Observable(equation.text, "term", violated, a, b, equation=equation))
     if spec.memory != "none":
@@ -597,7 +597,7 @@ def _sources(solver: Solver, constraints: tuple, model: z3.ModelRef, value: z3.B
     for struct in spec.sides[0 if side == LEFT else 1].structs.values():
         if register in struct.fields:
             term = Term(f"{side}.{struct.name}.{register}", side, struct=struct, field=register)
-            candidates.append((f"{struct.name}->{register} at entry", _term(term, entries, None)))
+            candidates.append((f"{struct.name}->{register} at entry", term_value(term, entries, None)))
     return [text for text, candidate in candidates
             if not solver.may_hold(constraints, value != candidate, model)[0]]
 
