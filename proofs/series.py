@@ -492,3 +492,94 @@ def run_series(repo: str, rev_range: str, paths: tuple[str, ...], options: Serie
             progress(position, len(found), commit[:12], subject)
         steps.append(run_step(repo, commit, subject, paths, options))
     return steps
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+def _equivalence_word(function: FunctionStep) -> str:
+    if function.equivalence is None:
+        return {"added": "new", "removed": "removed"}.get(function.change, "-")
+    return function.equivalence.upper()
+
+
+def _summary(function: FunctionStep) -> str:
+    """The table's diff column: the first line and how many more."""
+    if function.diff is None:
+        return "; ".join(function.reasons[:1])
+    lines = function.diff.lines()
+    if not lines:
+        return "; ".join(function.diff.unknown[:1])
+    return lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else "")
+
+
+def _label(function: FunctionStep) -> str:
+    if function.change == "renamed":
+        return f"{function.name} (renamed from {function.before})"
+    return function.name if function.change == "changed" else f"{function.name} ({function.change})"
+
+
+def text_report(steps: list[Step]) -> str:
+    """Each step's functions with their verdicts, mappings and diff lines, then one table."""
+    lines = []
+    for step in steps:
+        lines.append(f"{step.commit[:12]} {step.subject}  ({step.seconds:.1f} s)")
+        if step.error is not None:
+            lines.append(f"  NOT CHECKED: {step.error.render()}")
+        if not step.functions and step.error is None:
+            lines.append("  no wrapper function changed")
+        for function in step.functions:
+            lines.append(f"  {_label(function)}: check {function.check_verdict()}; "
+                         f"equivalence {_equivalence_word(function)}")
+            if function.mapping:
+                lines.append(f"    under the {function.mapping}:")
+                lines += [f"      {text}" for text in function.mapping_lines]
+            if function.diff is not None:
+                for difference, text in zip(function.diff.differences, function.diff.lines()):
+                    lines.append(f"    - {text}")
+                for reason in function.diff.unknown:
+                    lines.append(f"    ? {reason}")
+            for reason in function.reasons:
+                lines.append(f"    UNKNOWN: {reason}")
+        lines.append("")
+    rows = [("commit", "subject", "function", "check", "equivalence", "diff")]
+    for step in steps:
+        first = (step.commit[:12], step.subject)
+        if step.error is not None:
+            rows.append((*first, "-", "NOT CHECKED", "-", step.error.message.splitlines()[0][:80]))
+        elif not step.functions:
+            rows.append((*first, "-", "-", "-", "no wrapper function changed"))
+        for position, function in enumerate(step.functions):
+            rows.append((*(first if position == 0 else ("", "")), _label(function), function.check_verdict(),
+                         _equivalence_word(function), _summary(function)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for position, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        if position == 0:
+            lines.append("  ".join("-" * width for width in widths) + "  " + "-" * len(row[-1]))
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def json_report(steps: list[Step], repo: str, rev_range: str, paths: tuple[str, ...]) -> dict:
+    """The JSON form of a run (the same for the same repository and range,
+    apart from seconds and the temporary trees' paths in sources)."""
+    from proofs import TOOL, VERSION
+    from proofs.report import json_report as check_json
+    out = []
+    for step in steps:
+        functions = []
+        for function in step.functions:
+            functions.append({
+                "function": function.name, "before": function.before, "change": function.change,
+                "check": (check_json([function.check], function.check.assumptions)["results"][0]
+                          if function.check is not None else None),
+                "check_verdict": function.check_verdict(),
+                "equivalence": function.equivalence, "mapping": function.mapping,
+                "mapping_lines": function.mapping_lines,
+                "diff": function.diff.json() if function.diff is not None else None,
+                "unknown": function.reasons, "counterexample": function.counterexample,
+                "exit_status": function.status})
+        out.append({"commit": step.commit, "subject": step.subject, "seconds": round(step.seconds, 3),
+                    "error": step.error.render() if step.error is not None else None,
+                    "functions": functions, "exit_status": step.status})
+    return {"tool": TOOL, "version": VERSION, "repo": repo, "range": rev_range, "paths": list(paths),
+            "steps": out, "exit_status": worst(step.status for step in steps)}
