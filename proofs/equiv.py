@@ -435,6 +435,11 @@ class Comparison:
     solver: Solver
     regions: tuple
     assumptions: list[str]
+    made: tuple = field(default=(), repr=False)
+    """The terms made on the way (the entry states as the executors name
+    them, the relation, the stated assumptions), kept alive as long as the
+    comparison: Z3 reuses the ids of freed terms, and which model a query
+    finds depends on them (the counterexamples stay those of one run)."""
 
     def pairs(self) -> Iterator[tuple[PathResult, PathResult]]:
         """Every left path with every right path, in order."""
@@ -488,7 +493,8 @@ def prepare(spec: EquivSpec, configs: Mapping[str, bool] | None = None, firmware
                 if f"{name}: {text}" not in texts:
                     texts.append(f"{name}: {text}")
     solver = Solver(timeout, (*assumed, *distinct, *relation))
-    return Comparison(spec, runs, entries, solver, _regions(spec, entries, solver), texts)
+    return Comparison(spec, runs, entries, solver, _regions(spec, entries, solver), texts,
+                      (pairs, named, one_caller, stated, relation, assumed, distinct))
 
 
 def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None, firmware: str | None = None,
@@ -516,16 +522,16 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
 
 
 def feasible_pair(comparison: Comparison, left: PathResult, right: PathResult, reasons: list[str]
-                  ) -> tuple[tuple, z3.ModelRef] | None:
-    """The constraints of a pair and a model of them, when the pair is
-    feasible; None otherwise, with the reason in ``reasons`` when that is
-    not "infeasible" (an unknown query)."""
+                  ) -> tuple[tuple, z3.ModelRef | None]:
+    """The constraints of a pair and, when the pair is feasible, a model
+    of them (else None, with the reason in ``reasons`` when that is not
+    "infeasible": an unknown query)."""
     pair = comparison.constraints(left, right)
     answer, model = comparison.solver.check(pair)
     if answer is Verdict.UNKNOWN:
         reasons.append(f"pair ({describe_path(left)}; {describe_path(right)}): feasibility unknown "
                        f"({comparison.solver.reason})")
-    return (pair, model) if answer is Verdict.SAT else None
+    return pair, model
 
 
 def unmodelled_end(left: PathResult, right: PathResult) -> str | None:
@@ -540,10 +546,9 @@ def unmodelled_end(left: PathResult, right: PathResult) -> str | None:
 
 
 def _decide_pair(comparison: Comparison, left: PathResult, right: PathResult, result: EquivResult) -> dict | None:
-    feasible = feasible_pair(comparison, left, right, result.reasons)
-    if feasible is None:
+    pair, model = feasible_pair(comparison, left, right, result.reasons)
+    if model is None:
         return None
-    pair, model = feasible
     solver = comparison.solver
     result.feasible_pairs += 1
     unmodelled = unmodelled_end(left, right)

@@ -207,10 +207,9 @@ def semantic_diff(comparison: Comparison) -> SemanticDiff:
     every: list[str] = []
     solver = comparison.solver
     for left, right in comparison.pairs():
-        feasible = feasible_pair(comparison, left, right, unknown)
-        if feasible is None:
+        pair, model = feasible_pair(comparison, left, right, unknown)
+        if model is None:
             continue
-        pair, model = feasible
         unmodelled = unmodelled_end(left, right)
         if unmodelled:
             unknown.append(unmodelled)
