@@ -8,6 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 MACRO_FILES = frozenset({"tdxcall.S"})
+SERIES_STEPS = "series"
+"""The fixture directory of a patch series' steps: each step holds only the
+files its commit changes, so it is no tree to check on its own
+(``bench/series.py`` builds the git repository and runs ``series``)."""
 
 
 def checked_files(directory: Path) -> list[Path]:

@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from fixtures import FIXTURES, ROOT, checked_files
+from fixtures import FIXTURES, ROOT, SERIES_STEPS, checked_files
 
 TREE_BUILDS = {"unified": "unified-build", "legacy": "legacy-built"}
 """Tree-mode fixtures and the build directory each is also checked with."""
@@ -38,7 +38,7 @@ TREE_BUILDS = {"unified": "unified-build", "legacy": "legacy-built"}
 def check_runs() -> dict[str, list[str]]:
     """The ``check`` runs: a name and its arguments."""
     runs: dict[str, list[str]] = {}
-    for directory in sorted(p for p in FIXTURES.iterdir() if p.is_dir() and p.name != "trees"):
+    for directory in sorted(p for p in FIXTURES.iterdir() if p.is_dir() and p.name not in ("trees", SERIES_STEPS)):
         files = checked_files(directory)
         if directory.name in ("broken", "unsupported", "variants"):
             for file in files:

@@ -44,12 +44,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures import FIXTURES, ROOT, checked_files
+from fixtures import FIXTURES, ROOT, SERIES_STEPS, checked_files
 import obligation_times
 
 LOOSE = ("broken", "variants")
 """Fixture directories of independent files: each file is a tree of its own."""
-NOT_MEASURED = ("unsupported", "trees")
+NOT_MEASURED = ("unsupported", "trees", SERIES_STEPS)
 DEFINES = ["-D", "TDX_SEAMCALL_VMFAILVALID=0x8000FF0000000002"]
 """The one constant a vendor form uses that the shims do not define."""
 

@@ -57,6 +57,9 @@ EXIT_STATUSES = {
     "mutate": {EXIT_PROVED: "the mutants were run (their verdicts are the report)"},
     "summary": {EXIT_PROVED: "every function summarised",
                 EXIT_UNKNOWN: "a summary is incomplete (a solver timeout, a path not modelled)"},
+    "series": {EXIT_PROVED: "every step's functions proved and equivalent to the parent's",
+               EXIT_REFUTED: "a step refuted an obligation or changed what a caller sees",
+               EXIT_UNKNOWN: "nothing refuted or different, something unknown"},
     "parse": {EXIT_PROVED: "parsed"},
     "ir": {EXIT_PROVED: "lifted"},
 }
@@ -354,7 +357,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _print_report(json_path: str | None, data, text: str) -> None:
-    """``--json [PATH]`` as equiv and summary take it: JSON to stdout
+    """``--json [PATH]`` as equiv, summary and series take it: JSON to stdout
     instead of the ``text`` report (``-``), or to PATH as well."""
     if json_path == "-":
         print(json.dumps(data, indent=2))
@@ -579,6 +582,32 @@ def _cmd_equiv(args: argparse.Namespace) -> int:
     return {Equivalence.DIFFERENT: EXIT_REFUTED, Equivalence.UNKNOWN: EXIT_UNKNOWN}.get(result.verdict, EXIT_PROVED)
 
 
+def _series_progress(position: int, total: int, commit: str, subject: str) -> None:
+    sys.stderr.write(f"\r\x1b[K[{position + 1}/{total}] {commit} {subject[:60]}")
+    if position + 1 == total:
+        sys.stderr.write("\r\x1b[K")
+    sys.stderr.flush()
+
+
+def _cmd_series(args: argparse.Namespace) -> int:
+    from proofs.series import DEFAULT_PATHS, SeriesOptions, json_report, run_series, text_report, worst
+    _check_outputs([], [("--json", args.json)])
+    paths = tuple(args.paths) or DEFAULT_PATHS
+    for path in paths:
+        if path.startswith("-") or os.path.isabs(path) or ".." in Path(path).parts:
+            raise SourceError(f"series: PATH {path!r} must be relative to the repository's root, inside it")
+    options = SeriesOptions(configs=dict(args.configs), timeout=args.timeout, jobs=args.jobs or _available_cpus())
+    progress = _series_progress if sys.stderr.isatty() else None
+    steps = run_series(args.repo, args.range, paths, options, progress)
+    if not steps:
+        raise SourceError(f"series: no commit of {args.range} touches {', '.join(paths)} in {args.repo}")
+    _print_report(args.json, json_report(steps, args.repo, args.range, paths), text_report(steps))
+    for step in steps:
+        if step.error is not None:
+            print(f"{step.commit[:12]}: {render_error(step.error)}", file=sys.stderr)
+    return worst(step.status for step in steps)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from proofs import VERSION
     parser = _Parser(prog="tdxproof", epilog=_epilog(None, True),
@@ -688,6 +717,29 @@ def build_parser() -> argparse.ArgumentParser:
     equiv.add_argument("--cex-dir", default=None, metavar="DIR", help="write the counterexample as JSON")
     add_short_form_options(equiv)
     equiv.set_defaults(run=_cmd_equiv)
+
+    series = commands.add_parser(
+        "series", parents=[debug], help="check a patch series step by step: each commit against its parent",
+        description="Walk the commits of REV_RANGE that touch the wrapper files, oldest first; for each, "
+                    "check every wrapper function it adds or changes, prove each changed (or renamed) one "
+                    "equivalent to the parent's under the mapping their contracts imply, and give a "
+                    "semantic diff, one line per difference, where it is not.  Nothing in the checkout "
+                    "changes: the trees are read with git into temporary directories.",
+        epilog=_epilog("series", False))
+    series.add_argument("range", metavar="REV_RANGE", help="the commits, as git rev-list takes them (A..B)")
+    series.add_argument("paths", nargs="*", metavar="PATH",
+                        help="the wrapper files, relative to the repository's root (default: "
+                             "arch/x86/coco/tdx/tdcall.S, arch/x86/virt/vmx/tdx/seamcall.S, "
+                             "arch/x86/virt/vmx/tdx/tdxcall.S)")
+    series.add_argument("--repo", default=".", metavar="DIR", help="the git repository (default: the current directory)")
+    series.add_argument("--config", dest="configs", action="append", default=[], type=_config_option,
+                        metavar="CONFIG_X=y|n", help="set a kernel config option in every step")
+    series.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="per solver query")
+    series.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                        help="functions checked at once (default: the CPUs this process may use)")
+    series.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                        help="JSON report to PATH (or to stdout instead of the text report)")
+    series.set_defaults(run=_cmd_series)
     return parser
 
 

@@ -198,8 +198,8 @@ def _entries(pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> tuple[dict, dict]:
 
 # --- terms, assumptions, relation ------------------------------------------------------
 
-def _term(term: Term, entries: Mapping[str, SymbolicState], finals: Mapping[str, SymbolicState] | None
-          ) -> z3.BitVecRef:
+def term_value(term: Term, entries: Mapping[str, SymbolicState], finals: Mapping[str, SymbolicState] | None
+               ) -> z3.BitVecRef:
     """A spec term at entry (``finals`` None) or at the end."""
     if term.constant is not None:
         return bv.const(term.constant % 2**64, 64)
@@ -211,7 +211,7 @@ def _term(term: Term, entries: Mapping[str, SymbolicState], finals: Mapping[str,
 
 
 def _equation(equation: Equation, entries, finals=None) -> z3.BoolRef:
-    a, b = _term(equation.left, entries, finals), _term(equation.right, entries, finals)
+    a, b = term_value(equation.left, entries, finals), term_value(equation.right, entries, finals)
     return a == b if equation.op == "==" else a != b
 
 
@@ -335,7 +335,7 @@ def _observables(spec: EquivSpec, left: PathResult, right: PathResult, entries, 
     finals = {name: dataclasses.replace(path.state, memory=path.state.memory.substituted(_same, regions))
               for name, path in ((LEFT, left), (RIGHT, right))}
     for equation in spec.observed_equal:
-        a, b = _term(equation.left, entries, finals), _term(equation.right, entries, finals)
+        a, b = term_value(equation.left, entries, finals), term_value(equation.right, entries, finals)
         violated = a != b if equation.op == "==" else a == b
         observables.append(Observable(equation.text, "term", violated, a, b, equation=equation))
     if spec.memory != "none":
@@ -421,9 +421,56 @@ def _run_side(spec: EquivSpec, side: Side, configs: Mapping[str, bool], firmware
     return _Run(side, files, program, front_end, _share_caller(paths, pairs) if side.name == RIGHT else paths)
 
 
-def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None, firmware: str | None = None,
-                      timeout: float = 10.0, loop_bound: int = 16) -> EquivResult:
-    """Decide whether the spec's two sides are equivalent (module docstring)."""
+@dataclass
+class Comparison:
+    """Both sides run under one caller and one module: what every question
+    about a pair of their paths needs (the spec, the runs, the entry
+    states as the proofs see them, the solver of the assumptions and the
+    relation, the memory regions they keep apart) and the printed
+    assumptions."""
+
+    spec: EquivSpec
+    runs: dict[str, _Run]
+    entries: dict[str, SymbolicState]
+    solver: Solver
+    regions: tuple
+    assumptions: list[str]
+    made: tuple = field(default=(), repr=False)
+    """The terms made on the way (the entry states as the executors name
+    them, the relation, the stated assumptions), kept alive as long as the
+    comparison: Z3 reuses the ids of freed terms, and which model a query
+    finds depends on them (the counterexamples stay those of one run)."""
+
+    def pairs(self) -> Iterator[tuple[PathResult, PathResult]]:
+        """Every left path with every right path, in order."""
+        for left in self.runs[LEFT].paths:
+            for right in self.runs[RIGHT].paths:
+                yield left, right
+
+    def constraints(self, left: PathResult, right: PathResult) -> tuple[z3.BoolRef, ...]:
+        """What a pair of paths assumes: both path conditions, the pointer
+        accesses clear of the frame, each TDX outcome the module's."""
+        rsp = self.entries[LEFT].regs["rsp"]
+        return (left.condition, right.condition, *pointer_accesses_off_frame(left.accesses, rsp),
+                *pointer_accesses_off_frame(right.accesses, rsp), *_outcome_constraints(left),
+                *_outcome_constraints(right))
+
+    def observables(self, left: PathResult, right: PathResult) -> list[Observable]:
+        """What the caller compares on a pair, in the order of the module docstring."""
+        return _observables(self.spec, left, right, self.entries, self.regions)
+
+    def counterexample(self, left: PathResult, right: PathResult, constraints: tuple, model: z3.ModelRef,
+                       observable: Observable, observables: list[Observable]) -> dict:
+        """The counterexample of ``observable`` on a pair, from a model of
+        ``constraints`` (the pair's and the violation's), replayed."""
+        return _counterexample(self.spec, self.runs, left, right, self.entries, self.solver, constraints, model,
+                               observable, observables)
+
+
+def prepare(spec: EquivSpec, configs: Mapping[str, bool] | None = None, firmware: str | None = None,
+            timeout: float = 10.0, loop_bound: int = 16) -> Comparison:
+    """Both sides of ``spec`` run, their entry states tied by the relation
+    (checked: a contradictory one is a spec error), and the assumptions."""
     configs = dict(configs or {})
     firmware = firmware or spec.firmware
     pairs = _caller_pairs(spec)
@@ -446,58 +493,80 @@ def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None
                 if f"{name}: {text}" not in texts:
                     texts.append(f"{name}: {text}")
     solver = Solver(timeout, (*assumed, *distinct, *relation))
-    regions = _regions(spec, entries, solver)
+    return Comparison(spec, runs, entries, solver, _regions(spec, entries, solver), texts,
+                      (pairs, named, one_caller, stated, relation, assumed, distinct))
+
+
+def check_equivalence(spec: EquivSpec, configs: Mapping[str, bool] | None = None, firmware: str | None = None,
+                      timeout: float = 10.0, loop_bound: int = 16) -> EquivResult:
+    """Decide whether the spec's two sides are equivalent (module docstring)."""
+    comparison = prepare(spec, configs, firmware, timeout, loop_bound)
+    runs = comparison.runs
     sides = {name: {"files": list(run.side.files), "function": run.side.function} for name, run in runs.items()}
-    result = EquivResult(Equivalence.EQUIVALENT, spec.path, sides, texts, [], 0, 0)
+    result = EquivResult(Equivalence.EQUIVALENT, spec.path, sides, comparison.assumptions, [], 0, 0)
     result.observables = (["end", "returned-to"] if spec.observe_end else []) + list(spec.observed_registers) \
         + [e.text for e in spec.observed_equal] + ([f"memory ({spec.memory})"] if spec.memory != "none" else [])
-    for left in runs[LEFT].paths:
-        for right in runs[RIGHT].paths:
-            result.pairs += 1
-            found = _decide_pair(spec, runs, left, right, entries, solver, regions, result)
-            if found is not None and not found["confirmed"]:
-                result.reasons.append(f"pair ({_describe(left)}; {_describe(right)}): "
-                                      f"{found['difference']['observable']} may differ, but "
-                                      + unconfirmed_reason(found.get("replay_problem")))
-            elif found is not None:
-                result.verdict, result.counterexample = Equivalence.DIFFERENT, found
-                return result
+    for left, right in comparison.pairs():
+        result.pairs += 1
+        found = _decide_pair(comparison, left, right, result)
+        if found is not None and not found["confirmed"]:
+            result.reasons.append(f"pair ({describe_path(left)}; {describe_path(right)}): "
+                                  f"{found['difference']['observable']} may differ, but "
+                                  + unconfirmed_reason(found.get("replay_problem")))
+        elif found is not None:
+            result.verdict, result.counterexample = Equivalence.DIFFERENT, found
+            return result
     if result.reasons:
         result.verdict = Equivalence.UNKNOWN
     return result
 
 
-def _decide_pair(spec, runs, left, right, entries, solver: Solver, regions, result) -> dict | None:
-    rsp = entries[LEFT].regs["rsp"]
-    pair = (left.condition, right.condition, *pointer_accesses_off_frame(left.accesses, rsp),
-            *pointer_accesses_off_frame(right.accesses, rsp), *_outcome_constraints(left),
-            *_outcome_constraints(right))
-    answer, model = solver.check(pair)
-    if answer is Verdict.UNSAT:
-        return None
+def feasible_pair(comparison: Comparison, left: PathResult, right: PathResult, reasons: list[str]
+                  ) -> tuple[tuple, z3.ModelRef | None]:
+    """The constraints of a pair and, when the pair is feasible, a model
+    of them (else None, with the reason in ``reasons`` when that is not
+    "infeasible": an unknown query)."""
+    pair = comparison.constraints(left, right)
+    answer, model = comparison.solver.check(pair)
     if answer is Verdict.UNKNOWN:
-        result.reasons.append(f"pair ({_describe(left)}; {_describe(right)}): feasibility unknown "
-                              f"({solver.reason})")
-        return None
-    result.feasible_pairs += 1
+        reasons.append(f"pair ({describe_path(left)}; {describe_path(right)}): feasibility unknown "
+                       f"({comparison.solver.reason})")
+    return pair, model
+
+
+def unmodelled_end(left: PathResult, right: PathResult) -> str | None:
+    """Why a pair says nothing about what the caller sees: a path that
+    ended at a bound or on something unsupported (what follows is not
+    modelled); None when both are modelled to their end."""
     for path, name in ((left, LEFT), (right, RIGHT)):
-        if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED, PathEnd.FALLTHROUGH):   # what follows: not modelled
+        if path.end in (PathEnd.BOUND, PathEnd.UNSUPPORTED, PathEnd.FALLTHROUGH):
             where = f" at {path.where.render()}" if path.where else ""
-            result.reasons.append(f"a {name} path ended ({path.end}){where}: {path.detail}")
-            return None
-    observables = _observables(spec, left, right, entries, regions)
+            return f"a {name} path ended ({path.end}){where}: {path.detail}"
+    return None
+
+
+def _decide_pair(comparison: Comparison, left: PathResult, right: PathResult, result: EquivResult) -> dict | None:
+    pair, model = feasible_pair(comparison, left, right, result.reasons)
+    if model is None:
+        return None
+    solver = comparison.solver
+    result.feasible_pairs += 1
+    unmodelled = unmodelled_end(left, right)
+    if unmodelled:
+        result.reasons.append(unmodelled)
+        return None
+    observables = comparison.observables(left, right)
     for observable in observables:
         if observable.violated is True:
-            return _counterexample(spec, runs, left, right, entries, solver, pair, model, observable, observables)
+            return comparison.counterexample(left, right, pair, model, observable, observables)
         violated = z3.simplify(observable.violated)
         if z3.is_false(violated):
             continue
         answer, model = solver.check(pair + (violated,))
         if answer is Verdict.SAT:
-            return _counterexample(spec, runs, left, right, entries, solver, pair + (violated,), model,
-                                   observable, observables)
+            return comparison.counterexample(left, right, pair + (violated,), model, observable, observables)
         if answer is Verdict.UNKNOWN:
-            result.reasons.append(f"{observable.name} on pair ({_describe(left)}; {_describe(right)}): "
+            result.reasons.append(f"{observable.name} on pair ({describe_path(left)}; {describe_path(right)}): "
                                   f"solver {solver.reason}")
     return None
 
@@ -512,7 +581,8 @@ def _native_model(solver: Solver, constraints: tuple, model: z3.ModelRef, left: 
     return placed if answer is Verdict.SAT else model
 
 
-def _describe(path: PathResult) -> str:
+def describe_path(path: PathResult) -> str:
+    """How a path ended, after which TDX events."""
     events = ", ".join(e.describe() for e in path.events) or "no TDX instruction"
     return f"{path.end} after {events}"
 
@@ -532,7 +602,7 @@ def _sources(solver: Solver, constraints: tuple, model: z3.ModelRef, value: z3.B
     for struct in spec.sides[0 if side == LEFT else 1].structs.values():
         if register in struct.fields:
             term = Term(f"{side}.{struct.name}.{register}", side, struct=struct, field=register)
-            candidates.append((f"{struct.name}->{register} at entry", _term(term, entries, None)))
+            candidates.append((f"{struct.name}->{register} at entry", term_value(term, entries, None)))
     return [text for text, candidate in candidates
             if not solver.may_hold(constraints, value != candidate, model)[0]]
 
