@@ -34,7 +34,7 @@ from typing import Iterable
 from grammar.source import Origin
 from model.transfers import PathEnd
 from proofs import TOOL, VERSION
-from proofs.findings import Culprit, Finding, culprit, findings, rule_of
+from proofs.findings import Culprit, Finding, culprit, findings, reviewable, rule_of
 from proofs.properties import CATALOG
 from proofs.outcomes import Status
 from proofs.results import FunctionResult
@@ -182,8 +182,9 @@ def finding_origin(result: FunctionResult, obligation) -> Origin:
 
 def check_origin(result: FunctionResult, obligation) -> Origin:
     """Where the check of ``obligation`` fires (the return, the access,
-    the TDX instruction), else the function."""
-    return obligation.origin or result.origin
+    the TDX instruction), else the function (as a reviewer can change it:
+    :func:`proofs.findings.reviewable`)."""
+    return reviewable(obligation.origin or result.origin)
 
 
 def _title(result: FunctionResult, obligation, label: str) -> str:
