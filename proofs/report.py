@@ -10,20 +10,33 @@ Decisions recorded here:
   contract, where its ABI came from, the struct layout:
   :mod:`proofs.abi_choice`), then a ``WARNING:`` line for each notice (an
   unknown ABI, a forced contract the code contradicts), then the assumptions (shared ones once, per-function ones
-  under their function), then every refuted obligation as an annotated
-  trace (a path that falls through says after which source line it left
-  the function's code; ``no-fallthrough``'s "actual" says where it goes)
-  and every unknown one with its reason; last, the accepted findings
-  (:mod:`proofs.triage`: in the baseline, or suppressed with a reason),
-  one line each, without their traces.
+  under their function), then each finding's detailed block and every
+  unknown obligation with its reason (one line per reason); last, the
+  accepted findings (:mod:`proofs.triage`: in the baseline, or
+  suppressed with a reason), one line each, without their traces.
+* Before all that, like compiler output, one line per finding
+  (:mod:`proofs.findings`: refutations with one cause are one finding),
+  ``FILE:LINE:COL: error: FUNCTION: PROPERTY: SUMMARY`` at its culprit,
+  the macro-expansion chain (innermost first) and the check's own place
+  as ``note:`` lines, and the count "N refuted obligations in M
+  findings" (per obligation, as the summary line).
+* A finding's block labels what is compared (:data:`_COMPARED`, per
+  property: "R14 at return: 0x1 ; at entry: 0x0"), prints the source
+  line of each step as written (constants and labels by name; a
+  C-preprocessor macro's step as the instruction read) and, by default,
+  only the steps that matter (:func:`_shown_steps`), the others collapsed
+  into "... N steps ..." lines; ``trace`` prints every step, ``verbose``
+  each obligation of the finding.  A path that falls through says after
+  which source line it left the function's code.
 * JSON is SPEC.md section 8's shape and deterministic: results in input
   order (function order, then configuration order), obligations in
   catalog order, keys in a fixed order, and solver time in whole seconds
   rounded up (so that ``--jobs`` and machine load do not change bytes
   unless a query crosses a whole second).
   A ``summary`` counts the obligations of each status.
-* A finding (a refuted or unknown obligation) is located at the source
-  line of its claim (:func:`finding_origin`, which every report reads).
+* A finding (a refuted or unknown obligation) is located at its culprit
+  (:func:`finding_origin`, which every report reads); where its check
+  fires is :func:`check_origin`.
 """
 from __future__ import annotations
 
@@ -353,6 +366,7 @@ def _written(origin: dict, instruction: str) -> str:
     """The source line of a step as written (constants and labels by
     name), else the instruction as the tool read it (a line it cannot
     read, or a C-preprocessor macro's definition)."""
+    linecache.checkcache(origin["file"])
     text = " ".join(linecache.getline(origin["file"], origin["line"]).split())
     return text if text and not text.startswith("#") else instruction
 
