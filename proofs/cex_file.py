@@ -301,7 +301,10 @@ _EVENT = _all(_table({"kind": _choice(KINDS), "index": _count, "outcome": _choic
                       "source": _ORIGIN, "registers": _REGISTERS, "status": _nullable(hex64)}),
               _completion_status)
 _EVENTS = _listing(_EVENT)
-_STEP = _table({"source": _ORIGIN, "instruction": _text, "changed": _REGISTERS, "note": _text})
+_ACCESSES = _listing(_table({"address": hex64, "size": _count}), 64)
+_STEP = _table({"source": _ORIGIN, "instruction": _text, "changed": _REGISTERS, "note": _text},
+               {"written": _listing(_REGISTER, len(GPR64)), "loads": _ACCESSES, "stores": _ACCESSES,
+                "jumped": _boolean})
 def _limit(value: Any, at: str) -> None:
     if not (type(value) is int and 1 <= value < MAX_INT):
         raise _expected(f"a whole number 1..{MAX_INT - 1}", value, at)

@@ -429,7 +429,7 @@ def _check_reports(args: argparse.Namespace, run) -> int:
     else:
         if args.json:
             _write_json(args.json, json_report(results, shared, run.failures))
-        print(text_report(results, failures=run.failures), end="")
+        print(text_report(results, failures=run.failures, verbose=args.verbose, trace=args.trace), end="")
     for failure in run.failures:
         print(render_error(failure.error), file=sys.stderr)
     if run.failures:
@@ -654,6 +654,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a previous run's JSON report: its findings are accepted (listed, not detailed, "
                             "not counted in the exit status); exit 0 when no finding is new")
     check.add_argument("--cex-dir", default=None, metavar="DIR", help="write each counterexample as JSON")
+    check.add_argument("-v", "--verbose", action="store_true",
+                       help="list each refuted obligation of a finding with its values, check site and culprit")
+    check.add_argument("--trace", action="store_true",
+                       help="print each counterexample's whole trace, not only the steps that matter")
     check.set_defaults(run=_cmd_check)
 
     summary = commands.add_parser(

@@ -73,7 +73,7 @@ import z3
 
 from grammar import ast
 from grammar.ast import GPR64
-from grammar.source import Origin
+from grammar.source import Expansion, Origin
 from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
 from model.executor import summands
@@ -117,6 +117,22 @@ def origin_from_json(source: Mapping) -> Origin:
     return Origin(source["file"], source["line"], source["column"])
 
 
+def expansion_from_json(source: Mapping) -> tuple[Expansion, ...]:
+    """The expansion chain of an origin :func:`origin_json` wrote: each
+    frame's text is :meth:`grammar.source.Expansion.render`'s (a macro
+    name has no space, so the first `` at `` ends it).
+
+    >>> expansion_from_json({"expansion": ["FRAME_END at a b.S:37:2"]})
+    (Expansion(name='FRAME_END', file='a b.S', line=37, column=2),)
+    """
+    frames = []
+    for text in source["expansion"]:
+        name, _, place = text.partition(" at ")
+        file, line, column = place.rsplit(":", 2)
+        frames.append(Expansion(name, file, int(line), int(column)))
+    return tuple(frames)
+
+
 # --- the scenario ------------------------------------------------------------------
 
 @dataclass
@@ -145,10 +161,19 @@ class Scenario:
 
 @dataclass
 class TraceStep:
+    """One instruction the replay ran: the registers whose value it changed
+    (``changed``), every register it wrote whether or not the value changed
+    (``written``), the memory it read and wrote (address, bytes), and
+    whether it jumped (a ``jmp``, a taken conditional branch)."""
+
     origin: Origin
     text: str
     changed: dict[str, int]
     note: str = ""
+    written: tuple[str, ...] = ()
+    loads: tuple[tuple[int, int], ...] = ()
+    stores: tuple[tuple[int, int], ...] = ()
+    jumped: bool = False
 
 
 @dataclass
@@ -260,10 +285,16 @@ class _Replay(Transfers[_ReplayPath]):
         self.access_log += [AccessView(kind, address, width // 8, state.regs["rsp"], new.regs["rsp"],
                                        instr.origin, True) for kind, address, width in pending]
         self.steps.append(TraceStep(instr.origin, str(instr),
-                                    {r: v for r, v in new.regs.items() if v != state.regs[r]}))
+                                    {r: v for r, v in new.regs.items() if v != state.regs[r]}, "",
+                                    tuple(e.name for e in step.effects if isinstance(e, ir.SetReg)),
+                                    tuple((a, w // 8) for kind, a, w in pending if kind == "read"),
+                                    tuple((a, w // 8) for kind, a, w in pending if kind == "write")))
         taken = address = None
         if isinstance(control, ir.Branch):
             taken = concrete.evaluate(control.condition, state, env)
+            self.steps[-1].jumped = bool(taken)
+        elif isinstance(control, ir.Jump):
+            self.steps[-1].jumped = True
         elif isinstance(control, ir.Return):
             address = concrete.evaluate(control.address, state, env)
         return self.control(path.with_(state=new), instr, control, taken, address)
@@ -369,6 +400,7 @@ class _Replay(Transfers[_ReplayPath]):
         self.events.append(event)
         self.steps[-1].changed = {r: v for r, v in event.after.items() if v != event.inputs[r]}
         self.steps[-1].note = f"{event.kind}: {event.outcome.value}"
+        self.steps[-1].written = tuple(transition.registers)
         return self.updated(path, transition.registers, transition.flags)
 
 
@@ -530,10 +562,23 @@ def build_counterexample(program, name, config, contract, pid, detail, model, pa
     if problem:
         cex["replay_problem"] = problem
     if runs:
-        cex["trace"] = [{"source": origin_json(step.origin), "instruction": step.text,
-                         "changed": {r: _hex(v) for r, v in step.changed.items()}, "note": step.note}
-                        for step in runs[0].steps]
+        cex["trace"] = [trace_step_json(step) for step in runs[0].steps]
     return cex
+
+
+def trace_step_json(step: TraceStep) -> dict:
+    """A trace step as the counterexample holds it (``written``, ``loads``,
+    ``stores`` and ``jumped`` only where the step has them)."""
+    data = {"source": origin_json(step.origin), "instruction": step.text,
+            "changed": {r: _hex(v) for r, v in step.changed.items()}, "note": step.note}
+    if step.written:
+        data["written"] = list(step.written)
+    for key in ("loads", "stores"):
+        if getattr(step, key):
+            data[key] = [{"address": _hex(address), "size": size} for address, size in getattr(step, key)]
+    if step.jumped:
+        data["jumped"] = True
+    return data
 
 
 def scenario_from_json(cex: Mapping, varied: bool = False) -> Scenario:

@@ -10,29 +10,44 @@ Decisions recorded here:
   contract, where its ABI came from, the struct layout:
   :mod:`proofs.abi_choice`), then a ``WARNING:`` line for each notice (an
   unknown ABI, a forced contract the code contradicts), then the assumptions (shared ones once, per-function ones
-  under their function), then every refuted obligation as an annotated
-  trace (a path that falls through says after which source line it left
-  the function's code; ``no-fallthrough``'s "actual" says where it goes)
-  and every unknown one with its reason; last, the accepted findings
-  (:mod:`proofs.triage`: in the baseline, or suppressed with a reason),
-  one line each, without their traces.
+  under their function), then each finding's detailed block and every
+  unknown obligation with its reason (one line per reason); last, the
+  accepted findings (:mod:`proofs.triage`: in the baseline, or
+  suppressed with a reason), one line each, without their traces.
+* Before all that, like compiler output, one line per finding
+  (:mod:`proofs.findings`: refutations with one cause are one finding),
+  ``FILE:LINE:COL: error: FUNCTION: PROPERTY: SUMMARY`` at its culprit,
+  the macro-expansion chain (innermost first) and the check's own place
+  as ``note:`` lines, and the count "N refuted obligations in M
+  findings" (per obligation, as the summary line).
+* A finding's block labels what is compared (:data:`_COMPARED`, per
+  property: "R14 at return: 0x1 ; at entry: 0x0"), prints the source
+  line of each step as written (constants and labels by name; a
+  C-preprocessor macro's step as the instruction read) and, by default,
+  only the steps that matter (:func:`_shown_steps`), the others collapsed
+  into "... N steps ..." lines; ``trace`` prints every step, ``verbose``
+  each obligation of the finding.  A path that falls through says after
+  which source line it left the function's code.
 * JSON is SPEC.md section 8's shape and deterministic: results in input
   order (function order, then configuration order), obligations in
   catalog order, keys in a fixed order, and solver time in whole seconds
   rounded up (so that ``--jobs`` and machine load do not change bytes
   unless a query crosses a whole second).
   A ``summary`` counts the obligations of each status.
-* A finding (a refuted or unknown obligation) is located at the source
-  line of its claim (:func:`finding_origin`, which every report reads).
+* A finding (a refuted or unknown obligation) is located at its culprit
+  (:func:`finding_origin`, which every report reads); where its check
+  fires is :func:`check_origin`.
 """
 from __future__ import annotations
 
+import linecache
 import math
 from typing import Iterable
 
 from grammar.source import Origin
 from model.transfers import PathEnd
 from proofs import TOOL, VERSION
+from proofs.findings import Culprit, Finding, culprit, findings, reviewable, rule_of
 from proofs.properties import CATALOG
 from proofs.outcomes import Status
 from proofs.results import FunctionResult
@@ -107,8 +122,11 @@ def _shared_assumptions(results: list[FunctionResult]) -> list[str]:
     return shared
 
 
-def text_report(results: list[FunctionResult], configs: Iterable[str] = (), failures=()) -> str:
-    """The text report; ``failures``: file groups not checked (their errors go to stderr)."""
+def text_report(results: list[FunctionResult], configs: Iterable[str] = (), failures=(), *,
+                verbose: bool = False, trace: bool = False) -> str:
+    """The text report; ``failures``: file groups not checked (their errors go
+    to stderr); ``verbose``: list each obligation of a finding; ``trace``:
+    the whole trace of each counterexample, not only the steps that matter."""
     columns = [pid for pid in CATALOG if any(o.property == pid for r in results for o in r.obligations)]
     labels = _labels(results)
     label_width = max([len("function [config]")] + [len(label) for label in labels.values()])
@@ -142,22 +160,24 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = (), fail
             lines.append(f"Assumptions for {labels[id(result)]}:")
             lines += [f"  - {text}" for text in own]
     accepted = []
+    found: list[Finding] = []
     for result in results:
         for obligation in result.obligations:
             if obligation.accepted:
                 accepted.append(f"  - {obligation.status.upper()} {_title(result, obligation, labels[id(result)])}: "
                                 f"{obligation.accepted}")
-            elif obligation.status == Status.REFUTED:
-                lines.append("")
-                lines += counterexample_text(result, obligation, labels[id(result)])
-            elif obligation.status == Status.UNKNOWN:
-                lines.append("")
-                lines.append(f"UNKNOWN {_title(result, obligation, labels[id(result)])}: {obligation.reason}")
+        for finding in findings(result):
+            found.append(finding)
+            lines.append("")
+            lines += counterexample_text(finding, labels[id(result)], verbose=verbose, trace=trace)
+        for reason, unknown in _unknowns(result).items():
+            lines.append("")
+            lines.append(f"UNKNOWN {_names(unknown)} of {labels[id(result)]}: {reason}")
     if accepted:
         lines.append("")
         lines.append(f"Accepted findings, not counted in the exit status ({len(accepted)}):")
         lines += accepted
-    return "\n".join(lines) + "\n"
+    return "\n".join(finding_lines(found, status_counts(results)[Status.REFUTED]) + lines) + "\n"
 
 
 def status_counts(results: list[FunctionResult]) -> dict[Status, int]:
@@ -167,14 +187,47 @@ def status_counts(results: list[FunctionResult]) -> dict[Status, int]:
 
 def finding_origin(result: FunctionResult, obligation) -> Origin:
     """Where the finding of a refuted or unknown ``obligation`` is located:
-    the instruction its claim is about (the return, the access, the TDX
-    instruction), else the function.  The one place that decides it."""
-    return obligation.origin or result.origin
+    its culprit (:func:`proofs.findings.culprit`: the instruction whose
+    effect breaks the property), else the place its check fires, else the
+    function.  The one place every report takes it from."""
+    return culprit(result, obligation).origin
+
+
+def check_origin(result: FunctionResult, obligation) -> Origin:
+    """Where the check of ``obligation`` fires (the return, the access,
+    the TDX instruction), else the function (as a reviewer can change it:
+    :func:`proofs.findings.reviewable`)."""
+    return reviewable(obligation.origin or result.origin)
 
 
 def _title(result: FunctionResult, obligation, label: str) -> str:
     detail = f" ({obligation.detail})" if obligation.detail else ""
     return f"{obligation.property}{detail} of {label}"
+
+
+def _names(obligations) -> str:
+    """``prop (a, b), other`` for obligations, their details grouped by property.
+
+    >>> from proofs.results import ObligationResult as O
+    >>> _names([O("callee-saved", "r14", "refuted", 0), O("callee-saved", "r15", "refuted", 0),
+    ...         O("stack-balance", "", "refuted", 0)])
+    'callee-saved (r14, r15), stack-balance'
+    """
+    details: dict[str, list[str]] = {}
+    for obligation in obligations:
+        details.setdefault(obligation.property, [])
+        if obligation.detail:
+            details[obligation.property].append(obligation.detail)
+    return ", ".join(f"{pid} ({', '.join(names)})" if names else pid for pid, names in details.items())
+
+
+def _unknowns(result: FunctionResult) -> dict[str, list]:
+    """The row's unknown obligations that count, by reason (one line each)."""
+    by_reason: dict[str, list] = {}
+    for obligation in result.obligations:
+        if obligation.status == Status.UNKNOWN and not obligation.accepted:
+            by_reason.setdefault(obligation.reason, []).append(obligation)
+    return by_reason
 
 
 def _source(source: dict) -> str:
@@ -183,6 +236,68 @@ def _source(source: dict) -> str:
         text += " (in " + " -> ".join(source["expansion"]) + ")"
     return text
 
+
+def _place(origin: Origin) -> str:
+    return f"{origin.file}:{origin.line}:{origin.column}"
+
+
+_PATHS = {"completion": "completion", "vmfailinvalid": "VMfailInvalid", "fault #UD": "#UD", "fault #GP": "#GP"}
+"""The name of a path after its last TDX instruction's outcome."""
+
+_SUMMARIES = {
+    "callee-saved": "{NAMES} modified{path}",
+    "scrub": "{NAMES} {still} a value from the TDX module at return{path}",
+    "stack-balance": "RSP at return is not the entry RSP + 8{path}",
+    "return-address": "the return-address slot is overwritten{path}",
+    "no-red-zone": "memory access below RSP{path}",
+    "frame": "store outside the stack frame and the struct{path}",
+    "fault-handled": "may fault with no exception-table entry",
+    "direction-flag": "DF is set at return{path}",
+    "no-fallthrough": "{actual}",
+    "frame-pointer": "RBP is not a frame pointer the unwinder can follow{path}",
+    ("frame-pointer", "saved-rbp"): "the saved-RBP slot does not hold the caller's RBP{path}",
+    ("frame-pointer", "call"): "call without this function's frame set up{path}",
+    "input-marshalling": "{NAMES} not as the ABI says at {kind}{path}",
+    ("input-marshalling", "executed"): "returns without executing {expected}",
+    "output-marshalling": "{fields} not {kind}'s output{path}",
+    ("output-marshalling", "other fields"): "writes a struct field that is not an output{path}",
+    "status-return": "RAX at return is not {kind}'s status{path}",
+    "r10-to-rax": "RAX at return is not the R10 the TDVMCALL returned{path}",
+    "vmfailinvalid-code": "RAX at return is {actual}, not TDX_SEAMCALL_VMFAILINVALID{path}",
+    "fault-codes": "RAX at return is {actual}, not TDX_SW_ERROR | trap number{path}",
+    "failure-no-output": "the struct is written{path}",
+    "panic-on-tdcall-failure": "a failed TDCALL does not reach the panic function",
+}
+"""The one-line summary of a finding, by property or (property, detail):
+``NAMES`` the registers (upper case), ``fields`` the struct fields,
+``path`` "on the ... path", ``kind`` the TDX instruction, ``expected``
+and ``actual`` the shown counterexample's values."""
+
+_COMPARED = {
+    "callee-saved": "{REG} at return: {actual} ; at entry: {expected}",
+    "scrub": "{REG} at return: {expected} ; with other TDX-module outputs: {actual}",
+    "stack-balance": "RSP at return: {actual} ; entry RSP + 8: {expected}",
+    "return-address": "return address read by ret: {actual} ; at entry: {expected}",
+    "no-red-zone": "address accessed: {actual} ; RSP: {expected}",
+    "frame": "address written: {actual}",
+    "fault-handled": "exception-table entry: {actual} ; needed: {expected}",
+    "direction-flag": "DF at return: {actual} ; needed: {expected}",
+    "no-fallthrough": "{actual} ; needed: {expected}",
+    "frame-pointer": "RBP: {actual} ; the frame's slot: {expected}",
+    ("frame-pointer", "saved-rbp"): "saved-RBP slot holds: {actual} ; the caller's RBP: {expected}",
+    ("frame-pointer", "call"): "RBP at the call: {actual} ; the frame's slot: {expected}",
+    "input-marshalling": "{REG} at {kind}: {actual} ; the ABI's value: {expected}",
+    ("input-marshalling", "executed"): "TDX instruction executed: {actual} ; needed: {expected}",
+    "output-marshalling": "the struct's {detail} field at return: {actual} ; {REG} after {kind}: {expected}",
+    ("output-marshalling", "other fields"): "a field the contract does not let it write changed",
+    "status-return": "RAX at return: {actual} ; {kind}'s status: {expected}",
+    "r10-to-rax": "RAX at return: {actual} ; R10 after the TDVMCALL: {expected}",
+    "vmfailinvalid-code": "RAX at return: {actual} ; TDX_SEAMCALL_VMFAILINVALID: {expected}",
+    "fault-codes": "RAX at return: {actual} ; TDX_SW_ERROR | {detail}: {expected}",
+    "failure-no-output": "{actual} ; needed: {expected}",
+    "panic-on-tdcall-failure": "path ends: {actual} ; needed: {expected}",
+}
+"""What a refutation compares, labelled, by property or (property, detail)."""
 
 _MEANINGS = {
     ("frame-pointer", "rbp"): "an interrupt or NMI taken here finds RBP = {actual}: neither the caller's RBP "
@@ -195,16 +310,115 @@ _MEANINGS = {
                                "RBP, and the unwinder would not reach this function's caller (objtool's rule: "
                                "no call without frame pointer save/setup)",
 }
-"""What a refutation means, where expected/actual alone do not say it."""
+"""What a refutation means, where the compared values alone do not say it."""
 
 
-def counterexample_text(result: FunctionResult, obligation, label: str) -> list[str]:
-    """A refutation as an annotated trace (``label``: the result's row label)."""
+def _text(table: dict, obligation, **values) -> str:
+    template = table.get((obligation.property, obligation.detail)) or table.get(obligation.property, "")
+    return template.format(**values)
+
+
+def _values(obligation, cex: dict) -> dict:
+    """What the templates may name about one obligation and its counterexample."""
+    kinds = [event["kind"] for event in cex.get("tdx", [])]
+    outcomes = [event["outcome"] for event in cex.get("tdx", [])]
+    return {"REG": obligation.detail.upper() or "RAX", "detail": obligation.detail,
+            "kind": kinds[-1] if kinds else "the TDX instruction",
+            "path": f" on the {_PATHS[outcomes[-1]]} path" if outcomes else "",
+            "expected": cex.get("expected"), "actual": cex.get("actual")}
+
+
+def summary(finding: Finding) -> str:
+    """The finding in one line, after ``file:line:col: error: function:``."""
+    names = [o.detail for o in finding.obligations if o.detail]
+    shown = finding.shown
+    values = _values(shown, shown.counterexample or {})
+    values.update(NAMES=", ".join(name.upper() for name in names), fields=", ".join(names),
+                  still="still holds" if len(names) == 1 else "still hold")
+    if shown.property == "fault-codes":
+        values["path"] = " on the " + " and ".join(names) + " path" + ("s" if len(names) > 1 else "")
+    text = f"{shown.property}: {_text(_SUMMARIES, shown, **values)}"
+    return text + (f" ({finding.culprit.source})" if finding.culprit.source else "")
+
+
+def finding_lines(found: list[Finding], refuted: int) -> list[str]:
+    """Each finding as a compiler error at its culprit, with the
+    macro-expansion chain and the check's place as notes; then the count
+    (an empty list when nothing was refuted)."""
+    lines = []
+    for finding in found:
+        result, origin = finding.result, finding.culprit.origin
+        config = f" [{result.config}]" if result.config != "default" else ""
+        lines.append(f"{_place(origin)}: error: {result.function}{config}: {summary(finding)}")
+        for frame in reversed(origin.expansion):
+            lines.append(f"{frame.file}:{frame.line}:{frame.column}: note: in expansion of {frame.name}")
+        checked = check_origin(result, finding.shown)
+        if (checked.file, checked.line, checked.column) != (origin.file, origin.line, origin.column):
+            lines.append(f"{_place(checked)}: note: checked here")
+    if found:
+        lines.append(f"{refuted} refuted obligation{'s' if refuted != 1 else ''} in {len(found)} "
+                     f"finding{'s' if len(found) != 1 else ''}")
+        lines.append("")
+    return lines
+
+
+def _written(origin: dict, instruction: str) -> str:
+    """The source line of a step as written (constants and labels by
+    name), else the instruction as the tool read it (a line it cannot
+    read, or a C-preprocessor macro's definition)."""
+    linecache.checkcache(origin["file"])
+    text = " ".join(linecache.getline(origin["file"], origin["line"]).split())
+    return text if text and not text.startswith("#") else instruction
+
+
+def _shown_steps(trace: list, culprit_: Culprit, registers: set[str], everything: bool) -> list[int | None]:
+    """The indexes of the steps to print, None for each collapsed run:
+    the first and last step, TDX instructions, jumps and where they land,
+    the steps that write a register the finding is about, the culprit and
+    the steps around it, the step that stored what the culprit loaded;
+    everything with ``everything``."""
+    if everything:
+        return list(range(len(trace)))
+    keep = {0, len(trace) - 1}
+    for index, step in enumerate(trace):
+        if step["note"] or step.get("jumped"):
+            keep |= {index, index + 1}
+        if registers & set(step.get("written", ())):
+            keep.add(index)
+    if culprit_.step is not None:
+        keep |= {culprit_.step - 1, culprit_.step, culprit_.step + 1}
+    if culprit_.source_step is not None:
+        keep.add(culprit_.source_step)
+    shown: list[int | None] = []
+    for index in range(len(trace)):
+        if index in keep or (index - 1 in keep and index + 1 in keep):
+            shown.append(index)
+        elif shown and shown[-1] is None:
+            continue
+        else:
+            shown.append(None)
+    return shown
+
+
+def counterexample_text(finding: Finding, label: str, *, verbose: bool = False, trace: bool = False) -> list[str]:
+    """A finding's detailed block (``label``: its row's label): the
+    obligations, the culprit, the compared values labelled, the entry
+    state and TDX outcomes, and the path -- the steps that matter, or the
+    whole trace with ``trace``."""
+    obligation = finding.shown
     cex = obligation.counterexample or {}
-    lines = [f"REFUTED {_title(result, obligation, label)}"]
-    if cex.get("where"):
-        lines.append(f"  at {_source(cex['where'])}")
-    lines.append(f"  expected: {cex.get('expected')}    actual: {cex.get('actual')}")
+    culprit_ = finding.culprit
+    lines = [f"REFUTED {_names(finding.obligations)} of {label}"]
+    lines.append(f"  culprit: {_place(culprit_.origin)}"
+                 + (f" ({culprit_.source})" if culprit_.source else ""))
+    lines.append(f"  checked at: {_place(check_origin(finding.result, obligation))}")
+    for one in (finding.obligations if verbose else [obligation]):
+        one_cex = one.counterexample or {}
+        prefix = f"{one.detail}: " if verbose and one.detail else ""
+        lines.append("  " + prefix + _text(_COMPARED, one, **_values(one, one_cex)))
+        if verbose:
+            lines.append(f"    checked at {_place(check_origin(finding.result, one))}, "
+                         f"culprit {_place(culprit(finding.result, one).origin)}")
     meaning = _MEANINGS.get((obligation.property, obligation.detail))
     if meaning:
         lines.append("  " + meaning.format(expected=cex.get("expected"), actual=cex.get("actual")))
@@ -220,11 +434,22 @@ def counterexample_text(result: FunctionResult, obligation, label: str) -> list[
             returned = " ".join(f"{reg}={value}" for reg, value in event["registers"].items())
             lines.append(f"  second run, {event['kind']} #{event['index']}: {event['outcome']} "
                          f"status={event['status']} {returned}".rstrip())
-    lines.append("  trace:")
-    for step in cex.get("trace", []):
-        changed = " ".join(f"{reg}={value}" for reg, value in step["changed"].items())
-        note = f"  [{step['note']}]" if step["note"] else ""
-        lines.append(f"    {_source(step['source'])}: {step['instruction']:<32} {changed}{note}".rstrip())
+    steps = cex.get("trace", [])
+    if steps:
+        involved = {o.detail for o in finding.obligations} | {rule_of(obligation).register or ""}
+        shown = _shown_steps(steps, culprit_, involved, trace)
+        lines.append(f"  trace ({len(steps)} steps" + ("" if trace else "; the whole trace with --trace") + "):")
+        for position, index in enumerate(shown):
+            if index is None:
+                count = (shown[position + 1] if position + 1 < len(shown) else len(steps)) - shown[position - 1] - 1
+                lines.append(f"    ... {count} step{'s' if count != 1 else ''} ...")
+                continue
+            step = steps[index]
+            changed = " ".join(f"{reg}={value}" for reg, value in step["changed"].items())
+            note = f"  [{step['note']}]" if step["note"] else ""
+            mark = "  <-- culprit" if index == culprit_.step else ""
+            lines.append(f"    {_source(step['source'])}: {_written(step['source'], step['instruction']):<40} "
+                         f"{changed}{note}{mark}".rstrip())
     end = cex.get("end")
     if end == PathEnd.FALLTHROUGH and cex.get("path"):
         end += f" (leaves the function's code after {_source(cex['path'][-1])})"

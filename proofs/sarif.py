@@ -18,8 +18,9 @@ Decisions:
 * One result per refuted obligation (``error``) and per unknown one
   (``warning``, the message saying why); none for a proved or an
   inapplicable one.  A result is located at
-  :func:`proofs.report.finding_origin`, with the macro-expansion chain as
-  related locations, and carries the counterexample's trace (the one the
+  :func:`proofs.report.finding_origin` (the culprit), with the
+  macro-expansion chain and the place the check fires ("checked here",
+  where it is another place) as related locations, and carries the counterexample's trace (the one the
   text report prints) as a code flow: a thread-flow location per step,
   with the registers the step changed as its ``state`` and the entry
   registers as the flow's ``initialState``.
@@ -44,7 +45,7 @@ from proofs import TOOL, VERSION
 from proofs.catalog import CATALOG, TEXTS
 from proofs.counterexample import origin_from_json
 from proofs.outcomes import Status
-from proofs.report import _labels, _title, finding_origin
+from proofs.report import _labels, _title, check_origin, finding_origin
 from proofs.results import FunctionResult, GroupFailure
 from proofs.triage import IN_BASELINE
 
@@ -143,6 +144,9 @@ def _result(result: FunctionResult, obligation, label: str, uris: _Uris) -> dict
                        "status": str(obligation.status), "assumptions": result.assumptions}}
     related = [uris.location(Origin(frame.file, frame.line, frame.column), f"in expansion of {frame.name}")
                for frame in origin.expansion]
+    checked = check_origin(result, obligation)
+    if (checked.file, checked.line, checked.column) != (origin.file, origin.line, origin.column):
+        related.append(uris.location(checked, "checked here"))
     if related:
         finding["relatedLocations"] = [dict(location, id=position) for position, location in enumerate(related)]
     if obligation.accepted == IN_BASELINE:

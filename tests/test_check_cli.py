@@ -132,7 +132,10 @@ def test_sarif_and_counterexample_files(source, tmp_path):
     assert finding["level"] == "error"
     region = finding["locations"][0]["physicalLocation"]
     assert region["artifactLocation"]["uri"].endswith("f.S")
-    assert SOURCE.splitlines()[region["region"]["startLine"] - 1].strip() == "RET"
+    assert SOURCE.splitlines()[region["region"]["startLine"] - 1].strip() == "movq $1, %r12"    # the culprit
+    [checked] = finding["relatedLocations"]
+    assert checked["message"]["text"] == "checked here"
+    assert SOURCE.splitlines()[checked["physicalLocation"]["region"]["startLine"] - 1].strip() == "RET"
     [cex_file] = cex_dir.iterdir()
     cex = json.loads(cex_file.read_text())
     for key in ("property", "detail", "path", "entry", "memory", "tdx", "expected", "actual"):
