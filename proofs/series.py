@@ -48,7 +48,13 @@ Decisions:
   modelled so.  The mapping is printed with the verdict.
 * **When not equivalent**, the semantic diff of
   :mod:`proofs.semantic_diff`: one line per difference, across all paths,
-  each with a counterexample that replays.
+  each with a counterexample that replays; and how the two functions'
+  summaries differ (:func:`proofs.summary.diff_summaries`: what each may
+  change, per outcome, under its own contract -- the frame specification
+  a reviewer would otherwise work out by hand).  Only then: for an
+  equivalent step the summaries say nothing new, and under a contract
+  mapping they differ in names only (``out->rcx`` has become
+  ``args->rcx``).
 * **Verdicts and exit status**: a step's status is the worst of its
   functions' (bad input 2, a refutation or a non-equivalence 1, unknown
   3, else 0), and the run's the worst step's.  A commit whose files are
@@ -68,7 +74,7 @@ from pathlib import Path
 from typing import Callable
 
 from grammar import ast
-from grammar.frontend import FrontEndOptions, group_files
+from grammar.frontend import FrontEndOptions, config_label, group_files
 from grammar.source import SourceError
 from model import abi
 from proofs.abi_choice import choose_contract
@@ -81,6 +87,7 @@ from proofs.prover import check_groups
 from proofs.results import FunctionResult
 from proofs.semantic_diff import SemanticDiff, semantic_diff
 from proofs.settings import Settings, row_settings
+from proofs.summary import diff_summaries, summarise_function
 
 DEFAULT_PATHS = ("arch/x86/coco/tdx/tdcall.S", "arch/x86/virt/vmx/tdx/seamcall.S",
                  "arch/x86/virt/vmx/tdx/tdxcall.S")
@@ -373,6 +380,8 @@ class FunctionStep:
     diff: SemanticDiff | None = None
     reasons: list[str] = field(default_factory=list)
     counterexample: dict | None = None
+    summary_diff: list[str] = field(default_factory=list)
+    """How what the function may change differs from the parent's (not equivalent only)."""
 
     @property
     def status(self) -> int:
@@ -460,8 +469,12 @@ def _judge(step: Step, before: Tree, after: Tree, options: SeriesOptions) -> Non
             _compare(function, before, after, options)
 
 
+def _settings(tree: Tree, settings: Settings) -> Settings:
+    return row_settings(settings, tree.options, tree.facts)
+
+
 def _contract(tree: Tree, name: str, settings: Settings) -> Contract | None:
-    return choose_contract(tree.program, name, row_settings(settings, tree.options, tree.facts)).contract
+    return choose_contract(tree.program, name, _settings(tree, settings)).contract
 
 
 def _compare(function: FunctionStep, before: Tree, after: Tree, options: SeriesOptions) -> None:
@@ -480,6 +493,10 @@ def _compare(function: FunctionStep, before: Tree, after: Tree, options: SeriesO
     if result.verdict is Equivalence.DIFFERENT:
         function.counterexample = result.counterexample
         function.diff = semantic_diff(prepare(spec, timeout=options.timeout))
+        label = config_label(options.configs)
+        function.summary_diff = diff_summaries(
+            summarise_function(before.program, old, label, _settings(before, options.settings)),
+            summarise_function(after.program, function.name, label, _settings(after, options.settings)))
 
 
 def run_series(repo: str, rev_range: str, paths: tuple[str, ...], options: SeriesOptions,
@@ -538,6 +555,9 @@ def text_report(steps: list[Step]) -> str:
                     lines.append(f"    - {text}")
                 for reason in function.diff.unknown:
                     lines.append(f"    ? {reason}")
+            if function.summary_diff:
+                lines.append("    what it may change (summary), against the parent's:")
+                lines += [f"      {text}" for text in function.summary_diff]
             for reason in function.reasons:
                 lines.append(f"    UNKNOWN: {reason}")
         lines.append("")
@@ -576,6 +596,7 @@ def json_report(steps: list[Step], repo: str, rev_range: str, paths: tuple[str, 
                 "equivalence": function.equivalence, "mapping": function.mapping,
                 "mapping_lines": function.mapping_lines,
                 "diff": function.diff.json() if function.diff is not None else None,
+                "summary_diff": function.summary_diff,
                 "unknown": function.reasons, "counterexample": function.counterexample,
                 "exit_status": function.status})
         out.append({"commit": step.commit, "subject": step.subject, "seconds": round(step.seconds, 3),

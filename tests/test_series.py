@@ -88,6 +88,18 @@ def test_other_steps_get_the_diff_a_reviewer_expects(steps, subject, function, l
         assert difference.counterexample["confirmed"], difference.subject
 
 
+def test_a_step_that_changes_what_the_caller_sees_diffs_the_summaries(steps):
+    """The swapped restore, as the two functions' frame specifications say it."""
+    step = _functions(steps, "x86/virt/tdx: tidy the epilogue")["__seamcall_ret"]
+    assert step.summary_diff == [
+        "RBX: was unchanged on completion, VMfailInvalid, #UD and #GP, now the entry R12",
+        "R12: was unchanged on completion, VMfailInvalid, #UD and #GP, now the entry RBX"]
+    faults = _functions(steps, "x86/virt/tdx: handle SEAMCALL #UD and #GP")["__seamcall"]
+    assert "#UD: a new outcome (now 1 path(s), returned)" in faults.summary_diff
+    preserved = _functions(steps, "x86/virt/tdx: keep RBX and R12 across the SEAMCALL")["__seamcall_ret"]
+    assert preserved.summary_diff == []
+
+
 def test_the_check_runs_on_every_changed_function(steps):
     verdicts = {subject: {f.name: f.check_verdict() for f in step.functions} for subject, step in steps.items()}
     assert verdicts["x86/tdx: load RAX after the argument shuffle"]["__seamcall"] == "REFUTED fault-handled"
