@@ -18,6 +18,9 @@ shows the median and the ratio to the target (under 1.00 meets it).
 - ``equiv``: each pair of a wrapper and its next version (target 5 s).
 - ``mutate``: one wrapper with equivalence classification of survivors
   (target 20 s).
+- ``series``: ``tdxproof series`` over the ten-step series of
+  ``tests/fixtures/series`` (a git repository built in a scratch
+  directory; target 60 s; ``bench/series.py`` times it step by step).
 - ``memory``: the peak of all the runs (target 1 GiB).
 
 A section of its own then lists the slowest ten obligations of the
@@ -47,6 +50,9 @@ from pathlib import Path
 from fixtures import FIXTURES, ROOT, SERIES_STEPS, checked_files
 import obligation_times
 
+sys.path.insert(0, str(ROOT / "tests"))
+import series_repo  # noqa: E402
+
 LOOSE = ("broken", "variants")
 """Fixture directories of independent files: each file is a tree of its own."""
 NOT_MEASURED = ("unsupported", "trees", SERIES_STEPS)
@@ -65,7 +71,7 @@ EQUIV_PAIRS = {
 MUTATE = ["--function", "__tdcall_ret", "tests/fixtures/unified/arch/x86/coco/tdx/tdcall.S"]
 
 TARGETS = {"forms": 0.020, "slowest": 3.0, "refuted/proved": 1.5, "unknown": 0, "equiv": 5.0,
-           "mutate": 20.0, "memory": 1024.0}
+           "mutate": 20.0, "series": 60.0, "memory": 1024.0}
 
 
 @dataclass(frozen=True)
@@ -205,8 +211,15 @@ def main() -> int:
         score = re.search(r"mutation score: .*", measured[0].stdout)
         rows.append(("mutate __tdcall_ret (unified)", wall, median([r.cpu for r in measured]),
                      max(r.peak_mib for r in measured), wall / TARGETS["mutate"], score[0] if score else ""))
-    rows.append(("series over ten steps", float("nan"), float("nan"), float("nan"), float("nan"),
-                 "not measured: `tdxproof series` does not exist yet"))
+    with tempfile.TemporaryDirectory(prefix="tdxproof-bench-series-") as scratch:
+        repo = Path(scratch) / "linux"
+        series_repo.build(repo)
+        count = len(series_repo.steps()) - 1
+        measured = [run(["series", "--repo", str(repo), "--jobs", "2", f"HEAD~{count}..HEAD"]) for _ in range(runs)]
+    peaks += [r.peak_mib for r in measured]
+    wall = median([r.wall for r in measured])
+    rows.append((f"series over {count} steps", wall, median([r.cpu for r in measured]),
+                 max(r.peak_mib for r in measured), wall / TARGETS["series"], f"exit status {measured[0].status}"))
     rows.append(("peak memory of any process", float("nan"), float("nan"), max(peaks),
                  max(peaks) / TARGETS["memory"], "MiB, the largest single process"))
 
