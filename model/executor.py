@@ -380,6 +380,10 @@ class Path:
 
 # --- the solver wrapper ------------------------------------------------------
 
+SOLVER_PARAMETERS = {"random_seed": 0}
+"""Every solver's parameters besides its timeout, set explicitly."""
+
+
 class Solver:
     """Every query the executor asks, each with a timeout; a timeout is
     ``UNKNOWN``, which callers must treat as "maybe" (never "infeasible").
@@ -398,8 +402,9 @@ class Solver:
         self.timeout_ms = max(1, int(timeout * 1000))
         self.preconditions = tuple(preconditions)
         self.reason = ""
+        self.core: list[z3.BoolRef] = []
         self._solver = z3.Solver()
-        self._solver.set("timeout", self.timeout_ms)
+        self._solver.set("timeout", self.timeout_ms, **SOLVER_PARAMETERS)
         self._solver.add(*self.preconditions)
 
     @classmethod
@@ -438,15 +443,20 @@ class Solver:
         finally:
             self._solver.pop()
 
-    def _ask(self, *more: z3.BoolRef) -> tuple[Verdict, z3.ModelRef | None]:
+    def _ask(self, *more: z3.BoolRef, assuming: tuple[z3.BoolRef, ...] = ()
+             ) -> tuple[Verdict, z3.ModelRef | None]:
+        """The query of the scope's constraints with ``more``; ``assuming``:
+        assumptions of the query alone, of which an unsat answer leaves a
+        subset that is unsat on its own in :attr:`core`."""
         if more:
             self._solver.push()
         try:
             self._solver.add(*more)
-            answer = self._solver.check()
+            answer = self._solver.check(*assuming)
             if answer == z3.sat:
                 return Verdict.SAT, self._solver.model()
             if answer == z3.unsat:
+                self.core = list(self._solver.unsat_core()) if assuming else []
                 return Verdict.UNSAT, None
             self.reason = self._solver.reason_unknown()
             return Verdict.UNKNOWN, None
@@ -490,6 +500,10 @@ class Solver:
 
 
 # --- the symbolic interpreter's environment ---------------------------------
+
+CALLEE_RESULT_WIDTHS = {**{reg: 64 for reg in abi.CALLER_SAVED}, **{flag: 1 for flag in ARITHMETIC_FLAGS}}
+"""What an external callee leaves fresh (:class:`model.provenance.CalleeResult`), with its width in bits."""
+
 
 class _Environment:
     """The values the IR leaves to the interpreter -- fresh undefined
@@ -782,7 +796,7 @@ class Executor(Transfers[Path]):
     def callee_results(self, path: Path, target: str) -> tuple[Path, dict[str, z3.BitVecRef]]:
         """Fresh values, one set per call."""
         serial = next(self._counter)
-        widths = {**{reg: 64 for reg in abi.CALLER_SAVED}, **{flag: 1 for flag in ARITHMETIC_FLAGS}}
+        widths = CALLEE_RESULT_WIDTHS
         names = {register: callee_result_name(target, serial, register) for register in widths}
         path = path.made({names[register]: CalleeResult(target, serial, register) for register in widths})
         return path, {register: bv.variable(names[register], width) for register, width in widths.items()}

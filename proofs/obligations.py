@@ -72,14 +72,16 @@ class Obligation:
 
 
 def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.BoolRef, ...], path: PathResult,
-            solver: Solver, budget: "_Budget") -> None:
+            solver: Solver, budget: "_Budget", canonical: "Canonical | None" = None) -> None:
     """Decide one path's claims (each with its obligation and views)
     under ``context`` and the solver's preconditions.  One query asks for
     any of a batch of claims at once; a model refutes every obligation
     whose claim it satisfies, and the query is asked again for the rest,
     until unsat.  An unknown answer splits the batch into one claim each,
     so that each unknown is the claim's own.  Once the ``budget`` is spent,
-    the claims not yet decided leave their obligations unknown."""
+    the claims not yet decided leave their obligations unknown.
+    ``canonical`` makes each refutation's model the smallest one
+    (:func:`_refute`)."""
     started = time.perf_counter()
     batches = [[(claim.violated, claim, obligation, views) for claim, obligation, views in claims]]
     placement = None
@@ -106,15 +108,39 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
                 if placement is None:
                     placement = native_placement(path, ModuleRenaming(path.provenance).rename
                                                  if len(hit[0][3]) > 1 else None)
-                _refute(hit, model, ask, placement, path, budget)
+                _refute(hit, model, ask, placement, path, budget,
+                        canonical and _canonical_of(canonical, claims, solver))
                 batches.append([item for item in batch if item[2].status != Status.REFUTED])
     share = (time.perf_counter() - started) / max(1, len(claims))
     for _, obligation, _ in claims:
         obligation.seconds += share
 
 
+Canonical = Callable[[str, str, Callable, Callable[[], list], z3.ModelRef, PathResult, list[Claim]],
+                     tuple[z3.ModelRef, Claim]]
+"""(pid, detail, ask, unsat core, model, path, the obligation's claims on
+the path) -> the smallest model and the claim it violates:
+:func:`proofs.counterexample.canonical_witness` of one function."""
+
+
+def _canonical_of(canonical: Canonical, claims: list[tuple[Claim, Obligation, tuple]], solver: Solver
+                  ) -> Callable[[Obligation, Callable, z3.ModelRef, PathResult, tuple[z3.BoolRef, ...]],
+                                tuple[z3.ModelRef, Claim]]:
+    """``canonical`` of one path's ``claims``: for an obligation, its
+    refutation's smallest model under ``more`` (the placement, when the
+    model is placed) and one of the obligation's claims on the path."""
+    def smallest(obligation: Obligation, ask, model: z3.ModelRef, path: PathResult,
+                 more: tuple[z3.BoolRef, ...]) -> tuple[z3.ModelRef, Claim]:
+        own = [claim for claim, o, _ in claims if o is obligation]
+        held = (bv.disjunction([claim.violated for claim in own]), *more)
+        return canonical(obligation.pid, obligation.detail,
+                         lambda *extra, assuming=(): ask(*held, *extra, assuming=assuming),
+                         lambda: solver.core, model, path, own)
+    return smallest
+
+
 def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Verdict, z3.ModelRef | None]],
-            placement: z3.BoolRef, path: PathResult, budget: "_Budget") -> None:
+            placement: z3.BoolRef, path: PathResult, budget: "_Budget", canonical=None) -> None:
     """Refute the obligations of ``items`` (whose claims ``model``
     satisfies), each with a model the CPU can run where there is one
     (``placement``: :func:`proofs.counterexample.native_placement` of the
@@ -123,7 +149,13 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
     not, until no placed model is left for the rest (or the ``budget`` is
     spent: the rest keep ``model``).  The queries are asked in the scope
     of the one that found ``model`` (``ask``: :meth:`Solver.scope`), which
-    holds the path's context and a disjunction the claims imply."""
+    holds the path's context and a disjunction the claims imply.
+
+    With ``canonical`` (:func:`_canonical_of`), each obligation's witness is
+    then the smallest model of its own claims on the path (with the
+    placement when its model is placed), asked in the same scope -- unless
+    the budget is spent: the counterexample's values then depend on the
+    solver's history."""
     pending = list(items)
     if z3.is_true(model.eval(placement, model_completion=True)):
         found = [(pending, model, "")]
@@ -144,10 +176,13 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
             hit = [item for item in pending if z3.is_true(placed.eval(item[0], model_completion=True))]
             found.append((hit, placed, ""))
             pending = [item for item in pending if item not in hit]
-    for hit, witness, note in found:
+    for hit, found_model, note in found:
         for _, claim, obligation, views in hit:
             if obligation.status == Status.REFUTED:
                 continue                    # refuted by an earlier claim of the same obligation
+            witness = found_model
+            if canonical is not None and not budget.spent():
+                witness, claim = canonical(obligation, ask, found_model, path, () if note else (placement,))
             obligation.witness = (witness, path, claim, views, note)
             obligation.origin = claim.origin
             obligation.settle(Status.REFUTED)
@@ -169,12 +204,13 @@ class _Budget:
                 f"was decided (raise it with --limit proof-seconds=N)")
 
 
-def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
+def prove(contract: Contract | None, settings: Settings, paths: list[PathResult], canonical: Canonical | None = None
           ) -> tuple[list[Obligation], list[str]]:
     """Every selected obligation of a function with ``contract``, decided
     on its executor ``paths`` (module doc), and the texts of what was
     assumed (the stated assumptions, the properties that do not apply to
-    this row, each path's own)."""
+    this row, each path's own); ``canonical``: each refutation's witness
+    is the smallest model (:func:`_refute`)."""
     selected = [pid for pid in applicable(contract, settings.configs) if pid in settings.properties]
     obligations = {(pid, detail): Obligation(pid, detail)
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}
@@ -214,7 +250,7 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
             else:
                 plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
         context = (path.condition, *pointer_accesses_off_frame(path.accesses, regions[0][0]))
-        _decide(plain, context, path, solver, budget)
+        _decide(plain, context, path, solver, budget, canonical)
         if relational:
-            _decide(relational, (*context, varied_condition), path, solver, budget)
+            _decide(relational, (*context, varied_condition), path, solver, budget, canonical)
     return list(obligations.values()), texts
