@@ -16,18 +16,22 @@ Decisions recorded here:
   and every unknown one with its reason; last, the accepted findings
   (:mod:`proofs.triage`: in the baseline, or suppressed with a reason),
   one line each, without their traces.
-* JSON is SPEC.md section 8's shape and deterministic: results in input
+* JSON is SPEC.md section 8's shape and the same bytes for the same
+  input, whatever ``--jobs``, machine load or process: results in input
   order (function order, then configuration order), obligations in
-  catalog order, keys in a fixed order, and solver time in whole seconds
-  rounded up (so that ``--jobs`` and machine load do not change bytes
-  unless a query crosses a whole second).
+  catalog order, keys in a fixed order, counterexamples from the smallest
+  model of each violation (:mod:`proofs.canonical`), and no solver time:
+  an obligation has no ``seconds`` (issue 13 overrides SPEC.md section 8
+  there).  ``timings=True`` (``check --json --timings``) adds a top-level
+  ``timings`` list, one entry per obligation in the order of the results,
+  with its solver seconds (to the millisecond) -- the one part that
+  differs from run to run.
   A ``summary`` counts the obligations of each status.
 * A finding (a refuted or unknown obligation) is located at the source
   line of its claim (:func:`finding_origin`, which every report reads).
 """
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 from grammar.source import Origin
@@ -234,10 +238,11 @@ def counterexample_text(result: FunctionResult, obligation, label: str) -> list[
     return lines
 
 
-def json_report(results: list[FunctionResult], assumptions: list[str], failures=()) -> dict:
+def json_report(results: list[FunctionResult], assumptions: list[str], failures=(), timings: bool = False) -> dict:
     """SPEC.md section 8's report; ``failures`` (the file groups that could
-    not be checked, :class:`proofs.prover.GroupFailure`) as ``errors``."""
-    return {
+    not be checked, :class:`proofs.prover.GroupFailure`) as ``errors``;
+    ``timings``: with each obligation's solver seconds, apart."""
+    report = {
         "tool": TOOL, "version": VERSION,
         "summary": {str(status): count for status, count in status_counts(results).items()},
         "assumptions": assumptions,
@@ -251,11 +256,15 @@ def json_report(results: list[FunctionResult], assumptions: list[str], failures=
             **({"struct": r.struct} if r.struct else {}),
             **({"notices": r.notices} if r.notices else {}),
             "assumptions": r.assumptions,
-            "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status,
-                                  "seconds": math.ceil(o.seconds)},
+            "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status},
                                  **({"counterexample": o.counterexample} if o.counterexample else {}),
                                  **({"reason": o.reason} if o.reason else {}),
                                  **({"accepted": o.accepted} if o.accepted else {}))
                             for o in r.obligations],
         } for r in results],
     }
+    if timings:
+        report["timings"] = [{"function": r.function, "file": r.origin.file, "config": r.config,
+                              "property": o.property, "detail": o.detail, "seconds": round(o.seconds, 3)}
+                             for r in results for o in r.obligations]
+    return report
