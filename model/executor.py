@@ -384,6 +384,25 @@ SOLVER_PARAMETERS = {"random_seed": 0}
 """Every solver's parameters besides its timeout, set explicitly."""
 
 
+class Query:
+    """The queries of one open :meth:`Solver.scope`: calling it asks
+    (:meth:`Solver._ask`: the scope's constraints with ``more``, and the
+    query's own ``assuming``, which are not pushed: what the solver learns
+    from the query stays for the next); :attr:`core`: the unsat core of
+    the last unsat query with assumptions."""
+
+    def __init__(self, solver: "Solver"):
+        self._solver = solver
+
+    def __call__(self, *more: z3.BoolRef, assuming: tuple[z3.BoolRef, ...] = ()
+                 ) -> tuple[Verdict, z3.ModelRef | None]:
+        return self._solver._ask(*more, assuming=assuming)
+
+    @property
+    def core(self) -> list[z3.BoolRef]:
+        return self._solver.core
+
+
 class Solver:
     """Every query the executor asks, each with a timeout; a timeout is
     ``UNKNOWN``, which callers must treat as "maybe" (never "infeasible").
@@ -423,14 +442,13 @@ class Solver:
             return ask()
 
     @contextlib.contextmanager
-    def scope(self, constraints: tuple[z3.BoolRef, ...]
-              ) -> Iterator[Callable[..., tuple[Verdict, z3.ModelRef | None]]]:
+    def scope(self, constraints: tuple[z3.BoolRef, ...]) -> Iterator["Query"]:
         """``constraints`` held for several queries: ``ask(*more)`` is the
         query of them with ``more`` (each with the timeout), so that the
         later ones start from what the solver made of the first (the
         prover's queries for a natively placed model of a refutation,
         asked after the one that found it: about 40% less time in them
-        on the fixture forms than asked afresh)."""
+        on the fixture forms than asked afresh).  Scopes nest."""
         skip = 0
         for given, held in zip(constraints, self.preconditions):
             if given is not held and not given.eq(held):
@@ -439,7 +457,7 @@ class Solver:
         self._solver.push()
         try:
             self._solver.add(*constraints[skip:])
-            yield self._ask
+            yield Query(self)
         finally:
             self._solver.pop()
 

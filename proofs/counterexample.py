@@ -76,13 +76,13 @@ from grammar.ast import GPR64
 from grammar.source import Origin
 from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
-from model.executor import CALLEE_RESULT_WIDTHS, summands
+from model.executor import CALLEE_RESULT_WIDTHS, Query, summands
 from model.extable import Fixup, Location
 from model.provenance import CalleeResult, ReturnAddress, Source, SymbolAddress, return_address_name
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
 from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
 from model.transfers import DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers
-from proofs.canonical import Ask, Minimiser
+from proofs.canonical import Minimiser
 from proofs.contracts import contract_from_record, contract_record
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                FramePoint, PathView)
@@ -473,12 +473,15 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
                     _byte_reader(model, entry.memory.array))
 
 
-def _shown_terms(path, relational: bool) -> list[z3.ExprRef]:
+def _shown_terms(path, relational: bool) -> tuple[list[z3.ExprRef], dict[int, int]]:
     """The terms whose values a counterexample of ``path`` shows, but for
-    memory, in the order :func:`canonical_witness` makes them smallest:
+    memory, in the order :func:`canonical_witness` makes them smallest --
     the entry registers, the entry flags, the symbols and return addresses
     and external callees' results, each TDX event's outputs and status
-    (and the independent module's, ``relational``)."""
+    (and the independent module's, ``relational``) -- and the values
+    preferred to 0 (by term id): where :func:`native_placement` would put
+    the entry RSP and each struct the assumptions keep apart (the bottom
+    of the stack page, the start of the data region past its first page)."""
     entry = path.entry
     terms = [entry.regs[reg] for reg in GPR64] + list(entry.flags.values())
     terms += [term for _, term in _named_values(path)]
@@ -486,22 +489,26 @@ def _shown_terms(path, relational: bool) -> list[z3.ExprRef]:
     for rename in renames:
         for outputs, status in _event_terms(path.events, rename):
             terms += list(outputs.values()) + ([status] if status is not None else [])
-    return terms
+    preferred = {entry.regs["rsp"].get_id(): COUNTEREXAMPLE_RSP_PAGE}
+    for base, low, _ in entry.memory.regions[1:]:
+        preferred.setdefault(base.get_id(), (DATA_BASE + PAGE - low) % 2**64)
+    return terms, preferred
 
 
-def canonical_witness(program: ast.Program, name: str, contract, pid: str, detail: str, ask: Ask,
-                      core: Callable[[], list[z3.BoolRef]], model: z3.ModelRef, path, claims: list
-                      ) -> tuple[z3.ModelRef, object]:
+def canonical_witness(program: ast.Program, name: str, contract, pid: str, detail: str, query: Query,
+                      model: z3.ModelRef, path, claims: list) -> tuple[z3.ModelRef, object]:
     """The smallest model (:mod:`proofs.canonical`) of the constraints of
-    the solver scope ``ask`` (the path, ``claims`` of obligation (pid,
+    the solver scope of ``query`` (the path, ``claims`` of obligation (pid,
     detail) of which one is violated, the placement), of which ``model``
     is one, and the first of ``claims`` it violates.  The order: the terms
     the scenario shows (:func:`_shown_terms`), then the entry memory bytes
     the replay and its judgement read, by address (replayed until it reads
-    no new byte), then the path's branch guards and the claim's expected
-    and actual values."""
-    minimiser = Minimiser(ask, model, core)
-    minimiser.lower(_shown_terms(path, PROPERTIES[pid].relational))
+    no new byte), then the claim's expected and actual values (which the
+    others determine, but for values the architecture leaves undefined).
+    The path's branches are then decided by the values, as the replay
+    decides them."""
+    minimiser = Minimiser(query, model)
+    minimiser.lower(*_shown_terms(path, PROPERTIES[pid].relational))
     read: set[int] = set()
     while True:
         scenarios = _replayed(program, name, contract, pid, detail, minimiser.model, path)[0]
@@ -512,8 +519,7 @@ def canonical_witness(program: ast.Program, name: str, contract, pid: str, detai
         minimiser.lower(z3.Select(path.entry.memory.array, bv.const(address, 64)) for address in new)
     claim = next((c for c in claims if z3.is_true(minimiser.model.eval(c.violated, model_completion=True))),
                  claims[0])
-    minimiser.lower([*path.trace_guards, *(value for value in (claim.expected, claim.actual)
-                                          if isinstance(value, z3.ExprRef))])
+    minimiser.lower(value for value in (claim.expected, claim.actual) if isinstance(value, z3.ExprRef))
     return minimiser.model, claim
 
 

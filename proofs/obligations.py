@@ -37,7 +37,7 @@ import z3
 
 from grammar.source import Origin
 from model import bv
-from model.executor import PathEnd, PathResult, Solver
+from model.executor import PathEnd, PathResult, Query, Solver
 from model.outcomes import Verdict
 from proofs.assumptions import formulas, function_assumptions, pointer_accesses_off_frame
 from proofs.assumptions import texts as assumption_texts
@@ -116,26 +116,25 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
         obligation.seconds += share
 
 
-Canonical = Callable[[str, str, Callable, Callable[[], list], z3.ModelRef, PathResult, list[Claim]],
-                     tuple[z3.ModelRef, Claim]]
-"""(pid, detail, ask, unsat core, model, path, the obligation's claims on
-the path) -> the smallest model and the claim it violates:
-:func:`proofs.counterexample.canonical_witness` of one function."""
+Canonical = Callable[[str, str, Query, z3.ModelRef, PathResult, list[Claim]], tuple[z3.ModelRef, Claim]]
+"""(pid, detail, the query of a scope holding the violation, model, path,
+the obligation's claims on the path) -> the smallest model and the claim
+it violates: :func:`proofs.counterexample.canonical_witness` of one
+function."""
 
 
 def _canonical_of(canonical: Canonical, claims: list[tuple[Claim, Obligation, tuple]], solver: Solver
-                  ) -> Callable[[Obligation, Callable, z3.ModelRef, PathResult, tuple[z3.BoolRef, ...]],
+                  ) -> Callable[[Obligation, z3.ModelRef, PathResult, tuple[z3.BoolRef, ...]],
                                 tuple[z3.ModelRef, Claim]]:
     """``canonical`` of one path's ``claims``: for an obligation, its
-    refutation's smallest model under ``more`` (the placement, when the
-    model is placed) and one of the obligation's claims on the path."""
-    def smallest(obligation: Obligation, ask, model: z3.ModelRef, path: PathResult,
+    refutation's smallest model in a scope (nested in the path's) that
+    holds the obligation's claims on the path and ``more`` (the placement,
+    when the model is placed), and the claim it violates."""
+    def smallest(obligation: Obligation, model: z3.ModelRef, path: PathResult,
                  more: tuple[z3.BoolRef, ...]) -> tuple[z3.ModelRef, Claim]:
         own = [claim for claim, o, _ in claims if o is obligation]
-        held = (bv.disjunction([claim.violated for claim in own]), *more)
-        return canonical(obligation.pid, obligation.detail,
-                         lambda *extra, assuming=(): ask(*held, *extra, assuming=assuming),
-                         lambda: solver.core, model, path, own)
+        with solver.scope((bv.disjunction([claim.violated for claim in own]), *more)) as query:
+            return canonical(obligation.pid, obligation.detail, query, model, path, own)
     return smallest
 
 
@@ -153,7 +152,8 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
 
     With ``canonical`` (:func:`_canonical_of`), each obligation's witness is
     then the smallest model of its own claims on the path (with the
-    placement when its model is placed), asked in the same scope -- unless
+    placement when its model is placed), asked in a scope nested in this
+    one -- unless
     the budget is spent: the counterexample's values then depend on the
     solver's history."""
     pending = list(items)
@@ -182,7 +182,7 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
                 continue                    # refuted by an earlier claim of the same obligation
             witness = found_model
             if canonical is not None and not budget.spent():
-                witness, claim = canonical(obligation, ask, found_model, path, () if note else (placement,))
+                witness, claim = canonical(obligation, found_model, path, () if note else (placement,))
             obligation.witness = (witness, path, claim, views, note)
             obligation.origin = claim.origin
             obligation.settle(Status.REFUTED)
