@@ -14,7 +14,11 @@ states its claims (:mod:`proofs.properties`, over the path's view,
 * **sat** on any path refutes the obligation, with the model kept as its
   witness (one in which the path runs natively where it puts it, when
   there is one: :func:`proofs.counterexample.native_placement`, asked
-  in the scope of the query that found the first model);
+  in the scope of the query that found the first model), then replaced
+  by the smallest model of that obligation's claims on the path
+  (:func:`proofs.counterexample.canonical_witness`, in the same scope), so
+  that its values depend on the violation only, not on which claims were
+  asked together or what the solver was asked before;
   **unknown** on any path (and no sat) leaves it unknown; **unsat**
   everywhere proves it -- unless a feasible path ended at a bound or on
   something unsupported, which makes every obligation not refuted
@@ -153,9 +157,8 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
     With ``canonical`` (:func:`_canonical_of`), each obligation's witness is
     then the smallest model of its own claims on the path (with the
     placement when its model is placed), asked in a scope nested in this
-    one -- unless
-    the budget is spent: the counterexample's values then depend on the
-    solver's history."""
+    one -- unless the budget is spent: the counterexample's values then
+    depend on the solver's history."""
     pending = list(items)
     if z3.is_true(model.eval(placement, model_completion=True)):
         found = [(pending, model, "")]
