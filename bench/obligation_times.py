@@ -1,7 +1,7 @@
 """Where each obligation's time goes: a ``tdxproof check`` run in this
 process, with the prover's stages timed from outside (a benchmark hook:
-the tool's code and its JSON report are unchanged; the report's seconds
-are whole seconds, too coarse to rank obligations).
+the tool's code and its JSON report are unchanged; ``check --json
+--timings`` gives each obligation's seconds in all, not by stage).
 
 For every obligation of every function x configuration row it records the
 seconds spent, by stage:
@@ -13,6 +13,9 @@ seconds spent, by stage:
 - ``placement: solver``: the queries for a model the native harness can
   run (:func:`proofs.obligations._refute`), shared among the obligations
   they refute;
+- ``canonical model``: the queries (and replays) that make its
+  refutation's model the smallest one
+  (:func:`proofs.counterexample.canonical_witness`);
 - ``counterexample``: building, replaying and confirming its
   counterexample (:func:`proofs.counterexample.build_counterexample`).
 
@@ -67,14 +70,26 @@ def _install(outdir: Path) -> None:
     placing = [0.0, 0.0]                                    # placement queries: seconds, of which in the solver
 
     def refute(items, *rest, _refute=obligations._refute):
-        started, solver_before = time.perf_counter(), solver_seconds[0]
+        started, solver_before, canonical_before = time.perf_counter(), solver_seconds[0], list(canonical)
         try:
             return _refute(items, *rest)
         finally:
             total, in_solver = time.perf_counter() - started, solver_seconds[0] - solver_before
             placing[0], placing[1] = placing[0] + total, placing[1] + in_solver
+            total -= canonical[0] - canonical_before[0]
             for item in items:
                 spent.setdefault(key(item[2]), collections.Counter())["placement: solver"] += total / len(items)
+
+    canonical = [0.0]                                       # canonical model queries and replays: seconds
+
+    def canonical_witness(program, name, contract, pid, detail, *rest, _canonical=prover.canonical_witness):
+        started = time.perf_counter()
+        try:
+            return _canonical(program, name, contract, pid, detail, *rest)
+        finally:
+            seconds = time.perf_counter() - started
+            canonical[0] += seconds
+            spent.setdefault((*row[0], pid, detail), collections.Counter())["canonical model"] += seconds
 
     def build(program, name, config, contract, pid, detail, *rest, _build=prover.build_counterexample):
         started = time.perf_counter()
@@ -100,6 +115,7 @@ def _install(outdir: Path) -> None:
     Solver._ask = ask
     obligations._decide, obligations._refute = decide, refute
     prover.build_counterexample, prover.check_function, prover._task = build, check_function, task
+    prover.canonical_witness = canonical_witness
 
 
 def slowest(outdir: Path, count: int = 10) -> list[dict]:

@@ -117,7 +117,7 @@ import dataclasses
 import enum
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import z3
 
@@ -380,6 +380,29 @@ class Path:
 
 # --- the solver wrapper ------------------------------------------------------
 
+SOLVER_PARAMETERS = {"random_seed": 0}
+"""Every solver's parameters besides its timeout, set explicitly."""
+
+
+class Query:
+    """The queries of one open :meth:`Solver.scope`: calling it asks
+    (:meth:`Solver._ask`: the scope's constraints with ``more``, and the
+    query's own ``assuming``, which are not pushed: what the solver learns
+    from the query stays for the next); :attr:`core`: the unsat core of
+    the last unsat query with assumptions."""
+
+    def __init__(self, solver: "Solver"):
+        self._solver = solver
+
+    def __call__(self, *more: z3.BoolRef, assuming: tuple[z3.BoolRef, ...] = ()
+                 ) -> tuple[Verdict, z3.ModelRef | None]:
+        return self._solver._ask(*more, assuming=assuming)
+
+    @property
+    def core(self) -> list[z3.BoolRef]:
+        return self._solver.core
+
+
 class Solver:
     """Every query the executor asks, each with a timeout; a timeout is
     ``UNKNOWN``, which callers must treat as "maybe" (never "infeasible").
@@ -398,8 +421,9 @@ class Solver:
         self.timeout_ms = max(1, int(timeout * 1000))
         self.preconditions = tuple(preconditions)
         self.reason = ""
+        self.core: list[z3.BoolRef] = []
         self._solver = z3.Solver()
-        self._solver.set("timeout", self.timeout_ms)
+        self._solver.set("timeout", self.timeout_ms, **SOLVER_PARAMETERS)
         self._solver.add(*self.preconditions)
 
     @classmethod
@@ -418,14 +442,13 @@ class Solver:
             return ask()
 
     @contextlib.contextmanager
-    def scope(self, constraints: tuple[z3.BoolRef, ...]
-              ) -> Iterator[Callable[..., tuple[Verdict, z3.ModelRef | None]]]:
+    def scope(self, constraints: tuple[z3.BoolRef, ...]) -> Iterator["Query"]:
         """``constraints`` held for several queries: ``ask(*more)`` is the
         query of them with ``more`` (each with the timeout), so that the
         later ones start from what the solver made of the first (the
         prover's queries for a natively placed model of a refutation,
         asked after the one that found it: about 40% less time in them
-        on the fixture forms than asked afresh)."""
+        on the fixture forms than asked afresh).  Scopes nest."""
         skip = 0
         for given, held in zip(constraints, self.preconditions):
             if given is not held and not given.eq(held):
@@ -434,19 +457,24 @@ class Solver:
         self._solver.push()
         try:
             self._solver.add(*constraints[skip:])
-            yield self._ask
+            yield Query(self)
         finally:
             self._solver.pop()
 
-    def _ask(self, *more: z3.BoolRef) -> tuple[Verdict, z3.ModelRef | None]:
+    def _ask(self, *more: z3.BoolRef, assuming: tuple[z3.BoolRef, ...] = ()
+             ) -> tuple[Verdict, z3.ModelRef | None]:
+        """The query of the scope's constraints with ``more``; ``assuming``:
+        assumptions of the query alone, of which an unsat answer leaves a
+        subset that is unsat on its own in :attr:`core`."""
         if more:
             self._solver.push()
         try:
             self._solver.add(*more)
-            answer = self._solver.check()
+            answer = self._solver.check(*assuming)
             if answer == z3.sat:
                 return Verdict.SAT, self._solver.model()
             if answer == z3.unsat:
+                self.core = list(self._solver.unsat_core()) if assuming else []
                 return Verdict.UNSAT, None
             self.reason = self._solver.reason_unknown()
             return Verdict.UNKNOWN, None
@@ -490,6 +518,10 @@ class Solver:
 
 
 # --- the symbolic interpreter's environment ---------------------------------
+
+CALLEE_RESULT_WIDTHS = {**{reg: 64 for reg in abi.CALLER_SAVED}, **{flag: 1 for flag in ARITHMETIC_FLAGS}}
+"""What an external callee leaves fresh (:class:`model.provenance.CalleeResult`), with its width in bits."""
+
 
 class _Environment:
     """The values the IR leaves to the interpreter -- fresh undefined
@@ -782,7 +814,7 @@ class Executor(Transfers[Path]):
     def callee_results(self, path: Path, target: str) -> tuple[Path, dict[str, z3.BitVecRef]]:
         """Fresh values, one set per call."""
         serial = next(self._counter)
-        widths = {**{reg: 64 for reg in abi.CALLER_SAVED}, **{flag: 1 for flag in ARITHMETIC_FLAGS}}
+        widths = CALLEE_RESULT_WIDTHS
         names = {register: callee_result_name(target, serial, register) for register in widths}
         path = path.made({names[register]: CalleeResult(target, serial, register) for register in widths})
         return path, {register: bv.variable(names[register], width) for register, width in widths.items()}

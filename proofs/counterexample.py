@@ -76,12 +76,13 @@ from grammar.ast import GPR64
 from grammar.source import Expansion, Origin
 from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
-from model.executor import summands
+from model.executor import CALLEE_RESULT_WIDTHS, Query, summands
 from model.extable import Fixup, Location
-from model.provenance import CalleeResult, ReturnAddress, SymbolAddress, return_address_name
+from model.provenance import CalleeResult, ReturnAddress, Source, SymbolAddress, return_address_name
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
 from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
 from model.transfers import DEFAULT_NEVER_RETURNING, RET, PathEnd, Transfers
+from proofs.canonical import Minimiser
 from proofs.contracts import contract_from_record, contract_record
 from proofs.properties import (PROPERTIES, STACK_DEPTH, AccessView, ConcreteOps, EventView, FaultView,
                                FramePoint, PathView)
@@ -450,20 +451,39 @@ def _value(model: z3.ModelRef, term) -> int:
     return model.eval(term, model_completion=True).as_long()
 
 
-def _events(model, events, rename=None) -> list[dict]:
+def _event_terms(events, rename=None) -> list[tuple[dict, z3.BitVecRef | None]]:
+    """Each TDX event's output registers (by name, sorted) and status
+    (``rename``: as the independent module of a relational check has them)."""
     out = []
     for event in events:
-        outputs, status = dict(event.outputs), event.status
+        outputs, status = dict(sorted(event.outputs.items())), event.status
         if rename is not None:
             names = list(outputs)
             terms = rename([outputs[n] for n in names] + ([status] if status is not None else []))
             outputs = dict(zip(names, terms))
             status = terms[-1] if status is not None else None
-        out.append({"kind": event.kind, "index": event.index, "outcome": event.outcome.value,
-                    "source": origin_json(event.origin),
-                    "registers": {reg: _hex(_value(model, term)) for reg, term in sorted(outputs.items())},
-                    "status": None if status is None else _hex(_value(model, status))})
+        out.append((outputs, status))
     return out
+
+
+def _events(model, events, rename=None) -> list[dict]:
+    return [{"kind": event.kind, "index": event.index, "outcome": event.outcome.value,
+             "source": origin_json(event.origin),
+             "registers": {reg: _hex(_value(model, term)) for reg, term in outputs.items()},
+             "status": None if status is None else _hex(_value(model, status))}
+            for event, (outputs, status) in zip(events, _event_terms(events, rename))]
+
+
+def _named_values(path) -> list[tuple[Source, z3.BitVecRef]]:
+    """The path's symbol addresses, return addresses and external callees'
+    results, each with its variable, in the order the path made them."""
+    named = []
+    for name, source in path.provenance:
+        if isinstance(source, (SymbolAddress, ReturnAddress)):
+            named.append((source, bv.variable(name, 64)))
+        elif isinstance(source, CalleeResult):
+            named.append((source, bv.variable(name, CALLEE_RESULT_WIDTHS[source.register])))
+    return named
 
 
 def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scenario:
@@ -473,17 +493,66 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
     registers = {reg: _value(model, entry.regs[reg]) for reg in GPR64}
     flags = {flag: _value(model, term) for flag, term in entry.flags.items()}
     symbols, callers = {}, {}
-    for decl in model.decls():
-        source = path.provenance.of(decl.name()) if not decl.arity() else None
-        if isinstance(source, (SymbolAddress, ReturnAddress)):
-            symbols[source.name] = model[decl].as_long()
-        elif isinstance(source, CalleeResult):
+    for source, term in _named_values(path):
+        if isinstance(source, CalleeResult):
             callers.setdefault(source.target, {}).setdefault(source.serial, {})[source.register] = \
-                model[decl].as_long()
+                _value(model, term)
+        else:
+            symbols[source.name] = _value(model, term)
     external = {target: [calls[serial] for serial in sorted(calls)] for target, calls in callers.items()}
     rename = ModuleRenaming(path.provenance).rename if varied else None
     return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
                     _byte_reader(model, entry.memory.array))
+
+
+def _shown_terms(path, relational: bool) -> tuple[list[z3.ExprRef], dict[int, int]]:
+    """The terms whose values a counterexample of ``path`` shows, but for
+    memory, in the order :func:`canonical_witness` makes them smallest --
+    the entry registers, the entry flags, the symbols and return addresses
+    and external callees' results, each TDX event's outputs and status
+    (and the independent module's, ``relational``) -- and the values
+    preferred to 0 (by term id): where :func:`native_placement` would put
+    the entry RSP and each struct the assumptions keep apart (the bottom
+    of the stack page, the start of the data region past its first page)."""
+    entry = path.entry
+    terms = [entry.regs[reg] for reg in GPR64] + list(entry.flags.values())
+    terms += [term for _, term in _named_values(path)]
+    renames = [None] + ([ModuleRenaming(path.provenance).rename] if relational else [])
+    for rename in renames:
+        for outputs, status in _event_terms(path.events, rename):
+            terms += list(outputs.values()) + ([status] if status is not None else [])
+    preferred = {entry.regs["rsp"].get_id(): COUNTEREXAMPLE_RSP_PAGE}
+    for base, low, _ in entry.memory.regions[1:]:
+        preferred.setdefault(base.get_id(), (DATA_BASE + PAGE - low) % 2**64)
+    return terms, preferred
+
+
+def canonical_witness(program: ast.Program, name: str, contract, pid: str, detail: str, query: Query,
+                      model: z3.ModelRef, path, claims: list) -> tuple[z3.ModelRef, object]:
+    """The smallest model (:mod:`proofs.canonical`) of the constraints of
+    the solver scope of ``query`` (the path, ``claims`` of obligation (pid,
+    detail) of which one is violated, the placement), of which ``model``
+    is one, and the first of ``claims`` it violates.  The order: the terms
+    the scenario shows (:func:`_shown_terms`), then the entry memory bytes
+    the replay and its judgement read, by address (replayed until it reads
+    no new byte), then the claim's expected and actual values (which the
+    others determine, but for values the architecture leaves undefined).
+    The path's branches are then decided by the values, as the replay
+    decides them."""
+    minimiser = Minimiser(query, model)
+    minimiser.lower(*_shown_terms(path, PROPERTIES[pid].relational))
+    read: set[int] = set()
+    while True:
+        scenarios = _replayed(program, name, contract, pid, detail, minimiser.model, path)[0]
+        new = sorted(set(scenarios[0].memory) - read)
+        if not new:
+            break
+        read.update(new)
+        minimiser.lower(z3.Select(path.entry.memory.array, bv.const(address, 64)) for address in new)
+    claim = next((c for c in claims if z3.is_true(minimiser.model.eval(c.violated, model_completion=True))),
+                 claims[0])
+    minimiser.lower(value for value in (claim.expected, claim.actual) if isinstance(value, z3.ExprRef))
+    return minimiser.model, claim
 
 
 def _byte_reader(model: z3.ModelRef, array: z3.ArrayRef) -> Callable[[int], int]:
@@ -524,12 +593,13 @@ def confirm(program: ast.Program, name: str, contract, pid: str, detail: str, ru
     return any(claim.detail == detail and claim.violated is True for claim in claims)
 
 
-def build_counterexample(program, name, config, contract, pid, detail, model, path, claim, views,
-                         settings) -> dict:
-    """The JSON form of a refutation (SPEC.md section 8), replayed and checked."""
-    relational = PROPERTIES[pid].relational
+def _replayed(program, name, contract, pid, detail, model, path
+              ) -> tuple[list[Scenario], list[ConcreteRun], bool, str]:
+    """The scenario(s) of ``path`` in ``model`` replayed and judged: the
+    scenarios, their runs, whether they violate obligation (pid, detail)
+    and, when the replay failed, why."""
     scenarios = [scenario_from_model(model, path)]
-    if relational:
+    if PROPERTIES[pid].relational:
         scenarios.append(scenario_from_model(model, path, varied=True))
         scenarios[1].memory = scenarios[0].memory
     runs, problem = [], ""
@@ -538,6 +608,14 @@ def build_counterexample(program, name, config, contract, pid, detail, model, pa
         confirmed = confirm(program, name, contract, pid, detail, runs, scenarios)
     except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol) as error:
         confirmed, problem = False, str(error)
+    return scenarios, runs, confirmed, problem
+
+
+def build_counterexample(program, name, config, contract, pid, detail, model, path, claim, views,
+                         settings) -> dict:
+    """The JSON form of a refutation (SPEC.md section 8), replayed and checked."""
+    relational = PROPERTIES[pid].relational
+    scenarios, runs, confirmed, problem = _replayed(program, name, contract, pid, detail, model, path)
     cex = {
         "property": pid, "detail": detail, "function": name, "config": config,
         "files": list(program.files), "firmware": settings.firmware,

@@ -14,7 +14,11 @@ states its claims (:mod:`proofs.properties`, over the path's view,
 * **sat** on any path refutes the obligation, with the model kept as its
   witness (one in which the path runs natively where it puts it, when
   there is one: :func:`proofs.counterexample.native_placement`, asked
-  in the scope of the query that found the first model);
+  in the scope of the query that found the first model), then replaced
+  by the smallest model of that obligation's claims on the path
+  (:func:`proofs.counterexample.canonical_witness`, in the same scope), so
+  that its values depend on the violation only, not on which claims were
+  asked together or what the solver was asked before;
   **unknown** on any path (and no sat) leaves it unknown; **unsat**
   everywhere proves it -- unless a feasible path ended at a bound or on
   something unsupported, which makes every obligation not refuted
@@ -37,7 +41,7 @@ import z3
 
 from grammar.source import Origin
 from model import bv
-from model.executor import PathEnd, PathResult, Solver
+from model.executor import PathEnd, PathResult, Query, Solver
 from model.outcomes import Verdict
 from proofs.assumptions import formulas, function_assumptions, pointer_accesses_off_frame
 from proofs.assumptions import texts as assumption_texts
@@ -73,14 +77,16 @@ class Obligation:
 
 
 def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.BoolRef, ...], path: PathResult,
-            solver: Solver, budget: "_Budget") -> None:
+            solver: Solver, budget: "_Budget", canonical: "Canonical | None" = None) -> None:
     """Decide one path's claims (each with its obligation and views)
     under ``context`` and the solver's preconditions.  One query asks for
     any of a batch of claims at once; a model refutes every obligation
     whose claim it satisfies, and the query is asked again for the rest,
     until unsat.  An unknown answer splits the batch into one claim each,
     so that each unknown is the claim's own.  Once the ``budget`` is spent,
-    the claims not yet decided leave their obligations unknown."""
+    the claims not yet decided leave their obligations unknown.
+    ``canonical`` makes each refutation's model the smallest one
+    (:func:`_refute`)."""
     started = time.perf_counter()
     batches = [[(claim.violated, claim, obligation, views) for claim, obligation, views in claims]]
     placement = None
@@ -107,15 +113,38 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
                 if placement is None:
                     placement = native_placement(path, ModuleRenaming(path.provenance).rename
                                                  if len(hit[0][3]) > 1 else None)
-                _refute(hit, model, ask, placement, path, budget)
+                _refute(hit, model, ask, placement, path, budget,
+                        canonical and _canonical_of(canonical, claims, solver))
                 batches.append([item for item in batch if item[2].status != Status.REFUTED])
     share = (time.perf_counter() - started) / max(1, len(claims))
     for _, obligation, _ in claims:
         obligation.seconds += share
 
 
+Canonical = Callable[[str, str, Query, z3.ModelRef, PathResult, list[Claim]], tuple[z3.ModelRef, Claim]]
+"""(pid, detail, the query of a scope holding the violation, model, path,
+the obligation's claims on the path) -> the smallest model and the claim
+it violates: :func:`proofs.counterexample.canonical_witness` of one
+function."""
+
+
+def _canonical_of(canonical: Canonical, claims: list[tuple[Claim, Obligation, tuple]], solver: Solver
+                  ) -> Callable[[Obligation, z3.ModelRef, PathResult, tuple[z3.BoolRef, ...]],
+                                tuple[z3.ModelRef, Claim]]:
+    """``canonical`` of one path's ``claims``: for an obligation, its
+    refutation's smallest model in a scope (nested in the path's) that
+    holds the obligation's claims on the path and ``more`` (the placement,
+    when the model is placed), and the claim it violates."""
+    def smallest(obligation: Obligation, model: z3.ModelRef, path: PathResult,
+                 more: tuple[z3.BoolRef, ...]) -> tuple[z3.ModelRef, Claim]:
+        own = [claim for claim, o, _ in claims if o is obligation]
+        with solver.scope((bv.disjunction([claim.violated for claim in own]), *more)) as query:
+            return canonical(obligation.pid, obligation.detail, query, model, path, own)
+    return smallest
+
+
 def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Verdict, z3.ModelRef | None]],
-            placement: z3.BoolRef, path: PathResult, budget: "_Budget") -> None:
+            placement: z3.BoolRef, path: PathResult, budget: "_Budget", canonical=None) -> None:
     """Refute the obligations of ``items`` (whose claims ``model``
     satisfies), each with a model the CPU can run where there is one
     (``placement``: :func:`proofs.counterexample.native_placement` of the
@@ -124,7 +153,13 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
     not, until no placed model is left for the rest (or the ``budget`` is
     spent: the rest keep ``model``).  The queries are asked in the scope
     of the one that found ``model`` (``ask``: :meth:`Solver.scope`), which
-    holds the path's context and a disjunction the claims imply."""
+    holds the path's context and a disjunction the claims imply.
+
+    With ``canonical`` (:func:`_canonical_of`), each obligation's witness is
+    then the smallest model of its own claims on the path (with the
+    placement when its model is placed), asked in a scope nested in this
+    one -- unless the budget is spent: the counterexample's values then
+    depend on the solver's history."""
     pending = list(items)
     if z3.is_true(model.eval(placement, model_completion=True)):
         found = [(pending, model, "")]
@@ -145,10 +180,13 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
             hit = [item for item in pending if z3.is_true(placed.eval(item[0], model_completion=True))]
             found.append((hit, placed, ""))
             pending = [item for item in pending if item not in hit]
-    for hit, witness, note in found:
+    for hit, found_model, note in found:
         for _, claim, obligation, views in hit:
             if obligation.status == Status.REFUTED:
                 continue                    # refuted by an earlier claim of the same obligation
+            witness = found_model
+            if canonical is not None and not budget.spent():
+                witness, claim = canonical(obligation, found_model, path, () if note else (placement,))
             obligation.witness = (witness, path, claim, views, note)
             obligation.origin = claim.origin
             obligation.settle(Status.REFUTED)
@@ -170,13 +208,15 @@ class _Budget:
                 f"was decided (raise it with --limit proof-seconds=N)")
 
 
-def prove(contract: Contract | None, settings: Settings, paths: list[PathResult], function: str = "the function"
+def prove(contract: Contract | None, settings: Settings, paths: list[PathResult], function: str = "the function",
+          canonical: Canonical | None = None
           ) -> tuple[list[Obligation], list[str]]:
     """Every selected obligation of ``function`` with ``contract``, decided
     on its executor ``paths`` (module doc), and the texts of what was
     assumed (the stated assumptions, the properties that do not apply to
     this row, each path's own) and, with ``extended-state``, its callers'
-    obligations (:mod:`proofs.extended_state`)."""
+    obligations (:mod:`proofs.extended_state`); ``canonical``: each
+    refutation's witness is the smallest model (:func:`_refute`)."""
     selected = [pid for pid in applicable(contract, settings.configs) if pid in settings.properties]
     obligations = {(pid, detail): Obligation(pid, detail)
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}
@@ -217,9 +257,9 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
             else:
                 plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
         context = (path.condition, *pointer_accesses_off_frame(path.accesses, regions[0][0]))
-        _decide(plain, context, path, solver, budget)
+        _decide(plain, context, path, solver, budget, canonical)
         if relational:
-            _decide(relational, (*context, varied_condition), path, solver, budget)
+            _decide(relational, (*context, varied_condition), path, solver, budget, canonical)
         if "extended-state" in selected:
             resets += possible_resets(path, settings.resets_extended, solver, context)
     return list(obligations.values()), texts + caller_obligations(function, contract, resets)

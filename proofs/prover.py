@@ -8,8 +8,10 @@ own code or the prototype a kernel tree declares, with ``--abi``/
 executor's paths under the stated assumptions
 (:func:`proofs.settings.executor_options`), the obligations decided on
 them (:mod:`proofs.obligations`), and each refutation's counterexample,
-replayed concretely (:mod:`proofs.counterexample`): one that does not
-replay is a bug of ours and leaves its obligation unknown.  The chosen
+replayed concretely (:mod:`proofs.counterexample`) from the smallest
+model of its violation (:mod:`proofs.canonical`, so that its values do not
+depend on what else the process checked): one that does not replay is a
+bug of ours and leaves its obligation unknown.  The chosen
 contract comes bound to its struct layout and its ABI source, which
 every result carries; the choice's notices (an unknown ABI, a forced
 contract the code contradicts, a prototype the assembly disagrees with)
@@ -23,6 +25,7 @@ tasks of a few configurations each, every task in its own fork
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from grammar import ast
@@ -32,7 +35,7 @@ from grammar.source import SourceError
 from model.executor import PathResult, execute_function
 from proofs.abi_choice import Choice, choose_contract, describe_layout
 from proofs.contracts import Contract
-from proofs.counterexample import build_counterexample
+from proofs.counterexample import build_counterexample, canonical_witness
 from proofs.obligations import Obligation, prove
 from proofs.outcomes import Status, unconfirmed_reason
 from proofs.programs import cached_preprocessed, cached_program, preprocess_programs, program_key
@@ -54,7 +57,8 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
     """Every selected obligation of function ``name`` (see module doc)."""
     choice, paths = function_paths(program, name, settings)
     contract = choice.contract
-    obligations, texts = prove(contract, settings, paths, name)
+    obligations, texts = prove(contract, settings, paths, name,
+                               functools.partial(canonical_witness, program, name, contract))
     texts.insert(0, f"firmware: {settings.firmware}")
     result = function_result(program, name, config, contract, obligations, texts, settings)
     result.notices += choice.notices

@@ -28,11 +28,16 @@ Decisions recorded here:
   into "... N steps ..." lines; ``trace`` prints every step, ``verbose``
   each obligation of the finding.  A path that falls through says after
   which source line it left the function's code.
-* JSON is SPEC.md section 8's shape and deterministic: results in input
+* JSON is SPEC.md section 8's shape and the same bytes for the same
+  input, whatever ``--jobs``, machine load or process: results in input
   order (function order, then configuration order), obligations in
-  catalog order, keys in a fixed order, and solver time in whole seconds
-  rounded up (so that ``--jobs`` and machine load do not change bytes
-  unless a query crosses a whole second).
+  catalog order, keys in a fixed order, counterexamples from the smallest
+  model of each violation (:mod:`proofs.canonical`), and no solver time:
+  an obligation has no ``seconds`` (issue 13 overrides SPEC.md section 8
+  there).  ``timings=True`` (``check --json --timings``) adds a top-level
+  ``timings`` list, one entry per obligation in the order of the results,
+  with its solver seconds (to the millisecond) -- the one part that
+  differs from run to run.
   A ``summary`` counts the obligations of each status.
 * A finding (a refuted or unknown obligation) is located at its culprit
   (:func:`finding_origin`, which every report reads); where its check
@@ -41,7 +46,6 @@ Decisions recorded here:
 from __future__ import annotations
 
 import linecache
-import math
 from typing import Iterable
 
 from grammar.source import Origin
@@ -459,10 +463,11 @@ def counterexample_text(finding: Finding, label: str, *, verbose: bool = False, 
     return lines
 
 
-def json_report(results: list[FunctionResult], assumptions: list[str], failures=()) -> dict:
+def json_report(results: list[FunctionResult], assumptions: list[str], failures=(), timings: bool = False) -> dict:
     """SPEC.md section 8's report; ``failures`` (the file groups that could
-    not be checked, :class:`proofs.prover.GroupFailure`) as ``errors``."""
-    return {
+    not be checked, :class:`proofs.prover.GroupFailure`) as ``errors``;
+    ``timings``: with each obligation's solver seconds, apart."""
+    report = {
         "tool": TOOL, "version": VERSION,
         "summary": {str(status): count for status, count in status_counts(results).items()},
         "assumptions": assumptions,
@@ -476,11 +481,15 @@ def json_report(results: list[FunctionResult], assumptions: list[str], failures=
             **({"struct": r.struct} if r.struct else {}),
             **({"notices": r.notices} if r.notices else {}),
             "assumptions": r.assumptions,
-            "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status,
-                                  "seconds": math.ceil(o.seconds)},
+            "obligations": [dict({"property": o.property, "detail": o.detail, "status": o.status},
                                  **({"counterexample": o.counterexample} if o.counterexample else {}),
                                  **({"reason": o.reason} if o.reason else {}),
                                  **({"accepted": o.accepted} if o.accepted else {}))
                             for o in r.obligations],
         } for r in results],
     }
+    if timings:
+        report["timings"] = [{"function": r.function, "file": r.origin.file, "config": r.config,
+                              "property": o.property, "detail": o.detail, "seconds": round(o.seconds, 3)}
+                             for r in results for o in r.obligations]
+    return report

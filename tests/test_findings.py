@@ -30,7 +30,7 @@ GOLDEN = ROOT / "tests" / "golden" / "broken"
 UPDATE = os.environ.get("TDXPROOF_UPDATE_GOLDEN") == "1"
 
 CULPRITS = {
-    "backport_hypercall_returns_status": {"r10-to-rax": 84},      # xorl %eax, %eax (the bug) on the has-output path
+    "backport_hypercall_returns_status": {"r10-to-rax": 65},      # the TDCALL: RAX keeps its status (no-output path)
     "callee_saved_scratch": {"callee-saved": 34},                 # movq $TDX_SW_ERROR, %r12
     "dropped_r10_to_rax": {"r10-to-rax": 39},                     # the TDCALL (movq %r10, %rax missing at 44)
     "fault_path_missing_pop": {"callee-saved": 71,                # the first pop that reads the wrong slot

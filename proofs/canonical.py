@@ -1,0 +1,165 @@
+"""Canonical models: a counterexample's values are a function of the
+violation, not of the solver's history.
+
+Z3's model of a query depends on the order its terms were made and on the
+queries asked before it in the same solver -- which differ with the
+caches, with ``--jobs`` and with what was checked first.  So the model a
+refutation prints is replaced by the *lexicographically smallest* one of
+its constraints (the path, the violation, the native placement): the terms
+a counterexample shows, in a fixed order (:mod:`proofs.counterexample`
+says which), each as small as it can be once the ones before it are
+fixed.  "Small" is the unsigned distance to a preferred value, their
+exclusive or: 0 for most terms; for the entry RSP and the struct
+pointers, where the native placement puts them (so that the common case
+is one query, not a bitwise search of an address).  That model is unique,
+whatever the solver found first.
+
+Decisions recorded here:
+
+* **Few queries.**  The current model answers whatever it already
+  satisfies: a term it has at its preferred value is fixed there without a
+  query, and so is a bit it has at 0 in the bitwise search.  First, one
+  query asks for every term at its preferred value at once; while that is
+  unsat, it is asked again without the last term of its unsat core (a few
+  queries in all: most terms are free, and a violation needs few of them
+  elsewhere).  Then each term still elsewhere costs one query for any
+  smaller distance (none: it is determined), else the search: the number
+  of bits of the distance (doubled until it fits), then one query per set
+  bit, most significant first.  A term the fixed terms already determine
+  (a substitution of their values makes it a constant) costs nothing.
+* **Incremental.**  The queries are asked in a solver scope that holds the
+  constraints (:meth:`model.executor.Solver.scope`, nested in the path's);
+  the fixed values and the values tried are assumptions of each query:
+  nothing is pushed or popped, so the solver keeps what it learns from one
+  query to the next.  (Measured on ``__tdx_hypercall`` with its flags in
+  the wrong slot, 12 refutations: 1.0 s in the solver so; 3.8 s with the
+  violation an assumption too; 55 s with each fixed value added to the
+  scope as it is fixed.)
+* A query the solver leaves unknown (a timeout) lowers nothing: the term
+  keeps the current model's value.  The model is then still one of the
+  constraints, but no longer the smallest (only under timeouts).
+* Booleans are ordered false < true; terms of other sorts are left as the
+  model has them.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import z3
+
+from model.executor import Query
+from model.outcomes import Verdict
+
+def _is_constant(term: z3.ExprRef) -> bool:
+    return z3.is_bv_value(term) or z3.is_true(term) or z3.is_false(term)
+
+
+class Minimiser:
+    """The smallest model of a solver scope's constraints, term by term
+    (module doc): :meth:`lower` fixes terms in the order given, and
+    :attr:`model` is always a model of the constraints and the terms fixed
+    so far.  ``query``: of the scope that holds the constraints
+    (:class:`model.executor.Query`)."""
+
+    def __init__(self, query: Query, model: z3.ModelRef):
+        self.model = model
+        self._query = query
+        self._fixed: list[z3.BoolRef] = []
+        self._values: list[tuple[z3.ExprRef, z3.ExprRef]] = []
+        self._seen: set[int] = set()
+
+    def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
+        """Fix each of ``terms`` (in order) at its smallest value --
+        smallest in its distance to its ``preferred`` value (by term id;
+        default 0), the exclusive or of the two."""
+        distances = []
+        for term in terms:
+            if term.get_id() not in self._seen and not _is_constant(term) and (z3.is_bv(term) or z3.is_bool(term)):
+                self._seen.add(term.get_id())
+                wanted = preferred.get(term.get_id(), 0)
+                distances.append((term, term ^ wanted if wanted else term, wanted))
+        if not all(self._at_smallest(distance) for _, distance, _ in distances):
+            self._hint([distance for _, distance, _ in distances])
+        for term, distance, wanted in distances:
+            self._lower(term, distance, wanted)
+
+    def _value(self, term: z3.ExprRef) -> z3.ExprRef:
+        return self.model.eval(term, model_completion=True)
+
+    def _at_smallest(self, term: z3.ExprRef) -> bool:
+        value = self._value(term)
+        return z3.is_false(value) if z3.is_bool(term) else value.as_long() == 0
+
+    @staticmethod
+    def _smallest(term: z3.ExprRef) -> z3.BoolRef:
+        return z3.Not(term) if z3.is_bool(term) else term == 0
+
+    def _try(self, *more: z3.BoolRef) -> bool:
+        """Whether the constraints, the fixed values and ``more`` have a
+        model (then the current one); ``more`` as assumptions: nothing is
+        pushed or popped, so what the solver learns stays."""
+        answer, model = self._query(assuming=(*self._fixed, *more))
+        if answer is Verdict.SAT:
+            self.model = model
+        return answer is Verdict.SAT
+
+    def _hint(self, distances: list[z3.ExprRef]) -> None:
+        """A model with many of ``distances`` 0, the first ones first: all
+        of them asked at once, then, while that is unsat, all but the last
+        of each unsat core (module doc)."""
+        wanted = [self._smallest(d) for d in distances]
+        while wanted and not self._try(*wanted):
+            core = {c.get_id() for c in self._query.core}
+            last = max((position for position, w in enumerate(wanted) if w.get_id() in core), default=None)
+            if last is None:
+                return                          # unknown, or a core of the fixed values alone
+            del wanted[last]
+
+    def _fix(self, term: z3.ExprRef, value: z3.ExprRef) -> None:
+        self._fixed.append(term == value)
+        self._values.append((term, value))
+
+    def _known(self, term: z3.ExprRef) -> z3.ExprRef:
+        """``term`` with the fixed values substituted, simplified (again,
+        while that makes progress: an address made constant is then a
+        memory byte that may be fixed)."""
+        for _ in range(3):
+            if not self._values or _is_constant(term):
+                break
+            known = z3.simplify(z3.substitute(term, *self._values))
+            if known.eq(term):
+                break
+            term = known
+        return term
+
+    def _lower(self, term: z3.ExprRef, distance: z3.ExprRef, wanted: int) -> None:
+        """Fix ``term`` where its ``distance`` to the ``wanted`` value is smallest."""
+        if self._at_smallest(distance):
+            self._fix(term, self._value(term))
+            return
+        known = self._known(term)
+        if _is_constant(known):
+            self._fix(term, known)
+        elif z3.is_bool(term):
+            self._fix(term, z3.BoolVal(not self._try(z3.Not(term))))
+        elif self._try(z3.ULT(distance, self._value(distance))):
+            self._fix(term, z3.BitVecVal(self._lowest_bits(distance) ^ wanted, term.size()))
+        else:
+            self._fix(term, self._value(term))
+
+    def _lowest_bits(self, term: z3.BitVecRef) -> int:
+        """The smallest value of ``term``: its length first (the fewest
+        bits that hold it, the number of bits doubled until it fits), then
+        bitwise, most significant first, each bit 0 where the bits above
+        allow it."""
+        width, length = term.size(), 1
+        while length < width and self._value(term).as_long() >> length and not self._try(
+                z3.ULT(term, z3.BitVecVal(1 << length, width))):
+            length *= 2
+        high = 0
+        for bit in reversed(range(width)):
+            high <<= 1
+            if self._value(term).as_long() >> bit & 1 and not self._try(
+                    z3.Extract(width - 1, bit, term) == z3.BitVecVal(high, width - bit)):
+                high |= 1
+        return high
