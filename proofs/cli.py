@@ -141,9 +141,11 @@ def _epilog(command: str | None, properties: bool) -> str:
         statuses = {**EXIT_STATUSES[command], **EXIT_ANY}
     lines = ["exit status:"] + [f"  {status:<4}{meaning}" for status, meaning in sorted(statuses.items())]
     if properties:
-        from proofs.catalog import CATALOG, TEXTS
-        lines += ["", "properties (--property ID):"]
-        lines += [f"  {pid:<25}{TEXTS[pid].summary}" for pid in CATALOG]
+        from proofs.catalog import GROUPS, TEXTS
+        lines += ["", "properties (--property ID), by column of check's summary table:"]
+        for group in GROUPS:
+            lines.append(f" {group.name}: {group.title}")
+            lines += [f"  {pid:<25}{TEXTS[pid].summary}" for pid in group.properties]
     return "\n".join(lines)
 
 
@@ -413,6 +415,7 @@ def _add_model_options(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _check_reports(args: argparse.Namespace, run) -> int:
     """The text or JSON report and the counterexample files of ``run``; its exit status."""
+    from proofs.properties import CATALOG
     from proofs.report import json_report, text_report
     if run.failures and not run.checked:
         for failure in run.failures:
@@ -429,7 +432,8 @@ def _check_reports(args: argparse.Namespace, run) -> int:
     else:
         if args.json:
             _write_json(args.json, json_report(results, shared, run.failures))
-        print(text_report(results, failures=run.failures), end="")
+        print(text_report(results, failures=run.failures, selected=tuple(args.property) or CATALOG,
+                          columns=args.columns, quiet=args.quiet), end="")
     for failure in run.failures:
         print(render_error(failure.error), file=sys.stderr)
     if run.failures:
@@ -654,6 +658,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a previous run's JSON report: its findings are accepted (listed, not detailed, "
                             "not counted in the exit status); exit 0 when no finding is new")
     check.add_argument("--cex-dir", default=None, metavar="DIR", help="write each counterexample as JSON")
+    check.add_argument("--columns", choices=("groups", "properties"), default="groups",
+                       help="the summary table's columns: a group of properties each (the default; it fits "
+                            "100 columns), or a property each (wider)")
+    check.add_argument("--quiet", action="store_true",
+                       help="print the findings only (no table, ABI lines, warnings or assumptions) and no "
+                            "progress; the exit status is the same")
     check.set_defaults(run=_cmd_check)
 
     summary = commands.add_parser(
