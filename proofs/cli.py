@@ -205,13 +205,6 @@ def _variant_option(text: str) -> tuple[str, str]:
     return name, variant
 
 
-def _progress(position: int, total: int, function: str, config: str) -> None:
-    sys.stderr.write(f"\r\x1b[K[{position + 1}/{total}] {function} [{config}]")
-    if position + 1 == total:
-        sys.stderr.write("\r\x1b[K")
-    sys.stderr.flush()
-
-
 def _check_properties(properties: list[str], catalog: tuple[str, ...]) -> None:
     """``--property`` as check and mutate take it: IDs of the ``catalog``."""
     unknown = [pid for pid in properties if pid not in catalog]
@@ -310,7 +303,8 @@ def _check_run(args: argparse.Namespace, front_end: FrontEndOptions, configs: li
     preprocessing = Preprocessing([(group.files, options) for group, runs in groups for options, _ in runs])
     try:
         from proofs.properties import CATALOG
-        from proofs.prover import check_groups
+        from proofs.progress import Progress
+        from proofs.prover import check_groups, task_step
         from proofs.triage import read_baseline, read_suppressions, triage
         suppressions = read_suppressions([group.root for group, _ in groups])
         baseline = read_baseline(args.baseline) if args.baseline else None
@@ -318,7 +312,8 @@ def _check_run(args: argparse.Namespace, front_end: FrontEndOptions, configs: li
             args.jobs = _available_cpus()
         _check_properties(args.property, CATALOG)
         settings = _settings(args, front_end, tuple(args.property) or CATALOG)
-        progress = _progress if sys.stderr.isatty() else None
+        progress = None if args.quiet else Progress.on_terminal(
+            sys.stderr, [(group.root, group.files) for group, _ in groups], task_step)
         run = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress,
                            preprocessing, properties_given=bool(args.property))
     finally:
