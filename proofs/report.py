@@ -111,16 +111,16 @@ def _labels(results: list[FunctionResult]) -> dict[int, str]:
 
 def _wrap(text: str, width: int, indent: str) -> list[str]:
     """``text`` in lines of at most ``width`` columns, broken after a
-    ``/``, a space or a ``:``; the lines after the first start with
+    ``/``, ``:``, ``,`` or space; the lines after the first start with
     ``indent``; a piece longer than a line is cut.
 
-    >>> _wrap("a/bb/ccc:f [CONFIG_A=y, CONFIG_B=n]", 14, "  ")
+    >>> _wrap("a/bb/ccc:f [CONFIG_A=y,CONFIG_B=n]", 14, "  ")
     ['a/bb/ccc:f', '  [CONFIG_A=y,', '  CONFIG_B=n]']
     >>> _wrap("abcdefgh", 5, " ")
     ['abcde', ' fgh']
     """
     lines = [""]
-    for piece in re.findall(r"[^/: ]*(?:[/:] ?| |$)", text):
+    for piece in re.findall(r"[^/:, ]*(?:[/:,] ?| |$)", text):
         if not piece:
             continue
         if len(lines[-1]) + len(piece.rstrip()) > width and lines[-1].strip():
