@@ -51,14 +51,15 @@ class Progress:
 
     interval = 0.5
     """How often the line is redrawn while the scheduler waits (seconds)."""
+    delay = 1.0
+    """How long a run goes before its line shows (seconds)."""
 
     def __init__(self, stream: TextIO, groups: Sequence[tuple[str, tuple[str, ...]]],
                  step: Callable[[Any], tuple[tuple[str, ...], str, tuple[str, ...]]],
-                 clock: Callable[[], float] = time.monotonic, delay: float = 1.0, width: int | None = None):
+                 clock: Callable[[], float] = time.monotonic, width: int | None = None):
         self.stream, self.step, self.clock, self.width = stream, step, clock, width
         self.groups = {files: (position, root) for position, (root, files) in enumerate(groups)}
         self.start = clock()
-        self.delay = delay
         self.rows = self.rows_done = 0
         self.cost = self.cost_done = 0
         self.costs: dict[int, int] = {}

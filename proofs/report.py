@@ -132,6 +132,15 @@ def _wrap(text: str, width: int, indent: str) -> list[str]:
     return [line.rstrip() for line in lines]
 
 
+def _label_lines(text: str, room: int, indent: str) -> list[str]:
+    """A row's label in lines of at most :data:`TABLE_WIDTH`, the last
+    (which the cells follow) of at most ``room`` columns."""
+    lines = _wrap(text, TABLE_WIDTH, indent)
+    if len(lines[-1]) > room:
+        lines[-1:] = _wrap(lines[-1], room, indent)
+    return lines
+
+
 def _header(name: str, width: int) -> list[str]:
     """A column heading in lines of at most ``width`` (or its longest
     word), broken after a ``-``.
@@ -171,12 +180,12 @@ def summary_table(results: list[FunctionResult], selected: tuple[str, ...] = CAT
     for position, result in enumerate(results):
         name = _function_name(result, result.function in qualified)
         if not several:
-            rows.append((_wrap(f"{name} [{result.config}]", label_room, "  "), result))
+            rows.append((_label_lines(f"{name} [{result.config}]", label_room, "  "), result))
             continue
         previous = results[position - 1] if position else None
         if previous is None or (previous.function, previous.origin.file) != (result.function, result.origin.file):
             rows.append((_wrap(name, TABLE_WIDTH, "  "), None))
-        rows.append((_wrap(f"  [{result.config}]", label_room, "   "), result))
+        rows.append((_label_lines(f"  [{result.config}]", label_room, "   "), result))
     title = "function [configuration]"
     label_width = max([len(title)] + [len(label[-1]) for label, result in rows if result is not None])
     depth = max(len(heading) for heading in headings)
