@@ -1,9 +1,8 @@
 """What differs between the Python versions tdxproof runs on, in one place.
 
 tdxproof runs on Python 3.10 and later (``requires-python`` in
-``pyproject.toml``; 3.10 is what Ubuntu 22.04 and Debian 12's
-predecessors' successors ship -- the oldest release current long-term
-distributions carry).  Two things it uses came with 3.11:
+``pyproject.toml``; 3.10 is Ubuntu 22.04 LTS's Python, see the README's
+requirements).  Two things it uses came with 3.11:
 
 * ``tomllib`` (the TOML reader of the standard library): on 3.10 the
   ``tomli`` package, from which ``tomllib`` was taken (the same API and
