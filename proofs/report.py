@@ -3,10 +3,16 @@
 
 Decisions recorded here:
 
-* The text report is a table a reviewer reads at a glance: one row per
-  function x configuration, one column per property (``ok`` proved,
-  ``FAIL`` refuted, ``??`` unknown, ``-`` not applicable: no contract, or
-  not selected), then one line per function saying its ABI (the
+* The text report is a table a reviewer reads at a glance, at most
+  :data:`TABLE_WIDTH` columns wide: one row per function x configuration
+  (a function's configurations as rows under its name when there are
+  several; a label too long for its column wraps), one column per group
+  of the catalog (:data:`proofs.catalog.GROUPS`; ``--columns properties``:
+  per property, wider), each cell the worst status of its obligations
+  (``ok`` proved, ``FAIL`` refuted, ``??`` unknown) or, without one, why:
+  ``n/a`` they do not apply (the configuration or the contract says so),
+  ``nc`` the function has no contract to check them by, ``-`` not
+  selected; then a legend.  Then one line per function saying its ABI (the
   contract, where its ABI came from, the struct layout:
   :mod:`proofs.abi_choice`), then a ``WARNING:`` line for each notice (an
   unknown ABI, a forced contract the code contradicts), then the assumptions (shared ones once, per-function ones
@@ -15,7 +21,7 @@ Decisions recorded here:
   the function's code; ``no-fallthrough``'s "actual" says where it goes)
   and every unknown one with its reason; last, the accepted findings
   (:mod:`proofs.triage`: in the baseline, or suppressed with a reason),
-  one line each, without their traces.
+  one line each, without their traces.  ``--quiet``: the findings alone.
 * JSON is SPEC.md section 8's shape and deterministic: results in input
   order (function order, then configuration order), obligations in
   catalog order, keys in a fixed order, and solver time in whole seconds
