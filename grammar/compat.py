@@ -1,14 +1,14 @@
 """What differs between the Python versions tdxproof runs on, in one place.
 
-tdxproof runs on Python 3.10 and later (``requires-python`` in
-``pyproject.toml``; 3.10 is Ubuntu 22.04 LTS's Python, see the README's
-requirements).  Two things it uses came with 3.11:
+tdxproof runs on Python 3.9 and later (``requires-python`` in
+``pyproject.toml``; the README's requirements say which distributions
+ship which).  Two things it uses came with 3.11:
 
-* ``tomllib`` (the TOML reader of the standard library): on 3.10 the
+* ``tomllib`` (the TOML reader of the standard library): before 3.11 the
   ``tomli`` package, from which ``tomllib`` was taken (the same API and
   error messages; a dependency only there, ``pyproject.toml`` says so);
 * ``enum.StrEnum`` (a member *is* its string: it compares, formats,
-  prints and serialises as it): on 3.10 the same from ``str`` and
+  prints and serialises as it): before 3.11 the same from ``str`` and
   ``enum.Enum`` (the members here give their values explicitly, so
   ``StrEnum``'s lower-cased ``auto()`` is not needed).
 
@@ -25,7 +25,7 @@ import sys
 if sys.version_info >= (3, 11):
     import tomllib
     from enum import StrEnum
-else:                                   # pragma: no cover -- run by the 3.10 test runs
+else:                                   # pragma: no cover -- run by the 3.9 and 3.10 test runs
     import tomli as tomllib
 
     class StrEnum(str, enum.Enum):

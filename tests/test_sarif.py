@@ -35,7 +35,7 @@ def validator() -> Draft4Validator:
     """The official schema, read from the installed package's data (none of
     its code runs), with every format checker jsonschema has (``uri`` and
     ``uri-reference`` among them: a raw space or ``#`` in a path fails).
-    On Python 3.10 the package (Python 3.11 and later only) may be missing:
+    Before Python 3.11 the package (3.11 and later only) may be missing:
     the test is then skipped, saying so."""
     if sys.version_info < (3, 11):
         try:
