@@ -280,7 +280,7 @@ def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
                      runs: Runs | None = None) -> tuple[int, bytes, str]:
     """Run ``command``: (exit status, stdout, the start of stderr).
 
-    The process gets no standard input, a process group of its own and at
+    The process gets no standard input, a session (so a process group) of its own and at
     most ``limits.cpp_memory_bytes`` of address space (``ulimit -v``, set by
     ``/bin/sh`` before it runs the command, so that the children ``cc``
     starts inherit it); it and its children are killed when its output
@@ -295,7 +295,7 @@ def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
                str(limits.cpp_memory_bytes >> 10), *command]
     try:
         process = subprocess.Popen(limited, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, process_group=0)
+                                   stderr=subprocess.PIPE, start_new_session=True)
     except OSError as error:
         raise SourceError(f"cannot run the C preprocessor {command[0]!r}: "
                           f"{error.strerror}") from None

@@ -56,10 +56,11 @@ import difflib
 import os
 import re
 import stat
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Protocol, Sequence
+
+from grammar.compat import tomllib
 
 from grammar.source import Origin, SourceError
 

@@ -40,10 +40,10 @@ Decisions (the executor's module docstring gives the reasons):
 from __future__ import annotations
 
 import dataclasses
-import enum
 from typing import Generic, Iterator, Mapping, TypeVar
 
 from grammar import ast
+from grammar.compat import StrEnum
 from grammar.source import Origin, SourceError
 from model import abi, ir
 from model.extable import ExceptionTable, Fixup, Location
@@ -58,7 +58,7 @@ RET = ir.Step((ir.SetReg("rsp", ir.Binary(ir.BinOp.ADD, ir.Reg("rsp"), ir.Const(
 """A ``ret``: what ``jmp __x86_return_thunk`` does, and a tail-called external function's return."""
 
 
-class PathEnd(enum.StrEnum):
+class PathEnd(StrEnum):
     """Why a path finished: the one list every interpreter and report uses
     (a member is its word: the JSON reports and the native runner write it)."""
 

@@ -7,6 +7,16 @@ the listing fits 100 columns), a ``description`` (what is proved, on which
 paths, one obligation per what) and ``help`` (what a refutation usually
 means in the source, and how such code is fixed).
 
+The properties also fall into :data:`GROUPS`, the columns of ``check``'s
+summary table: a few headings a kernel reviewer knows (the registers the
+caller relies on, the stack, memory accesses, the unwinder, control flow,
+the wrapper's ABI, its error paths, scrubbing), each property in exactly
+one.  A group holds either properties that need a wrapper contract or
+properties that do not, never both, so that a row without a contract
+shows the whole group as not checked rather than hiding the unchecked
+properties behind the others' verdict.  A new property is added to the
+catalog and to one group: nothing else.
+
 This is the one source of those words, and data only (it imports nothing):
 ``--help`` lists the catalog without loading Z3, and
 :mod:`proofs.properties` registers exactly one checker for each ID here
@@ -161,3 +171,30 @@ TEXTS: dict[str, PropertyText] = {
 
 CATALOG: tuple[str, ...] = tuple(TEXTS)
 """Every property ID of SPEC.md section 7, in report order."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """A column of the summary table: its heading, what it checks in a few
+    words (the table's legend), and its properties."""
+
+    name: str
+    title: str
+    properties: tuple[str, ...]
+
+
+GROUPS: tuple[Group, ...] = (
+    Group("regs", "registers, flags and extended state the caller relies on",
+          ("callee-saved", "direction-flag", "extended-state")),
+    Group("stack", "the stack at return", ("stack-balance", "return-address")),
+    Group("memory", "where accesses land", ("no-red-zone", "frame")),
+    Group("unwind", "the frame-pointer chain", ("frame-pointer",)),
+    Group("control", "how paths leave", ("no-fallthrough", "fault-handled")),
+    Group("ABI", "the contract's inputs, outputs and return value",
+          ("input-marshalling", "output-marshalling", "status-return", "r10-to-rax")),
+    Group("errors", "the failure paths", ("vmfailinvalid-code", "fault-codes", "failure-no-output",
+                                          "panic-on-tdcall-failure")),
+    Group("scrub", "no module or VMM value left in registers", ("scrub",)),
+)
+"""The summary table's columns, in table order; every property of the
+catalog is in exactly one (``tests/test_table.py`` holds them to it)."""

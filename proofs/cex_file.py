@@ -565,7 +565,7 @@ def front_end_options(table: Mapping, cpp: str | None) -> FrontEndOptions:
 def file_digest(path: str) -> str:
     """``sha256:HEX`` of the file at ``path``."""
     with open(path, "rb") as stream:
-        return "sha256:" + hashlib.file_digest(stream, "sha256").hexdigest()
+        return "sha256:" + hashlib.sha256(stream.read()).hexdigest()
 
 
 def source_digests(files: Sequence[str], options: FrontEndOptions, extra: Sequence[str] = ()) -> dict[str, str]:

@@ -141,9 +141,11 @@ def _epilog(command: str | None, properties: bool) -> str:
         statuses = {**EXIT_STATUSES[command], **EXIT_ANY}
     lines = ["exit status:"] + [f"  {status:<4}{meaning}" for status, meaning in sorted(statuses.items())]
     if properties:
-        from proofs.catalog import CATALOG, TEXTS
-        lines += ["", "properties (--property ID):"]
-        lines += [f"  {pid:<25}{TEXTS[pid].summary}" for pid in CATALOG]
+        from proofs.catalog import GROUPS, TEXTS
+        lines += ["", "properties (--property ID), by column of check's summary table:"]
+        for group in GROUPS:
+            lines.append(f" {group.name}: {group.title}")
+            lines += [f"  {pid:<25}{TEXTS[pid].summary}" for pid in group.properties]
     return "\n".join(lines)
 
 
@@ -201,13 +203,6 @@ def _variant_option(text: str) -> tuple[str, str]:
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected FUNCTION=VARIANT, got {text!r}")
     return name, variant
-
-
-def _progress(position: int, total: int, function: str, config: str) -> None:
-    sys.stderr.write(f"\r\x1b[K[{position + 1}/{total}] {function} [{config}]")
-    if position + 1 == total:
-        sys.stderr.write("\r\x1b[K")
-    sys.stderr.flush()
 
 
 def _check_properties(properties: list[str], catalog: tuple[str, ...]) -> None:
@@ -310,7 +305,8 @@ def _check_run(args: argparse.Namespace, front_end: FrontEndOptions, configs: li
     preprocessing = Preprocessing([(group.files, options) for group, runs in groups for options, _ in runs])
     try:
         from proofs.properties import CATALOG
-        from proofs.prover import check_groups
+        from proofs.progress import Progress
+        from proofs.prover import check_groups, task_step
         from proofs.triage import read_baseline, read_suppressions, triage
         suppressions = read_suppressions([group.root for group, _ in groups])
         baseline = read_baseline(args.baseline) if args.baseline else None
@@ -318,7 +314,8 @@ def _check_run(args: argparse.Namespace, front_end: FrontEndOptions, configs: li
             args.jobs = _available_cpus()
         _check_properties(args.property, CATALOG)
         settings = _settings(args, front_end, tuple(args.property) or CATALOG)
-        progress = _progress if sys.stderr.isatty() else None
+        progress = None if args.quiet else Progress.on_terminal(
+            sys.stderr, [(group.root, group.files) for group, _ in groups], task_step)
         run = check_groups(args.files, front_end, configs, args.function, settings, args.jobs, progress,
                            preprocessing, properties_given=bool(args.property))
     finally:
@@ -415,6 +412,7 @@ def _add_model_options(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _check_reports(args: argparse.Namespace, run) -> int:
     """The text or JSON report and the counterexample files of ``run``; its exit status."""
+    from proofs.properties import CATALOG
     from proofs.report import json_report, text_report
     if run.failures and not run.checked:
         for failure in run.failures:
@@ -431,7 +429,8 @@ def _check_reports(args: argparse.Namespace, run) -> int:
     else:
         if args.json:
             _write_json(args.json, json_report(results, shared, run.failures, args.timings))
-        print(text_report(results, failures=run.failures, verbose=args.verbose, trace=args.trace), end="")
+        print(text_report(results, failures=run.failures, selected=tuple(args.property) or CATALOG,
+                          columns=args.columns, quiet=args.quiet, verbose=args.verbose, trace=args.trace), end="")
     for failure in run.failures:
         print(render_error(failure.error), file=sys.stderr)
     if run.failures:
@@ -663,6 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="list each refuted obligation of a finding with its values, check site and culprit")
     check.add_argument("--trace", action="store_true",
                        help="print each counterexample's whole trace, not only the steps that matter")
+    check.add_argument("--columns", choices=("groups", "properties"), default="groups",
+                       help="the summary table's columns: a group of properties each (the default; it fits "
+                            "100 columns), or a property each (wider)")
+    check.add_argument("--quiet", action="store_true",
+                       help="print the findings only (no table, ABI lines, warnings or assumptions) and no "
+                            "progress; the exit status is the same")
     check.set_defaults(run=_cmd_check)
 
     summary = commands.add_parser(

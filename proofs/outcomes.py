@@ -17,10 +17,10 @@ unknown, for the reason :func:`unconfirmed_reason` gives.
 """
 from __future__ import annotations
 
-import enum
+from grammar.compat import StrEnum
 
 
-class Status(enum.StrEnum):
+class Status(StrEnum):
     """The status of one obligation."""
 
     PROVED = "proved"
@@ -28,7 +28,7 @@ class Status(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-class Equivalence(enum.StrEnum):
+class Equivalence(StrEnum):
     """The verdict of one ``equiv``."""
 
     EQUIVALENT = "equivalent"
@@ -36,7 +36,7 @@ class Equivalence(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-class MutantStatus(enum.StrEnum):
+class MutantStatus(StrEnum):
     """What the properties did to one mutant."""
 
     KILLED = "killed"

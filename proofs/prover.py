@@ -26,7 +26,7 @@ tasks of a few configurations each, every task in its own fork
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
 from grammar import ast
 from grammar.frontend import group_configurations
@@ -114,18 +114,10 @@ def _task_label(task: tuple) -> str:
     return f"{task[1]} [{', '.join(label for _, label in task[2])}]"
 
 
-def _progress_of(progress: Callable[[int, int, str, str], None]) -> Callable[[Sequence, int], None]:
-    """The scheduler's ``finished`` of a run that reports ``progress`` row
-    by row: (position, rows so far, function, configuration label)."""
-    done: set[int] = set()
-
-    def finished(tasks: Sequence, index: int) -> None:
-        done.add(index)
-        rows = sum(len(task[2]) for task in tasks)
-        ended = sum(len(tasks[i][2]) for i in done)
-        for position, (_, label) in enumerate(tasks[index][2], start=ended - len(tasks[index][2])):
-            progress(position, rows, tasks[index][1], label)
-    return finished
+def task_step(task: tuple) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """What a task checks, as :class:`proofs.progress.Progress` reads it:
+    (its group's files, the function, its configurations' labels)."""
+    return task[0], task[1], tuple(label for _, label in task[2])
 
 
 def _toggled(configs: list[dict[str, bool]]) -> list[str]:
@@ -198,7 +190,8 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
     under some configurations only.  The tasks of a group start as soon as
     its programs are built, while the next group's are.  ``preprocessing``
     (a :class:`grammar.frontend.Preprocessing`) may hold preprocessor runs
-    started ahead.
+    started ahead; ``progress`` (a :class:`proofs.progress.Progress`) follows
+    the tasks.
 
     Checking nothing is an error (not "0 proved"), and so is a selector
     that matches nothing (:class:`SelectorUse`; ``properties_given``: the
@@ -261,8 +254,7 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             raise nothing
         selectors.finish(found if functions else every_name)
 
-    tasks, outcomes = run_in_forks(batches(), _task, max(1, jobs), _task_label,
-                                   _progress_of(progress) if progress else None)
+    tasks, outcomes = run_in_forks(batches(), _task, max(1, jobs), _task_label, progress)
     failed = {failure.files for failure in failures}
     for task, outcome in zip(tasks, outcomes):
         if isinstance(outcome, tuple) and task[0] not in failed:

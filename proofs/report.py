@@ -3,10 +3,16 @@
 
 Decisions recorded here:
 
-* The text report is a table a reviewer reads at a glance: one row per
-  function x configuration, one column per property (``ok`` proved,
-  ``FAIL`` refuted, ``??`` unknown, ``-`` not applicable: no contract, or
-  not selected), then one line per function saying its ABI (the
+* The text report is a table a reviewer reads at a glance, at most
+  :data:`TABLE_WIDTH` columns wide: one row per function x configuration
+  (a function's configurations as rows under its name when there are
+  several; a label too long for its column wraps), one column per group
+  of the catalog (:data:`proofs.catalog.GROUPS`; ``--columns properties``:
+  per property, wider), each cell the worst status of its obligations
+  (``ok`` proved, ``FAIL`` refuted, ``??`` unknown) or, without one, why:
+  ``n/a`` they do not apply (the configuration or the contract says so),
+  ``nc`` the function has no contract to check them by, ``-`` not
+  selected; then a legend.  Then one line per function saying its ABI (the
   contract, where its ABI came from, the struct layout:
   :mod:`proofs.abi_choice`), then a ``WARNING:`` line for each notice (an
   unknown ABI, a forced contract the code contradicts), then the assumptions (shared ones once, per-function ones
@@ -14,6 +20,7 @@ Decisions recorded here:
   unknown obligation with its reason (one line per reason); last, the
   accepted findings (:mod:`proofs.triage`: in the baseline, or
   suppressed with a reason), one line each, without their traces.
+  ``--quiet``: the one-line findings and the unknown obligations alone.
 * Before all that, like compiler output, one line per finding
   (:mod:`proofs.findings`: refutations with one cause are one finding),
   ``FILE:LINE:COL: error: FUNCTION: PROPERTY: SUMMARY`` at its culprit,
@@ -46,34 +53,57 @@ Decisions recorded here:
 from __future__ import annotations
 
 import linecache
+import math
+import re
 from typing import Iterable
 
 from grammar.source import Origin
 from model.transfers import PathEnd
 from proofs import TOOL, VERSION
+from proofs.catalog import GROUPS
 from proofs.findings import Culprit, Finding, culprit, findings, reviewable, rule_of
-from proofs.properties import CATALOG
+from proofs.properties import CATALOG, PROPERTIES
 from proofs.outcomes import Status
 from proofs.results import FunctionResult
 
 MARKS = {Status.PROVED: "ok", Status.REFUTED: "FAIL", Status.UNKNOWN: "??"}
+NOT_APPLICABLE, NO_CONTRACT, NOT_SELECTED = "n/a", "nc", "-"
+LEGEND = {"ok": "proved", "FAIL": "refuted", "??": "unknown", NOT_APPLICABLE: "does not apply",
+          NO_CONTRACT: "not checked: no contract", NOT_SELECTED: "not selected"}
+"""Every mark of the summary table and what it means, in the legend's order."""
+TABLE_WIDTH = 100
+"""The summary table's width: its function labels wrap to fit."""
+COLUMNS = ("groups", "properties")
+"""The summary table's forms (``check --columns``): a column per group of
+the catalog (:data:`proofs.catalog.GROUPS`), or per property."""
 
 
-def _mark(result: FunctionResult, pid: str) -> str:
-    """The cell of one property: the worst status of its obligations.
+def _mark(result: FunctionResult, pids: tuple[str, ...], selected: tuple[str, ...] = CATALOG) -> str:
+    """The cell of properties ``pids`` (a group's, or one) in a row: the
+    worst status of their obligations; when they have none, why: none of
+    them is ``selected``, or the function has no contract and they need
+    one, or else they do not apply (the configuration or the contract
+    says so).
 
     >>> from proofs.results import ObligationResult
     >>> r = FunctionResult("f", "default", "-", None, Origin("a.S", 1), [
     ...     ObligationResult("callee-saved", "rbx", "proved", 0.0),
     ...     ObligationResult("callee-saved", "rbp", "refuted", 0.0)], [])
-    >>> _mark(r, "callee-saved"), _mark(r, "scrub")
-    ('FAIL', '-')
+    >>> _mark(r, ("callee-saved",)), _mark(r, ("scrub",)), _mark(r, ("frame-pointer",))
+    ('FAIL', 'nc', 'n/a')
+    >>> _mark(r, ("scrub",), ("callee-saved",))
+    '-'
     """
-    statuses = {o.status for o in result.obligations if o.property == pid}
+    statuses = {o.status for o in result.obligations if o.property in pids}
     for status in (Status.REFUTED, Status.UNKNOWN, Status.PROVED):
         if status in statuses:
             return MARKS[status]
-    return "-"
+    chosen = [pid for pid in pids if pid in selected]
+    if not chosen:
+        return NOT_SELECTED
+    if result.contract is None and any(PROPERTIES[pid].needs_contract for pid in chosen):
+        return NO_CONTRACT
+    return NOT_APPLICABLE
 
 
 def _row_label(result: FunctionResult, qualified: bool = False) -> str:
@@ -83,17 +113,127 @@ def _row_label(result: FunctionResult, qualified: bool = False) -> str:
     >>> _row_label(r), _row_label(r, True)
     ('f [default]', 'a/b.S:f [default]')
     """
-    name = f"{result.origin.file}:{result.function}" if qualified else result.function
-    return f"{name} [{result.config}]"
+    return f"{_function_name(result, qualified)} [{result.config}]"
+
+
+def _function_name(result: FunctionResult, qualified: bool) -> str:
+    return f"{result.origin.file}:{result.function}" if qualified else result.function
+
+
+def _qualified(results: list[FunctionResult]) -> set[str]:
+    """The functions that two files (two kernel trees) define: they are
+    named with their file."""
+    files: dict[str, set[str]] = {}
+    for result in results:
+        files.setdefault(result.function, set()).add(result.origin.file)
+    return {function for function, where in files.items() if len(where) > 1}
 
 
 def _labels(results: list[FunctionResult]) -> dict[int, str]:
     """Each result's row label: a function that two files (two kernel
     trees) define is named with its file."""
-    files: dict[str, set[str]] = {}
-    for result in results:
-        files.setdefault(result.function, set()).add(result.origin.file)
-    return {id(r): _row_label(r, len(files[r.function]) > 1) for r in results}
+    qualified = _qualified(results)
+    return {id(r): _row_label(r, r.function in qualified) for r in results}
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    """``text`` in lines of at most ``width`` columns, broken after a
+    ``/``, ``:``, ``,`` or space; the lines after the first start with
+    ``indent``; a piece longer than a line is cut.
+
+    >>> _wrap("a/bb/ccc:f [CONFIG_A=y,CONFIG_B=n]", 14, "  ")
+    ['a/bb/ccc:f', '  [CONFIG_A=y,', '  CONFIG_B=n]']
+    >>> _wrap("abcdefgh", 5, " ")
+    ['abcde', ' fgh']
+    """
+    lines = [""]
+    for piece in re.findall(r"[^/:, ]*(?:[/:,] ?| |$)", text):
+        if not piece:
+            continue
+        if len(lines[-1]) + len(piece.rstrip()) > width and lines[-1].strip():
+            lines.append(indent)
+        lines[-1] += piece
+        while len(lines[-1].rstrip()) > width:
+            line = lines[-1]
+            lines[-1:] = [line[:width], indent + line[width:]]
+    return [line.rstrip() for line in lines]
+
+
+def _label_lines(text: str, room: int, indent: str) -> list[str]:
+    """A row's label in lines of at most :data:`TABLE_WIDTH`, the last
+    (which the cells follow) of at most ``room`` columns."""
+    lines = _wrap(text, TABLE_WIDTH, indent)
+    if len(lines[-1]) > room:
+        lines[-1:] = _wrap(lines[-1], room, indent)
+    return lines
+
+
+def _header(name: str, width: int) -> list[str]:
+    """A column heading in lines of at most ``width`` (or its longest
+    word), broken after a ``-``.
+
+    >>> _header("panic-on-tdcall-failure", 7)
+    ['panic-', 'on-', 'tdcall-', 'failure']
+    """
+    lines = [""]
+    for word in re.findall(r"[^-]+-?", name):
+        if lines[-1] and len(lines[-1]) + len(word) > width:
+            lines.append("")
+        lines[-1] += word
+    return lines
+
+
+def summary_table(results: list[FunctionResult], selected: tuple[str, ...] = CATALOG,
+                  columns: str = "groups") -> list[str]:
+    """The table of marks: a row per function x configuration, a column
+    per group of the catalog (``columns`` "groups", every group: one that
+    is not ``selected`` shows it) or per selected property
+    ("properties", wider than :data:`TABLE_WIDTH`), then the legend.
+    Where there are several configurations, each function has a heading
+    line and its configurations are the rows under it.  A label too long
+    for its column wraps, its cells on its last line."""
+    if columns == "groups":
+        heads = [(group.name, group.properties) for group in GROUPS]
+    else:
+        heads = [(pid, (pid,)) for group in GROUPS for pid in group.properties if pid in selected]
+    marks_width = max(len(mark) for mark in LEGEND)
+    headings = [_header(name, max(marks_width, max(len(word) for word in re.findall(r"[^-]+-?", name))))
+                if columns == "properties" else [name] for name, _ in heads]
+    widths = [max(marks_width, *(len(line) for line in heading)) for heading in headings]
+    label_room = TABLE_WIDTH - sum(width + 2 for width in widths) if columns == "groups" else TABLE_WIDTH
+    qualified = _qualified(results)
+    several = len({r.config for r in results}) > 1
+    rows: list[tuple[list[str], FunctionResult | None]] = []
+    for position, result in enumerate(results):
+        name = _function_name(result, result.function in qualified)
+        if not several:
+            rows.append((_label_lines(f"{name} [{result.config}]", label_room, "  "), result))
+            continue
+        previous = results[position - 1] if position else None
+        if previous is None or (previous.function, previous.origin.file) != (result.function, result.origin.file):
+            rows.append((_wrap(name, TABLE_WIDTH, "  "), None))
+        rows.append((_label_lines(f"  [{result.config}]", label_room, "   "), result))
+    title = "function [configuration]"
+    label_width = max([len(title)] + [len(label[-1]) for label, result in rows if result is not None])
+    depth = max(len(heading) for heading in headings)
+    lines = []
+    for level in range(depth):
+        cells = [(heading[level - depth + len(heading)] if level >= depth - len(heading) else "").center(width)
+                 for heading, width in zip(headings, widths)]
+        lines.append("  ".join([(title if level == depth - 1 else "").ljust(label_width)] + cells).rstrip())
+    lines.append("  ".join(["-" * label_width] + ["-" * width for width in widths]))
+    for label, result in rows:
+        lines += label[:-1]
+        if result is None:
+            lines.append(label[-1])
+            continue
+        cells = [_mark(result, pids, selected).center(width) for (_, pids), width in zip(heads, widths)]
+        lines.append("  ".join([label[-1].ljust(label_width)] + cells).rstrip())
+    lines.append("")
+    lines += _wrap(", ".join(f"{mark} {meaning}" for mark, meaning in LEGEND.items()), TABLE_WIDTH, "  ")
+    if columns == "groups":
+        lines.append("a column groups properties (check --help lists them); --columns properties: one each")
+    return lines
 
 
 def _abi_lines(results: list[FunctionResult]) -> list[str]:
@@ -126,19 +266,50 @@ def _shared_assumptions(results: list[FunctionResult]) -> list[str]:
     return shared
 
 
-def text_report(results: list[FunctionResult], configs: Iterable[str] = (), failures=(), *,
+def text_report(results: list[FunctionResult], configs: Iterable[str] = (), failures=(),
+                selected: tuple[str, ...] = CATALOG, columns: str = "groups", quiet: bool = False, *,
                 verbose: bool = False, trace: bool = False) -> str:
-    """The text report; ``failures``: file groups not checked (their errors go
-    to stderr); ``verbose``: list each obligation of a finding; ``trace``:
-    the whole trace of each counterexample, not only the steps that matter."""
-    columns = [pid for pid in CATALOG if any(o.property == pid for r in results for o in r.obligations)]
+    """The text report; ``failures``: file groups not checked (their
+    errors go to stderr); ``selected``: the properties ``--property``
+    chose; ``columns``: the summary table's form (:data:`COLUMNS`);
+    ``quiet``: the one-line findings and the unknown obligations only;
+    ``verbose``: list each obligation of a finding; ``trace``: the whole
+    trace of each counterexample, not only the steps that matter."""
     labels = _labels(results)
-    label_width = max([len("function [config]")] + [len(label) for label in labels.values()])
-    lines = ["  ".join(["function [config]".ljust(label_width)] + columns)]
-    lines.append("  ".join(["-" * label_width] + ["-" * len(pid) for pid in columns]))
+    lines = [] if quiet else _overview(results, labels, failures, selected, columns)
+    accepted, found, unknowns = [], [], []
     for result in results:
-        cells = [_mark(result, pid).center(len(pid)) for pid in columns]
-        lines.append("  ".join([labels[id(result)].ljust(label_width)] + cells).rstrip())
+        for obligation in result.obligations:
+            if obligation.accepted:
+                accepted.append(f"  - {obligation.status.upper()} {_title(result, obligation, labels[id(result)])}: "
+                                f"{obligation.accepted}")
+        for finding in findings(result):
+            found.append(finding)
+            if not quiet:
+                lines.append("")
+                lines += counterexample_text(finding, labels[id(result)], verbose=verbose, trace=trace)
+        for reason, unknown in _unknowns(result).items():
+            unknowns.append(f"UNKNOWN {_names(unknown)} of {labels[id(result)]}: {reason}")
+    if quiet:
+        lines = unknowns
+    else:
+        for line in unknowns:
+            lines += ["", line]
+        if accepted:
+            lines.append("")
+            lines.append(f"Accepted findings, not counted in the exit status ({len(accepted)}):")
+            lines += accepted
+    head = finding_lines(found, status_counts(results)[Status.REFUTED])
+    text = "\n".join(head + lines).strip("\n")
+    return text + "\n" if text else ""
+
+
+def _overview(results: list[FunctionResult], labels: dict[int, str], failures, selected: tuple[str, ...],
+              columns: str) -> list[str]:
+    """What the report says before its findings: the summary table, each
+    function's ABI, the warnings, the counts, the groups not checked and
+    the assumptions (``labels``: the rows' labels, :func:`_labels`)."""
+    lines = summary_table(results, selected, columns)
     summaries = _abi_lines(results)
     if summaries:
         lines.append("")
@@ -163,25 +334,7 @@ def text_report(results: list[FunctionResult], configs: Iterable[str] = (), fail
         if own:
             lines.append(f"Assumptions for {labels[id(result)]}:")
             lines += [f"  - {text}" for text in own]
-    accepted = []
-    found: list[Finding] = []
-    for result in results:
-        for obligation in result.obligations:
-            if obligation.accepted:
-                accepted.append(f"  - {obligation.status.upper()} {_title(result, obligation, labels[id(result)])}: "
-                                f"{obligation.accepted}")
-        for finding in findings(result):
-            found.append(finding)
-            lines.append("")
-            lines += counterexample_text(finding, labels[id(result)], verbose=verbose, trace=trace)
-        for reason, unknown in _unknowns(result).items():
-            lines.append("")
-            lines.append(f"UNKNOWN {_names(unknown)} of {labels[id(result)]}: {reason}")
-    if accepted:
-        lines.append("")
-        lines.append(f"Accepted findings, not counted in the exit status ({len(accepted)}):")
-        lines += accepted
-    return "\n".join(finding_lines(found, status_counts(results)[Status.REFUTED]) + lines) + "\n"
+    return lines
 
 
 def status_counts(results: list[FunctionResult]) -> dict[Status, int]:

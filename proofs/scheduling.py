@@ -9,6 +9,10 @@ child forked from a parent that runs no solver itself; the child pickles
 its outcome down a pipe and exits.  A task that raises is a bug of ours
 (:class:`TaskCrashed`, with the child's traceback), and so is a child
 that dies without a result.
+
+A ``watch`` (:class:`proofs.progress.Progress`) hears of each task
+planned, started and finished, that no more will come, and, while the
+parent waits for its children, every ``watch.interval`` seconds.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import pickle
 import selectors
 import signal
 import traceback
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 
 class TaskCrashed(RuntimeError):
@@ -31,8 +35,7 @@ class TaskCrashed(RuntimeError):
 
 
 def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], Any], jobs: int,
-                 describe: Callable[[Any], str], finished: Callable[[Sequence, int], None] | None = None
-                 ) -> tuple[list, list]:
+                 describe: Callable[[Any], str], watch=None) -> tuple[list, list]:
     """Every task of ``batches`` (lists of (task, cost)), each in a fresh
     fork of this process: (the tasks, ``run``'s outcome of each), in order.
 
@@ -42,8 +45,7 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     made (by the caller's generator: for ``check``, the front end of the
     next file group) while the children run.  A child
     that dies without a result is an internal error naming its task
-    (``describe``); ``finished`` hears of each task done, by its index
-    in the tasks so far.
+    (``describe``); ``watch`` follows the run (see the module doc).
     """
     tasks: list = []
     payloads: list[bytes | None] = []
@@ -84,6 +86,8 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
             waiting.register(read_end, selectors.EVENT_READ)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if watch:
+            watch.started(tasks[index])
 
     def collect(read_end: int) -> None:
         index, pid, chunks = running[read_end]
@@ -99,8 +103,8 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
         if not payloads[index]:
             raise RuntimeError(f"the process checking {describe(tasks[index])} "
                                f"ended without a result (wait status {status})")
-        if finished:
-            finished(tasks, index)
+        if watch:
+            watch.finished(tasks[index])
 
     try:
         while more or ready or running:
@@ -114,15 +118,23 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
                 batch = next(batches, None)
                 if batch is None:
                     more = False
+                    if watch:
+                        watch.exhausted()
                 for task, cost in batch or ():
                     tasks.append(task)
                     payloads.append(None)
                     ready.append((-cost, len(tasks) - 1))
+                    if watch:
+                        watch.planned(task, cost)
                 ready.sort()
             else:
-                for key, _ in waiting.select():
+                for key, _ in waiting.select(watch.interval if watch else None):
                     collect(key.fd)
+                if watch:
+                    watch.tick()
     finally:
+        if watch:
+            watch.close()
         for read_end, (_, pid, _) in running.items():
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)

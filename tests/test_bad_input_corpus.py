@@ -37,12 +37,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from cli_runner import run_in_process
+from grammar.compat import tomllib
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
 CORPUS = BAD_INPUTS / "corpus"

@@ -68,7 +68,7 @@ def test_matrix_rows_and_json(source, tmp_path, capsys):
     out_json = tmp_path / "r.json"
     main(["check", str(source), "--matrix", "CONFIG_FRAME_POINTER", *QUICK, "--json", str(out_json)])
     text = capsys.readouterr().out
-    assert "good [CONFIG_FRAME_POINTER=y]" in text and "bad [CONFIG_FRAME_POINTER=n]" in text
+    assert "\ngood\n  [CONFIG_FRAME_POINTER=y]" in text and "bad [CONFIG_FRAME_POINTER=n]" in text
     report = json.loads(out_json.read_text())
     assert set(report) == {"tool", "version", "summary", "assumptions", "results"}
     rows = {(r["function"], r["config"]) for r in report["results"]}

@@ -16,12 +16,12 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
+from grammar.compat import tomllib
 from grammar.cpp import run_preprocessor
 from grammar.frontend import FrontEndOptions, Preprocessing, load_program, options_key
 from grammar.limits import LIMIT_NAMES, PROVER_LIMITS, Limits, limit_option, limits_from, option_name

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from grammar.compat import tomllib
 from grammar.located_toml import U64_MAX, Document, parse_toml, read_toml
 from grammar.source import SourceError
 from toml_writer import documents
