@@ -55,7 +55,7 @@ from __future__ import annotations
 import linecache
 import math
 import re
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from grammar.source import Origin
 from model.transfers import PathEnd
@@ -258,12 +258,17 @@ def _abi_lines(results: list[FunctionResult]) -> list[str]:
     return lines
 
 
-def _shared_assumptions(results: list[FunctionResult]) -> list[str]:
-    if not results:
-        return []
-    shared = [text for text in results[0].assumptions
-              if all(text in r.assumptions for r in results[1:])]
-    return shared
+def assumption_lines(rows: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """The assumptions of report rows (each a label and its texts): those
+    every row shares once, then each row's own under its label."""
+    shared = [text for text in rows[0][1] if all(text in texts for _, texts in rows[1:])] if rows else []
+    lines = ["Assumptions (all rows):", *(f"  - {text}" for text in shared)]
+    for label, texts in rows:
+        own = [text for text in texts if text not in shared]
+        if own:
+            lines.append(f"Assumptions for {label}:")
+            lines += [f"  - {text}" for text in own]
+    return lines
 
 
 def text_report(results: list[FunctionResult], configs: Iterable[str] = (), failures=(),
@@ -325,15 +330,8 @@ def _overview(results: list[FunctionResult], labels: dict[int, str], failures, s
                  f"obligations in {len(results)} function x configuration rows")
     for failure in failures:
         lines.append(f"NOT CHECKED (bad input, see the error on stderr): {', '.join(failure.files)}")
-    shared = _shared_assumptions(results)
     lines.append("")
-    lines.append("Assumptions (all rows):")
-    lines += [f"  - {text}" for text in shared]
-    for result in results:
-        own = [text for text in result.assumptions if text not in shared]
-        if own:
-            lines.append(f"Assumptions for {labels[id(result)]}:")
-            lines += [f"  - {text}" for text in own]
+    lines += assumption_lines([(labels[id(result)], result.assumptions) for result in results])
     return lines
 
 

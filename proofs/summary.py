@@ -68,6 +68,7 @@ from proofs.contracts import Contract
 from proofs.extended_state import Reset, caller_obligations, possible_resets
 from proofs.programs import cached_program
 from proofs.properties import PROPERTIES, struct_address, struct_written
+from proofs.report import assumption_lines
 from proofs.prover import function_paths
 from proofs.selectors import not_a_c_function
 from proofs.settings import Settings, row_settings
@@ -510,15 +511,8 @@ def summary_text(summaries: list[FunctionSummary]) -> str:
         lines += [f"  {text}" for text in summary.assumptions if text.startswith("caller obligation:")]
         lines.append("")
     lines.append(f"legend: {LEGEND}")
-    shared = [text for text in summaries[0].assumptions if all(text in s.assumptions for s in summaries)] \
-        if summaries else []
-    lines.append("Assumptions (all rows):")
-    lines += [f"  - {text}" for text in shared]
-    for summary in summaries:
-        own = [text for text in summary.assumptions if text not in shared]
-        if own:
-            lines.append(f"Assumptions for {summary.function} [{summary.config}]:")
-            lines += [f"  - {text}" for text in own]
+    lines += assumption_lines([(f"{summary.function} [{summary.config}]", summary.assumptions)
+                               for summary in summaries])
     return "\n".join(lines) + "\n"
 
 
