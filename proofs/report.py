@@ -523,7 +523,24 @@ def _written(origin: dict, instruction: str) -> str:
     read, or a C-preprocessor macro's definition)."""
     linecache.checkcache(origin["file"])
     text = " ".join(linecache.getline(origin["file"], origin["line"]).split())
-    return text if text and not text.startswith("#") else instruction
+    return _expansion_number(text, instruction) if text and not text.startswith("#") else instruction
+
+
+def _expansion_number(text: str, instruction: str) -> str:
+    """``text`` with the number GNU as gave ``\\@`` in this expansion
+    (read off the instruction as expanded), where the line uses it.
+
+    >>> print(_expansion_number("jmp .Lout\\@", "jmp .Lout3"))
+    jmp .Lout\@  [\@ = 3]
+    >>> _expansion_number("jmp 1f", "jmp .Lnum.2.1")
+    'jmp 1f'
+    """
+    for token in re.findall(r"[\w.$]*\\@[\w.$]*", text):
+        before, after = token.split("\\@", 1)
+        number = re.search(re.escape(before) + r"(\d+)" + re.escape(after), instruction)
+        if number:
+            return f"{text}  [\\@ = {number[1]}]"
+    return text
 
 
 def _shown_steps(trace: list, culprit_: Culprit, registers: set[str], everything: bool) -> list[int | None]:
