@@ -358,7 +358,16 @@ class Path:
     provenance: Provenance = NO_PROVENANCE
 
     def with_(self, **changes) -> "Path":
-        return dataclasses.replace(self, **changes)
+        """This path with some fields replaced (a copy of its fields, not
+        ``dataclasses.replace``, whose ``__init__`` is the executor's most
+        called function: a step makes two or three paths)."""
+        unknown = changes.keys() - _PATH_FIELDS
+        if unknown:
+            raise TypeError(f"Path has no field {sorted(unknown)[0]!r}")
+        path = object.__new__(Path)
+        path.__dict__.update(self.__dict__)
+        path.__dict__.update(changes)
+        return path
 
     def assuming(self, condition: z3.BoolRef, witness: z3.ModelRef | None = None) -> "Path":
         """This path where ``condition`` holds too (``witness``: a model of
@@ -376,6 +385,9 @@ class Path:
     def merge_key(self) -> tuple:
         return (self.location, tuple(frame.key for frame in self.frames),
                 tuple(event.merge_key for event in self.events))
+
+
+_PATH_FIELDS = frozenset(item.name for item in dataclasses.fields(Path))
 
 
 # --- the solver wrapper ------------------------------------------------------
@@ -731,16 +743,16 @@ class Executor(Transfers[Path]):
     def execute(self, path: Path, instr: ast.Instruction, step: ir.Step) -> list[Path]:
         env = _Environment(self._counter, path.location)
         before = path.state
-        after = symbolic.execute(step, before, env)
+        evaluation = symbolic.Evaluation(before, env)
+        after = symbolic.run_effects(step, evaluation)
         rsp, rsp_after = before.regs["rsp"], after.regs["rsp"]
         accesses = tuple(MemoryAccess(kind, address, width, rsp, instr.origin, rsp_after=rsp_after)
-                         for kind, address, width in self.step_accesses(
-                             step, lambda address: symbolic.evaluate(address, before, env)))
+                         for kind, address, width in self.step_accesses(step, evaluation.value))
         taken = address = None
         if isinstance(step.control, ir.Branch):
-            taken = bv.to_bool(symbolic.evaluate(step.control.condition, before, env))
+            taken = bv.to_bool(evaluation.value(step.control.condition))
         elif isinstance(step.control, ir.Return):
-            address = symbolic.evaluate(step.control.address, before, env)
+            address = evaluation.value(step.control.address)
         path = path.made(env.sources)
         into_code = self._store_into_code(path, step, accesses)
         if into_code is not None:
