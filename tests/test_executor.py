@@ -17,7 +17,7 @@ from grammar import ast
 from grammar.parser import parse_instruction
 from grammar.source import Origin
 from model import abi, bv, ir
-from model.executor import ExecutorOptions, Path, PathEnd, execute_function
+from model.executor import ExecutorOptions, Path, PathEnd, _nearby_witness, execute_function
 from model.extable import ExceptionTable, ExtableError
 from model.lift import lift
 from model.symbolic import SymbolicState
@@ -951,3 +951,17 @@ def test_a_path_with_a_field_replaced_leaves_the_original_and_rejects_unknown_fi
     assert (path.location, path.assumptions) == (("f", 0), ())
     with pytest.raises(TypeError, match="locaton"):
         path.with_(locaton=("f", 2))
+
+
+def test_a_model_next_to_the_witness_shows_the_other_side_and_never_an_infeasible_one():
+    x = bv.variable("x", 64)
+    status = z3.Function("status", z3.BitVecSort(64), z3.BitVecSort(64))
+    conditions = (bv.ult(x, bv.const(100, 64)),)
+    solver = z3.Solver()
+    solver.add(*conditions, status(x) == 0, z3.Extract(0, 0, x) == 0)
+    assert solver.check() == z3.sat
+    model = solver.model()
+    for side in (status(x) != 0, z3.Extract(0, 0, x) == 1):
+        other = _nearby_witness(conditions, side, model)
+        assert other is not None and z3.is_true(other.eval(side)) and z3.is_true(other.eval(conditions[0]))
+    assert _nearby_witness(conditions, bv.ult(bv.const(200, 64), x), model) is None
