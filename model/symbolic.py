@@ -117,9 +117,11 @@ EVALUATORS = Registry("symbolic evaluators")
 evaluates = EVALUATORS.register
 
 
-class _Evaluation:
+class Evaluation:
     """Evaluation in one state; a node object shared by several effects
-    (the lifter reuses a result in several flags) is evaluated once."""
+    (the lifter reuses a result in several flags) is evaluated once, and
+    so is one the caller evaluates again (a step's addresses and control,
+    after :func:`run_effects`)."""
 
     def __init__(self, state: SymbolicState, env: SymbolicEnv):
         self.state = state
@@ -134,79 +136,79 @@ class _Evaluation:
 
 
 @evaluates(ir.Const)
-def _const(ev: _Evaluation, node: ir.Const) -> z3.BitVecRef:
+def _const(ev: Evaluation, node: ir.Const) -> z3.BitVecRef:
     return bv.const(node.value, node.width)
 
 
 @evaluates(ir.Reg)
-def _reg(ev: _Evaluation, node: ir.Reg) -> z3.BitVecRef:
+def _reg(ev: Evaluation, node: ir.Reg) -> z3.BitVecRef:
     return ev.state.regs[node.name]
 
 
 @evaluates(ir.Flag)
-def _flag(ev: _Evaluation, node: ir.Flag) -> z3.BitVecRef:
+def _flag(ev: Evaluation, node: ir.Flag) -> z3.BitVecRef:
     return ev.state.flags[node.name]
 
 
 @evaluates(ir.Load)
-def _load(ev: _Evaluation, node: ir.Load) -> z3.BitVecRef:
+def _load(ev: Evaluation, node: ir.Load) -> z3.BitVecRef:
     return ev.state.load(ev.value(node.address), node.width // 8)
 
 
 @evaluates(ir.Unary)
-def _unary(ev: _Evaluation, node: ir.Unary) -> z3.BitVecRef:
+def _unary(ev: Evaluation, node: ir.Unary) -> z3.BitVecRef:
     return UNARY[node.op](ev.value(node.operand))
 
 
 @evaluates(ir.Binary)
-def _binary(ev: _Evaluation, node: ir.Binary) -> z3.BitVecRef:
+def _binary(ev: Evaluation, node: ir.Binary) -> z3.BitVecRef:
     return BINARY[node.op](ev.value(node.left), ev.value(node.right))
 
 
 @evaluates(ir.Extract)
-def _extract(ev: _Evaluation, node: ir.Extract) -> z3.BitVecRef:
+def _extract(ev: Evaluation, node: ir.Extract) -> z3.BitVecRef:
     return bv.extract(node.high, node.low, ev.value(node.operand))
 
 
 @evaluates(ir.ZeroExt)
-def _zero_ext(ev: _Evaluation, node: ir.ZeroExt) -> z3.BitVecRef:
+def _zero_ext(ev: Evaluation, node: ir.ZeroExt) -> z3.BitVecRef:
     return bv.zext_to(node.width, ev.value(node.operand))
 
 
 @evaluates(ir.SignExt)
-def _sign_ext(ev: _Evaluation, node: ir.SignExt) -> z3.BitVecRef:
+def _sign_ext(ev: Evaluation, node: ir.SignExt) -> z3.BitVecRef:
     return bv.sext_to(node.width, ev.value(node.operand))
 
 
 @evaluates(ir.Concat)
-def _concat(ev: _Evaluation, node: ir.Concat) -> z3.BitVecRef:
+def _concat(ev: Evaluation, node: ir.Concat) -> z3.BitVecRef:
     return bv.concat(ev.value(node.high), ev.value(node.low))
 
 
 @evaluates(ir.Ite)
-def _ite(ev: _Evaluation, node: ir.Ite) -> z3.BitVecRef:
+def _ite(ev: Evaluation, node: ir.Ite) -> z3.BitVecRef:
     return bv.ite(bv.to_bool(ev.value(node.condition)), ev.value(node.then),
                   ev.value(node.otherwise))
 
 
 @evaluates(ir.Undefined)
-def _undefined(ev: _Evaluation, node: ir.Undefined) -> z3.BitVecRef:
+def _undefined(ev: Evaluation, node: ir.Undefined) -> z3.BitVecRef:
     return ev.env.fresh(node.width, node.reason)
 
 
 @evaluates(ir.Symbol)
-def _symbol(ev: _Evaluation, node: ir.Symbol) -> z3.BitVecRef:
+def _symbol(ev: Evaluation, node: ir.Symbol) -> z3.BitVecRef:
     return ev.env.symbol(node.name)
 
 
 @evaluates(ir.ReturnAddress)
-def _return_address(ev: _Evaluation, node: ir.ReturnAddress) -> z3.BitVecRef:
+def _return_address(ev: Evaluation, node: ir.ReturnAddress) -> z3.BitVecRef:
     return ev.env.return_address()
 
 
 def evaluate(expr: ir.Expr, state: SymbolicState, env: SymbolicEnv) -> z3.BitVecRef:
     """The Z3 term of ``expr`` in ``state``."""
-    return _Evaluation(state, env).value(expr)
+    return Evaluation(state, env).value(expr)
 
 
 # --- effects -----------------------------------------------------------------------
@@ -228,25 +230,29 @@ applies = APPLIERS.register
 
 
 @applies(ir.SetReg)
-def _set_reg(ev: _Evaluation, effect: ir.SetReg, new: _Writes) -> None:
+def _set_reg(ev: Evaluation, effect: ir.SetReg, new: _Writes) -> None:
     new.regs[effect.name] = ev.value(effect.value)
 
 
 @applies(ir.SetFlag)
-def _set_flag(ev: _Evaluation, effect: ir.SetFlag, new: _Writes) -> None:
+def _set_flag(ev: Evaluation, effect: ir.SetFlag, new: _Writes) -> None:
     new.flags[effect.name] = ev.value(effect.value)
 
 
 @applies(ir.Store)
-def _store(ev: _Evaluation, effect: ir.Store, new: _Writes) -> None:
+def _store(ev: Evaluation, effect: ir.Store, new: _Writes) -> None:
     new.memory = new.memory.store(ev.value(effect.address), ev.value(effect.value))
 
 
 def execute(step: ir.Step, state: SymbolicState, env: SymbolicEnv) -> SymbolicState:
     """The state after ``step``'s effects, evaluated in parallel in ``state``
     (its control is the caller's)."""
-    ev = _Evaluation(state, env)
-    new = _Writes(state)
+    return run_effects(step, Evaluation(state, env))
+
+
+def run_effects(step: ir.Step, ev: Evaluation) -> SymbolicState:
+    """:func:`execute` in the state of ``ev``, whose values the caller reads too."""
+    new = _Writes(ev.state)
     for effect in step.effects:
         APPLIERS[type(effect)](ev, effect, new)
     return SymbolicState(new.regs, new.flags, new.memory)

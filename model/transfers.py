@@ -398,27 +398,48 @@ def _last_call(target: str, origin: Origin) -> str:
             f"(were it to return, execution would fall off the end)")
 
 
-def loads_of(step: ir.Step) -> Iterator[ir.Load]:
-    """The loads a step makes: in its effects, a branch's condition, a ``ret``'s address."""
-    roots = [effect for effect in step.effects]
+def loads_of(step: ir.Step) -> tuple[ir.Load, ...]:
+    """The loads a step makes: in its effects, a branch's condition, a
+    ``ret``'s address; outermost first, a load node the lifter shares
+    between several expressions once per place it occurs (each node's
+    loads are found once, so a shared subexpression costs one walk)."""
+    roots = list(step.effects)
     if isinstance(step.control, (ir.Branch, ir.Return)):
         roots.append(step.control)
-    for root in roots:
-        for node in ir_expressions(root):
-            if isinstance(node, ir.Load):
-                yield node
+    found: dict[int, tuple[ir.Load, ...]] = {}
+
+    def within(node) -> tuple[ir.Load, ...]:
+        key = id(node)
+        if key not in found:
+            loads = (node,) if isinstance(node, ir.Load) else ()
+            for child in _children(node):
+                loads += within(child)
+            found[key] = loads
+        return found[key]
+
+    return tuple(load for root in roots for load in within(root))
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+_IS_NODE: dict[type, bool] = {}
+
+
+def _children(node) -> Iterator:
+    """The IR nodes ``node`` holds directly (the fields that are dataclass instances)."""
+    kind = type(node)
+    if kind not in _CHILD_FIELDS:
+        _CHILD_FIELDS[kind] = tuple(item.name for item in dataclasses.fields(node))
+    for name in _CHILD_FIELDS[kind]:
+        child = getattr(node, name)
+        held = type(child)
+        if held not in _IS_NODE:
+            _IS_NODE[held] = dataclasses.is_dataclass(held)
+        if _IS_NODE[held]:
+            yield child
 
 
 def ir_expressions(node) -> Iterator:
     """The IR sub-expressions of ``node`` (itself included), outermost first."""
     yield node
-    kind = type(node)
-    if kind not in _FIELD_NAMES:
-        _FIELD_NAMES[kind] = tuple(item.name for item in dataclasses.fields(node))
-    for name in _FIELD_NAMES[kind]:
-        child = getattr(node, name)
-        if dataclasses.is_dataclass(child) and not isinstance(child, type):
-            yield from ir_expressions(child)
+    for child in _children(node):
+        yield from ir_expressions(child)

@@ -16,12 +16,14 @@ import z3
 from grammar import ast
 from grammar.parser import parse_instruction
 from grammar.source import Origin
-from model import abi, bv
-from model.executor import ExecutorOptions, PathEnd, execute_function
+from model import abi, bv, ir
+from model.executor import ExecutorOptions, Path, PathEnd, _nearby_witness, execute_function
 from model.extable import ExceptionTable, ExtableError
+from model.lift import lift
 from model.symbolic import SymbolicState
 from model.provenance import CalleeResult, EntryValue, ModuleFunction, ReturnAddress, SymbolAddress, Undefined
 from model.tdx import ARITHMETIC_FLAGS, EFFECTS, KINDS, Outcome, TdxModel, outcome_changes
+from model.transfers import loads_of
 
 
 
@@ -911,3 +913,55 @@ def test_map_terms_rewrites_every_record_and_carries_the_provenance_along():
     assert renamed.state.regs["rax"].eq(bv.variable("other", 64))
     stored = renamed.state.load(renamed.entry.regs["rbx"], 8)
     assert z3.is_true(z3.simplify(z3.substitute(stored, (bv.variable("other", 64), bv.const(9, 64))) == 9))
+
+
+# --- the stepping loop's bookkeeping -----------------------------------------------
+
+def _every_load(node) -> list:
+    """A plain walk of an IR tree: every load, once per place it occurs, outermost first."""
+    found = [node] if isinstance(node, ir.Load) else []
+    for item in dataclasses.fields(node):
+        child = getattr(node, item.name)
+        if dataclasses.is_dataclass(child) and not isinstance(child, type):
+            found += _every_load(child)
+    return found
+
+
+@pytest.mark.parametrize("text", ["addq 8(%rdi), %rax", "xchgq %rax, 16(%rsp)", "popq %rbx", "ret",
+                                  "cmpq $3, (%rdi,%rcx,8)", "movq (%rsi), %rdx", "addl %eax, (%rdi)"])
+def test_loads_of_a_step_are_every_occurrence_outermost_first(text):
+    step = lift(parse_instruction(text, Origin("t.S", 1), {}))
+    roots = list(step.effects) + ([step.control] if isinstance(step.control, (ir.Branch, ir.Return)) else [])
+    expected = [load for root in roots for load in _every_load(root)]
+    found = loads_of(step)
+    assert len(found) == len(expected) and all(a is b for a, b in zip(found, expected))
+
+
+def test_loads_of_counts_a_shared_load_at_each_place():
+    load = ir.Load(ir.Reg("rdi"), 64)
+    step = ir.Step((ir.SetReg("rax", load), ir.SetReg("rbx", ir.Binary(ir.BinOp.ADD, load, load))))
+    assert [found is load for found in loads_of(step)] == [True, True, True]
+
+
+def test_a_path_with_a_field_replaced_leaves_the_original_and_rejects_unknown_fields():
+    entry = SymbolicState.fresh("entry")
+    path = Path(("f", 0), (), entry, bv.variable("x", 8))
+    moved = path.with_(location=("f", 1), assumptions=("a",))
+    assert (moved.location, moved.assumptions, moved.state) == (("f", 1), ("a",), entry)
+    assert (path.location, path.assumptions) == (("f", 0), ())
+    with pytest.raises(TypeError, match="locaton"):
+        path.with_(locaton=("f", 2))
+
+
+def test_a_model_next_to_the_witness_shows_the_other_side_and_never_an_infeasible_one():
+    x = bv.variable("x", 64)
+    status = z3.Function("status", z3.BitVecSort(64), z3.BitVecSort(64))
+    conditions = (bv.ult(x, bv.const(100, 64)),)
+    solver = z3.Solver()
+    solver.add(*conditions, status(x) == 0, z3.Extract(0, 0, x) == 0)
+    assert solver.check() == z3.sat
+    model = solver.model()
+    for side in (status(x) != 0, z3.Extract(0, 0, x) == 1):
+        other = _nearby_witness(conditions, side, model)
+        assert other is not None and z3.is_true(other.eval(side)) and z3.is_true(other.eval(conditions[0]))
+    assert _nearby_witness(conditions, bv.ult(bv.const(200, 64), x), model) is None
