@@ -55,18 +55,3 @@ def test_timings_apart(repo, tmp_path):
     assert all(isinstance(t["seconds"], float) and t["seconds"] >= 0 for t in timings)
     done = _series("--repo", str(repo), "HEAD~2..HEAD", "--timings", cwd=tmp_path)
     assert done.returncode == 2 and "--timings" in done.stderr and "Traceback" not in done.stderr
-
-
-def test_an_error_names_the_file_in_the_repository(tmp_path):
-    repo = tmp_path / "linux"
-    series_repo.build(repo, upto=2)
-    seamcall = repo / "arch/x86/virt/vmx/tdx/seamcall.S"
-    seamcall.write_text(seamcall.read_text().replace("FRAME_END", "FRAME_END\n\tmovq\t%rax, %%rbx"))
-    series_repo.git(repo, "commit", "-qam", "broken")
-    broken = series_repo.git(repo, "rev-parse", "HEAD").strip()[:12]
-    text = _series("--repo", str(repo), "HEAD~1..HEAD", cwd=tmp_path)
-    report = _series("--repo", str(repo), "HEAD~1..HEAD", "--json", cwd=tmp_path)
-    assert text.returncode == report.returncode == 2
-    where = f"{broken}:arch/x86/virt/vmx/tdx/seamcall.S:"
-    assert where in text.stdout and where in text.stderr and where in json.loads(report.stdout)["steps"][0]["error"]
-    assert TEMPORARY not in text.stdout + text.stderr + report.stdout
