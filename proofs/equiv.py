@@ -60,9 +60,11 @@ Decisions recorded here:
   bound or on something unsupported, makes the verdict unknown; only all
   pairs settled makes it equivalent.
 * **Counterexamples** reuse :mod:`proofs.counterexample`: each side's
-  scenario comes from the same Z3 model (one in which both sides run
-  natively where it puts them, when there is one) and is replayed with the concrete
-  interpreter; ``confirmed`` says whether the replays really differ in the
+  scenario comes from the same Z3 model -- one in which both sides run
+  natively where it puts them, when there is one, and of those the
+  smallest (:mod:`proofs.canonical`, :func:`_smallest_model`), so that the
+  counterexample is the same bytes whatever the solver was asked before --
+  and is replayed with the concrete interpreter; ``confirmed`` says whether the replays really differ in the
   reported observable.  Each side's part has the shape of a ``check``
   counterexample (entry, memory, symbols, external calls, TDX events, path,
   trace) plus its files, front-end options and source digests (the file
@@ -701,8 +703,8 @@ def _concrete_term(term: Term, runs: dict, scenarios: dict) -> int:
     return runs[term.side].view(scenarios[term.side]).load(pointer + term.struct.fields[term.field], 8)
 
 
-def _smallest_model(runs, left: PathResult, right: PathResult, solver: Solver, constraints: tuple,
-                    model: z3.ModelRef, observable: Observable) -> z3.ModelRef:
+def _smallest_model(runs: dict[str, _Run], left: PathResult, right: PathResult, solver: Solver,
+                    constraints: tuple, model: z3.ModelRef, observable: Observable) -> z3.ModelRef:
     """The smallest model (:mod:`proofs.canonical`) of ``constraints``, of
     which ``model`` is one: its values are then a function of the
     difference, not of the queries asked before.  The order: each side's
