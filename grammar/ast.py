@@ -119,7 +119,20 @@ class Immediate:
     value: int
 
     def __str__(self) -> str:
+        """As GNU as reads it back (signed: the re-emitted assembly,
+        :func:`grammar.parser.format_instruction`)."""
         return f"${self.value:#x}" if self.value >= 0 else f"$-{-self.value:#x}"
+
+    def unsigned(self, width: int | None) -> str:
+        """As reports show it: the value the instruction uses, unsigned at
+        its operation ``width`` in bits (64 when it has none).
+
+        >>> Immediate(-0x7fff010000000000).unsigned(64)
+        '$0x8000ff0000000000'
+        >>> Immediate(-16).unsigned(8), Immediate(-1).unsigned(32), Immediate(13).unsigned(None)
+        ('$0xf0', '$0xffffffff', '$0xd')
+        """
+        return f"${self.value % (1 << (width or 64)):#x}"
 
 
 @dataclass(frozen=True)
@@ -200,7 +213,9 @@ class Instruction:
     prefixes: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        ops = ", ".join(str(op) for op in self.operands)
+        """As reports show it: the mnemonic as written, immediates unsigned
+        (:meth:`Immediate.unsigned`)."""
+        ops = ", ".join(op.unsigned(self.width) if isinstance(op, Immediate) else str(op) for op in self.operands)
         head = " ".join(self.prefixes + (self.mnemonic,))
         return f"{head} {ops}" if ops else head
 

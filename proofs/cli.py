@@ -593,6 +593,8 @@ def _series_progress(position: int, total: int, commit: str, subject: str) -> No
 def _cmd_series(args: argparse.Namespace) -> int:
     from proofs.series import DEFAULT_PATHS, SeriesOptions, json_report, run_series, text_report, worst
     _check_outputs([], [("--json", args.json)])
+    if args.timings and not args.json:
+        raise SourceError("--timings: only the JSON report has timings (add --json)")
     paths = tuple(args.paths) or DEFAULT_PATHS
     for path in paths:
         if path.startswith("-") or os.path.isabs(path) or ".." in Path(path).parts:
@@ -602,10 +604,10 @@ def _cmd_series(args: argparse.Namespace) -> int:
     steps = run_series(args.repo, args.range, paths, options, progress)
     if not steps:
         raise SourceError(f"series: no commit of {args.range} touches {', '.join(paths)} in {args.repo}")
-    _print_report(args.json, json_report(steps, args.repo, args.range, paths), text_report(steps))
+    _print_report(args.json, json_report(steps, args.repo, args.range, paths, args.timings), text_report(steps))
     for step in steps:
         if step.error is not None:
-            print(f"{step.commit[:12]}: {render_error(step.error)}", file=sys.stderr)
+            print(f"{step.commit[:12]}: {step.in_repo(render_error(step.error))}", file=sys.stderr)
     return worst(step.status for step in steps)
 
 
@@ -753,6 +755,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="functions checked at once (default: the CPUs this process may use)")
     series.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                         help="JSON report to PATH (or to stdout instead of the text report)")
+    series.add_argument("--timings", action="store_true",
+                        help="with --json: add each step's seconds, in a \"timings\" list of their own (without "
+                             "it the JSON report is the same bytes for the same repository and range)")
     series.set_defaults(run=_cmd_series)
     return parser
 

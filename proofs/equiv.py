@@ -60,9 +60,11 @@ Decisions recorded here:
   bound or on something unsupported, makes the verdict unknown; only all
   pairs settled makes it equivalent.
 * **Counterexamples** reuse :mod:`proofs.counterexample`: each side's
-  scenario comes from the same Z3 model (one in which both sides run
-  natively where it puts them, when there is one) and is replayed with the concrete
-  interpreter; ``confirmed`` says whether the replays really differ in the
+  scenario comes from the same Z3 model -- one in which both sides run
+  natively where it puts them, when there is one, and of those the
+  smallest (:mod:`proofs.canonical`, :func:`_smallest_model`), so that the
+  counterexample is the same bytes whatever the solver was asked before --
+  and is replayed with the concrete interpreter; ``confirmed`` says whether the replays really differ in the
   reported observable.  Each side's part has the shape of a ``check``
   counterexample (entry, memory, symbols, external calls, TDX events, path,
   trace) plus its files, front-end options and source digests (the file
@@ -95,8 +97,9 @@ from proofs.assumptions import (LEFT, RIGHT, caller_assumptions, formulas, frame
                                 struct_region)
 from proofs.assumptions import texts as assumption_texts
 from proofs.cex_file import front_end_json, source_digests
-from proofs.counterexample import (ReplayDiverged, Scenario, native_placement, origin_json, replay,
-                                   scenario_from_model)
+from proofs.canonical import Minimiser
+from proofs.counterexample import (ReplayDiverged, Scenario, _shown_terms, native_placement, origin_json,
+                                   replay, scenario_from_model)
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, Term
 from proofs.listing import program_text
 from proofs.outcomes import Equivalence, unconfirmed_reason
@@ -572,13 +575,14 @@ def _decide_pair(comparison: Comparison, left: PathResult, right: PathResult, re
 
 
 def _native_model(solver: Solver, constraints: tuple, model: z3.ModelRef, left: PathResult, right: PathResult
-                  ) -> z3.ModelRef:
-    """A model of ``constraints`` (satisfied by ``model``) in which both
-    sides run natively where it puts them
-    (:func:`proofs.counterexample.native_placement`), if there is one;
-    else ``model``."""
-    answer, placed = solver.check(constraints + (native_placement(left), native_placement(right)))
-    return placed if answer is Verdict.SAT else model
+                  ) -> tuple[tuple, z3.ModelRef]:
+    """``constraints`` (satisfied by ``model``) with both sides running
+    natively where the model puts them
+    (:func:`proofs.counterexample.native_placement`), and a model of that,
+    if there is one; else ``constraints`` and ``model``."""
+    placed = constraints + (native_placement(left), native_placement(right))
+    answer, found = solver.check(placed)
+    return (placed, found) if answer is Verdict.SAT else (constraints, model)
 
 
 def describe_path(path: PathResult) -> str:
@@ -699,11 +703,47 @@ def _concrete_term(term: Term, runs: dict, scenarios: dict) -> int:
     return runs[term.side].view(scenarios[term.side]).load(pointer + term.struct.fields[term.field], 8)
 
 
+def _smallest_model(runs: dict[str, _Run], left: PathResult, right: PathResult, solver: Solver,
+                    constraints: tuple, model: z3.ModelRef, observable: Observable) -> z3.ModelRef:
+    """The smallest model (:mod:`proofs.canonical`) of ``constraints``, of
+    which ``model`` is one: its values are then a function of the
+    difference, not of the queries asked before.  The order: each side's
+    shown terms, the left's first (:func:`proofs.counterexample._shown_terms`:
+    the entry registers and flags, symbols, callees' results, the module's
+    outputs, the entry RSP and structs preferred where the native placement
+    puts them); then the shared entry memory bytes the two replays read, by
+    address (replayed until they read no new byte); then the observable's
+    two values."""
+    with solver.scope(constraints) as query:
+        minimiser = Minimiser(query, model)
+        for path in (left, right):
+            minimiser.lower(*_shown_terms(path, relational=False))
+        read: set[int] = set()
+        while True:
+            new: set[int] = set()
+            for side, path in ((LEFT, left), (RIGHT, right)):
+                scenario = scenario_from_model(minimiser.model, path)
+                try:
+                    replay(runs[side].program, runs[side].side.function, scenario)
+                except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol):
+                    pass                        # reported with the counterexample
+                new.update(set(scenario.memory) - read)
+            if not new:
+                break
+            read.update(new)
+            minimiser.lower(z3.Select(_memory_array(LEFT), bv.const(address, 64)) for address in sorted(new))
+        values = [value for _, _, a, b, _ in observable.bytes for value in (a, b)] if observable.kind == "memory" \
+            else [observable.left, observable.right]
+        minimiser.lower(value for value in values if isinstance(value, z3.ExprRef))
+        return minimiser.model
+
+
 def _counterexample(spec, runs, left, right, entries, solver, constraints, model, observable, observables) -> dict:
     """The counterexample of ``observable`` on a pair, from a model of
     ``constraints`` (the pair's and the violation's)."""
     rows, constraints, model = _differing_inputs(left, right, solver, constraints, model)
-    model = _native_model(solver, constraints, model, left, right)
+    constraints, model = _native_model(solver, constraints, model, left, right)
+    model = _smallest_model(runs, left, right, solver, constraints, model, observable)
     events = _module_events(spec, rows, entries, solver, constraints, model)
     difference = {"observable": observable.name, "kind": observable.kind}
     if observable.kind == "memory":

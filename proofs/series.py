@@ -414,6 +414,20 @@ class Step:
     functions: list[FunctionStep]
     seconds: float = 0.0
     error: SourceError | None = None
+    trees: dict[str, str] = field(default_factory=dict)
+    """Each temporary tree's directory (with its trailing separator) and
+    what reports print in its place: ``REV:`` (the revision it was read
+    from, abbreviated), so that a source path reads ``REV:path/in/repo``."""
+
+    def in_repo(self, text: str) -> str:
+        """``text`` with the temporary trees' paths as ``REV:path`` (the trees are gone by then).
+
+        >>> Step("c0ffee", "s", [], trees={"/tmp/x/after/": "c0ffee:"}).in_repo("/tmp/x/after/a.S:3: error")
+        'c0ffee:a.S:3: error'
+        """
+        for directory, revision in self.trees.items():
+            text = text.replace(directory, revision)
+        return text
 
     @property
     def status(self) -> int:
@@ -443,6 +457,8 @@ def run_step(repo: str, commit: str, subject: str, paths: tuple[str, ...], optio
             for side, revision in (("before", parent), ("after", commit)):
                 into = os.path.join(scratch, side)
                 os.mkdir(into)
+                if revision:
+                    step.trees[into + os.sep] = f"{revision[:12]}:"
                 files = materialise(repo, revision, paths, into) if revision else []
                 trees[side] = load_tree(files, options.configs)
             _judge(step, trees["before"], trees["after"], options)
@@ -539,6 +555,7 @@ def text_report(steps: list[Step]) -> str:
     """Each step's functions with their verdicts, mappings and diff lines, then one table."""
     lines = []
     for step in steps:
+        start = len(lines)
         lines.append(f"{step.commit[:12]} {step.subject}  ({step.seconds:.1f} s)")
         if step.error is not None:
             lines.append(f"  NOT CHECKED: {step.error.render()}")
@@ -560,17 +577,18 @@ def text_report(steps: list[Step]) -> str:
                 lines += [f"      {text}" for text in function.summary_diff]
             for reason in function.reasons:
                 lines.append(f"    UNKNOWN: {reason}")
+        lines[start:] = [step.in_repo(line) for line in lines[start:]]
         lines.append("")
     rows = [("commit", "subject", "function", "check", "equivalence", "diff")]
     for step in steps:
         first = (step.commit[:12], step.subject)
         if step.error is not None:
-            rows.append((*first, "-", "NOT CHECKED", "-", step.error.message.splitlines()[0][:80]))
+            rows.append((*first, "-", "NOT CHECKED", "-", step.in_repo(step.error.message.splitlines()[0])[:80]))
         elif not step.functions:
             rows.append((*first, "-", "-", "-", "no wrapper function changed"))
         for position, function in enumerate(step.functions):
             rows.append((*(first if position == 0 else ("", "")), _label(function), function.check_verdict(),
-                         _equivalence_word(function), _summary(function)))
+                         _equivalence_word(function), step.in_repo(_summary(function))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for position, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
@@ -579,9 +597,22 @@ def text_report(steps: list[Step]) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def json_report(steps: list[Step], repo: str, rev_range: str, paths: tuple[str, ...]) -> dict:
-    """The JSON form of a run (the same for the same repository and range,
-    apart from seconds and the temporary trees' paths in sources)."""
+def _in_repo(value, step: Step):
+    """A JSON-ready ``value`` with :meth:`Step.in_repo` applied to every string in it."""
+    if isinstance(value, str):
+        return step.in_repo(value)
+    if isinstance(value, dict):
+        return {_in_repo(key, step): _in_repo(item, step) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_in_repo(item, step) for item in value]
+    return value
+
+
+def json_report(steps: list[Step], repo: str, rev_range: str, paths: tuple[str, ...], timings: bool = False
+                ) -> dict:
+    """The JSON form of a run: the same bytes for the same repository and
+    range (source paths as ``REV:path``, :meth:`Step.in_repo`);
+    ``timings``: with each step's seconds, in a ``timings`` list apart."""
     from proofs import TOOL, VERSION
     from proofs.report import json_report as check_json
     out = []
@@ -599,8 +630,11 @@ def json_report(steps: list[Step], repo: str, rev_range: str, paths: tuple[str, 
                 "summary_diff": function.summary_diff,
                 "unknown": function.reasons, "counterexample": function.counterexample,
                 "exit_status": function.status})
-        out.append({"commit": step.commit, "subject": step.subject, "seconds": round(step.seconds, 3),
-                    "error": step.error.render() if step.error is not None else None,
-                    "functions": functions, "exit_status": step.status})
-    return {"tool": TOOL, "version": VERSION, "repo": repo, "range": rev_range, "paths": list(paths),
-            "steps": out, "exit_status": worst(step.status for step in steps)}
+        out.append(_in_repo({"commit": step.commit, "subject": step.subject,
+                             "error": step.error.render() if step.error is not None else None,
+                             "functions": functions, "exit_status": step.status}, step))
+    report = {"tool": TOOL, "version": VERSION, "repo": repo, "range": rev_range, "paths": list(paths),
+              "steps": out, "exit_status": worst(step.status for step in steps)}
+    if timings:
+        report["timings"] = [{"commit": step.commit, "seconds": round(step.seconds, 3)} for step in steps]
+    return report

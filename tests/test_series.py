@@ -160,4 +160,7 @@ def test_a_step_that_does_not_assemble_is_its_own_error(tmp_path):
     done = _tdxproof("series", "--repo", str(repo), "HEAD~3..HEAD", cwd=tmp_path)
     assert done.returncode == 2
     assert "NOT CHECKED" in done.stdout and "seamcall.S" in done.stderr
+    # named where it is in the repository (REV:path), not in the step's deleted temporary tree
+    where = series_repo.git(repo, "rev-parse", "HEAD~1").strip()[:12] + ":arch/x86/virt/vmx/tdx/seamcall.S:"
+    assert where in done.stdout and where in done.stderr and "tdxproof-series-" not in done.stdout + done.stderr
     assert done.stdout.count("EQUIVALENT") >= 2       # the steps before and after are judged
