@@ -505,7 +505,7 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
                     _byte_reader(model, entry.memory.array))
 
 
-def _shown_terms(path, relational: bool) -> tuple[list[z3.ExprRef], dict[int, int]]:
+def shown_terms(path, relational: bool) -> tuple[list[z3.ExprRef], dict[int, int]]:
     """The terms whose values a counterexample of ``path`` shows, but for
     memory, in the order :func:`canonical_witness` makes them smallest --
     the entry registers, the entry flags, the symbols and return addresses
@@ -533,14 +533,14 @@ def canonical_witness(program: ast.Program, name: str, contract, pid: str, detai
     the solver scope of ``query`` (the path, ``claims`` of obligation (pid,
     detail) of which one is violated, the placement), of which ``model``
     is one, and the first of ``claims`` it violates.  The order: the terms
-    the scenario shows (:func:`_shown_terms`), then the entry memory bytes
+    the scenario shows (:func:`shown_terms`), then the entry memory bytes
     the replay and its judgement read, by address (replayed until it reads
     no new byte), then the claim's expected and actual values (which the
     others determine, but for values the architecture leaves undefined).
     The path's branches are then decided by the values, as the replay
     decides them."""
     minimiser = Minimiser(query, model)
-    minimiser.lower(*_shown_terms(path, PROPERTIES[pid].relational))
+    minimiser.lower(*shown_terms(path, PROPERTIES[pid].relational))
     read: set[int] = set()
     while True:
         scenarios = _replayed(program, name, contract, pid, detail, minimiser.model, path)[0]

@@ -98,7 +98,7 @@ from proofs.assumptions import (LEFT, RIGHT, caller_assumptions, formulas, frame
 from proofs.assumptions import texts as assumption_texts
 from proofs.cex_file import front_end_json, source_digests
 from proofs.canonical import Minimiser
-from proofs.counterexample import (ReplayDiverged, Scenario, _shown_terms, native_placement, origin_json,
+from proofs.counterexample import (ReplayDiverged, Scenario, shown_terms, native_placement, origin_json,
                                    replay, scenario_from_model)
 from proofs.equiv_spec import EquivSpec, Equation, Side, SpecError, Term
 from proofs.listing import program_text
@@ -708,7 +708,7 @@ def _smallest_model(runs: dict[str, _Run], left: PathResult, right: PathResult, 
     """The smallest model (:mod:`proofs.canonical`) of ``constraints``, of
     which ``model`` is one: its values are then a function of the
     difference, not of the queries asked before.  The order: each side's
-    shown terms, the left's first (:func:`proofs.counterexample._shown_terms`:
+    shown terms, the left's first (:func:`proofs.counterexample.shown_terms`:
     the entry registers and flags, symbols, callees' results, the module's
     outputs, the entry RSP and structs preferred where the native placement
     puts them); then the shared entry memory bytes the two replays read, by
@@ -717,7 +717,7 @@ def _smallest_model(runs: dict[str, _Run], left: PathResult, right: PathResult, 
     with solver.scope(constraints) as query:
         minimiser = Minimiser(query, model)
         for path in (left, right):
-            minimiser.lower(*_shown_terms(path, relational=False))
+            minimiser.lower(*shown_terms(path, relational=False))
         read: set[int] = set()
         while True:
             new: set[int] = set()
