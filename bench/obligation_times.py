@@ -48,10 +48,10 @@ def _install(outdir: Path) -> None:
     def key(obligation) -> tuple:
         return (*row[0], obligation.pid, obligation.detail)
 
-    def ask(self, *more, _ask=Solver._ask):
+    def ask(self, *more, _ask=Solver._ask, **options):
         started = time.perf_counter()
         try:
-            return _ask(self, *more)
+            return _ask(self, *more, **options)
         finally:
             solver_seconds[0] += time.perf_counter() - started
 

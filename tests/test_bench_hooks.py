@@ -1,0 +1,24 @@
+"""The benchmark's in-process stage timer (bench/obligation_times.py)
+wraps the prover's internals by name and signature: a change there must
+not leave the benchmark crashing or silently timing nothing."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import obligation_times  # noqa: E402
+
+
+def test_the_stage_timer_runs_a_refuted_check_and_times_every_stage(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "bench/obligation_times.py"), str(tmp_path), "check",
+                           "tests/fixtures/broken/pop_order_swapped.S", "--json", "-"],
+                          cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 1, done.stderr                     # refuted, not an internal error
+    records = obligation_times.slowest(tmp_path, count=100)
+    assert {r["property"] for r in records} >= {"callee-saved", "stack-balance"}
+    refuted = [r for r in records if r["detail"] in ("r14", "r15") and r["property"] == "callee-saved"]
+    assert refuted and all({"canonical model", "counterexample"} <= set(r["stages"]) for r in refuted)
