@@ -74,6 +74,15 @@ def _report(name: str) -> str:
     return run.stdout.replace(str(ROOT), "$ROOT")
 
 
+def test_every_catalog_property_has_its_finding_words():
+    """A property added to the catalog says what broke in its one-line
+    finding and labels what its block compares (no empty text)."""
+    from proofs.properties import CATALOG
+    from proofs.report import _COMPARED, _SUMMARIES
+    assert [pid for pid in CATALOG if not _SUMMARIES.get(pid)] == []
+    assert [pid for pid in CATALOG if not _COMPARED.get(pid)] == []
+
+
 def test_every_broken_fixture_has_its_culprits_listed():
     assert sorted(CULPRITS) == BROKEN
 
