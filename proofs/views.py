@@ -12,7 +12,9 @@ each instruction would find.  Decisions:
   whether it is below RSP and whether it lies in the frame or the
   contract's struct: the assumptions keep the regions disjoint and
   unwrapped, so comparing offsets decides; an access through a pointer
-  register other than RSP is taken to be off this function's stack;
+  register other than RSP (inside the struct or not), or at a constant
+  address, is taken to be off this function's stack, as the prover
+  asserts;
 * :func:`varied_view` is the same path with an independent TDX module
   (:mod:`proofs.renaming`), for relational properties.
 """
@@ -43,24 +45,27 @@ def _known_access(address, size: int, rsp_before, rsp_after, regions: tuple
     """(below RSP, in frame or struct) of an access, when the address and
     both RSPs are a region's base plus a constant (else ``None``): the
     regions are disjoint and do not wrap under the asserted assumptions, so
-    comparing offsets decides."""
+    comparing offsets decides.  An address that is a constant or another
+    variable than the entry RSP plus a constant is never below RSP: the
+    prover asserts it clear of the frame and the return-address slot
+    (:func:`proofs.assumptions.pointer_accesses_off_frame`), where every
+    address ``no-red-zone`` calls below RSP lies."""
     at = place(address)
-    if at is None or at.base is None or not regions:
+    if at is None or not regions:
         return None, None
     stack = regions[0][0].get_id()
-    if at.base_id != stack and all(at.base_id != variable.get_id() for variable, _, _ in regions[1:]):
-        return False, None      # through a pointer argument: assumed off this function's stack
     offset = at.signed_offset
-    for position, (variable, low, end) in enumerate(regions):
-        if at.base_id == variable.get_id() and low <= offset and offset + size <= end:
-            if position != 0:
-                return False, True
-            before, after = place(rsp_before), place(rsp_after)
-            if not all(p is not None and p.base_id == stack and low <= p.signed_offset <= end
-                       for p in (before, after)):
-                return None, offset + size <= 0
-            return offset < min(before.signed_offset, after.signed_offset), offset + size <= 0
-    return None, None
+    if at.base_id != stack:     # a constant or through a pointer: assumed off this function's stack
+        inside = any(at.base_id == variable.get_id() and low <= offset and offset + size <= end
+                     for variable, low, end in regions[1:])
+        return False, True if inside else None
+    _, low, end = regions[0]
+    if not (low <= offset and offset + size <= end):
+        return None, None
+    before, after = place(rsp_before), place(rsp_after)
+    if not all(p is not None and p.base_id == stack and low <= p.signed_offset <= end for p in (before, after)):
+        return None, offset + size <= 0
+    return offset < min(before.signed_offset, after.signed_offset), offset + size <= 0
 
 
 def _frame_points(result: PathResult) -> tuple[FramePoint, ...]:
