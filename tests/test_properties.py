@@ -8,10 +8,12 @@ violate the property (``confirmed``), and re-replaying it from its JSON form
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 
 import pytest
+import z3
 
 from grammar import ast
 from grammar.parser import parse_instruction
@@ -23,7 +25,11 @@ from model.tdx import Outcome
 from model.transfers import PathEnd
 from proofs.properties import (CATALOG, PROPERTIES, ConcreteOps, EventView, PathView,
                                applicable)
-from proofs.prover import check_function
+from model.executor import Solver
+from model.outcomes import Verdict
+from proofs.assumptions import formulas, function_assumptions, pointer_accesses_off_frame
+from proofs.prover import check_function, function_paths
+from proofs.views import symbolic_view
 from proofs.settings import Settings
 
 CONTRACTS = load_contracts()
@@ -492,3 +498,45 @@ def test_a_spent_proof_time_leaves_what_is_undecided_unknown_never_proved():
     unknown = [o for o in spent.values() if o.status == "unknown"]
     assert all("time limit of 0 seconds" in o.reason and "--limit proof-seconds=N" in o.reason for o in unknown)
     assert "refuted" not in {o.status for o in spent.values()}
+
+
+def test_a_later_configuration_asks_only_what_was_not_shown(monkeypatch):
+    """The claims a task's earlier configuration showed unsatisfiable, on the
+    same path of the same code, hold without a query; the verdicts stay."""
+    asked = []
+    ask = Solver._ask
+    monkeypatch.setattr(Solver, "_ask", lambda self, *more, **options: asked.append(1) or ask(self, *more, **options))
+    prog = program({"f": "push %rbx\nmov %rdi, %rbx\ntestq %rsi, %rsi\nje out\nmov (%rcx), %rdx\nout:\npop %rbx\nret"})
+    first, _ = check(prog, "f", timeout=9.75)    # a timeout of its own: a solver no other test used
+    queries = len(asked)
+    again, _ = check(prog, "f", timeout=9.75)
+    assert {key: o.status for key, o in again.items()} == {key: o.status for key, o in first.items()}
+    assert {o.status for o in first.values()} == {"proved"}
+    assert len(asked) - queries < queries
+
+
+def test_an_access_off_the_stack_is_never_below_rsp_without_a_query():
+    """An access at a constant address or through the struct pointer (inside
+    the struct or not) is known not below RSP, and the solver agrees under
+    the asserted assumptions."""
+    prog = program({"__seamcall": SEAMCALL.replace("    out:\n", "    out:\n    movq %r11, -8(%rsi)\n"
+                                                               "    movq %r11, 0x2000\n")}, (("site", "trap"),))
+    settings = Settings(contracts=CONTRACTS, era="unified")
+    choice, paths = function_paths(prog, "__seamcall", settings)
+    stated = formulas(function_assumptions(paths[0].entry, choice.contract))
+    regions = paths[0].entry.memory.regions
+    solver = Solver(settings.timeout, tuple(stated))
+    decided = 0
+    for path in paths:
+        view = symbolic_view(path, regions, False)
+        unknown = dataclasses.replace(view, accesses=tuple(dataclasses.replace(a, below_rsp=None)
+                                                           for a in view.accesses))
+        context = (path.condition, *pointer_accesses_off_frame(path.accesses, regions[0][0]))
+        for access, known, claim in zip(view.accesses, PROPERTIES["no-red-zone"].check(view, choice.contract),
+                                        PROPERTIES["no-red-zone"].check(unknown, choice.contract)):
+            if "rsp" in str(access.address):
+                continue
+            assert access.below_rsp is False and z3.is_false(z3.simplify(known.violated))
+            assert solver.check(context + (claim.violated,))[0] is Verdict.UNSAT
+            decided += 1
+    assert decided >= 3 * len(paths)
