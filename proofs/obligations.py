@@ -35,11 +35,11 @@ states its claims (:mod:`proofs.properties`, over the path's view,
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Callable
 
 import z3
 
+from grammar.caches import CACHES
 from grammar.source import Origin
 from model import bv
 from model.executor import PathEnd, PathResult, Query, Solver
@@ -77,9 +77,10 @@ class Obligation:
             self.status, self.reason = status, reason
 
 
-_UNSATISFIABLE: "weakref.WeakKeyDictionary[Solver, dict[tuple[int, ...], tuple]]" = weakref.WeakKeyDictionary()
-"""Per solver (its preconditions), per context (by term ids): the context
-and the violations shown unsatisfiable under it (by term id)."""
+_UNSATISFIABLE = CACHES.cache("unsatisfiable claims", 20_000)
+"""(Z3 context id, the preconditions' and the context's term ids) -> (the
+preconditions, the context, the violations shown unsatisfiable under them
+by term id): the value holds every term whose id is in a key."""
 
 
 def _unsatisfiable(solver: Solver, context: tuple[z3.BoolRef, ...]) -> dict[int, z3.BoolRef]:
@@ -88,13 +89,11 @@ def _unsatisfiable(solver: Solver, context: tuple[z3.BoolRef, ...]) -> dict[int,
     query: a task's later configuration of the same function runs paths
     whose code the option does not change into the same terms (Z3 shares
     equal terms), and so states the same claims under the same context (on
-    the fixture forms, 5535 of 12145 claims).  The terms are kept with
-    their ids, so that an id never names another term."""
-    contexts = _UNSATISFIABLE.setdefault(solver, {})
-    key = tuple(term.get_id() for term in context)
-    if key not in contexts:
-        contexts[key] = (context, {})
-    return contexts[key][1]
+    the fixture forms, 5535 of 12145 claims)."""
+    key = (id(z3.main_ctx()),) + tuple(term.get_id() for term in solver.preconditions + context)
+    if key not in _UNSATISFIABLE:
+        _UNSATISFIABLE[key] = (solver.preconditions, context, {})
+    return _UNSATISFIABLE[key][2]
 
 
 def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.BoolRef, ...], path: PathResult,
