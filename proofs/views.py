@@ -21,6 +21,7 @@ each instruction would find.  Decisions:
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import z3
 
@@ -82,6 +83,20 @@ def _frame_points(result: PathResult) -> tuple[FramePoint, ...]:
     return tuple(points)
 
 
+def _remembered(load: Callable[[z3.BitVecRef, int], z3.BitVecRef]) -> Callable[[z3.BitVecRef, int], z3.BitVecRef]:
+    """``load``, each address and size loaded once (the checkers load the
+    same struct fields again: ``output-marshalling``'s outputs and every
+    field it and ``failure-no-output`` compare with the entry's)."""
+    loaded: dict[tuple[int, int], tuple[z3.BitVecRef, z3.BitVecRef]] = {}
+
+    def remembered(address: z3.BitVecRef, size: int) -> z3.BitVecRef:
+        key = (address.get_id(), size)
+        if key not in loaded:
+            loaded[key] = (address, load(address, size))      # the address is kept: its id stays its own
+        return loaded[key][1]
+    return remembered
+
+
 def symbolic_view(result: PathResult, regions: tuple[Region, ...] = (), frame_points: bool = True) -> PathView:
     """The checkers' view of one executor path (``regions``: as
     :func:`proofs.assumptions.memory_regions` gives them, to place accesses; ``frame_points``:
@@ -96,7 +111,7 @@ def symbolic_view(result: PathResult, regions: tuple[Region, ...] = (), frame_po
     accesses = tuple(accesses)
     faults = tuple(FaultView(f.instruction, f.handled, f.origin, f.guard) for f in result.faults)
     return PathView(Ops(), result.end, result.entry.regs, result.state.regs, result.state.flags,
-                    result.state.load, result.entry.load, tuple(_event_view(e) for e in result.events),
+                    _remembered(result.state.load), _remembered(result.entry.load), tuple(_event_view(e) for e in result.events),
                     accesses, faults, result.where, result.leaves_to,
                     _frame_points(result) if frame_points else (),
                     result.extended, result.entry_extended, EXTENDED_INIT)
