@@ -96,13 +96,28 @@ def _unsatisfiable(solver: Solver, context: tuple[z3.BoolRef, ...]) -> dict[int,
     return _UNSATISFIABLE[key][2]
 
 
+def _fixed_values(preconditions: tuple[z3.BoolRef, ...]) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+    """(variable, value) of each precondition that equates a variable with
+    a value (DF clear at entry)."""
+    fixed = []
+    for p in preconditions:
+        if z3.is_eq(p):
+            for variable, value in ((p.arg(0), p.arg(1)), (p.arg(1), p.arg(0))):
+                if z3.is_const(variable) and variable.decl().kind() == z3.Z3_OP_UNINTERPRETED \
+                        and z3.is_bv_value(value):
+                    fixed.append((variable, value))
+    return fixed
+
+
 def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.BoolRef, ...], path: PathResult,
             solver: Solver, budget: "_Budget", canonical: "Canonical | None" = None) -> None:
     """Decide one path's claims (each with its obligation and views)
     under ``context`` and the solver's preconditions.  One query asks for
     any of a batch of claims at once (but those whose violation is already
     shown unsatisfiable there, :func:`_unsatisfiable`, which hold without
-    one); a model refutes every obligation whose claim it satisfies, and
+    one, and a batch that is false once the variables a precondition fixes
+    have their values, :func:`_fixed_values`: ``direction-flag`` on a path
+    that does not touch DF); a model refutes every obligation whose claim it satisfies, and
     the query is asked again for the rest, until unsat.  An unknown answer
     splits the batch into one claim each, so that each unknown is the
     claim's own.  Once the ``budget`` is spent, the claims not yet decided
@@ -110,6 +125,7 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
     each refutation's model the smallest one (:func:`_refute`)."""
     started = time.perf_counter()
     shown = _unsatisfiable(solver, context)
+    fixed = _fixed_values(solver.preconditions)
     batches = [[(claim.violated, claim, obligation, views) for claim, obligation, views in claims]]
     placement = None
     while batches:
@@ -120,7 +136,8 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
             break
         batch = [item for item in batch if item[0].get_id() not in shown]
         query = z3.simplify(bv.disjunction([item[0] for item in batch]))
-        if z3.is_false(query):
+        if z3.is_false(query) or fixed and z3.is_false(z3.simplify(z3.substitute(query, *fixed))):
+            shown.update((item[0].get_id(), item[0]) for item in batch)
             continue
         with solver.scope(context + (query,)) as ask:
             answer, model = ask()

@@ -16,6 +16,7 @@ import pytest
 import z3
 
 from grammar import ast
+from grammar.caches import CACHES
 from grammar.parser import parse_instruction
 from grammar.source import Origin
 from proofs.contracts import load_contracts, struct_forms
@@ -513,6 +514,22 @@ def test_a_later_configuration_asks_only_what_was_not_shown(monkeypatch):
     assert {key: o.status for key, o in again.items()} == {key: o.status for key, o in first.items()}
     assert {o.status for o in first.values()} == {"proved"}
     assert len(asked) - queries < queries
+
+
+def test_a_claim_a_precondition_rules_out_is_proved_without_a_query(monkeypatch):
+    """DF is clear at entry (a precondition that fixes a value): on a path
+    that does not touch DF, ``direction-flag`` holds without a query."""
+    asked = []
+    ask = Solver._ask
+    monkeypatch.setattr(Solver, "_ask", lambda self, *more, **options: asked.append(1) or ask(self, *more, **options))
+    CACHES.clear()                          # nothing shown before
+    check(program({"f": "mov %rdi, %rax\nret"}), "f", ["fault-handled"])     # no claim: the executor's queries
+    executor = len(asked)
+    CACHES.clear()
+    decided, _ = check(program({"f": "mov %rdi, %rax\nret"}), "f", ["direction-flag"])
+    assert decided[("direction-flag", "")].status == "proved" and len(asked) == 2 * executor
+    decided, _ = check(program({"f": "std\nret"}), "f", ["direction-flag"])
+    assert decided[("direction-flag", "")].status == "refuted"
 
 
 def test_an_access_off_the_stack_is_never_below_rsp_without_a_query():
