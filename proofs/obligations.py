@@ -10,7 +10,11 @@ states its claims (:mod:`proofs.properties`, over the path's view,
   claims at once, a model refutes every claim it satisfies and the rest
   are asked again; an unknown answer is retried claim by claim.  The
   queries go to the executor's incremental solver for the same
-  assumptions (:meth:`model.executor.Solver.shared`);
+  assumptions (:meth:`model.executor.Solver.shared`).  No query is asked
+  for what is already known: a claim shown unsatisfiable under the same
+  assumptions and path context (a task's later configuration, on code the
+  option does not change), or claims that simplify to false, also once
+  the values the assumptions fix are put in;
 * **sat** on any path refutes the obligation, with the model kept as its
   witness (one in which the path runs natively where it puts it, when
   there is one: :func:`proofs.counterexample.native_placement`, asked
@@ -113,16 +117,17 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
             solver: Solver, budget: "_Budget", canonical: "Canonical | None" = None) -> None:
     """Decide one path's claims (each with its obligation and views)
     under ``context`` and the solver's preconditions.  One query asks for
-    any of a batch of claims at once (but those whose violation is already
-    shown unsatisfiable there, :func:`_unsatisfiable`, which hold without
-    one, and a batch that is false once the variables a precondition fixes
-    have their values, :func:`_fixed_values`: ``direction-flag`` on a path
-    that does not touch DF); a model refutes every obligation whose claim it satisfies, and
-    the query is asked again for the rest, until unsat.  An unknown answer
-    splits the batch into one claim each, so that each unknown is the
-    claim's own.  Once the ``budget`` is spent, the claims not yet decided
-    (shown or not) leave their obligations unknown.  ``canonical`` makes
-    each refutation's model the smallest one (:func:`_refute`)."""
+    any of a batch of claims at once -- but those whose violation is
+    already shown unsatisfiable there (:func:`_unsatisfiable`), which hold
+    without one, and a batch that is false once the variables a
+    precondition fixes have their values (:func:`_fixed_values`:
+    ``direction-flag`` on a path that leaves DF alone) needs none.  A model
+    refutes every obligation whose claim it satisfies, and the query is
+    asked again for the rest, until unsat.  An unknown answer splits the
+    batch into one claim each, so that each unknown is the claim's own.
+    Once the ``budget`` is spent, the claims not yet decided (shown or not)
+    leave their obligations unknown.  ``canonical`` makes each
+    refutation's model the smallest one (:func:`_refute`)."""
     started = time.perf_counter()
     shown = _unsatisfiable(solver, context)
     fixed = _fixed_values(solver.preconditions)

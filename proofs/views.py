@@ -111,8 +111,8 @@ def symbolic_view(result: PathResult, regions: tuple[Region, ...] = (), frame_po
     accesses = tuple(accesses)
     faults = tuple(FaultView(f.instruction, f.handled, f.origin, f.guard) for f in result.faults)
     return PathView(Ops(), result.end, result.entry.regs, result.state.regs, result.state.flags,
-                    _remembered(result.state.load), _remembered(result.entry.load), tuple(_event_view(e) for e in result.events),
-                    accesses, faults, result.where, result.leaves_to,
+                    _remembered(result.state.load), _remembered(result.entry.load),
+                    tuple(_event_view(e) for e in result.events), accesses, faults, result.where, result.leaves_to,
                     _frame_points(result) if frame_points else (),
                     result.extended, result.entry_extended, EXTENDED_INIT)
 
