@@ -13,9 +13,10 @@ seconds spent, by stage:
 - ``placement: solver``: the queries for a model the native harness can
   run (:func:`proofs.obligations._refute`), shared among the obligations
   they refute;
-- ``canonical model``: the queries (and replays) that make its
-  refutation's model the smallest one
-  (:func:`proofs.counterexample.canonical_witness`);
+- ``canonical model``: the queries (and replays) that make the path's
+  refutations' models the smallest ones
+  (:func:`proofs.obligations._smallest_witnesses`), shared among the
+  obligations refuted on the path;
 - ``counterexample``: building, replaying and confirming its
   counterexample (:func:`proofs.counterexample.build_counterexample`).
 
@@ -55,41 +56,36 @@ def _install(outdir: Path) -> None:
         finally:
             solver_seconds[0] += time.perf_counter() - started
 
+    placing = [0.0, 0.0]            # placement queries: seconds, of which in the solver
+    smallest = [0.0, 0.0]           # canonical models: seconds, of which in the solver
+
     def decide(claims, *rest, _decide=obligations._decide):
-        started, solver_before, placed_before = time.perf_counter(), solver_seconds[0], list(placing)
+        started, solver_before = time.perf_counter(), solver_seconds[0]
+        inner_before = placing[0] + smallest[0], placing[1] + smallest[1]
         try:
             return _decide(claims, *rest)
         finally:
-            total = time.perf_counter() - started - (placing[0] - placed_before[0])
-            in_solver = solver_seconds[0] - solver_before - (placing[1] - placed_before[1])
+            total = time.perf_counter() - started - (placing[0] + smallest[0] - inner_before[0])
+            in_solver = solver_seconds[0] - solver_before - (placing[1] + smallest[1] - inner_before[1])
             for _, obligation, _ in claims:
                 counter = spent.setdefault(key(obligation), collections.Counter())
                 counter["decide: solver"] += in_solver / len(claims)
                 counter["decide: claims"] += (total - in_solver) / len(claims)
 
-    placing = [0.0, 0.0]                                    # placement queries: seconds, of which in the solver
-
-    def refute(items, *rest, _refute=obligations._refute):
-        started, solver_before, canonical_before = time.perf_counter(), solver_seconds[0], list(canonical)
-        try:
-            return _refute(items, *rest)
-        finally:
-            total, in_solver = time.perf_counter() - started, solver_seconds[0] - solver_before
-            placing[0], placing[1] = placing[0] + total, placing[1] + in_solver
-            total -= canonical[0] - canonical_before[0]
-            for item in items:
-                spent.setdefault(key(item[2]), collections.Counter())["placement: solver"] += total / len(items)
-
-    canonical = [0.0]                                       # canonical model queries and replays: seconds
-
-    def canonical_witness(program, name, contract, pid, detail, *rest, _canonical=prover.canonical_witness):
-        started = time.perf_counter()
-        try:
-            return _canonical(program, name, contract, pid, detail, *rest)
-        finally:
-            seconds = time.perf_counter() - started
-            canonical[0] += seconds
-            spent.setdefault((*row[0], pid, detail), collections.Counter())["canonical model"] += seconds
+    def timed(stage: str, tally: list[float], wrapped):
+        """``wrapped`` (called with the obligations it works for first),
+        its seconds added to ``tally`` and shared among the obligations."""
+        def call(items, *rest):
+            started, solver_before = time.perf_counter(), solver_seconds[0]
+            try:
+                return wrapped(items, *rest)
+            finally:
+                total = time.perf_counter() - started
+                tally[0], tally[1] = tally[0] + total, tally[1] + solver_seconds[0] - solver_before
+                for item in items:
+                    obligation = item if isinstance(item, obligations.Obligation) else item[2]
+                    spent.setdefault(key(obligation), collections.Counter())[stage] += total / len(items)
+        return call
 
     def build(program, name, config, contract, pid, detail, *rest, _build=prover.build_counterexample):
         started = time.perf_counter()
@@ -113,9 +109,10 @@ def _install(outdir: Path) -> None:
             (outdir / f"{os.getpid()}.json").write_text(json.dumps(records))
 
     Solver._ask = ask
-    obligations._decide, obligations._refute = decide, refute
+    obligations._decide = decide
+    obligations._refute = timed("placement: solver", placing, obligations._refute)
+    obligations._smallest_witnesses = timed("canonical model", smallest, obligations._smallest_witnesses)
     prover.build_counterexample, prover.check_function, prover._task = build, check_function, task
-    prover.canonical_witness = canonical_witness
 
 
 def slowest(outdir: Path, count: int = 10) -> list[dict]:

@@ -527,32 +527,37 @@ def shown_terms(path, relational: bool) -> tuple[list[z3.ExprRef], dict[int, int
     return terms, preferred
 
 
-def canonical_witness(program: ast.Program, name: str, contract, pid: str, detail: str, query: Query,
-                      model: z3.ModelRef, path, claims: list) -> tuple[z3.ModelRef, object]:
+def canonical_witness(program: ast.Program, name: str, contract, pid: str,
+                      obligations: list[tuple[str, list]], query: Query, model: z3.ModelRef, path
+                      ) -> tuple[z3.ModelRef, list]:
     """The smallest model (:mod:`proofs.canonical`) of the constraints of
-    the solver scope of ``query`` (the path, ``claims`` of obligation (pid,
-    detail) of which one is violated, the placement), of which ``model``
-    is one, and the first of ``claims`` it violates.  The order: the terms
-    the scenario shows (:func:`shown_terms`), then the entry memory bytes
-    the replay and its judgement read, by address (replayed until it reads
-    no new byte), then the claim's expected and actual values (which the
-    others determine, but for values the architecture leaves undefined).
-    The path's branches are then decided by the values, as the replay
-    decides them."""
+    the solver scope of ``query`` (the path, the violation of each of
+    ``obligations`` of property ``pid`` -- (detail, its claims on the
+    path), of each of which one is violated -- and the placement), of which
+    ``model`` is one, and, for each obligation, the first of its claims it
+    violates.  The order: the terms the scenario shows
+    (:func:`shown_terms`), then the entry memory bytes the replay and its
+    judgement read, by address (replayed until it reads no new byte; the
+    judgement states every claim of the property, so the first detail's
+    reads are every detail's), then each violated claim's expected and
+    actual values (which the others determine, but for values the
+    architecture leaves undefined).  The path's branches are then decided
+    by the values, as the replay decides them."""
     minimiser = Minimiser(query, model)
     minimiser.lower(*shown_terms(path, PROPERTIES[pid].relational))
     read: set[int] = set()
     while True:
-        scenarios = _replayed(program, name, contract, pid, detail, minimiser.model, path)[0]
+        scenarios = _replayed(program, name, contract, pid, obligations[0][0], minimiser.model, path)[0]
         new = sorted(set(scenarios[0].memory) - read)
         if not new:
             break
         read.update(new)
         minimiser.lower(z3.Select(path.entry.memory.array, bv.const(address, 64)) for address in new)
-    claim = next((c for c in claims if z3.is_true(minimiser.model.eval(c.violated, model_completion=True))),
-                 claims[0])
-    minimiser.lower(value for value in (claim.expected, claim.actual) if isinstance(value, z3.ExprRef))
-    return minimiser.model, claim
+    violated = [next((c for c in claims if z3.is_true(minimiser.model.eval(c.violated, model_completion=True))),
+                     claims[0]) for _, claims in obligations]
+    minimiser.lower(value for claim in violated for value in (claim.expected, claim.actual)
+                    if isinstance(value, z3.ExprRef))
+    return minimiser.model, violated
 
 
 def _byte_reader(model: z3.ModelRef, array: z3.ArrayRef) -> Callable[[int], int]:

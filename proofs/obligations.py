@@ -19,10 +19,11 @@ states its claims (:mod:`proofs.properties`, over the path's view,
   witness (one in which the path runs natively where it puts it, when
   there is one: :func:`proofs.counterexample.native_placement`, asked
   in the scope of the query that found the first model), then replaced
-  by the smallest model of that obligation's claims on the path
-  (:func:`proofs.counterexample.canonical_witness`, in the same scope), so
-  that its values depend on the violation only, not on which claims were
-  asked together or what the solver was asked before;
+  by the smallest model (:func:`proofs.counterexample.canonical_witness`)
+  of the violations of a group of the property's obligations refuted on
+  the path (:func:`_smallest_witnesses`), so that its values depend on
+  the path and its violations only, not on which claims were asked
+  together or what the solver was asked before;
   **unknown** on any path (and no sat) leaves it unknown; **unsat**
   everywhere proves it -- unless a feasible path ended at a bound or on
   something unsupported, which makes every obligation not refuted
@@ -126,13 +127,14 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
     asked again for the rest, until unsat.  An unknown answer splits the
     batch into one claim each, so that each unknown is the claim's own.
     Once the ``budget`` is spent, the claims not yet decided (shown or not)
-    leave their obligations unknown.  ``canonical`` makes each
-    refutation's model the smallest one (:func:`_refute`)."""
+    leave their obligations unknown.  ``canonical`` then makes
+    the refutations' models the smallest ones (:func:`_smallest_witnesses`)."""
     started = time.perf_counter()
     shown = _unsatisfiable(solver, context)
     fixed = _fixed_values(solver.preconditions)
     batches = [[(claim.violated, claim, obligation, views) for claim, obligation, views in claims]]
     placement = None
+    refuted: list[Obligation] = []
     while batches:
         batch = [item for item in batches.pop() if item[2].status != Status.REFUTED]
         if budget.spent():
@@ -160,38 +162,25 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
                 if placement is None:
                     placement = native_placement(path, ModuleRenaming(path.provenance).rename
                                                  if len(hit[0][3]) > 1 else None)
-                _refute(hit, model, ask, placement, path, budget,
-                        canonical and _canonical_of(canonical, claims, solver))
+                refuted += _refute(hit, model, ask, placement, path, budget)
                 batches.append([item for item in batch if item[2].status != Status.REFUTED])
+    if canonical is not None and refuted:
+        _smallest_witnesses(refuted, claims, context, placement, solver, budget, canonical)
     share = (time.perf_counter() - started) / max(1, len(claims))
     for _, obligation, _ in claims:
         obligation.seconds += share
 
 
-Canonical = Callable[[str, str, Query, z3.ModelRef, PathResult, list[Claim]], tuple[z3.ModelRef, Claim]]
-"""(pid, detail, the query of a scope holding the violation, model, path,
-the obligation's claims on the path) -> the smallest model and the claim
-it violates: :func:`proofs.counterexample.canonical_witness` of one
-function."""
-
-
-def _canonical_of(canonical: Canonical, claims: list[tuple[Claim, Obligation, tuple]], solver: Solver
-                  ) -> Callable[[Obligation, z3.ModelRef, PathResult, tuple[z3.BoolRef, ...]],
-                                tuple[z3.ModelRef, Claim]]:
-    """``canonical`` of one path's ``claims``: for an obligation, its
-    refutation's smallest model in a scope (nested in the path's) that
-    holds the obligation's claims on the path and ``more`` (the placement,
-    when the model is placed), and the claim it violates."""
-    def smallest(obligation: Obligation, model: z3.ModelRef, path: PathResult,
-                 more: tuple[z3.BoolRef, ...]) -> tuple[z3.ModelRef, Claim]:
-        own = [claim for claim, o, _ in claims if o is obligation]
-        with solver.scope((bv.disjunction([claim.violated for claim in own]), *more)) as query:
-            return canonical(obligation.pid, obligation.detail, query, model, path, own)
-    return smallest
+Canonical = Callable[[str, list[tuple[str, list[Claim]]], Query, z3.ModelRef, PathResult],
+                     tuple[z3.ModelRef, list[Claim]]]
+"""(pid, each obligation's detail and its claims on the path, the query of
+a scope holding the violation of all of them, a model of it, path) -> the
+smallest model and, for each obligation, the claim it violates:
+:func:`proofs.counterexample.canonical_witness` of one function."""
 
 
 def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Verdict, z3.ModelRef | None]],
-            placement: z3.BoolRef, path: PathResult, budget: "_Budget", canonical=None) -> None:
+            placement: z3.BoolRef, path: PathResult, budget: "_Budget") -> list[Obligation]:
     """Refute the obligations of ``items`` (whose claims ``model``
     satisfies), each with a model the CPU can run where there is one
     (``placement``: :func:`proofs.counterexample.native_placement` of the
@@ -200,13 +189,8 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
     not, until no placed model is left for the rest (or the ``budget`` is
     spent: the rest keep ``model``).  The queries are asked in the scope
     of the one that found ``model`` (``ask``: :meth:`Solver.scope`), which
-    holds the path's context and a disjunction the claims imply.
-
-    With ``canonical`` (:func:`_canonical_of`), each obligation's witness is
-    then the smallest model of its own claims on the path (with the
-    placement when its model is placed), asked in a scope nested in this
-    one -- unless the budget is spent: the counterexample's values then
-    depend on the solver's history."""
+    holds the path's context and a disjunction the claims imply.  The
+    obligations refuted, in the order of ``items``."""
     pending = list(items)
     if z3.is_true(model.eval(placement, model_completion=True)):
         found = [(pending, model, "")]
@@ -227,16 +211,80 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
             hit = [item for item in pending if z3.is_true(placed.eval(item[0], model_completion=True))]
             found.append((hit, placed, ""))
             pending = [item for item in pending if item not in hit]
+    refuted = []
     for hit, found_model, note in found:
         for _, claim, obligation, views in hit:
             if obligation.status == Status.REFUTED:
                 continue                    # refuted by an earlier claim of the same obligation
-            witness = found_model
-            if canonical is not None and not budget.spent():
-                witness, claim = canonical(obligation, found_model, path, () if note else (placement,))
-            obligation.witness = (witness, path, claim, views, note)
+            obligation.witness = (found_model, path, claim, views, note)
             obligation.origin = claim.origin
             obligation.settle(Status.REFUTED)
+            refuted.append(obligation)
+    return refuted
+
+
+def _smallest_witnesses(refuted: list[Obligation], claims: list[tuple[Claim, Obligation, tuple]],
+                        context: tuple[z3.BoolRef, ...], placement: z3.BoolRef, solver: Solver,
+                        budget: "_Budget", canonical: Canonical) -> None:
+    """Replace the witnesses of the obligations ``refuted`` on one path
+    (of ``claims``, decided under ``context``) by smallest models.
+
+    The obligations of one property whose models are placed alike (all
+    natively, with ``placement``, or none) are taken in the order of
+    their first claim; those of them that can be violated at once are one
+    group (all of them, or, when not, the first and, in order, each one
+    that can be violated together with those already in), and the group
+    shares one witness: the smallest model of all of its violations
+    (``canonical``), asked in a scope nested in the solver's.  So an
+    obligation's witness is a function of the path and of the obligations
+    refuted on it, not of which claims the solver was asked together or
+    what it was asked before; and a property that fails for one cause on
+    many registers or fields costs one smallest model, not one each (and
+    its counterexample shows the cause at every one of them).  Once the
+    ``budget`` is spent, the witnesses left keep the solver's models."""
+    position: dict[int, int] = {}
+    own: dict[int, list[Claim]] = {}
+    for claim, obligation, _ in claims:
+        position.setdefault(id(obligation), len(position))
+        own.setdefault(id(obligation), []).append(claim)
+    kinds: dict[tuple[str, bool], list[Obligation]] = {}
+    for obligation in sorted(refuted, key=lambda o: position[id(o)]):
+        kinds.setdefault((obligation.pid, not obligation.witness[4]), []).append(obligation)
+
+    def violation(group: list[Obligation]) -> z3.BoolRef:
+        return z3.And([bv.disjunction([claim.violated for claim in own[id(o)]]) for o in group])
+
+    for (pid, placed), members in kinds.items():
+        scope = context + ((placement,) if placed else ())
+        while members and not budget.spent():
+            group, model = _jointly_violated(members, violation, scope, solver)
+            with solver.scope((*scope, violation(group))) as query:
+                smallest, violated = canonical(pid, [(o.detail, own[id(o)]) for o in group], query, model,
+                                               group[0].witness[1])
+            for obligation, claim in zip(group, violated):
+                _, path, _, views, note = obligation.witness
+                obligation.witness = (smallest, path, claim, views, note)
+                obligation.origin = claim.origin
+            members = [o for o in members if o not in group]
+
+
+def _jointly_violated(members: list[Obligation], violation: Callable[[list[Obligation]], z3.BoolRef],
+                      scope: tuple[z3.BoolRef, ...], solver: Solver) -> tuple[list[Obligation], z3.ModelRef]:
+    """The first group of ``members`` that can be violated at once
+    (:func:`_smallest_witnesses`) and a model of ``scope`` that violates
+    all of it: one query when all can be, else one per member.  An
+    unknown answer leaves its member out."""
+    with solver.scope(scope) as ask:
+        if len(members) > 1:
+            answer, model = ask(violation(members))
+            if answer is Verdict.SAT:
+                return members, model
+        group, model = [members[0]], members[0].witness[0]
+        for candidate in members[1:]:
+            answer, joint = ask(violation([*group, candidate]))
+            if answer is Verdict.SAT:
+                group, model = [*group, candidate], joint
+    return group, model
 
 
 class _Budget:
@@ -263,7 +311,7 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
     assumed (the stated assumptions, the properties that do not apply to
     this row, each path's own) and, with ``extended-state``, its callers'
     obligations (:mod:`proofs.extended_state`); ``canonical``: each
-    refutation's witness is the smallest model (:func:`_refute`)."""
+    refutation's witness is the smallest model (:func:`_smallest_witnesses`)."""
     selected = [pid for pid in applicable(contract, settings.configs) if pid in settings.properties]
     obligations = {(pid, detail): Obligation(pid, detail)
                    for pid in selected for detail in PROPERTIES[pid].details(contract)}

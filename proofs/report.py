@@ -529,7 +529,7 @@ def _written(origin: dict, instruction: str) -> str:
 
 
 def _expansion_number(text: str, instruction: str) -> str:
-    """``text`` with the number GNU as gave ``\\@`` in this expansion
+    r"""``text`` with the number GNU as gave ``\@`` in this expansion
     (read off the instruction as expanded), where the line uses it.
 
     >>> print(_expansion_number("jmp .Lout\\@", "jmp .Lout3"))
