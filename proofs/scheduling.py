@@ -51,6 +51,7 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     payloads: list[bytes | None] = []
     ready: list[tuple[int, int]] = []                              # (-cost, task index)
     running: dict[int, tuple[int, int, list[bytes]]] = {}        # read end -> (task, pid, chunks)
+    exiting: list[int] = []                                      # pids whose outcome is in
     waiting = selectors.DefaultSelector()
     batches = iter(batches)
     more = True
@@ -98,18 +99,28 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
         waiting.unregister(read_end)
         os.close(read_end)
         del running[read_end]
-        _, status = os.waitpid(pid, 0)
         payloads[index] = b"".join(chunks)
         if not payloads[index]:
+            _, status = os.waitpid(pid, 0)
             raise RuntimeError(f"the process checking {describe(tasks[index])} "
                                f"ended without a result (wait status {status})")
+        exiting.append(pid)
         if watch:
             watch.finished(tasks[index])
+
+    def reap(block: bool) -> None:
+        """Wait for the children that sent their outcome: the next task
+        starts before they have exited (tearing down a fork's memory takes
+        milliseconds), and they are reaped once it has."""
+        for pid in list(exiting):
+            if os.waitpid(pid, 0 if block else os.WNOHANG)[0]:
+                exiting.remove(pid)
 
     try:
         while more or ready or running:
             while ready and len(running) < jobs:
                 start(ready.pop(0)[1])
+            reap(block=False)
             if more:
                 for key, _ in (waiting.select(0) if running else ()):
                     collect(key.fd)
@@ -139,6 +150,7 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             os.close(read_end)
+        reap(block=True)
         waiting.close()
     results = []
     for task, payload in zip(tasks, payloads):
