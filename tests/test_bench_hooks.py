@@ -22,3 +22,17 @@ def test_the_stage_timer_runs_a_refuted_check_and_times_every_stage(tmp_path):
     assert {r["property"] for r in records} >= {"callee-saved", "stack-balance"}
     refuted = [r for r in records if r["detail"] in ("r14", "r15") and r["property"] == "callee-saved"]
     assert refuted and all({"canonical model", "counterexample"} <= set(r["stages"]) for r in refuted)
+
+
+def test_the_solver_replay_records_a_refuted_check_and_asks_every_query_again():
+    done = subprocess.run([sys.executable, str(ROOT / "bench/solver_variants.py"), "--rounds", "1",
+                           "--variant", "default", "--variant", "smt.relevancy=0",
+                           "--", "check", "tests/fixtures/broken/pop_order_swapped.S"],
+                          cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
+    recorded = int(done.stderr.split(" solvers, ")[1].split()[0])
+    assert recorded > 0, done.stderr                              # the executor's solver was recorded
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == {"default", "smt.relevancy=0"}
+    assert all(row[3:] == ["0", "0"] for row in rows.values())    # the same answers, no unknowns
+    assert float(rows["default"][0]) > 0                           # the checks were asked again
