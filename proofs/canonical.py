@@ -22,9 +22,12 @@ Decisions recorded here:
   query asks for every term at its preferred value at once; while that is
   unsat, it is asked again without the last term of its unsat core (a few
   queries in all: most terms are free, and a violation needs few of them
-  elsewhere).  Then each term still elsewhere costs one query for any
-  smaller distance (none: it is determined), else the search: the number
-  of bits of the distance (doubled until it fits), then one query per set
+  elsewhere).  Then each term still elsewhere costs a query for a
+  distance of at most 1 (the commonest smallest distance of a value the
+  violation needs: a register or an output that must differ), and, when
+  the model has it at 1, one for 0; past 1, one query for any smaller
+  distance (none: it is determined), else the search: the number of bits
+  of the distance (doubled from 2 until it fits), then one query per set
   bit, most significant first.  A term the fixed terms already determine
   (a substitution of their values makes it a constant) costs nothing.
 * **Incremental.**  The queries are asked in a solver scope that holds the
@@ -142,6 +145,10 @@ class Minimiser:
             self._fix(term, known)
         elif z3.is_bool(term):
             self._fix(term, z3.BoolVal(not self._try(z3.Not(term))))
+        elif self._value(distance).as_long() == 1 or self._try(z3.ULE(distance, 1)):
+            if self._value(distance).as_long() == 1:
+                self._try(distance == 0)
+            self._fix(term, self._value(term))
         elif self._try(z3.ULT(distance, self._value(distance))):
             self._fix(term, z3.BitVecVal(self._lowest_bits(distance) ^ wanted, term.size()))
         else:
@@ -152,7 +159,7 @@ class Minimiser:
         bits that hold it, the number of bits doubled until it fits), then
         bitwise, most significant first, each bit 0 where the bits above
         allow it."""
-        width, length = term.size(), 1
+        width, length = term.size(), 2          # under 2: _lower asked that first
         while length < width and self._value(term).as_long() >> length and not self._try(
                 z3.ULT(term, z3.BitVecVal(1 << length, width))):
             length *= 2
