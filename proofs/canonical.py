@@ -28,7 +28,9 @@ Decisions recorded here:
   the model has it at 1, one for 0; past 1, one query for any smaller
   distance (none: it is determined), else the search: the number of bits
   of the distance (doubled from 2 until it fits), then one query per set
-  bit, most significant first.  A term the fixed terms already determine
+  bit, most significant first.  Terms the others mostly determine (a
+  claim's values) ask for any smaller distance first (one query, unsat
+  when determined), the search then starting at 1 bit.  A term the fixed terms already determine
   (a substitution of their values makes it a constant) costs nothing.
 * **Incremental.**  The queries are asked in a solver scope that holds the
   constraints (:meth:`model.executor.Solver.scope`, nested in the path's);
@@ -71,10 +73,13 @@ class Minimiser:
         self._values: list[tuple[z3.ExprRef, z3.ExprRef]] = []
         self._seen: set[int] = set()
 
-    def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
+    def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}, determined: bool = False
+              ) -> None:
         """Fix each of ``terms`` (in order) at its smallest value --
         smallest in its distance to its ``preferred`` value (by term id;
-        default 0), the exclusive or of the two."""
+        default 0), the exclusive or of the two.  ``determined``: terms the
+        ones fixed before mostly determine (a claim's values), for which
+        the first query asks for any smaller distance (module doc)."""
         distances = []
         for term in terms:
             if term.get_id() not in self._seen and not _is_constant(term) and (z3.is_bv(term) or z3.is_bool(term)):
@@ -84,7 +89,7 @@ class Minimiser:
         if not all(self._at_smallest(distance) for _, distance, _ in distances):
             self._hint([distance for _, distance, _ in distances])
         for term, distance, wanted in distances:
-            self._lower(term, distance, wanted)
+            self._lower(term, distance, wanted, determined)
 
     def _value(self, term: z3.ExprRef) -> z3.ExprRef:
         return self.model.eval(term, model_completion=True)
@@ -135,8 +140,9 @@ class Minimiser:
             term = known
         return term
 
-    def _lower(self, term: z3.ExprRef, distance: z3.ExprRef, wanted: int) -> None:
-        """Fix ``term`` where its ``distance`` to the ``wanted`` value is smallest."""
+    def _lower(self, term: z3.ExprRef, distance: z3.ExprRef, wanted: int, determined: bool) -> None:
+        """Fix ``term`` where its ``distance`` to the ``wanted`` value is
+        smallest (``determined``: see :meth:`lower`)."""
         if self._at_smallest(distance):
             self._fix(term, self._value(term))
             return
@@ -145,21 +151,22 @@ class Minimiser:
             self._fix(term, known)
         elif z3.is_bool(term):
             self._fix(term, z3.BoolVal(not self._try(z3.Not(term))))
-        elif self._value(distance).as_long() == 1 or self._try(z3.ULE(distance, 1)):
+        elif not determined and (self._value(distance).as_long() == 1 or self._try(z3.ULE(distance, 1))):
             if self._value(distance).as_long() == 1:
                 self._try(distance == 0)
             self._fix(term, self._value(term))
         elif self._try(z3.ULT(distance, self._value(distance))):
-            self._fix(term, z3.BitVecVal(self._lowest_bits(distance) ^ wanted, term.size()))
+            self._fix(term, z3.BitVecVal(self._lowest_bits(distance, 1 if determined else 2) ^ wanted, term.size()))
         else:
             self._fix(term, self._value(term))
 
-    def _lowest_bits(self, term: z3.BitVecRef) -> int:
+    def _lowest_bits(self, term: z3.BitVecRef, length: int) -> int:
         """The smallest value of ``term``: its length first (the fewest
-        bits that hold it, the number of bits doubled until it fits), then
+        bits that hold it, the number of bits doubled from ``length``, the
+        fewest not yet ruled out, until it fits), then
         bitwise, most significant first, each bit 0 where the bits above
         allow it."""
-        width, length = term.size(), 2          # under 2: _lower asked that first
+        width = term.size()
         while length < width and self._value(term).as_long() >> length and not self._try(
                 z3.ULT(term, z3.BitVecVal(1 << length, width))):
             length *= 2
