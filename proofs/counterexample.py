@@ -555,8 +555,8 @@ def canonical_witness(program: ast.Program, name: str, contract, pid: str,
         minimiser.lower(z3.Select(path.entry.memory.array, bv.const(address, 64)) for address in new)
     violated = [next((c for c in claims if z3.is_true(minimiser.model.eval(c.violated, model_completion=True))),
                      claims[0]) for _, claims in obligations]
-    minimiser.lower((value for claim in violated for value in (claim.expected, claim.actual)
-                     if isinstance(value, z3.ExprRef)), determined=True)
+    minimiser.lower(value for claim in violated for value in (claim.expected, claim.actual)
+                    if isinstance(value, z3.ExprRef))
     return minimiser.model, violated
 
 

@@ -734,7 +734,7 @@ def _smallest_model(runs: dict[str, _Run], left: PathResult, right: PathResult, 
             minimiser.lower(z3.Select(_memory_array(LEFT), bv.const(address, 64)) for address in sorted(new))
         values = [value for _, _, a, b, _ in observable.bytes for value in (a, b)] if observable.kind == "memory" \
             else [observable.left, observable.right]
-        minimiser.lower((value for value in values if isinstance(value, z3.ExprRef)), determined=True)
+        minimiser.lower(value for value in values if isinstance(value, z3.ExprRef))
         return minimiser.model
 
 

@@ -165,7 +165,7 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
                 refuted += _refute(hit, model, ask, placement, path, budget)
                 batches.append([item for item in batch if item[2].status != Status.REFUTED])
     if canonical is not None and refuted:
-        _smallest_witnesses(refuted, claims, context, placement, solver, budget, canonical)
+        _smallest_witnesses(refuted, claims, context, path, placement, solver, budget, canonical)
     share = (time.perf_counter() - started) / max(1, len(claims))
     for _, obligation, _ in claims:
         obligation.seconds += share
@@ -224,9 +224,9 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
 
 
 def _smallest_witnesses(refuted: list[Obligation], claims: list[tuple[Claim, Obligation, tuple]],
-                        context: tuple[z3.BoolRef, ...], placement: z3.BoolRef, solver: Solver,
-                        budget: "_Budget", canonical: Canonical) -> None:
-    """Replace the witnesses of the obligations ``refuted`` on one path
+                        context: tuple[z3.BoolRef, ...], path: PathResult, placement: z3.BoolRef,
+                        solver: Solver, budget: "_Budget", canonical: Canonical) -> None:
+    """Replace the witnesses of the obligations ``refuted`` on ``path``
     (of ``claims``, decided under ``context``) by smallest models.
 
     The obligations of one property whose models are placed alike (all
@@ -259,10 +259,9 @@ def _smallest_witnesses(refuted: list[Obligation], claims: list[tuple[Claim, Obl
         while members and not budget.spent():
             group, model = _jointly_violated(members, violation, scope, solver)
             with solver.scope((*scope, violation(group))) as query:
-                smallest, violated = canonical(pid, [(o.detail, own[id(o)]) for o in group], query, model,
-                                               group[0].witness[1])
+                smallest, violated = canonical(pid, [(o.detail, own[id(o)]) for o in group], query, model, path)
             for obligation, claim in zip(group, violated):
-                _, path, _, views, note = obligation.witness
+                _, _, _, views, note = obligation.witness
                 obligation.witness = (smallest, path, claim, views, note)
                 obligation.origin = claim.origin
             members = [o for o in members if o not in group]
