@@ -19,19 +19,23 @@ Decisions recorded here:
 * **Few queries.**  The current model answers whatever it already
   satisfies: a term it has at its preferred value is fixed there without a
   query, and so is a bit it has at 0 in the bitwise search.  First, one
-  query asks for every term at its preferred value at once; while that is
-  unsat, it is asked again without the last term of its unsat core (a few
-  queries in all: most terms are free, and a violation needs few of them
-  elsewhere).  Then each term still elsewhere costs a query for a
-  distance of at most 1 (the commonest smallest distance of a value the
-  violation needs: a register or an output that must differ), and, when
-  the model has it at 1, one for 0; past 1, one query for any smaller
-  distance (none: it is determined), else the search: the number of bits
-  of the distance (doubled from 2 until it fits), then one query per set
-  bit, most significant first.  (Measured on the fixture forms' check:
-  724 solver queries in all, 1069 without the at-most-1 query.)  A term
-  the fixed terms already determine (a substitution of their values makes
-  it a constant) costs nothing.
+  query asks for every term at its preferred value at once (but those
+  elsewhere that the terms fixed before already determine: a substitution
+  of their values makes them a constant); while that is unsat, it is asked
+  again without the last term of its unsat core (a few queries in all:
+  most terms are free, and a violation needs few of them elsewhere).  Then
+  each term still elsewhere costs a query for a distance of at most 1 (the
+  commonest smallest distance of a value the violation needs: a register
+  or an output that must differ), and, when the model has it at 1, one for
+  0 -- unless the hint left it out of a core whose other terms are all at
+  their preferred values by then (with the values fixed then, that core
+  says it cannot be); past 1, one query for any smaller distance (none: it
+  is determined), else the search: the number of bits of the distance
+  (doubled from 2 until it fits), then one query per set bit, most
+  significant first.  (Measured on the fixture forms' check, solver
+  queries in all: 601; 724 with the determined terms in the hint and the
+  0 asked after every 1; 1069 without the at-most-1 query either.)  A term
+  the fixed terms already determine costs nothing.
 * **Incremental.**  The queries are asked in a solver scope that holds the
   constraints (:meth:`model.executor.Solver.scope`, nested in the path's);
   the fixed values and the values tried are assumptions of each query:
@@ -72,6 +76,7 @@ class Minimiser:
         self._fixed: list[z3.BoolRef] = []
         self._values: list[tuple[z3.ExprRef, z3.ExprRef]] = []
         self._seen: set[int] = set()
+        self._core_rest: dict[int, list[z3.ExprRef]] = {}    # of one lower(): by distance id (_hint)
 
     def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
         """Fix each of ``terms`` (in order) at its smallest value --
@@ -83,8 +88,11 @@ class Minimiser:
                 self._seen.add(term.get_id())
                 wanted = preferred.get(term.get_id(), 0)
                 distances.append((term, term ^ wanted if wanted else term, wanted))
-        if not all(self._at_smallest(distance) for _, distance, _ in distances):
-            self._hint([distance for _, distance, _ in distances])
+        self._core_rest = {}
+        elsewhere = {distance.get_id(): _is_constant(self._known(term))
+                     for term, distance, _ in distances if not self._at_smallest(distance)}
+        if not all(elsewhere.values()):
+            self._hint([distance for _, distance, _ in distances if not elsewhere.get(distance.get_id())])
         for term, distance, wanted in distances:
             self._lower(term, distance, wanted)
 
@@ -103,22 +111,35 @@ class Minimiser:
         """Whether the constraints, the fixed values and ``more`` have a
         model (then the current one); ``more`` as assumptions: nothing is
         pushed or popped, so what the solver learns stays."""
+        return self._ask(*more) is Verdict.SAT
+
+    def _ask(self, *more: z3.BoolRef) -> Verdict:
+        """:meth:`_try`'s answer itself (an unsat one leaves its core in the query)."""
         answer, model = self._query(assuming=(*self._fixed, *more))
         if answer is Verdict.SAT:
             self.model = model
-        return answer is Verdict.SAT
+        return answer
 
     def _hint(self, distances: list[z3.ExprRef]) -> None:
         """A model with many of ``distances`` 0, the first ones first: all
         of them asked at once, then, while that is unsat, all but the last
-        of each unsat core (module doc)."""
-        wanted = [self._smallest(d) for d in distances]
-        while wanted and not self._try(*wanted):
+        of each unsat core (module doc).  Each one left out so is recorded
+        with the rest of its core (:meth:`_above_smallest`)."""
+        wanted = [(self._smallest(d), d) for d in distances]
+        while wanted and self._ask(*(literal for literal, _ in wanted)) is Verdict.UNSAT:
             core = {c.get_id() for c in self._query.core}
-            last = max((position for position, w in enumerate(wanted) if w.get_id() in core), default=None)
-            if last is None:
-                return                          # unknown, or a core of the fixed values alone
-            del wanted[last]
+            members = [position for position, (literal, _) in enumerate(wanted) if literal.get_id() in core]
+            if not members:
+                return                          # a core of the fixed values alone
+            last = wanted.pop(members.pop())[1]
+            self._core_rest[last.get_id()] = [wanted[position][1] for position in members]
+
+    def _above_smallest(self, distance: z3.ExprRef) -> bool:
+        """Whether a core of the hint shows ``distance`` cannot be 0: the
+        rest of that core (the fixed values then, which still are, and
+        distances before it, fixed by now) is all at its smallest."""
+        rest = self._core_rest.get(distance.get_id())
+        return rest is not None and all(self._at_smallest(d) for d in rest)
 
     def _fix(self, term: z3.ExprRef, value: z3.ExprRef) -> None:
         self._fixed.append(term == value)
@@ -146,7 +167,7 @@ class Minimiser:
         if _is_constant(known):
             self._fix(term, known)
         elif z3.is_bool(term):
-            self._fix(term, z3.BoolVal(not self._try(z3.Not(term))))
+            self._fix(term, z3.BoolVal(self._above_smallest(distance) or not self._try(z3.Not(term))))
         elif self._at_most_one(distance):
             self._fix(term, self._value(term))
         elif self._try(z3.ULT(distance, self._value(distance))):
@@ -159,7 +180,7 @@ class Minimiser:
         smaller of the two."""
         if self._value(distance).as_long() != 1 and not self._try(z3.ULE(distance, 1)):
             return False
-        if self._value(distance).as_long() == 1:
+        if self._value(distance).as_long() == 1 and not self._above_smallest(distance):
             self._try(distance == 0)
         return True
 
