@@ -1,18 +1,28 @@
-"""Running independent tasks, each in a fresh fork of this process.
+"""Running independent tasks in worker processes forked from this one.
 
 ``check`` (a function under a few configurations per task) and
 ``mutate`` (a mutant per task) both run tasks whose results must not
-depend on what ran before them: Z3's models depend on the solver's
-history, so a counterexample is the same bytes, whatever ``--jobs``,
-only if every task starts from the same state.  Each task runs in a
-child forked from a parent that runs no solver itself; the child pickles
-its outcome down a pipe and exits.  A task that raises is a bug of ours
-(:class:`TaskCrashed`, with the child's traceback), and so is a child
-that dies without a result.
+depend on what ran before them.  Z3's models depend on the solver's
+history, so a counterexample's values are not taken from them but made
+canonical (:mod:`proofs.canonical`): a task's outcome is the same bytes
+whichever tasks its worker ran before it (``tests/test_stable_json.py``
+checks a process that checked other functions first, and ``--jobs``).
+The parent runs no solver itself.
+
+A worker is forked when a task is ready and a slot is free, and then
+runs task after task (their indices come down a pipe; each outcome goes
+back pickled).  A fork per task cost the forms run (``bench/targets.py``,
+``--jobs 2``) 2.2 s of system time on 16 s of CPU, most of it page faults
+of the fresh forks' heaps; workers take 0.85 s (6 forks for 74 tasks).  A
+worker runs only tasks made before it was forked (it inherited them and
+what they need, the programs built by then): one that knows none of the
+ready tasks is retired and a fresh one forked.  A task that raises is a
+bug of ours (:class:`TaskCrashed`, with the worker's traceback), and so
+is a worker that dies without the outcome of its task.
 
 A ``watch`` (:class:`proofs.progress.Progress`) hears of each task
 planned, started and finished, that no more will come, and, while the
-parent waits for its children, every ``watch.interval`` seconds.
+parent waits for its workers, every ``watch.interval`` seconds.
 """
 from __future__ import annotations
 
@@ -21,9 +31,10 @@ import os
 import pickle
 import selectors
 import signal
+import struct
 import traceback
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
-
 
 class TaskCrashed(RuntimeError):
     """A worker process raised (a bug of ours): the message names the task
@@ -34,97 +45,175 @@ class TaskCrashed(RuntimeError):
         self.child_traceback = child_traceback
 
 
+_INDEX = struct.Struct("<Q")
+"""A task index down a worker's command pipe, and an outcome's length up its result pipe."""
+
+
+@dataclass
+class _Worker:
+    """A forked worker, as the parent sees it: its pipes' parent ends, how
+    many tasks it knows (those made before it was forked), the task it is
+    running (None: idle) and what it has sent of that task's outcome."""
+
+    pid: int
+    commands: int
+    results: int
+    known: int
+    task: int | None = None
+    received: bytearray = field(default_factory=bytearray)
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    return bytes(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], Any], jobs: int,
                  describe: Callable[[Any], str], watch=None) -> tuple[list, list]:
-    """Every task of ``batches`` (lists of (task, cost)), each in a fresh
-    fork of this process: (the tasks, ``run``'s outcome of each), in order.
+    """Every task of ``batches`` (lists of (task, cost)), each in a worker
+    forked from this process (module doc): (the tasks, ``run``'s outcome
+    of each), in order.
 
-    The parent keeps each pickled result as bytes until the last child is
-    done.  At most ``jobs`` children run at once, the costliest ready tasks
+    The parent keeps each pickled result as bytes until the last task is
+    done.  At most ``jobs`` workers run at once, the costliest ready tasks
     first (so that a long task does not start last).  The next batch is
     made (by the caller's generator: for ``check``, the front end of the
-    next file group) while the children run.  A child
-    that dies without a result is an internal error naming its task
+    next file group) while the workers run.  A worker that dies without
+    its task's outcome is an internal error naming the task
     (``describe``); ``watch`` follows the run (see the module doc).
     """
     tasks: list = []
     payloads: list[bytes | None] = []
-    ready: list[tuple[int, int]] = []                              # (-cost, task index)
-    running: dict[int, tuple[int, int, list[bytes]]] = {}        # read end -> (task, pid, chunks)
-    exiting: list[int] = []                                      # pids whose outcome is in
+    ready: list[tuple[int, int]] = []                            # (-cost, task index)
+    workers: dict[int, _Worker] = {}                             # by the read end of its results
+    exiting: list[int] = []                                      # pids of retired workers
     waiting = selectors.DefaultSelector()
     batches = iter(batches)
     more = True
 
-    def child(index: int, read_end: int, write_end: int, held) -> None:
-        """The child: one task, its outcome down the pipe, then _exit."""
+    def worker(commands: int, results: int, held) -> None:
+        """The child: task after task, by index, until its command pipe closes."""
         try:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
-            gc.disable()      # short-lived: the collector would walk (and copy) the whole inherited heap
-            os.close(read_end)
-            try:
-                payload = pickle.dumps(("result", run(tasks[index])))
-            except BaseException:
-                payload = pickle.dumps(("crash", traceback.format_exc()))
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(payload)
+            for other in workers.values():          # the parent's ends of the other workers' pipes
+                os.close(other.commands)
+                os.close(other.results)
+            gc.freeze()       # the inherited heap is never walked (nor copied) by the collector
+            gc.enable()
+            while len(message := _read_exactly(commands, _INDEX.size)) == _INDEX.size:
+                index, = _INDEX.unpack(message)
+                try:
+                    payload = pickle.dumps(("result", run(tasks[index])))
+                except BaseException:
+                    payload = pickle.dumps(("crash", traceback.format_exc()))
+                _write_all(results, _INDEX.pack(len(payload)) + payload)
         finally:
             os._exit(0)
 
-    def start(index: int) -> None:
-        read_end, write_end = os.pipe()
+    def fork() -> _Worker:
+        command_read, command_write = os.pipe()
+        result_read, result_write = os.pipe()
         # SIGINT is held over the fork: os.fork runs the fork hooks (the logging
         # module's lock) in the parent before it returns, and a KeyboardInterrupt
         # raised in one is lost ("Exception ignored"); held, it is raised once
-        # the child is registered, and so killed on the way out.
+        # the worker is registered, and so killed on the way out.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             pid = os.fork()
             if pid == 0:
-                child(index, read_end, write_end, held)
-            os.close(write_end)
-            running[read_end] = (index, pid, [])
-            waiting.register(read_end, selectors.EVENT_READ)
+                os.close(command_write)
+                os.close(result_read)
+                worker(command_read, result_write, held)
+            os.close(command_read)
+            os.close(result_write)
+            workers[result_read] = _Worker(pid, command_write, result_read, len(tasks))
+            waiting.register(result_read, selectors.EVENT_READ)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        return workers[result_read]
+
+    def start(worker: _Worker, index: int) -> None:
+        worker.task = index
+        _write_all(worker.commands, _INDEX.pack(index))
         if watch:
             watch.started(tasks[index])
 
+    def retire(worker: _Worker) -> None:
+        """An idle worker's command pipe closed: it exits; reaped later."""
+        waiting.unregister(worker.results)
+        os.close(worker.commands)
+        os.close(worker.results)
+        del workers[worker.results]
+        exiting.append(worker.pid)
+
+    def fill() -> None:
+        """Start the costliest ready tasks on the idle workers that know
+        them, and on fresh workers while there is room."""
+        while ready:
+            idle = next((w for w in workers.values() if w.task is None), None)
+            if idle is not None:
+                known = next((position for position, (_, index) in enumerate(ready) if index < idle.known), None)
+                if known is not None:
+                    start(idle, ready.pop(known)[1])
+                    continue
+                retire(idle)
+            if len(workers) >= jobs:
+                return
+            start(fork(), ready.pop(0)[1])
+
     def collect(read_end: int) -> None:
-        index, pid, chunks = running[read_end]
+        worker = workers[read_end]
         chunk = os.read(read_end, 1 << 20)
-        if chunk:
-            chunks.append(chunk)
-            return
-        waiting.unregister(read_end)
-        os.close(read_end)
-        del running[read_end]
-        payloads[index] = b"".join(chunks)
-        if not payloads[index]:
-            _, status = os.waitpid(pid, 0)
+        if not chunk:
+            index = worker.task
+            waiting.unregister(read_end)
+            os.close(read_end)
+            os.close(worker.commands)
+            del workers[read_end]
+            _, status = os.waitpid(worker.pid, 0)
             raise RuntimeError(f"the process checking {describe(tasks[index])} "
                                f"ended without a result (wait status {status})")
-        exiting.append(pid)
+        worker.received += chunk
+        if len(worker.received) < _INDEX.size:
+            return
+        size, = _INDEX.unpack_from(worker.received)
+        if len(worker.received) < _INDEX.size + size:
+            return
+        index, worker.task = worker.task, None
+        payloads[index] = bytes(worker.received[_INDEX.size:])
+        worker.received = bytearray()
         if watch:
             watch.finished(tasks[index])
 
     def reap(block: bool) -> None:
-        """Wait for the children that sent their outcome: the next task
-        starts before they have exited (tearing down a fork's memory takes
-        milliseconds), and they are reaped once it has."""
+        """Wait for the retired workers (tearing down a fork's memory takes
+        milliseconds: the next task does not wait for it)."""
         for pid in list(exiting):
             if os.waitpid(pid, 0 if block else os.WNOHANG)[0]:
                 exiting.remove(pid)
 
+    def busy() -> bool:
+        return any(w.task is not None for w in workers.values())
+
     try:
-        while more or ready or running:
-            while ready and len(running) < jobs:
-                start(ready.pop(0)[1])
+        while more or ready or busy():
+            fill()
             reap(block=False)
             if more:
-                for key, _ in (waiting.select(0) if running else ()):
+                for key, _ in (waiting.select(0) if workers else ()):
                     collect(key.fd)
-                if ready and len(running) < jobs:
+                if ready and (len(workers) < jobs or not busy()):
                     continue
                 batch = next(batches, None)
                 if batch is None:
@@ -146,10 +235,10 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     finally:
         if watch:
             watch.close()
-        for read_end, (_, pid, _) in running.items():
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os.close(read_end)
+        for worker in list(workers.values()):
+            if worker.task is not None:
+                os.kill(worker.pid, signal.SIGKILL)
+            retire(worker)
         reap(block=True)
         waiting.close()
     results = []

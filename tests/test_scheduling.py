@@ -1,8 +1,10 @@
-"""proofs.scheduling.run_in_forks: every task's outcome, in order, from real
-forks; every child reaped by the time it returns (a child's slot is
-reused before the child has exited, so the reaping is checked here); a
-child that exits without its outcome is an internal error with its wait
-status."""
+"""proofs.scheduling.run_in_forks: every task's outcome, in order, from
+real forked workers, at most ``jobs`` of them at once, each running only
+tasks made before it was forked; every worker reaped by the time it
+returns (a retired worker is reaped after the next task has started, so
+the reaping is checked here); a worker that exits without its task's
+outcome is an internal error with its wait status, and a task that
+raises is TaskCrashed with the worker's traceback."""
 import os
 
 import pytest
@@ -10,8 +12,13 @@ import pytest
 from proofs.scheduling import TaskCrashed, run_in_forks
 
 
-def _square_and_pid(n: int) -> tuple[int, int]:
-    return n * n, os.getpid()
+MADE = {"batches": 0}
+"""How many batches the parent had made: a worker sees it as it was at its fork."""
+
+
+def _square_and_batches_seen(task: tuple[int, int]) -> tuple[int, int, int]:
+    n, _ = task
+    return n * n, os.getpid(), MADE["batches"]
 
 
 def _no_child_left() -> bool:
@@ -22,14 +29,26 @@ def _no_child_left() -> bool:
     return False
 
 
-def test_outcomes_come_in_task_order_from_forks_and_no_child_is_left():
-    batches = [[(n, n % 3) for n in range(5)], [(n, 0) for n in range(5, 9)]]
-    tasks, outcomes = run_in_forks(batches, _square_and_pid, 2, str)
-    assert tasks == list(range(9))
-    assert [square for square, _ in outcomes] == [n * n for n in range(9)]
-    pids = {pid for _, pid in outcomes}
-    assert len(pids) == 9 and os.getpid() not in pids      # a fresh fork per task
+def _batches():
+    for batch in range(4):
+        MADE["batches"] = batch + 1
+        yield [((10 * batch + n, batch), n % 3) for n in range(5)]
+
+
+def test_outcomes_come_in_task_order_from_workers_that_know_their_tasks_and_no_child_is_left():
+    tasks, outcomes = run_in_forks(_batches(), _square_and_batches_seen, 2, str)
+    assert [n for n, _ in tasks] == [10 * batch + n for batch in range(4) for n in range(5)]
+    assert [square for square, _, _ in outcomes] == [n * n for n, _ in tasks]
+    assert all(seen > batch for (_, batch), (_, _, seen) in zip(tasks, outcomes))
+    pids = {pid for _, pid, _ in outcomes}
+    assert os.getpid() not in pids and len(pids) < len(tasks)     # workers run several tasks each
     assert _no_child_left()
+
+
+def test_one_job_is_one_worker_at_a_time():
+    batches = [[((n, 0), 0) for n in range(6)]]
+    _, outcomes = run_in_forks(batches, _square_and_batches_seen, 1, str)
+    assert len({pid for _, pid, _ in outcomes}) == 1
 
 
 def _dies_on_three(n: int) -> int:
