@@ -43,7 +43,7 @@ gap in the properties.  The mutation score is killed / (valid - equivalent).
 
 Mutants are independent; they run in ``--jobs`` worker processes (the
 CPUs by default),
-each in its own fork as ``check``'s tasks do (:mod:`proofs.scheduling`),
+a task each as ``check``'s functions are (:mod:`proofs.scheduling`),
 results in mutant order.
 The analysis leaves nothing in the process's caches
 (:data:`grammar.caches.CACHES`): a caller that analyses one function after

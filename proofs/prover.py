@@ -20,7 +20,7 @@ go with the result.
 A whole run (:func:`check_groups`) forms the file groups (one program
 per kernel tree), builds their programs (:mod:`proofs.programs`), judges
 the selectors (:mod:`proofs.selectors`) and checks every function in
-tasks of a few configurations each, every task in its own fork
+tasks of a few configurations each, in forked workers
 (:mod:`proofs.scheduling`).
 """
 from __future__ import annotations
