@@ -433,7 +433,8 @@ class Solver:
     of the fixture trees, 2.0 s one-shot, 0.74 s incremental).
     :meth:`shared` hands the same solver to every asker of the same
     preconditions (the prover asks after the executor), so models depend
-    only on the order of the queries.
+    only on the order of the queries; :meth:`holding` keeps a path's
+    context asserted for the prover's scopes of that path.
 
     Z3's default parameters are kept (:data:`SOLVER_PARAMETERS` only fixes
     the seed): replayed by ``bench/solver_variants.py`` on the 1222 checks
@@ -457,6 +458,9 @@ class Solver:
         self._solver = z3.Solver()
         self._solver.set("timeout", self.timeout_ms, **SOLVER_PARAMETERS)
         self._solver.add(*self.preconditions)
+        self._hold: tuple[z3.BoolRef, ...] | None = None    # holding()'s constraints past the preconditions,
+        self._held = False                                  # and whether they are asserted
+        self._open = 0                                      # scopes open
 
     @classmethod
     def shared(cls, timeout: float, preconditions: tuple[z3.BoolRef, ...]) -> "Solver":
@@ -480,18 +484,59 @@ class Solver:
         later ones start from what the solver made of the first (the
         prover's queries for a natively placed model of a refutation,
         asked after the one that found it: about 40% less time in them
-        on the fixture forms than asked afresh).  Scopes nest."""
-        skip = 0
-        for given, held in zip(constraints, self.preconditions):
-            if given is not held and not given.eq(held):
-                break
-            skip += 1
+        on the fixture forms than asked afresh).  Scopes nest.  A leading
+        copy of the preconditions, and then of what :meth:`holding`
+        holds, is not added again."""
+        skip = self._leading(constraints, self.preconditions)
+        leads = self._hold is not None and self._leading(constraints[skip:], self._hold) == len(self._hold)
+        if not self._open and leads != self._held:
+            self._held = not self._held          # pushed at the first scope that starts with the hold; dropped
+            if self._held:                       # by one that does not
+                self._solver.push()
+                self._solver.add(*self._hold)
+            else:
+                self._solver.pop()
+                self._hold = None
+        held = len(self._hold) if leads and self._held else 0
         self._solver.push()
+        self._open += 1
         try:
-            self._solver.add(*constraints[skip:])
+            self._solver.add(*constraints[skip + held:])
             yield Query(self)
         finally:
+            self._open -= 1
             self._solver.pop()
+
+    @contextlib.contextmanager
+    def holding(self, constraints: tuple[z3.BoolRef, ...]) -> Iterator[None]:
+        """``constraints`` asserted once for the scopes opened within that
+        start with them (:meth:`scope`: a path's context, for its claims,
+        their refutations and their smallest models), instead of once per
+        scope, which made the solver take them in again and undo them at
+        its end: the fixture forms' check in one process, 9.4 s of CPU so,
+        8.9 s held).  They are asserted at the first such scope (a path
+        whose claims need no query costs nothing), and dropped for good at
+        one, opened in no other, that does not start with them.  Not
+        nested in a scope or another hold."""
+        if self._open or self._hold is not None:
+            raise RuntimeError("Solver.holding within a scope or another hold")
+        self._hold = tuple(constraints[self._leading(constraints, self.preconditions):])
+        try:
+            yield
+        finally:
+            if self._held:
+                self._solver.pop()
+            self._hold, self._held = None, False
+
+    @staticmethod
+    def _leading(constraints: tuple[z3.BoolRef, ...], copy: tuple[z3.BoolRef, ...]) -> int:
+        """How many of the first of ``constraints`` are those of ``copy``."""
+        count = 0
+        for given, held in zip(constraints, copy):
+            if given is not held and not given.eq(held):
+                break
+            count += 1
+        return count
 
     def _ask(self, *more: z3.BoolRef, assuming: tuple[z3.BoolRef, ...] = ()
              ) -> tuple[Verdict, z3.ModelRef | None]:

@@ -351,9 +351,10 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
             else:
                 plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
         context = (path.condition, *pointer_accesses_off_frame(path.accesses, regions[0][0]))
-        _decide(plain, context, path, solver, budget, canonical)
-        if relational:
-            _decide(relational, (*context, varied_condition), path, solver, budget, canonical)
-        if "extended-state" in selected:
-            resets += possible_resets(path, settings.resets_extended, solver, context)
+        with solver.holding(context):
+            _decide(plain, context, path, solver, budget, canonical)
+            if relational:
+                _decide(relational, (*context, varied_condition), path, solver, budget, canonical)
+            if "extended-state" in selected:
+                resets += possible_resets(path, settings.resets_extended, solver, context)
     return list(obligations.values()), texts + caller_obligations(function, contract, resets)

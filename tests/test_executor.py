@@ -17,8 +17,9 @@ from grammar import ast
 from grammar.parser import parse_instruction
 from grammar.source import Origin
 from model import abi, bv, ir
-from model.executor import ExecutorOptions, Path, PathEnd, _nearby_witness, execute_function
+from model.executor import ExecutorOptions, Path, PathEnd, Solver, _nearby_witness, execute_function
 from model.extable import ExceptionTable, ExtableError
+from model.outcomes import Verdict
 from model.lift import lift
 from model.symbolic import SymbolicState
 from model.provenance import CalleeResult, EntryValue, ModuleFunction, ReturnAddress, SymbolAddress, Undefined
@@ -965,3 +966,28 @@ def test_a_model_next_to_the_witness_shows_the_other_side_and_never_an_infeasibl
         other = _nearby_witness(conditions, side, model)
         assert other is not None and z3.is_true(other.eval(side)) and z3.is_true(other.eval(conditions[0]))
     assert _nearby_witness(conditions, bv.ult(bv.const(200, 64), x), model) is None
+
+
+def test_a_held_context_constrains_only_the_scopes_that_start_with_it():
+    x = z3.BitVec("held_x", 8)
+    solver = Solver(10.0, (z3.ULT(x, 100),))
+    one, two = x == 1, x == 2
+    with solver.holding((one,)):
+        with solver.scope((one,)) as ask:
+            assert ask(two)[0] is Verdict.UNSAT and ask()[0] is Verdict.SAT
+        with solver.scope((solver.preconditions[0], one, z3.UGT(x, 0))) as ask:
+            answer, model = ask()
+            assert answer is Verdict.SAT and model.eval(x).as_long() == 1
+            with solver.scope((two,)) as inner:         # nested: on top of the outer scope, hold and all
+                assert inner()[0] is Verdict.UNSAT
+        with solver.scope((two,)) as ask:               # not the hold: it ends
+            answer, model = ask()
+            assert answer is Verdict.SAT and model.eval(x).as_long() == 2
+        with solver.scope((one,)) as ask:
+            assert ask(two)[0] is Verdict.UNSAT
+        assert solver.check((two,))[0] is Verdict.SAT
+    assert solver.check((two,))[0] is Verdict.SAT and solver.check((x == 200,))[0] is Verdict.UNSAT
+    with solver.holding((one,)):
+        with solver.scope((one,)) as ask:
+            assert ask(two)[0] is Verdict.UNSAT
+    assert solver.check((two,))[0] is Verdict.SAT              # the hold, asserted, is gone with it
