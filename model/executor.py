@@ -422,6 +422,10 @@ class Query:
     def core(self) -> list[z3.BoolRef]:
         return self._solver.core
 
+    def add(self, *constraints: z3.BoolRef) -> None:
+        """``constraints`` added to the scope (which must be the innermost one open)."""
+        self._solver._solver.add(*constraints)
+
 
 class Solver:
     """Every query the executor asks, each with a timeout; a timeout is

@@ -38,12 +38,20 @@ Decisions recorded here:
   the fixed terms already determine costs nothing.
 * **Incremental.**  The queries are asked in a solver scope that holds the
   constraints (:meth:`model.executor.Solver.scope`, nested in the path's);
-  the fixed values and the values tried are assumptions of each query:
-  nothing is pushed or popped, so the solver keeps what it learns from one
-  query to the next.  (Measured on ``__tdx_hypercall`` with its flags in
-  the wrong slot, 12 refutations: 1.0 s in the solver so; 3.8 s with the
-  violation an assumption too; 55 s with each fixed value added to the
-  scope as it is fixed.)
+  the values tried are assumptions of each query, and so are the fixed
+  values, through a fresh Boolean each: the values fixed between two
+  queries are asserted in the scope as one implication from it, and the
+  later queries assume it.  Nothing is pushed or popped, so the solver
+  keeps what it learns from one query to the next.  (Measured on
+  ``__tdx_hypercall`` with its flags in the wrong slot, 12 refutations:
+  1.0 s in the solver with assumptions; 3.8 s with the violation an
+  assumption too; 55 s with each fixed value asserted as an equality as
+  it is fixed.  The Booleans: Z3 takes an assumption that is not a bare
+  literal in again at every query and drops it after; 5 alternating runs
+  of the fixture forms' check in one process, median user seconds, 9.10
+  with the fixed values as assumptions, 8.42 with them behind Booleans;
+  the hint's values tried behind Booleans too made no difference beyond
+  the runs' spread.)
 * A query the solver leaves unknown (a timeout) lowers nothing: the term
   keeps the current model's value.  The model is then still one of the
   constraints, but no longer the smallest (only under timeouts).
@@ -73,7 +81,8 @@ class Minimiser:
     def __init__(self, query: Query, model: z3.ModelRef):
         self.model = model
         self._query = query
-        self._fixed: list[z3.BoolRef] = []
+        self._fixed: list[z3.BoolRef] = []           # the Booleans the queries assume (module doc)
+        self._pending: list[z3.BoolRef] = []         # values fixed since the last query
         self._values: list[tuple[z3.ExprRef, z3.ExprRef]] = []
         self._seen: set[int] = set()
         self._core_rest: dict[int, list[z3.ExprRef]] = {}    # of one lower(): by distance id (_hint)
@@ -115,6 +124,11 @@ class Minimiser:
 
     def _ask(self, *more: z3.BoolRef) -> Verdict:
         """:meth:`_try`'s answer itself (an unsat one leaves its core in the query)."""
+        if self._pending:
+            proxy = z3.FreshBool("fixed")
+            self._query.add(z3.Implies(proxy, z3.And(self._pending)))
+            self._fixed.append(proxy)
+            self._pending = []
         answer, model = self._query(assuming=(*self._fixed, *more))
         if answer is Verdict.SAT:
             self.model = model
@@ -142,7 +156,7 @@ class Minimiser:
         return rest is not None and all(self._at_smallest(d) for d in rest)
 
     def _fix(self, term: z3.ExprRef, value: z3.ExprRef) -> None:
-        self._fixed.append(term == value)
+        self._pending.append(term == value)
         self._values.append((term, value))
 
     def _known(self, term: z3.ExprRef) -> z3.ExprRef:
