@@ -21,8 +21,9 @@ seconds spent, by stage:
   counterexample (:func:`proofs.counterexample.build_counterexample`).
 
 The rows' symbolic execution and contract choice are per row, not per
-obligation, and are left out.  Each worker (a fork per task) writes its
-rows to a JSON file of ``OUTDIR``; :func:`slowest` reads them back.
+obligation, and are left out.  Each task writes its rows to a JSON file
+of ``OUTDIR`` of its own (a worker runs several: the file is named by
+the worker's pid and the task's count); :func:`slowest` reads them back.
 
 Usage: python bench/obligation_times.py OUTDIR check ARGS...
 """
@@ -99,6 +100,8 @@ def _install(outdir: Path) -> None:
         row[0] = (program.files, name, config)
         return _check_function(program, name, config, settings)
 
+    done = [0]                      # tasks this worker has run
+
     def task(arguments, _task=prover._task):
         spent.clear()
         try:
@@ -106,7 +109,8 @@ def _install(outdir: Path) -> None:
         finally:
             records = [{"files": list(k[0]), "function": k[1], "config": k[2], "property": k[3], "detail": k[4],
                         "stages": dict(v)} for k, v in spent.items()]
-            (outdir / f"{os.getpid()}.json").write_text(json.dumps(records))
+            done[0] += 1
+            (outdir / f"{os.getpid()}-{done[0]}.json").write_text(json.dumps(records))
 
     Solver._ask = ask
     obligations._decide = decide

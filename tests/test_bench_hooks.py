@@ -3,6 +3,7 @@ wraps the prover's internals by name and signature: a change there must
 not leave the benchmark crashing or silently timing nothing."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,17 @@ def test_the_stage_timer_runs_a_refuted_check_and_times_every_stage(tmp_path):
     assert {r["property"] for r in records} >= {"callee-saved", "stack-balance"}
     refuted = [r for r in records if r["detail"] in ("r14", "r15") and r["property"] == "callee-saved"]
     assert refuted and all({"canonical model", "counterexample"} <= set(r["stages"]) for r in refuted)
+
+
+def test_the_stage_timer_keeps_every_task_of_a_worker(tmp_path):
+    """A worker runs task after task: each one's rows are kept, not the last one's."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench/obligation_times.py"), str(tmp_path), "check",
+                           "tests/fixtures/unified/arch/x86/coco/tdx/tdcall.S", "--jobs", "1", "--json", "-"],
+                          cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode in (0, 1), done.stderr
+    checked = {result["function"] for result in json.loads(done.stdout)["results"]}
+    timed = {r["function"] for r in obligation_times.slowest(tmp_path, count=10_000)}
+    assert len(checked) > 1 and timed == checked
 
 
 def test_the_solver_replay_records_a_refuted_check_and_asks_every_query_again():
