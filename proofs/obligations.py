@@ -255,34 +255,33 @@ def _smallest_witnesses(refuted: list[Obligation], claims: list[tuple[Claim, Obl
         return z3.And([bv.disjunction([claim.violated for claim in own[id(o)]]) for o in group])
 
     for (pid, placed), members in kinds.items():
-        scope = context + ((placement,) if placed else ())
-        while members and not budget.spent():
-            group, model = _jointly_violated(members, violation, scope, solver)
-            with solver.scope((*scope, violation(group))) as query:
-                smallest, violated = canonical(pid, [(o.detail, own[id(o)]) for o in group], query, model, path)
-            for obligation, claim in zip(group, violated):
-                _, _, _, views, note = obligation.witness
-                obligation.witness = (smallest, path, claim, views, note)
-                obligation.origin = claim.origin
-            members = [o for o in members if o not in group]
+        with solver.scope(context + ((placement,) if placed else ())) as ask:
+            while members and not budget.spent():
+                group, model = _jointly_violated(members, violation, ask)
+                with solver.scope((violation(group),)) as query:
+                    smallest, violated = canonical(pid, [(o.detail, own[id(o)]) for o in group], query, model, path)
+                for obligation, claim in zip(group, violated):
+                    _, _, _, views, note = obligation.witness
+                    obligation.witness = (smallest, path, claim, views, note)
+                    obligation.origin = claim.origin
+                members = [o for o in members if o not in group]
 
 
 def _jointly_violated(members: list[Obligation], violation: Callable[[list[Obligation]], z3.BoolRef],
-                      scope: tuple[z3.BoolRef, ...], solver: Solver) -> tuple[list[Obligation], z3.ModelRef]:
+                      ask: Query) -> tuple[list[Obligation], z3.ModelRef]:
     """The first group of ``members`` that can be violated at once
-    (:func:`_smallest_witnesses`) and a model of ``scope`` that violates
-    all of it: one query when all can be, else one per member.  An
-    unknown answer leaves its member out."""
-    with solver.scope(scope) as ask:
-        if len(members) > 1:
-            answer, model = ask(violation(members))
-            if answer is Verdict.SAT:
-                return members, model
-        group, model = [members[0]], members[0].witness[0]
-        for candidate in members[1:]:
-            answer, joint = ask(violation([*group, candidate]))
-            if answer is Verdict.SAT:
-                group, model = [*group, candidate], joint
+    (:func:`_smallest_witnesses`) and a model that violates all of it, in
+    the scope of ``ask``: one query when all can be, else one per member.
+    An unknown answer leaves its member out."""
+    if len(members) > 1:
+        answer, model = ask(violation(members))
+        if answer is Verdict.SAT:
+            return members, model
+    group, model = [members[0]], members[0].witness[0]
+    for candidate in members[1:]:
+        answer, joint = ask(violation([*group, candidate]))
+        if answer is Verdict.SAT:
+            group, model = [*group, candidate], joint
     return group, model
 
 
