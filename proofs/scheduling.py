@@ -85,16 +85,17 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     forked from this process (module doc): (the tasks, ``run``'s outcome
     of each), in order.
 
-    The parent keeps each pickled result as bytes until the last task is
-    done.  At most ``jobs`` workers run at once, the costliest ready tasks
-    first (so that a long task does not start last).  The next batch is
+    Each outcome is unpickled as it comes in (while the others run); a
+    task that raised is an error once the last task is done.  At most
+    ``jobs`` workers run at once, the costliest ready tasks first (so
+    that a long task does not start last).  The next batch is
     made (by the caller's generator: for ``check``, the front end of the
     next file group) while the workers run.  A worker that dies without
     its task's outcome is an internal error naming the task
     (``describe``); ``watch`` follows the run (see the module doc).
     """
     tasks: list = []
-    payloads: list[bytes | None] = []
+    outcomes: list = []                                          # ("result" or "crash", its value)
     ready: list[tuple[int, int]] = []                            # (-cost, task index)
     workers: dict[int, _Worker] = {}                             # by the read end of its results
     exiting: list[int] = []                                      # pids of retired workers
@@ -191,7 +192,7 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
         if len(worker.received) < _INDEX.size + size:
             return
         index, worker.task = worker.task, None
-        payloads[index] = bytes(worker.received[_INDEX.size:])
+        outcomes[index] = pickle.loads(worker.received[_INDEX.size:])     # while the others run
         worker.received = bytearray()
         if watch:
             watch.finished(tasks[index])
@@ -222,7 +223,7 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
                         watch.exhausted()
                 for task, cost in batch or ():
                     tasks.append(task)
-                    payloads.append(None)
+                    outcomes.append(None)
                     ready.append((-cost, len(tasks) - 1))
                     if watch:
                         watch.planned(task, cost)
@@ -242,8 +243,7 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
         reap(block=True)
         waiting.close()
     results = []
-    for task, payload in zip(tasks, payloads):
-        kind, result = pickle.loads(payload)
+    for task, (kind, result) in zip(tasks, outcomes):
         if kind == "crash":
             raise TaskCrashed(f"checking {describe(task)} failed: {result.rstrip().splitlines()[-1]}", result)
         results.append(result)
