@@ -36,6 +36,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+
 class TaskCrashed(RuntimeError):
     """A worker process raised (a bug of ours): the message names the task
     and the exception; ``child_traceback`` is the worker's traceback."""
@@ -176,13 +177,13 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     def collect(read_end: int) -> None:
         worker = workers[read_end]
         chunk = os.read(read_end, 1 << 20)
+        if not chunk and worker.task is None:
+            retire(worker)                  # an idle worker that died: no outcome lost
+            return
         if not chunk:
             index = worker.task
-            waiting.unregister(read_end)
-            os.close(read_end)
-            os.close(worker.commands)
-            del workers[read_end]
-            _, status = os.waitpid(worker.pid, 0)
+            retire(worker)
+            _, status = os.waitpid(exiting.pop(), 0)
             raise RuntimeError(f"the process checking {describe(tasks[index])} "
                                f"ended without a result (wait status {status})")
         worker.received += chunk
@@ -207,6 +208,10 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     def busy() -> bool:
         return any(w.task is not None for w in workers.values())
 
+    def room() -> bool:
+        """Whether a ready task could start now: on an idle worker, or a new one."""
+        return len(workers) < jobs or any(w.task is None for w in workers.values())
+
     try:
         while more or ready or busy():
             fill()
@@ -214,7 +219,7 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
             if more:
                 for key, _ in (waiting.select(0) if workers else ()):
                     collect(key.fd)
-                if ready and (len(workers) < jobs or not busy()):
+                if ready and room():
                     continue
                 batch = next(batches, None)
                 if batch is None:

@@ -6,6 +6,8 @@ the reaping is checked here); a worker that exits without its task's
 outcome is an internal error with its wait status, and a task that
 raises is TaskCrashed with the worker's traceback."""
 import os
+import signal
+import time
 
 import pytest
 
@@ -71,4 +73,18 @@ def test_a_task_that_raises_is_task_crashed_with_the_childs_traceback():
     with pytest.raises(TaskCrashed, match="checking task 0 failed: ValueError: no 0") as crash:
         run_in_forks([[(0, 0)]], _raises, 1, lambda n: f"task {n}")
     assert "Traceback" in crash.value.child_traceback
+    assert _no_child_left()
+
+
+def _zero_dies_soon_after_one_is_slow(n: int) -> int:
+    if n == 0:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)      # SIGALRM's default: the worker ends, idle by then
+    else:
+        time.sleep(0.5)
+    return n
+
+
+def test_a_worker_that_dies_idle_loses_no_outcome():
+    tasks, outcomes = run_in_forks([[(0, 0), (1, 0)]], _zero_dies_soon_after_one_is_slow, 2, str)
+    assert tasks == outcomes == [0, 1]
     assert _no_child_left()
