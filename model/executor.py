@@ -426,6 +426,16 @@ class Query:
         """``constraints`` added to the scope (which must be the innermost one open)."""
         self._solver._solver.add(*constraints)
 
+    def constraints(self) -> list[z3.BoolRef]:
+        """Everything the solver asserts now (the scopes open, their holds
+        and the preconditions)."""
+        return list(self._solver._solver.assertions())
+
+    def fresh(self, constraints: tuple[z3.BoolRef, ...]) -> "Query":
+        """The queries of a new solver that holds ``constraints`` alone,
+        with this one's timeout and parameters."""
+        return Query(Solver(self._solver.timeout_ms / 1000, constraints))
+
 
 class Solver:
     """Every query the executor asks, each with a timeout; a timeout is
