@@ -88,10 +88,10 @@ def _install(outdir: Path) -> None:
                     spent.setdefault(key(obligation), collections.Counter())[stage] += total / len(items)
         return call
 
-    def build(program, name, config, contract, pid, detail, *rest, _build=prover.build_counterexample):
+    def build(replays, config, contract, pid, detail, *rest, _build=prover.build_counterexample):
         started = time.perf_counter()
         try:
-            return _build(program, name, config, contract, pid, detail, *rest)
+            return _build(replays, config, contract, pid, detail, *rest)
         finally:
             spent.setdefault((*row[0], pid, detail), collections.Counter())["counterexample"] += \
                 time.perf_counter() - started

@@ -527,9 +527,8 @@ def shown_terms(path, relational: bool) -> tuple[list[z3.ExprRef], dict[int, int
     return terms, preferred
 
 
-def canonical_witness(program: ast.Program, name: str, contract, pid: str,
-                      obligations: list[tuple[str, list]], query: Query, model: z3.ModelRef, path
-                      ) -> tuple[z3.ModelRef, list]:
+def canonical_witness(replays: "Replays", contract, pid: str, obligations: list[tuple[str, list]], query: Query,
+                      model: z3.ModelRef, path) -> tuple[z3.ModelRef, list]:
     """The smallest model (:mod:`proofs.canonical`) of the constraints of
     the solver scope of ``query`` (the path, the violation of each of
     ``obligations`` of property ``pid`` -- (detail, its claims on the
@@ -547,7 +546,7 @@ def canonical_witness(program: ast.Program, name: str, contract, pid: str,
     minimiser.lower(*shown_terms(path, PROPERTIES[pid].relational))
     read: set[int] = set()
     while True:
-        scenarios = _replayed(program, name, contract, pid, obligations[0][0], minimiser.model, path)[0]
+        scenarios = _replayed(replays, contract, pid, obligations[0][0], minimiser.model, path)[0]
         new = sorted(set(scenarios[0].memory) - read)
         if not new:
             break
@@ -598,29 +597,59 @@ def confirm(program: ast.Program, name: str, contract, pid: str, detail: str, ru
     return any(claim.detail == detail and claim.violated is True for claim in claims)
 
 
-def _replayed(program, name, contract, pid, detail, model, path
+class Replays:
+    """The concrete replays of function ``name`` of ``program``: the
+    scenario(s) of a path in a model and their runs, each made once (the
+    obligations of a group share their smallest model, and the last
+    replay :func:`canonical_witness` made to find the memory it reads is
+    usually of that model too)."""
+
+    def __init__(self, program: ast.Program, name: str):
+        self.program, self.name = program, name
+        self._made: dict[tuple[int, int, bool], tuple] = {}
+
+    def of(self, model: z3.ModelRef, path, relational: bool) -> tuple[list[Scenario], list[ConcreteRun], str]:
+        """The scenario of ``path`` in ``model`` (``relational``: and the
+        independent module's, on the same memory), their runs (none when
+        one failed) and why the replay failed ("" when it did not)."""
+        key = (id(model), id(path), relational)
+        if key not in self._made:
+            scenarios = [scenario_from_model(model, path)]
+            if relational:
+                scenarios.append(scenario_from_model(model, path, varied=True))
+                scenarios[1].memory = scenarios[0].memory
+            runs, problem = [], ""
+            try:
+                runs = [replay(self.program, self.name, scenario) for scenario in scenarios]
+            except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol) as error:
+                problem = str(error)
+            self._made[key] = (model, path, scenarios, runs, problem)    # model and path kept: ids not reused
+        return self._made[key][2:]
+
+
+def _replayed(replays: Replays, contract, pid, detail, model, path
               ) -> tuple[list[Scenario], list[ConcreteRun], bool, str]:
     """The scenario(s) of ``path`` in ``model`` replayed and judged: the
     scenarios, their runs, whether they violate obligation (pid, detail)
-    and, when the replay failed, why."""
-    scenarios = [scenario_from_model(model, path)]
-    if PROPERTIES[pid].relational:
-        scenarios.append(scenario_from_model(model, path, varied=True))
-        scenarios[1].memory = scenarios[0].memory
-    runs, problem = [], ""
-    try:
-        runs = [replay(program, name, scenario) for scenario in scenarios]
-        confirmed = confirm(program, name, contract, pid, detail, runs, scenarios)
-    except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol) as error:
-        confirmed, problem = False, str(error)
+    and, when the replay failed, why.  (Judging reads the same memory
+    whatever the detail: the property states every claim.)"""
+    scenarios, runs, problem = replays.of(model, path, PROPERTIES[pid].relational)
+    confirmed = False
+    if not problem:
+        try:
+            confirmed = confirm(replays.program, replays.name, contract, pid, detail, runs, scenarios)
+        except (ReplayDiverged, concrete.UndefinedValue, concrete.MissingSymbol) as error:
+            problem = str(error)
     return scenarios, runs, confirmed, problem
 
 
-def build_counterexample(program, name, config, contract, pid, detail, model, path, claim, views,
+def build_counterexample(replays: Replays, config, contract, pid, detail, model, path, claim, views,
                          settings) -> dict:
-    """The JSON form of a refutation (SPEC.md section 8), replayed and checked."""
+    """The JSON form of a refutation (SPEC.md section 8), replayed
+    (:class:`Replays`: of its function) and checked."""
+    program, name = replays.program, replays.name
     relational = PROPERTIES[pid].relational
-    scenarios, runs, confirmed, problem = _replayed(program, name, contract, pid, detail, model, path)
+    scenarios, runs, confirmed, problem = _replayed(replays, contract, pid, detail, model, path)
     cex = {
         "property": pid, "detail": detail, "function": name, "config": config,
         "files": list(program.files), "firmware": settings.firmware,

@@ -65,6 +65,7 @@ from grammar.frontend import FrontEndOptions, expand_to_assembly, load_program
 from grammar.parser import format_instruction
 from grammar.source import Origin, SourceError
 from proofs.contracts import load_contracts
+from proofs.counterexample import Replays
 from proofs.equiv import check_equivalence
 from proofs.equiv_spec import load_spec
 from proofs.outcomes import Equivalence, MutantStatus, Status
@@ -327,7 +328,7 @@ def first_kill(program: ast.Program, function: str, settings: Settings) -> tuple
     for pid in (pid for pid in CATALOG if pid in settings.properties):
         one = dataclasses.replace(settings, properties=(pid,))
         obligations, texts = prove(choice.contract, one, paths)
-        result = function_result(program, function, "default", choice.contract, obligations, texts, one)
+        result = function_result(Replays(program, function), "default", choice.contract, obligations, texts, one)
         if any(o.status == Status.REFUTED for o in result.obligations):
             return (pid,), tuple(unknown)
         if any(o.status == Status.UNKNOWN for o in result.obligations):

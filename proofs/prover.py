@@ -35,7 +35,7 @@ from grammar.source import SourceError
 from model.executor import PathResult, execute_function
 from proofs.abi_choice import Choice, choose_contract, describe_layout
 from proofs.contracts import Contract
-from proofs.counterexample import build_counterexample, canonical_witness
+from proofs.counterexample import Replays, build_counterexample, canonical_witness
 from proofs.obligations import Obligation, prove
 from proofs.outcomes import Status, unconfirmed_reason
 from proofs.programs import cached_preprocessed, cached_program, preprocess_programs, program_key
@@ -57,10 +57,11 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
     """Every selected obligation of function ``name`` (see module doc)."""
     choice, paths = function_paths(program, name, settings)
     contract = choice.contract
+    replays = Replays(program, name)
     obligations, texts = prove(contract, settings, paths, name,
-                               functools.partial(canonical_witness, program, name, contract))
+                               functools.partial(canonical_witness, replays, contract))
     texts.insert(0, f"firmware: {settings.firmware}")
-    result = function_result(program, name, config, contract, obligations, texts, settings)
+    result = function_result(replays, config, contract, obligations, texts, settings)
     result.notices += choice.notices
     result.abi_source, result.abi_summary = choice.source, choice.summary
     if contract is not None:
@@ -68,18 +69,20 @@ def check_function(program: ast.Program, name: str, config: str, settings: Setti
     return result
 
 
-def function_result(program: ast.Program, name: str, config: str, contract: Contract | None,
+def function_result(replays: Replays, config: str, contract: Contract | None,
                     obligations: list[Obligation], texts: list[str], settings: Settings) -> FunctionResult:
-    """The result of the decided ``obligations``: each refutation with its
-    counterexample, replayed concretely -- one that does not replay is no
-    verdict but unknown (:func:`proofs.outcomes.unconfirmed_reason`)."""
+    """The result of the decided ``obligations`` of the function of
+    ``replays``: each refutation with its counterexample, replayed
+    concretely -- one that does not replay is no verdict but unknown
+    (:func:`proofs.outcomes.unconfirmed_reason`)."""
+    program, name = replays.program, replays.name
     out = []
     for o in obligations:
         cex, status, reason = None, o.status, o.reason
         if o.status == Status.REFUTED:
             model, path, claim, views, placement = o.witness
-            cex = build_counterexample(program, name, config, contract, o.pid, o.detail,
-                                       model, path, claim, views, settings)
+            cex = build_counterexample(replays, config, contract, o.pid, o.detail, model, path, claim, views,
+                                       settings)
             if placement:
                 cex["native_placement"] = placement
             if not cex["confirmed"]:
