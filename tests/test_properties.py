@@ -26,9 +26,9 @@ from model.tdx import Outcome
 from model.transfers import PathEnd
 from proofs.properties import (CATALOG, PROPERTIES, ConcreteOps, EventView, PathView,
                                applicable)
-from model.executor import Solver
+from model.executor import MemoryAccess, Solver
 from model.outcomes import Verdict
-from proofs.assumptions import formulas, function_assumptions, pointer_accesses_off_frame
+from proofs.assumptions import formulas, function_assumptions, placed_structs, pointer_accesses_off_frame
 from proofs.prover import check_function, function_paths
 from proofs.views import symbolic_view
 from proofs.settings import Settings
@@ -560,3 +560,34 @@ def test_an_access_off_the_stack_is_never_below_rsp_without_a_query():
             assert solver.check(context + (claim.violated,))[0] is Verdict.UNSAT
             decided += 1
     assert decided >= 3 * len(paths)
+
+
+@pytest.mark.parametrize("nullable", [False, True])
+def test_off_frame_formulas_left_out_inside_the_struct_follow_from_the_assumptions(nullable):
+    """An access inside the placed struct needs no off-frame formula: each
+    one left out follows from the stated assumptions (NULL allowed or
+    not), and those just outside the struct, or through another pointer,
+    are kept."""
+    prog = program({"__seamcall": SEAMCALL}, (("site", "trap"),))
+    settings = Settings(contracts=CONTRACTS, era="unified")
+    choice, paths = function_paths(prog, "__seamcall", settings)
+    contract = dataclasses.replace(choice.contract, struct_may_be_null=nullable)
+    entry = paths[0].entry
+    rsp, (pointer, _, size), = entry.regs["rsp"], *placed_structs(entry, contract)
+    solver = Solver(settings.timeout, tuple(formulas(function_assumptions(entry, contract))))
+    origin = Origin("f.S", 1)
+    kept = left_out = 0
+    for base in (pointer, entry.regs["rbx"]):
+        for offset in (-8, -1, 0, 8, size - 8, size - 1, size):
+            for width in (8, 64):
+                access = MemoryAccess("write", base + offset, width, rsp, origin)
+                (full,) = pointer_accesses_off_frame([access], rsp)
+                inside = base is pointer and 0 <= offset and offset + width // 8 <= size
+                assert pointer_accesses_off_frame([access], rsp, placed_structs(entry, contract)) == \
+                    (() if inside else (full,))
+                if inside:
+                    assert solver.check((z3.Not(full),))[0] is Verdict.UNSAT
+                    left_out += 1
+                else:
+                    kept += 1
+    assert left_out == 7 and kept == 21
