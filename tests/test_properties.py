@@ -20,11 +20,12 @@ from grammar.caches import CACHES
 from grammar.parser import parse_instruction
 from grammar.source import Origin
 from proofs.contracts import load_contracts, struct_forms
-from proofs.counterexample import replay_counterexample
+from proofs.counterexample import STACK_WATCH, native_placement, replay_counterexample
+from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
 from grammar.ast import GPR64
 from model.tdx import Outcome
 from model.transfers import PathEnd
-from proofs.properties import (CATALOG, PROPERTIES, ConcreteOps, EventView, PathView,
+from proofs.properties import (CATALOG, PROPERTIES, STACK_DEPTH, ConcreteOps, EventView, PathView,
                                applicable)
 from model.executor import MemoryAccess, Solver
 from model.outcomes import Verdict
@@ -591,3 +592,30 @@ def test_off_frame_formulas_left_out_inside_the_struct_follow_from_the_assumptio
                 else:
                     kept += 1
     assert left_out == 7 and kept == 21
+
+
+def test_native_placement_asks_an_access_inside_the_struct_only_for_a_struct_not_null():
+    """native_placement's short form for an access inside the struct is the
+    full condition (the access in the stack window or the data region),
+    given the struct's own condition: the two conjunctions are equivalent.
+    The accesses: the struct's fields, one past it, one through another
+    register, a pushed word."""
+    body = SEAMCALL.replace("    out:\n", "    out:\n    movq %r11, 48(%rsi)\n    movq %r11, 8(%rbx)\n"
+                                        "    pushq %rax\n    popq %rax\n")
+    prog = program({"__seamcall": body}, (("site", "trap"),))
+    choice, paths = function_paths(prog, "__seamcall", Settings(contracts=CONTRACTS, era="unified"))
+    rsp = paths[0].entry.regs["rsp"]
+    (base, low, end), = paths[0].entry.memory.regions[1:]
+    stack_low = rsp - (STACK_DEPTH + STACK_WATCH)
+
+    def in_data(address, size):
+        return z3.ULE(address - (DATA_BASE + PAGE), DATA_SIZE - PAGE - size)
+    for path in paths:
+        full = [z3.Extract(63, 12, rsp) == COUNTEREXAMPLE_RSP_PAGE >> 12,
+                z3.Or(base == 0, in_data(base + low, end - low))]
+        full += [z3.Implies(a.guard, z3.Or(z3.ULE(a.address - stack_low, STACK_DEPTH + 2 * STACK_WATCH - a.width // 8),
+                                           in_data(a.address, a.width // 8))) for a in path.accesses]
+        assert len(path.accesses) >= 9
+        solver = z3.Solver()
+        solver.add(native_placement(path) != z3.And(full))
+        assert solver.check() == z3.unsat
