@@ -111,7 +111,8 @@ class Minimiser:
         self._core_rest: dict[int, list[z3.ExprRef]] = {}    # of one lower(): by distance id (_hint)
         self._core: list[z3.BoolRef] = []           # of the last unsat query: the ones of ``more`` in it
         self._reduced_at = 0                         # values substituted in the query's solver (_reduce)
-        self._settled: dict[int, tuple] = {}         # _known's (term, known), by id, since the last value fixed
+        self._settled: dict[int, tuple] = {}
+        self._evaluated: tuple[z3.ModelRef | None, dict[int, tuple]] = (None, {})     # _value's, of one model         # _known's (term, known), by id, since the last value fixed
 
     def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
         """Fix each of ``terms`` (in order) at its smallest value --
@@ -132,7 +133,15 @@ class Minimiser:
             self._lower(term, distance, wanted)
 
     def _value(self, term: z3.ExprRef) -> z3.ExprRef:
-        return self.model.eval(term, model_completion=True)
+        """``term``'s value in the current model (each term evaluated once
+        per model: a term is looked at again to fix it, and as its own
+        distance)."""
+        if self._evaluated[0] is not self.model:
+            self._evaluated = (self.model, {})
+        values = self._evaluated[1]
+        if term.get_id() not in values:
+            values[term.get_id()] = (term, self.model.eval(term, model_completion=True))   # term kept: id not reused
+        return values[term.get_id()][1]
 
     def _at_smallest(self, term: z3.ExprRef) -> bool:
         value = self._value(term)
