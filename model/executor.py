@@ -475,6 +475,7 @@ class Solver:
         self._hold: tuple[z3.BoolRef, ...] | None = None    # holding()'s constraints past the preconditions,
         self._held = False                                  # and whether they are asserted
         self._open = 0                                      # scopes open
+        self._model: z3.ModelRef | None = None              # of the preconditions alone (model())
 
     @classmethod
     def shared(cls, timeout: float, preconditions: tuple[z3.BoolRef, ...]) -> "Solver":
@@ -572,6 +573,13 @@ class Solver:
         finally:
             if more:
                 self._solver.pop()
+
+    def model(self) -> z3.ModelRef | None:
+        """A model of the preconditions alone (None: unsat, or unknown),
+        asked once (each configuration of a function starts from it)."""
+        if self._model is None:
+            verdict, self._model = self.check(self.preconditions)
+        return self._model
 
     def may_hold(self, conditions: tuple[z3.BoolRef, ...], condition: z3.BoolRef,
                  witness: z3.ModelRef | None = None) -> tuple[bool, z3.ModelRef | None]:
@@ -755,8 +763,7 @@ class Executor(Transfers[Path]):
         """A model of the preconditions (an empty one when there are none)."""
         if not self.options.preconditions:
             return z3.Model()
-        verdict, model = self.solver.check(tuple(self.options.preconditions))
-        return model if verdict is Verdict.SAT else None
+        return self.solver.model()              # the solver of these preconditions (Solver.shared)
 
     # ordering and merging
 
