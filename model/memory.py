@@ -136,7 +136,22 @@ def select_bytes(array: z3.ArrayRef, address: z3.BitVecRef, size: int) -> z3.Bit
 
     The terms are made through the C API (``z3.Select`` re-checks the sorts
     through several Python layers per byte; Z3 still checks them), in the
-    same order as ``Concat(Select(m, a + i), ...)``."""
+    same order as ``Concat(Select(m, a + i), ...)``, and kept (Z3 would
+    make the same terms again: every run of a function, and of its other
+    configurations, loads the same entry fields)."""
+    key = (id(array.ctx), array.get_id(), address.get_id(), size)
+    if key not in _SELECTED:
+        _SELECTED[key] = (array, address, _select_bytes(array, address, size))
+    return _SELECTED[key][2]
+
+
+_SELECTED = CACHES.cache("entry loads", 50_000)
+"""(Z3 context id, array, address term ids, size) -> (the array and the
+address, kept so that their ids are not reused while the entry exists;
+:func:`select_bytes` of them)."""
+
+
+def _select_bytes(array: z3.ArrayRef, address: z3.BitVecRef, size: int) -> z3.BitVecRef:
     ctx = array.ctx
     memory = array.as_ast()
 

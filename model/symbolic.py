@@ -27,6 +27,7 @@ from typing import Callable, Mapping
 import z3
 
 from grammar.ast import GPR64
+from grammar.caches import CACHES
 from model import bv, ir
 from model.abi import FLAGS
 from model.memory import Memory, Region
@@ -47,15 +48,24 @@ class SymbolicState:
         """A fully symbolic state: every register, flag and memory byte a
         variable named after ``prefix`` (``entry_rax``, ``entry_cf``,
         ``entry_mem``); ``regions`` and ``exclusive_frame`` as
-        :class:`Memory` takes them."""
-        return cls({name: bv.variable(f"{prefix}_{name}", 64) for name in GPR64},
-                   {name: bv.variable(f"{prefix}_{name}", 1) for name in FLAGS},
-                   Memory.of_array(z3.Array(f"{prefix}_mem", z3.BitVecSort(64), z3.BitVecSort(8)), regions,
-                                   exclusive_frame))
+        :class:`Memory` takes them.  (The variables of a prefix are made
+        once: Z3 would make the same terms again.)"""
+        key = (id(z3.main_ctx()), prefix)
+        if key not in _VARIABLES:
+            _VARIABLES[key] = ({name: bv.variable(f"{prefix}_{name}", 64) for name in GPR64},
+                               {name: bv.variable(f"{prefix}_{name}", 1) for name in FLAGS},
+                               z3.Array(f"{prefix}_mem", z3.BitVecSort(64), z3.BitVecSort(8)))
+        regs, flags, array = _VARIABLES[key]
+        return cls(dict(regs), dict(flags), Memory.of_array(array, regions, exclusive_frame))
 
     def load(self, address: z3.BitVecRef, size: int) -> z3.BitVecRef:
         """``size`` bytes at ``address``, little-endian."""
         return self.memory.load(address, size)
+
+
+_VARIABLES = CACHES.cache("state variables", 1_000)
+"""(Z3 context id, prefix) -> the registers, flags and memory array of
+:meth:`SymbolicState.fresh`."""
 
 
 class SymbolicEnv:

@@ -43,6 +43,7 @@ import dataclasses
 from typing import Generic, Iterator, Mapping, TypeVar
 
 from grammar import ast
+from grammar.caches import CACHES
 from grammar.compat import StrEnum
 from grammar.source import Origin, SourceError
 from model import abi, ir
@@ -89,7 +90,6 @@ class Transfers(Generic[P]):
         self.table = ExceptionTable(program)
         self._order = {function.name: position for position, function in enumerate(program.functions)}
         self._steps: dict[Location, ir.Step | SourceError] = {}
-        self._step_loads: dict[int, tuple[ir.Step, tuple[ir.Load, ...]]] = {}
 
     # --- the domain ---------------------------------------------------------
 
@@ -190,9 +190,9 @@ class Transfers(Generic[P]):
         """(kind, address, width in bits) of every memory access ``step``
         makes: its loads, then its stores; ``address_of`` evaluates an
         address expression in the state before the step."""
-        if id(step) not in self._step_loads:
-            self._step_loads[id(step)] = (step, tuple(loads_of(step)))
-        for load in self._step_loads[id(step)][1]:
+        if id(step) not in _STEP_LOADS:
+            _STEP_LOADS[id(step)] = (step, loads_of(step))
+        for load in _STEP_LOADS[id(step)][1]:
             yield "read", address_of(load.address), load.width
         for effect in step.effects:
             if isinstance(effect, ir.Store):
@@ -396,6 +396,13 @@ def _last_call(target: str, origin: Origin) -> str:
     return (f"the call to {target} at {origin.render()} is the function's last instruction: "
             f"{target} presumably never returns, but it is not declared never-returning "
             f"(were it to return, execution would fall off the end)")
+
+
+_STEP_LOADS = CACHES.cache("step loads", 20_000)
+"""id of a lifted step -> (the step, kept so that its id is not reused
+while the entry exists; :func:`loads_of` it): a step is lifted once per
+instruction (:func:`model.lift.lift`), and every run over it (each
+path, configuration and concrete replay) asks for its loads."""
 
 
 def loads_of(step: ir.Step) -> tuple[ir.Load, ...]:
