@@ -111,8 +111,8 @@ class Minimiser:
         self._core_rest: dict[int, list[z3.ExprRef]] = {}    # of one lower(): by distance id (_hint)
         self._core: list[z3.BoolRef] = []           # of the last unsat query: the ones of ``more`` in it
         self._reduced_at = 0                         # values substituted in the query's solver (_reduce)
-        self._settled: dict[int, tuple] = {}
-        self._evaluated: tuple[z3.ModelRef | None, dict[int, tuple]] = (None, {})     # _value's, of one model         # _known's (term, known), by id, since the last value fixed
+        self._settled: dict[int, tuple] = {}         # _known's (term, known), by id, since the last value fixed
+        self._evaluated: tuple[z3.ModelRef | None, dict[int, tuple]] = (None, {})   # _value's, of one model
 
     def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
         """Fix each of ``terms`` (in order) at its smallest value --
