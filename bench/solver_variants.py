@@ -84,6 +84,10 @@ class _Recorder:
     def reason_unknown(self) -> str:
         return self._inner.reason_unknown()
 
+    def assertions(self):
+        """What the solver asserts (the minimiser's reduced solvers start from it; not a query)."""
+        return self._inner.assertions()
+
 
 class _Z3WithRecorders:
     """The z3 module as the executor sees it, its solvers recorded."""
