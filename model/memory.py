@@ -113,6 +113,12 @@ def _place(term: z3.BitVecRef) -> Place | None:
 Region = tuple[z3.BitVecRef, int, int]
 
 
+def region_index(address: z3.BitVecRef, size: int, regions: tuple[Region, ...]) -> int | None:
+    """The index of the one of ``regions`` that holds all ``size`` bytes at
+    ``address`` (a place at its base), None if none does."""
+    return _region(place(address), size, tuple((base.get_id(), low, end) for base, low, end in regions))
+
+
 def _region(where: Place | None, size: int, regions: tuple[tuple[int, int, int], ...]) -> int | None:
     """The index of the region (base id, low, end) that holds all ``size``
     bytes at ``where``."""

@@ -33,7 +33,7 @@ import z3
 
 from grammar.caches import CACHES
 from model import abi, bv
-from model.memory import Region, place
+from model.memory import Region, place, region_index
 from model.symbolic import SymbolicState
 from model.tdx import DEFAULT_MODULE_READS, KINDS, TDCALL, VMCALL_READS_SOURCE
 from proofs.contracts import Contract
@@ -140,15 +140,13 @@ def pointer_accesses_off_frame(accesses, rsp: z3.BitVecRef, clear: Iterable[Regi
     comparison or two more in every query of the path: on the fixture
     forms, 2.2 s to take in and decide the 3726 such formulas of the
     paths, against 1.8 s for their path conditions)."""
-    inside = [(base.get_id(), low, end) for base, low, end in clear
-              if 0 <= low <= end <= STACK_MARGIN - STACK_DEPTH]
+    inside = tuple((base, low, end) for base, low, end in clear if 0 <= low <= end <= STACK_MARGIN - STACK_DEPTH)
     found = []
     for access in accesses:
         at = place(access.address)
         if at is None or at.base_id == rsp.get_id():
             continue
-        if any(at.base_id == base and low <= at.signed_offset and at.signed_offset + access.width // 8 <= end
-               for base, low, end in inside):
+        if region_index(access.address, access.width // 8, inside) is not None:
             continue
         key = (id(rsp.ctx), access.address.get_id(), access.width, access.guard.get_id(), rsp.get_id())
         formula = _OFF_FRAME.get(key)

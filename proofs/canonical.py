@@ -196,11 +196,18 @@ class Minimiser:
             self._fixed.append(proxy)
             self._pending = []
         asked = [self._known(literal) for literal in more] if self._reduced_at else list(more)
-        answer, model = self._query(assuming=(*self._fixed, *asked))
+        return self._answer(self._query, more, asked, self._fixed)
+
+    def _answer(self, query: Query, more: tuple[z3.BoolRef, ...], asked: list[z3.BoolRef],
+                assuming: Iterable[z3.BoolRef] = ()) -> Verdict:
+        """``query``'s answer with ``assuming`` and ``asked`` (``more`` as
+        that solver takes them); a model becomes the current one, and an
+        unsat core leaves in :attr:`_core` those of ``more`` it holds."""
+        answer, model = query(assuming=(*assuming, *asked))
         if answer is Verdict.SAT:
             self.model = model
         elif answer is Verdict.UNSAT:
-            core = {literal.get_id() for literal in self._query.core}
+            core = {literal.get_id() for literal in query.core}
             self._core = [literal for literal, reduced in zip(more, asked) if reduced.get_id() in core]
         return answer
 
@@ -224,7 +231,7 @@ class Minimiser:
             self._drop_cores(order, self._ask)
 
     def _drop_cores(self, distances: list[z3.ExprRef], ask: Callable[..., Verdict],
-                    given: list[z3.ExprRef] = [], order: list[z3.ExprRef] = []) -> bool:
+                    given: tuple[z3.ExprRef, ...] = (), order: tuple[z3.ExprRef, ...] = ()) -> bool:
         """Whether ``ask`` (:meth:`_ask`, or a query of :meth:`_pinned`) has
         a model with every one of ``distances`` 0, or, asked again without
         the last of each unsat core, with all but those (then the current
@@ -245,7 +252,7 @@ class Minimiser:
                 return False                    # a core of the fixed (and given) values alone
             last = wanted.pop(members.pop())[1]
             if all(rank[g.get_id()] < rank[last.get_id()] for g in given):
-                self._core_rest[last.get_id()] = [wanted[index][1] for index in members] + given
+                self._core_rest[last.get_id()] = [wanted[index][1] for index in members] + list(given)
         return False
 
     def _pinned(self, pinned: list[tuple[z3.BitVecRef, z3.BitVecRef, int]]) -> Callable[..., Verdict] | None:
@@ -259,16 +266,7 @@ class Minimiser:
             return None
         query = self._query.fresh((constraints, *(term == value for term, value in values)))
 
-        def ask(*more: z3.BoolRef) -> Verdict:
-            asked = [_substituted(literal, values) for literal in more]
-            answer, model = query(assuming=tuple(asked))
-            if answer is Verdict.SAT:
-                self.model = model
-            elif answer is Verdict.UNSAT:
-                core = {literal.get_id() for literal in query.core}
-                self._core = [literal for literal, reduced in zip(more, asked) if reduced.get_id() in core]
-            return answer
-        return ask
+        return lambda *more: self._answer(query, more, [_substituted(literal, values) for literal in more])
 
     def _above_smallest(self, distance: z3.ExprRef) -> bool:
         """Whether a core of the hint shows ``distance`` cannot be 0: the

@@ -78,7 +78,7 @@ from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
 from model.executor import CALLEE_RESULT_WIDTHS, Query, summands
 from model.extable import Fixup, Location
-from model.memory import place
+from model.memory import region_index
 from model.provenance import CalleeResult, ReturnAddress, Source, SymbolAddress, return_address_name
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
 from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
@@ -444,17 +444,12 @@ def native_placement(path, rename=None) -> z3.BoolRef:
         return bv.ule(address - bv.const(DATA_BASE + PAGE, 64), bv.const(DATA_SIZE - PAGE - size, 64))
 
     lowest_elsewhere = min(DATA_BASE + PAGE, COUNTEREXAMPLE_RSP_PAGE - STACK_DEPTH - STACK_WATCH)
-    structs = [(base, low, end) for base, low, end in path.entry.memory.regions[1:]
-               if 0 <= low <= end <= lowest_elsewhere]
-
-    def struct_of(address, size: int) -> z3.BitVecRef | None:
-        at = place(address)
-        return next((base for base, low, end in structs if at is not None and at.base_id == base.get_id()
-                     and low <= at.signed_offset and at.signed_offset + size <= end), None)
+    structs = tuple((base, low, end) for base, low, end in path.entry.memory.regions[1:]
+                    if 0 <= low <= end <= lowest_elsewhere)
     for access, address in zip(accesses, addresses):
         size = access.width // 8
-        base = struct_of(address, size)
-        inside = z3.Not(bv.eq(base, bv.const(0, 64))) if base is not None else bv.disjunction([
+        struct = region_index(address, size, structs)
+        inside = z3.Not(bv.eq(structs[struct][0], bv.const(0, 64))) if struct is not None else bv.disjunction([
             bv.ule(address - stack_low, bv.const(STACK_DEPTH + 2 * STACK_WATCH - size, 64)), in_data(address, size)])
         conditions.append(inside if z3.is_true(access.guard) else z3.Implies(access.guard, inside))
     for base, low, end in path.entry.memory.regions[1:]:
