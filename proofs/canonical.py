@@ -265,8 +265,14 @@ class Minimiser:
         if z3.is_false(constraints):
             return None
         query = self._query.fresh((constraints, *(term == value for term, value in values)))
+        substituted: dict[int, tuple[z3.BoolRef, z3.BoolRef]] = {}   # by id; the literal kept, its id not reused
 
-        return lambda *more: self._answer(query, more, [_substituted(literal, values) for literal in more])
+        def known(literal: z3.BoolRef) -> z3.BoolRef:
+            if literal.get_id() not in substituted:        # the hint asks its literals again, one fewer each time
+                substituted[literal.get_id()] = (literal, _substituted(literal, values))
+            return substituted[literal.get_id()][1]
+
+        return lambda *more: self._answer(query, more, [known(literal) for literal in more])
 
     def _above_smallest(self, distance: z3.ExprRef) -> bool:
         """Whether a core of the hint shows ``distance`` cannot be 0: the
