@@ -22,7 +22,6 @@ Decisions:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -38,6 +37,7 @@ from grammar.source import SourceError
 from proofs.equiv_options import add_short_form_options
 from proofs.listing import program_json, program_text
 from proofs.outcomes import Equivalence, Status
+from proofs.json_layout import json_text
 
 EXIT_PROVED, EXIT_REFUTED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
 EXIT_INTERNAL = 70
@@ -185,7 +185,7 @@ def _front_end_options(args: argparse.Namespace):
 def _cmd_parse(args: argparse.Namespace) -> int:
     program = load_program(args.files, _front_end_options(args))
     if args.json:
-        print(json.dumps(program_json(program), indent=2, sort_keys=False))
+        print(json_text(program_json(program)))
     else:
         print(program_text(program), end="")
     return EXIT_PROVED
@@ -359,7 +359,7 @@ def _print_report(json_path: str | None, data, text: str) -> None:
     """``--json [PATH]`` as equiv, summary and series take it: JSON to stdout
     instead of the ``text`` report (``-``), or to PATH as well."""
     if json_path == "-":
-        print(json.dumps(data, indent=2))
+        print(json_text(data))
     else:
         if json_path:
             _write_json(json_path, data)
@@ -425,7 +425,7 @@ def _check_reports(args: argparse.Namespace, run) -> int:
     if args.cex_dir:
         _write_counterexamples(args.cex_dir, checked)
     if args.json == "-":
-        print(json.dumps(json_report(results, shared, run.failures, args.timings), indent=2))
+        print(json_text(json_report(results, shared, run.failures, args.timings)))
     else:
         if args.json:
             _write_json(args.json, json_report(results, shared, run.failures, args.timings))
@@ -457,7 +457,7 @@ def _write_json(path: str, data) -> None:
     no partial file (and the old one, if any, whole).  A ``path`` that
     exists and is not a regular file (``/dev/null``, a pipe) is written
     to as it is: renaming over it would replace the device."""
-    text = json.dumps(data, indent=2) + "\n"
+    text = json_text(data) + "\n"
     directory = os.path.dirname(os.path.abspath(path))
     temporary = None
     try:
@@ -541,7 +541,7 @@ def _cmd_mutate(args: argparse.Namespace) -> int:
                            equivalence=not args.no_equiv,
                            properties_given=bool(args.property))
     if args.json:
-        print(json.dumps(analysis.json(), indent=2))
+        print(json_text(analysis.json()))
     else:
         print(mutation_report(analysis), end="")
     return EXIT_PROVED
