@@ -78,7 +78,7 @@ from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
 from model.executor import CALLEE_RESULT_WIDTHS, Query, summands
 from model.extable import Fixup, Location
-from model.memory import region_index
+from model.memory import place, region_index
 from model.provenance import CalleeResult, ReturnAddress, Source, SymbolAddress, return_address_name
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
 from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
@@ -430,7 +430,10 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     struct's own condition puts all of it in the data region unless it is
     NULL, and a NULL struct's bytes are in neither place.  (The same
     models, with a 64-bit comparison and two subtractions fewer per
-    access in every query that asks for a placed model.)"""
+    access in every query that asks for a placed model.)  An access at the
+    entry RSP plus a constant is in the stack window or not whatever the
+    RSP: its distance to the window is that constant, so the condition is
+    true or false as written, not a subtraction and a comparison."""
     rsp = path.entry.regs["rsp"]
     conditions = [z3.Extract(63, 12, rsp) == COUNTEREXAMPLE_RSP_PAGE >> 12]
     accesses = [a for a in path.accesses
@@ -446,11 +449,17 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     lowest_elsewhere = min(DATA_BASE + PAGE, COUNTEREXAMPLE_RSP_PAGE - STACK_DEPTH - STACK_WATCH)
     structs = tuple((base, low, end) for base, low, end in path.entry.memory.regions[1:]
                     if 0 <= low <= end <= lowest_elsewhere)
+    def in_stack(address, size: int) -> z3.BoolRef:
+        where, room = place(address), STACK_DEPTH + 2 * STACK_WATCH - size
+        if where is not None and where.base_id == rsp.get_id():      # whatever the RSP, a constant distance
+            return z3.BoolVal((where.offset + STACK_DEPTH + STACK_WATCH) % 2**64 <= room)
+        return bv.ule(address - stack_low, bv.const(room, 64))
+
     for access, address in zip(accesses, addresses):
         size = access.width // 8
         struct = region_index(address, size, structs)
         inside = z3.Not(bv.eq(structs[struct][0], bv.const(0, 64))) if struct is not None else bv.disjunction([
-            bv.ule(address - stack_low, bv.const(STACK_DEPTH + 2 * STACK_WATCH - size, 64)), in_data(address, size)])
+            in_stack(address, size), in_data(address, size)])
         conditions.append(inside if z3.is_true(access.guard) else z3.Implies(access.guard, inside))
     for base, low, end in path.entry.memory.regions[1:]:
         # The structs the assumptions keep apart (the frame is the first

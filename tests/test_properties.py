@@ -594,19 +594,27 @@ def test_off_frame_formulas_left_out_inside_the_struct_follow_from_the_assumptio
     assert left_out == 7 and kept == 21
 
 
-def test_native_placement_asks_an_access_inside_the_struct_only_for_a_struct_not_null():
-    """native_placement's short form for an access inside the struct is the
-    full condition (the access in the stack window or the data region),
-    given the struct's own condition: the two conjunctions are equivalent.
-    The accesses: the struct's fields, one past it, one through another
-    register, a pushed word."""
+@pytest.mark.parametrize("stack_offset", [None, STACK_WATCH - 8, STACK_WATCH - 7, -(STACK_DEPTH + STACK_WATCH),
+                                          -(STACK_DEPTH + STACK_WATCH) - 1, 1 << 20])
+def test_native_placement_short_forms_are_the_full_condition(stack_offset):
+    """native_placement's short forms (an access inside the struct: the
+    struct not NULL; an access at the entry RSP plus a constant: true or
+    false) are the full condition (the access in the stack window or the
+    data region), given the struct's own condition: the two conjunctions
+    are equivalent, and the placement can hold but where an access is out
+    of both.  The accesses: the struct's fields, one past it, one through
+    another register, a pushed word, and a load at ``stack_offset`` from
+    the entry RSP (at and just past each edge of the stack window, and far
+    above it)."""
+    extra = f"    movq {stack_offset}(%rsp), %r11\n" if stack_offset is not None else ""
     body = SEAMCALL.replace("    out:\n", "    out:\n    movq %r11, 48(%rsi)\n    movq %r11, 8(%rbx)\n"
-                                        "    pushq %rax\n    popq %rax\n")
+                                        "    pushq %rax\n    popq %rax\n" + extra)
     prog = program({"__seamcall": body}, (("site", "trap"),))
     choice, paths = function_paths(prog, "__seamcall", Settings(contracts=CONTRACTS, era="unified"))
     rsp = paths[0].entry.regs["rsp"]
     (base, low, end), = paths[0].entry.memory.regions[1:]
     stack_low = rsp - (STACK_DEPTH + STACK_WATCH)
+    outside = stack_offset is not None and not -(STACK_DEPTH + STACK_WATCH) <= stack_offset <= STACK_WATCH - 8
 
     def in_data(address, size):
         return z3.ULE(address - (DATA_BASE + PAGE), DATA_SIZE - PAGE - size)
@@ -619,3 +627,6 @@ def test_native_placement_asks_an_access_inside_the_struct_only_for_a_struct_not
         solver = z3.Solver()
         solver.add(native_placement(path) != z3.And(full))
         assert solver.check() == z3.unsat
+        holds = z3.Solver()
+        holds.add(native_placement(path), path.condition)
+        assert holds.check() == (z3.unsat if outside else z3.sat)
