@@ -101,9 +101,21 @@ def _unsatisfiable(solver: Solver, context: tuple[z3.BoolRef, ...]) -> dict[int,
     return _UNSATISFIABLE[key][2]
 
 
+_FIXED = CACHES.cache("fixed preconditions", 1_000)
+"""id of a solver's preconditions (the tuple) -> (the tuple, kept so that
+its id is not reused; :func:`_fixed_values` of it): every path of a
+function asks."""
+
+
 def _fixed_values(preconditions: tuple[z3.BoolRef, ...]) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
     """(variable, value) of each precondition that equates a variable with
     a value (DF clear at entry)."""
+    if id(preconditions) not in _FIXED:
+        _FIXED[id(preconditions)] = (preconditions, _equated(preconditions))
+    return _FIXED[id(preconditions)][1]
+
+
+def _equated(preconditions: tuple[z3.BoolRef, ...]) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
     fixed = []
     for p in preconditions:
         if z3.is_eq(p):
