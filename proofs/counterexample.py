@@ -433,7 +433,9 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     access in every query that asks for a placed model.)  An access at the
     entry RSP plus a constant is in the stack window or not whatever the
     RSP: its distance to the window is that constant, so the condition is
-    true or false as written, not a subtraction and a comparison."""
+    left out or is the data region's alone, not a subtraction and a
+    comparison (and a function's configurations that differ in a push
+    have the same placement)."""
     rsp = path.entry.regs["rsp"]
     conditions = [z3.Extract(63, 12, rsp) == COUNTEREXAMPLE_RSP_PAGE >> 12]
     accesses = [a for a in path.accesses
@@ -449,18 +451,22 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     lowest_elsewhere = min(DATA_BASE + PAGE, COUNTEREXAMPLE_RSP_PAGE - STACK_DEPTH - STACK_WATCH)
     structs = tuple((base, low, end) for base, low, end in path.entry.memory.regions[1:]
                     if 0 <= low <= end <= lowest_elsewhere)
-    def in_stack(address, size: int) -> z3.BoolRef:
+    def inside(address, size: int) -> z3.BoolRef | None:
+        """The access in the stack window or the data region (None: it is,
+        whatever the RSP)."""
+        struct = region_index(address, size, structs)
+        if struct is not None:
+            return z3.Not(bv.eq(structs[struct][0], bv.const(0, 64)))
         where, room = place(address), STACK_DEPTH + 2 * STACK_WATCH - size
-        if where is not None and where.base_id == rsp.get_id():      # whatever the RSP, a constant distance
-            return z3.BoolVal((where.offset + STACK_DEPTH + STACK_WATCH) % 2**64 <= room)
-        return bv.ule(address - stack_low, bv.const(room, 64))
+        if where is not None and where.base_id == rsp.get_id():      # a constant distance to the window
+            in_window = (where.offset + STACK_DEPTH + STACK_WATCH) % 2**64 <= room
+            return None if in_window else in_data(address, size)
+        return bv.disjunction([bv.ule(address - stack_low, bv.const(room, 64)), in_data(address, size)])
 
     for access, address in zip(accesses, addresses):
-        size = access.width // 8
-        struct = region_index(address, size, structs)
-        inside = z3.Not(bv.eq(structs[struct][0], bv.const(0, 64))) if struct is not None else bv.disjunction([
-            in_stack(address, size), in_data(address, size)])
-        conditions.append(inside if z3.is_true(access.guard) else z3.Implies(access.guard, inside))
+        condition = inside(address, access.width // 8)
+        if condition is not None:
+            conditions.append(condition if z3.is_true(access.guard) else z3.Implies(access.guard, condition))
     for base, low, end in path.entry.memory.regions[1:]:
         # The structs the assumptions keep apart (the frame is the first
         # region): the replay watches them, accessed or not (NULL stays NULL).
