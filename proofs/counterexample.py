@@ -451,6 +451,7 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     lowest_elsewhere = min(DATA_BASE + PAGE, COUNTEREXAMPLE_RSP_PAGE - STACK_DEPTH - STACK_WATCH)
     structs = tuple((base, low, end) for base, low, end in path.entry.memory.regions[1:]
                     if 0 <= low <= end <= lowest_elsewhere)
+
     def inside(address, size: int) -> z3.BoolRef | None:
         """The access in the stack window or the data region (None: it is,
         whatever the RSP)."""
