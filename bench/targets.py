@@ -70,6 +70,9 @@ EQUIV_PAIRS = {
 }
 MUTATE = ["--function", "__tdcall_ret", "tests/fixtures/unified/arch/x86/coco/tdx/tdcall.S"]
 
+FORMS_CHECK = ["check", "--matrix", "CONFIG_FRAME_POINTER", "--jobs", "2", "--json", "-", *DEFINES]
+"""The ``check`` of the forms target (the files follow)."""
+
 TARGETS = {"forms": 0.020, "slowest": 3.0, "refuted/proved": 1.5, "unknown": 0, "equiv": 5.0,
            "mutate": 20.0, "series": 60.0, "memory": 1024.0}
 
@@ -83,10 +86,11 @@ class Run:
     stdout: str
 
 
-def run(arguments: list[str]) -> Run:
-    """One ``tdxproof`` process, measured.  The peak memory is that of the
-    largest process of the run (``getrusage`` of the children, read in a
-    fresh interpreter so that earlier runs do not count)."""
+def run(arguments: list[str], tree: Path = ROOT) -> Run:
+    """One ``tdxproof`` process of the checkout at ``tree``, measured.  The
+    peak memory is that of the largest process of the run (``getrusage``
+    of the children, read in a fresh interpreter so that earlier runs do
+    not count)."""
     probe = ("import resource, subprocess, sys, time\n"
              "start = time.perf_counter()\n"
              "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
@@ -95,8 +99,8 @@ def run(arguments: list[str]) -> Run:
              "import json; print(json.dumps([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,"
              " done.returncode, done.stdout]))\n")
     command = [sys.executable, "-c", probe, sys.executable, "-m", "proofs.cli", *arguments]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+    done = subprocess.run(command, cwd=tree, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(tree)), check=True)
     wall, cpu, peak_kib, status, stdout = json.loads(done.stdout)
     return Run(wall, cpu, peak_kib / 1024, status, stdout)
 
@@ -152,7 +156,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     options = parser.parse_args()
     runs = 1 if options.quick else options.runs
-    check = ["check", "--matrix", "CONFIG_FRAME_POINTER", "--jobs", "2", "--json", "-", *DEFINES]
+    check = FORMS_CHECK
     rows: list[tuple[str, float, float, float, float, str]] = []   # name, wall, cpu, MiB, ratio, note
     peaks: list[float] = []
 

@@ -48,3 +48,18 @@ def test_the_solver_replay_records_a_refuted_check_and_asks_every_query_again():
     assert set(rows) == {"default", "smt.relevancy=0"}
     assert all(row[3:] == ["0", "0"] for row in rows.values())    # the same answers, no unknowns
     assert float(rows["default"][0]) > 0                           # the checks were asked again
+
+
+def test_the_ab_comparison_tells_reports_apart_by_content_not_by_checkout():
+    """bench/ab.py's "reports: same" takes out only each checkout's shim
+    directory: the same report from two checkouts is the same, a changed
+    status or a changed fixture path is not."""
+    import ab
+    first, second = Path("/one/checkout"), Path("/another")
+
+    def report(tree: Path, status: str = "refuted", fixture: str = "/fixtures/a.S") -> str:
+        return json.dumps({"results": [{"file": fixture, "obligations": [
+            {"status": status, "counterexample": {"path": [{"file": f"{tree}/grammar/shims/asm/frame.h"}]}}]}]})
+    assert ab._report(report(first), first) == ab._report(report(second), second)
+    assert ab._report(report(first), first) != ab._report(report(second, "proved"), second)
+    assert ab._report(report(first), first) != ab._report(report(second, fixture="/fixtures/b.S"), second)
