@@ -108,18 +108,33 @@ def _is_constant(term: z3.ExprRef) -> bool:
     return z3.is_bv_value(term) or z3.is_true(term) or z3.is_false(term)
 
 
-def _substituted(term: z3.ExprRef, values: list[tuple[z3.ExprRef, z3.ExprRef]]) -> z3.ExprRef:
-    """``term`` with ``values`` ((term, value)) substituted, simplified
+class _Substitution:
+    """Terms with ``values`` ((term, value)) substituted and simplified
     (again, while that makes progress: an address made constant is then a
-    memory byte that may have a value)."""
-    for _ in range(3):
-        if not values or _is_constant(term):
-            break
-        simpler = z3.simplify(z3.substitute(term, *values))
-        if simpler.eq(term):
-            break
-        term = simpler
-    return term
+    memory byte that may have a value), each made once (the hint asks the
+    same literals again, one fewer each time)."""
+
+    def __init__(self, values: list[tuple[z3.ExprRef, z3.ExprRef]]):
+        self.values = values
+        self._made: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}   # by id: the term (kept: its id is not reused), made
+
+    def __call__(self, term: z3.ExprRef) -> z3.ExprRef:
+        if term.get_id() not in self._made:
+            made = term
+            for _ in range(3):
+                if not self.values or _is_constant(made):
+                    break
+                simpler = z3.simplify(z3.substitute(made, *self.values))
+                if simpler.eq(made):
+                    break
+                made = simpler
+            self._made[term.get_id()] = (term, made)
+        return self._made[term.get_id()][1]
+
+    def fresh(self, query: Query, constraints: z3.BoolRef) -> Query:
+        """The queries of a new solver (:meth:`Query.fresh`) of ``constraints``
+        (the substituted ones of ``query``) and the values, as equalities."""
+        return query.fresh((constraints, *(term == value for term, value in self.values)))
 
 
 class Minimiser:
@@ -139,7 +154,7 @@ class Minimiser:
         self._core_rest: dict[int, list[z3.ExprRef]] = {}    # of one lower(): by distance id (_hint)
         self._core: list[z3.BoolRef] = []           # of the last unsat query: the ones of ``more`` in it
         self._reduced_at = 0                         # values substituted in the query's solver (_reduce)
-        self._settled: dict[int, tuple] = {}         # _known's (term, known), by id, since the last value fixed
+        self._known = _Substitution(self._values)    # the fixed values', made again when one is fixed
         self._evaluated: tuple[z3.ModelRef | None, dict[int, tuple]] = (None, {})   # _value's, of one model
 
     def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
@@ -214,8 +229,7 @@ class Minimiser:
     def _reduce(self) -> None:
         """Ask from now on a new solver of the constraints with every
         value fixed so far substituted (module doc)."""
-        constraints = self._known(z3.And(self._query.constraints()))
-        self._query = self._query.fresh((constraints, *(term == value for term, value in self._values)))
+        self._query = self._known.fresh(self._query, self._known(z3.And(self._query.constraints())))
         self._fixed, self._pending, self._reduced_at = [], [], len(self._values)
 
     def _hint(self, distances: list[tuple[z3.ExprRef, z3.ExprRef, int]]) -> None:
@@ -260,18 +274,11 @@ class Minimiser:
         constraints with the fixed values and each ``pinned`` (term,
         distance, preferred value) at its preferred value substituted
         (None: that is false already)."""
-        values = self._values + [(term, z3.BitVecVal(wanted, term.size())) for term, _, wanted in pinned]
-        constraints = _substituted(z3.And(self._query.constraints()), values)
+        known = _Substitution(self._values + [(term, z3.BitVecVal(wanted, term.size())) for term, _, wanted in pinned])
+        constraints = known(z3.And(self._query.constraints()))
         if z3.is_false(constraints):
             return None
-        query = self._query.fresh((constraints, *(term == value for term, value in values)))
-        substituted: dict[int, tuple[z3.BoolRef, z3.BoolRef]] = {}   # by id; the literal kept, its id not reused
-
-        def known(literal: z3.BoolRef) -> z3.BoolRef:
-            if literal.get_id() not in substituted:        # the hint asks its literals again, one fewer each time
-                substituted[literal.get_id()] = (literal, _substituted(literal, values))
-            return substituted[literal.get_id()][1]
-
+        query = known.fresh(self._query, constraints)
         return lambda *more: self._answer(query, more, [known(literal) for literal in more])
 
     def _above_smallest(self, distance: z3.ExprRef) -> bool:
@@ -284,17 +291,7 @@ class Minimiser:
     def _fix(self, term: z3.ExprRef, value: z3.ExprRef) -> None:
         self._pending.append(term == value)
         self._values.append((term, value))
-        self._settled = {}
-
-    def _known(self, term: z3.ExprRef) -> z3.ExprRef:
-        """``term`` with the fixed values substituted, simplified (again,
-        while that makes progress: an address made constant is then a
-        memory byte that may be fixed); kept until the next value is fixed
-        (the hint asks the same terms again)."""
-        given = term.get_id()
-        if given not in self._settled:
-            self._settled[given] = (term, _substituted(term, self._values))   # term kept: its id is not reused
-        return self._settled[given][1]
+        self._known = _Substitution(self._values)
 
     def _lower(self, term: z3.ExprRef, distance: z3.ExprRef, wanted: int) -> None:
         """Fix ``term`` where its ``distance`` to the ``wanted`` value is smallest."""
