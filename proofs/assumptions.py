@@ -165,6 +165,16 @@ and a task's configurations most of their paths (on the fixture forms, 81%
 of the formulas asked for are made already)."""
 
 
+def path_context(path, contract: Contract | None) -> tuple[z3.BoolRef, ...]:
+    """What the claims of an executor ``path`` are decided under (``check``
+    and ``summary`` alike): its condition and
+    :func:`pointer_accesses_off_frame` of its accesses, those inside the
+    structs :func:`function_assumptions` places for ``contract`` left out."""
+    entry = path.entry
+    return (path.condition, *pointer_accesses_off_frame(path.accesses, entry.memory.regions[0][0],
+                                                        placed_structs(entry, contract)))
+
+
 def placed_structs(state: SymbolicState, contract: Contract | None) -> tuple[Region, ...]:
     """The struct regions :func:`function_assumptions` places for ``contract``
     at entry ``state``: its struct, from the pointer register on."""

@@ -49,7 +49,7 @@ from grammar.source import Origin
 from model import bv
 from model.executor import PathEnd, PathResult, Query, Solver
 from model.outcomes import Verdict
-from proofs.assumptions import formulas, function_assumptions, placed_structs, pointer_accesses_off_frame
+from proofs.assumptions import formulas, function_assumptions, path_context
 from proofs.assumptions import texts as assumption_texts
 from proofs.contracts import Contract
 from proofs.counterexample import native_placement
@@ -330,7 +330,6 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
     texts += not_configured(contract, settings)
     frame_points = "frame-pointer" in selected
     regions = paths[0].entry.memory.regions if paths else ()
-    structs = placed_structs(paths[0].entry, contract) if paths else ()
     solver = Solver.shared(settings.timeout, tuple(formulas(stated)))
     budget = _Budget(settings.proof_seconds)
     resets: list[Reset] = []
@@ -362,7 +361,7 @@ def prove(contract: Contract | None, settings: Settings, paths: list[PathResult]
                                for claim in prop.check(view, varied, contract)]
             else:
                 plain += [(claim, obligations[(pid, claim.detail)], (view,)) for claim in prop.check(view, contract)]
-        context = (path.condition, *pointer_accesses_off_frame(path.accesses, regions[0][0], structs))
+        context = path_context(path, contract)
         with solver.holding(context):
             _decide(plain, context, path, solver, budget, canonical)
             if relational:

@@ -62,7 +62,7 @@ from model.outcomes import Verdict
 from model.tdx import EXTENDED_INIT, Outcome
 from model.transfers import PathEnd
 from proofs import TOOL, VERSION
-from proofs.assumptions import formulas, function_assumptions, placed_structs, pointer_accesses_off_frame
+from proofs.assumptions import formulas, function_assumptions, path_context
 from proofs.assumptions import texts as assumption_texts
 from proofs.contracts import Contract
 from proofs.extended_state import Reset, caller_obligations, possible_resets
@@ -402,7 +402,6 @@ def summarise_function(program: ast.Program, name: str, config: str, settings: S
     stated = function_assumptions(paths[0].entry, contract) if paths else []
     solver = Solver.shared(settings.timeout, tuple(formulas(stated)))
     regions = paths[0].entry.memory.regions if paths else ()
-    structs = placed_structs(paths[0].entry, contract) if paths else ()
     groups: dict[str, list[dict[str, Value]]] = {}
     notes: dict[str, str] = {}
     counts: dict[str, int] = {}
@@ -412,7 +411,7 @@ def summarise_function(program: ast.Program, name: str, config: str, settings: S
     complete = True
     for path in paths:
         outcome = outcome_of(path)
-        context = (path.condition, *pointer_accesses_off_frame(path.accesses, regions[0][0], structs))
+        context = path_context(path, contract)
         with solver.scope(context) as ask:
             feasible = ask()[0]
             if feasible is Verdict.UNSAT:
