@@ -28,6 +28,12 @@ _ONE_LINE = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": ")).encode
 _STRING = json.encoder.encode_basestring_ascii
 
 
+def _key(key) -> str:
+    """An object's key as JSON writes it (a string; a number, true, false
+    or null as their text in one)."""
+    return _STRING(key if isinstance(key, str) else _ONE_LINE(key))
+
+
 def _room(value, room: int) -> int:
     """The columns left of ``room`` once ``value`` is written on one line
     (:data:`_ONE_LINE`), or a negative number as soon as it does not fit
@@ -39,16 +45,16 @@ def _room(value, room: int) -> int:
         for key, item in value.items() if isinstance(value, dict) else enumerate(value):
             if room < 0:
                 break
-            room = _room(item, room - (len(_STRING(str(key))) + 2 if isinstance(value, dict) else 0))
+            room = _room(item, room - (len(_key(key)) + 2 if isinstance(value, dict) else 0))
         return room
     return room - len(_ONE_LINE(value))
 
 
-def json_text(value, indent: int = 0, column: int = 0, level: int = 0) -> str:
+def json_text(value, indent: int = 0, column: int = 0) -> str:
     """``value`` as JSON, laid out for a reader (module doc), without a
     final newline; ``indent``: the indentation of its lines after the
-    first, ``column``: where its first line starts, ``level``: how deep it
-    is (:data:`JSON_LEVELS`).
+    first (two columns a level: :data:`JSON_LEVELS`), ``column``: where its
+    first line starts.
 
     >>> print(json_text({"path": [{"file": "a.S", "line": 3}], "ok": True}))
     {"path": [{"file": "a.S", "line": 3}], "ok": true}
@@ -74,17 +80,17 @@ def json_text(value, indent: int = 0, column: int = 0, level: int = 0) -> str:
     ]
     """
     # one column kept for the comma after a member
-    if level >= JSON_LEVELS or not value or not isinstance(value, (dict, list)) \
+    if indent >= 2 * JSON_LEVELS or not value or not isinstance(value, (dict, list)) \
             or _room(value, JSON_WIDTH - 1 - max(indent, column)) >= 0:
         return _ONE_LINE(value)
     inner = indent + 2
     if isinstance(value, dict):
         members = []
         for key, item in value.items():
-            name = f"{' ' * inner}{_STRING(str(key))}: "
-            members.append(name + json_text(item, inner, len(name), level + 1))
+            name = f"{' ' * inner}{_key(key)}: "
+            members.append(name + json_text(item, inner, len(name)))
         opening, closing = "{", "}"
     else:
-        members = [" " * inner + json_text(item, inner, inner, level + 1) for item in value]
+        members = [" " * inner + json_text(item, inner, inner) for item in value]
         opening, closing = "[", "]"
     return opening + "\n" + ",\n".join(members) + "\n" + " " * indent + closing
