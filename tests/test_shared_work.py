@@ -5,7 +5,9 @@ are made once and found again (by every row, and by a worker forked after
 the parent made them) without changing what they are; a counterexample's
 entry bytes are read off the model's value of the whole memory array and
 agree with evaluating each byte; queries asked in one solver scope see
-the scope's constraints and none of each other's.
+the scope's constraints and none of each other's; a group of refuted
+obligations whose first witness already violates all of them shares it
+without a query.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from model.outcomes import Verdict
 from proofs.abi_choice import choose, choose_contract
 from proofs.contracts import load_contracts
 from proofs.counterexample import _byte_reader
+from proofs.obligations import Obligation, _jointly_violated
 from proofs.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -89,3 +92,29 @@ def test_queries_in_a_scope_see_its_constraints_and_not_each_others():
         answer, model = ask()                                       # x == 7 was the last query's only
         assert answer is Verdict.SAT and 5 < model.eval(x).as_long() < 9
     assert solver.check((x == 200,))[0] is Verdict.SAT               # the scope is gone
+
+
+def test_a_group_shares_its_first_witness_when_it_violates_every_member():
+    x = z3.BitVec("x", 8)
+    violated = {"above": z3.UGT(x, 5), "below": z3.ULT(x, 10)}
+    members = [Obligation("p", detail) for detail in violated]
+
+    def violation(group):
+        return z3.And([violated[o.detail] for o in group])
+
+    solver = Solver(10.0)
+    with solver.scope(()) as query:
+        asked = []
+
+        def ask(*more):
+            asked.append(more)
+            return query(*more)
+
+        for obligation in members:
+            obligation.witness = (_model(x == 7), None, None, (), "")
+        group, model = _jointly_violated(members, violation, ask)
+        assert group == members and model is members[0].witness[0] and asked == []
+        members[0].witness = (_model(x == 12), None, None, (), "")   # violates "above" only
+        group, model = _jointly_violated(members, violation, ask)
+        assert group == members and len(asked) == 1
+        assert 5 < model.eval(x).as_long() < 10
