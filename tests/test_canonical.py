@@ -3,7 +3,8 @@ constraints over a few 4-bit terms and a Boolean, from random starting
 models, its model is the lexicographically smallest one in the order the
 terms are lowered (each term's distance to its preferred value, false
 before true) -- whatever shortcut it took (the hint's cores, terms the
-fixed values determine, the at-most-1 query)."""
+fixed values determine, the at-most-1 query); and the fixed values'
+substitution makes a bundle of terms what it makes each of them."""
 from __future__ import annotations
 
 import itertools
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from model.executor import Solver
 from model.outcomes import Verdict
-from proofs.canonical import Minimiser
+from proofs.canonical import Minimiser, _Substitution
 
 A, B, C = z3.BitVecs("minimised_a minimised_b minimised_c", 4)
 P = z3.Bool("minimised_p")
@@ -106,3 +107,14 @@ def test_a_term_left_out_of_the_hint_may_still_be_at_its_preferred_value():
         minimiser = Minimiser(query, model)
         minimiser.lower([A, B, XOR, P, C], {C.get_id(): 2})
     assert [minimiser.model.eval(t, model_completion=True) for t in (A, B, XOR, P, C)] == [0, 0, 0, True, 2]
+
+
+def test_terms_substituted_at_once_are_what_each_substituted_alone_is():
+    memory = z3.Array("minimised_memory", z3.BitVecSort(4), z3.BitVecSort(4))
+    values = [(A, z3.BitVecVal(3, 4)), (z3.Select(memory, z3.BitVecVal(5, 4)), z3.BitVecVal(9, 4))]
+    terms = [A + B, z3.Select(memory, A + 2) == C, z3.Not(P), B, A == 3, A + B]   # the second needs two rounds
+    together = _Substitution(values).all(terms)
+    alone = [_Substitution(values)(term) for term in terms]
+    assert all(a.eq(b) for a, b in zip(together, alone))
+    assert [str(t) for t in together] == ["3 + minimised_b", "minimised_c == 9", "Not(minimised_p)",
+                                          "minimised_b", "True", "3 + minimised_b"]
