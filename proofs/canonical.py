@@ -121,16 +121,21 @@ class _Substitution:
 
     def __call__(self, term: z3.ExprRef) -> z3.ExprRef:
         if term.get_id() not in self._made:
-            made = term
-            for _ in range(3):
-                if not self.values or _is_constant(made):
-                    break
-                simpler = z3.simplify(z3.substitute(made, *self.values))
-                if simpler.eq(made):
-                    break
-                made = simpler
-            self._made[term.get_id()] = (term, made)
+            self._made[term.get_id()] = (term, self._rounds(term))
         return self._made[term.get_id()][1]
+
+    def _rounds(self, term: z3.ExprRef) -> z3.ExprRef:
+        """``term`` substituted and simplified, again while that changes it
+        (at most three rounds)."""
+        made = term
+        for _ in range(3):
+            if not self.values or _is_constant(made):
+                break
+            simpler = z3.simplify(z3.substitute(made, *self.values))
+            if simpler.eq(made):
+                break
+            made = simpler
+        return made
 
     def all(self, terms: Iterable[z3.ExprRef]) -> list[z3.ExprRef]:
         """Each of ``terms`` as :meth:`__call__` makes it; those not made yet
@@ -145,12 +150,7 @@ class _Substitution:
         terms = list(terms)
         new = list({term.get_id(): term for term in terms if term.get_id() not in self._made}.values())
         if len(new) > 1 and self.values:
-            made = bv.apply(z3.Function("made", *[term.sort() for term in new], z3.BoolSort()), new)
-            for _ in range(3):
-                simpler = z3.simplify(z3.substitute(made, *self.values))
-                if simpler.eq(made):
-                    break
-                made = simpler
+            made = self._rounds(bv.apply(z3.Function("made", *[term.sort() for term in new], z3.BoolSort()), new))
             for term, result in zip(new, made.children()):
                 self._made[term.get_id()] = (term, result)
         return [self(term) for term in terms]
