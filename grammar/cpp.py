@@ -28,6 +28,21 @@ Decisions:
   run time and its memory are limits (:mod:`grammar.limits`); past one it
   is killed with everything it started.  Output lines before any line
   marker (a ``--cpp`` that prints no markers) belong to the input file.
+* **GCC's compiler proper, run as its driver would run it.**  ``cc -E`` is
+  GCC's driver: it works out the command line of its compiler proper
+  (``cc1``) and runs it, which is 2 of the 7 ms of CPU of a run of a
+  wrapper file (a ``check --matrix`` of the fixture forms makes 114).  So
+  the driver is asked once per set of options, with ``-###``, what it would
+  run for a stand-in input path (:func:`_driver_plan`), and each file's run
+  is that command with the file's path where the stand-in was, and the
+  environment the driver says it sets: the same process the driver would
+  have started.  Only when the answer is one ``cc1`` command that names the
+  stand-in once, as the input (and its base name after ``-dumpbase``), and
+  that prints back as the driver printed it; any other answer (clang, a
+  wrapper, a ``--cpp`` of another kind, a command that is not ``-E``) runs
+  the command as given.  (Measured on the forms' check: the C preprocessor
+  runs' CPU 0.83-1.07 s -> 0.72-0.79 s, and they end 0.05-0.15 s sooner;
+  the same report.)
 """
 from __future__ import annotations
 
@@ -287,18 +302,28 @@ def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
     passes ``limits.preprocessed_bytes``, when it runs longer than
     ``limits.cpp_seconds`` or when ``runs`` is stopped (each a SourceError).
     """
-    origin = Origin(os.path.normpath(path), 1)
     if shutil.which(command[0]) is None:
         raise SourceError(f"cannot run the C preprocessor {command[0]!r}: "
                           "No such file or directory (or not executable)")
+    proper = _compiler_proper(command, limits, runs)
+    if proper is None:
+        return _run_bounded(command, None, command[0], path, limits, runs)
+    return _run_bounded(proper[0], proper[1], command[0], path, limits, runs)
+
+
+def _run_bounded(argv: list[str], environment: Mapping[str, str] | None, name: str, path: str,
+                 limits: Limits, runs: Runs | None) -> tuple[int, bytes, str]:
+    """:func:`run_preprocessor`'s run of ``argv`` (with ``environment``
+    added to ours), the preprocessor called ``name`` in errors."""
+    origin = Origin(os.path.normpath(path), 1)
     limited = ["/bin/sh", "-c", 'ulimit -v "$0" 2>/dev/null; exec "$@"',
-               str(limits.cpp_memory_bytes >> 10), *command]
+               str(limits.cpp_memory_bytes >> 10), *argv]
     try:
         process = subprocess.Popen(limited, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True)
+                                   stderr=subprocess.PIPE, start_new_session=True,
+                                   env={**os.environ, **environment} if environment else None)
     except OSError as error:
-        raise SourceError(f"cannot run the C preprocessor {command[0]!r}: "
-                          f"{error.strerror}") from None
+        raise SourceError(f"cannot run the C preprocessor {name!r}: {error.strerror}") from None
     deadline = time.monotonic() + limits.cpp_seconds
     stdout, stderr = bytearray(), bytearray()
     runs = runs or Runs()
@@ -338,6 +363,88 @@ def run_preprocessor(command: list[str], path: str, limits: Limits = Limits(),
     runs._remove(process)
     _kill_group(process)  # what it left running
     return process.returncode, bytes(stdout), stderr.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a GCC driver runs for a set of options: ``argv``, the stand-in
+    input at ``argv[at]`` (its base name at ``argv[base]``, if there), and
+    the ``environment`` it sets for it."""
+
+    argv: tuple[str, ...]
+    at: int
+    base: int | None
+    environment: Mapping[str, str]
+
+
+_STAND_IN = os.path.join("tdxproof-stand-in", "tdxproof-input")
+"""The input path the driver is asked about (the file's extension added)."""
+_PLANS: dict[tuple[str, ...], _Plan | None] = {}
+"""By the command without its input, and the input's extension: the
+driver's plan (None: run the command as given)."""
+_PLANS_LOCK = threading.Lock()
+_BARE_ARGUMENT = re.compile(r"[A-Za-z0-9_/.-]+")
+_SETTING = re.compile(r"([A-Z_][A-Z0-9_]*)=(.*)")
+
+
+def _compiler_proper(command: list[str], limits: Limits, runs: Runs | None
+                     ) -> tuple[list[str], Mapping[str, str]] | None:
+    """The command line and environment that the GCC driver of ``command``
+    (a ``-E`` run, input last) would give its compiler proper (module
+    doc); None: run ``command`` itself."""
+    if "-E" not in command[1:-1] or any(word.startswith("-#") for word in command):
+        return None
+    extension = os.path.splitext(os.path.basename(command[-1]))[1]
+    key = (*command[:-1], extension)
+    with _PLANS_LOCK:
+        if key not in _PLANS:
+            _PLANS[key] = _driver_plan(command[:-1], _STAND_IN + extension, limits, runs)
+        plan = _PLANS[key]
+    if plan is None:
+        return None
+    argv = list(plan.argv)
+    argv[plan.at] = command[-1]
+    if plan.base is not None:
+        argv[plan.base] = os.path.basename(command[-1])
+    return argv, plan.environment
+
+
+def _driver_plan(options: list[str], stand_in: str, limits: Limits, runs: Runs | None) -> _Plan | None:
+    """What the driver of ``options`` prints with ``-###`` that it would run
+    for input ``stand_in``, if that is one ``cc1`` command (module doc)."""
+    try:
+        status, _, stderr = _run_bounded([*options, "-###", stand_in], None, options[0], stand_in, limits, runs)
+    except SourceError:
+        return None
+    lines = stderr.splitlines()
+    commands = [index for index, line in enumerate(lines) if line.startswith(" ")]
+    if status != 0 or len(commands) != 1:
+        return None
+    line = lines[commands[0]]
+    try:
+        argv = shlex.split(line)
+    except ValueError:
+        return None
+    base = argv.index("-dumpbase") + 1 if "-dumpbase" in argv[:-1] else None
+    named = [index for index, word in enumerate(argv) if "tdxproof-input" in word or "tdxproof-stand-in" in word]
+    if (_as_the_driver_prints(argv) != line or os.path.basename(argv[0]) != "cc1" or not os.path.isabs(argv[0])
+            or argv.count(stand_in) != 1 or (base is not None and argv[base] != os.path.basename(stand_in))
+            or sorted(named) != sorted({argv.index(stand_in), *(() if base is None else (base,))})):
+        return None
+    settings = (_SETTING.fullmatch(setting) for setting in lines[:commands[0]])
+    return _Plan(tuple(argv), argv.index(stand_in), base, dict(match.groups() for match in settings if match))
+
+
+def _as_the_driver_prints(argv: list[str]) -> str:
+    """A command line as GCC's ``-###`` prints it: each word after a space,
+    in double quotes (``\\``, ``"`` and ``$`` escaped) unless it is made of
+    letters, digits and ``_/.-`` only.
+
+    >>> print(_as_the_driver_prints(["/usr/lib/cc1", "-E", "-mtune=generic", 'a "b" $x']))
+     /usr/lib/cc1 -E "-mtune=generic" "a \\"b\\" \\$x"
+    """
+    return "".join(" " + (word if _BARE_ARGUMENT.fullmatch(word) else
+                          '"' + re.sub(r'(["\\$])', r"\\\1", word) + '"') for word in argv)
 
 
 def _exited(process: subprocess.Popen, deadline: float) -> bool:
