@@ -163,6 +163,25 @@ def test_a_preprocessor_that_never_exits_is_killed_with_its_children(tmp_path):
     assert not _group_alive(int(pid_file.read_text()))  # the shell led its group: both sleeps are gone
 
 
+def test_a_preprocessor_that_closes_its_output_and_stays_is_killed_at_the_limit(tmp_path):
+    # its output ends at once; it is then waited for until the limit, not longer
+    write(tmp_path, "nop\n")
+    pid_file = tmp_path / "pid"
+    command = ["sh", "-c", f"echo $$ > {pid_file}; exec >&- 2>&-; sleep 30"]
+    start = time.monotonic()
+    with pytest.raises(SourceError, match=r"run time exceeds the limit of 1 second"):
+        run_preprocessor(command, str(tmp_path / "a.S"), Limits(cpp_seconds=1))
+    assert 0.9 < time.monotonic() - start < 5
+    assert not _group_alive(int(pid_file.read_text()))
+
+
+def test_a_preprocessor_that_exits_after_closing_its_output_is_waited_for(tmp_path):
+    write(tmp_path, "nop\n")
+    command = ["sh", "-c", "echo '# 1 \"a.S\"'; echo nop; exec >&- 2>&-; sleep 0.3"]
+    status, stdout, _ = run_preprocessor(command, str(tmp_path / "a.S"), Limits(cpp_seconds=5))
+    assert status == 0 and stdout.endswith(b"nop\n")
+
+
 @pytest.mark.parametrize("command", ["parse", "check"])
 def test_ctrl_c_kills_the_preprocessor_runs_under_way(command, tmp_path):
     # the runs are process groups of their own, which a Ctrl-C at the terminal does not reach
