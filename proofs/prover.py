@@ -219,8 +219,11 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
     def batches() -> Iterator[list[tuple[tuple, int]]]:
         found, every_name = set(), {}
         for group, runs in groups:
+            programs = []
             try:
-                programs = [cached_preprocessed(group.files, options, preprocessed) for options, _ in runs]
+                for options, _ in runs:
+                    programs.append(cached_preprocessed(group.files, options, preprocessed))
+                    yield []                        # the workers' turn (run_in_forks)
             except SourceError as error:
                 failures.append(GroupFailure(group.files, error))
                 continue
@@ -242,6 +245,7 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
                 where = [(run, program) for run, names, program in zip(runs, defined, programs) if name in names]
                 for (options, _), program in where:
                     selectors.function(program, name, row_settings(settings, options, group.facts))
+                yield []
                 size = len(where[0][1].function(name).instructions)
                 for start in range(0, len(where), CONFIGS_PER_TASK):
                     chunk = tuple(run for run, _ in where[start:start + CONFIGS_PER_TASK])

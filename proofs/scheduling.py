@@ -91,7 +91,10 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     ``jobs`` workers run at once, the costliest ready tasks first (so
     that a long task does not start last).  The next batch is
     made (by the caller's generator: for ``check``, the front end of the
-    next file group) while the workers run.  A worker that dies without
+    next file group) while the workers run; the generator gives the
+    workers a turn (their outcomes collected, the idle ones given ready
+    tasks) at each batch, so one that is busy for long yields empty
+    batches as it goes.  A worker that dies without
     its task's outcome is an internal error naming the task
     (``describe``); ``watch`` follows the run (see the module doc).
     """
