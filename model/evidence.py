@@ -286,6 +286,7 @@ class _Pass:
         self.evidence: Evidence | None = None
         self._steps: dict[tuple[str, int], ir.Step | None] = {}
         self._fresh = itertools.count()
+        self._step_values: dict[int, Val] | None = None   # of the step being executed, by node id (value())
 
     def _step(self, function: str, index: int, instr: ast.Instruction) -> ir.Step | None:
         key = (function, index)
@@ -299,6 +300,19 @@ class _Pass:
     # --- expressions -------------------------------------------------------------
 
     def value(self, expr: ir.Expr, state: _State, site) -> Val:
+        """The abstract value of ``expr`` in ``state``; within a step
+        (:meth:`execute`) each node once, since its effects read the same
+        state and share nodes (a flag's expression repeats the result's:
+        evaluated again, they were half of the pass's time)."""
+        known = self._step_values
+        if known is None:
+            return self._value(expr, state, site)
+        found = known.get(id(expr))
+        if found is None:
+            found = known[id(expr)] = self._value(expr, state, site)
+        return found
+
+    def _value(self, expr: ir.Expr, state: _State, site) -> Val:
         kind = type(expr)
         if kind is ir.Const:
             return constant(expr.value, expr.width)
@@ -402,10 +416,14 @@ class _Pass:
 
     def execute(self, step: ir.Step, state: _State, site) -> _State:
         """The state after ``step``'s effects (a parallel assignment)."""
-        registers = [(e.name, self.value(e.value, state, site)) for e in step.effects if isinstance(e, ir.SetReg)]
-        flags = [(e.name, self.value(e.value, state, site)) for e in step.effects if isinstance(e, ir.SetFlag)]
-        stores = [(self.value(e.address, state, site), self.value(e.value, state, site))
-                  for e in step.effects if isinstance(e, ir.Store)]
+        self._step_values = {}
+        try:
+            registers = [(e.name, self.value(e.value, state, site)) for e in step.effects if isinstance(e, ir.SetReg)]
+            flags = [(e.name, self.value(e.value, state, site)) for e in step.effects if isinstance(e, ir.SetFlag)]
+            stores = [(self.value(e.address, state, site), self.value(e.value, state, site))
+                      for e in step.effects if isinstance(e, ir.Store)]
+        finally:
+            self._step_values = None
         new = state.copy()
         for name, value in registers:
             new.regs[name] = value
