@@ -493,17 +493,53 @@ def _kill_group(process: subprocess.Popen, reap: bool = True) -> None:
         process.wait()
 
 
+@dataclass
+class MacroListing:
+    """The macros a run expanded or tested, as GCC's ``-dU`` lists them
+    (``#define NAME BODY`` and ``#undef NAME`` lines), for
+    :func:`preprocess` to fill; ``lines`` None: the run did not list them."""
+
+    lines: list[str] | None = None
+
+
+_LISTED = re.compile(r"^#(?:define|undef) .*$", re.M)
+
+
 def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[str] = (),
                undefines: Sequence[str] = (), configs: Mapping[str, bool] | None = None,
                cpp: str | None = None, shim_dir: str | None = None, limits: Limits = Limits(),
                runs: Runs | None = None, read: list[str] | None = None,
-               include_files: Sequence[str] = (), nostdinc: bool = False) -> list[SourceLine]:
+               include_files: Sequence[str] = (), nostdinc: bool = False,
+               listing: MacroListing | None = None) -> list[SourceLine]:
     """Preprocess ``path`` and return its lines with their origins (``read``:
-    see :func:`map_lines`)."""
+    see :func:`map_lines`).
+
+    ``listing``, when given and the preprocessor is GCC's (its driver's
+    plan is known: :func:`_compiler_proper`), gets the macros the run
+    expanded or tested: the run lists them (``-dU``), and their lines,
+    which GCC counts as lines of the output and follows with a line
+    marker where it must, are blank lines here (the same lines and
+    origins as the run without the listing: ``tests/test_compiler_proper.py``).  A
+    listing run that fails is made again without the listing, whose error
+    (or output) is the run's."""
     file = os.path.normpath(path)
     check_text(file, read_source(path, limits))
     command = preprocessor_command(path, include_dirs, defines, undefines, configs, cpp, shim_dir,
                                    include_files, nostdinc)
+    if listing is not None and _compiler_proper(command, limits, runs) is not None:
+        try:
+            output = _output([*command[:-1], "-dU", command[-1]], path, limits, runs)
+        except SourceError:
+            pass
+        else:
+            listing.lines = _LISTED.findall(output)
+            return map_lines(_LISTED.sub("", output), file, read)
+    return map_lines(_output(command, path, limits, runs), file, read)
+
+
+def _output(command: list[str], path: str, limits: Limits, runs: Runs | None) -> str:
+    """The text ``command`` preprocesses ``path`` to, or its error."""
+    file = os.path.normpath(path)
     status, stdout, stderr = run_preprocessor(command, path, limits, runs)
     if status != 0 and re.search(r"out of memory|bad_alloc|cannot allocate memory", stderr, re.I):
         raise limits.exceeded("cpp_memory_bytes", "the C preprocessor's memory", Origin(file, 1))
@@ -517,4 +553,4 @@ def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[st
     if "\0" in output:
         raise SourceError("binary input (NUL byte) in preprocessed input",
                           _origin_of_end(stdout[:stdout.index(b"\0")], file))
-    return map_lines(output, file, read)
+    return output

@@ -40,7 +40,7 @@ from typing import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from grammar import kernel_tree, shim_layout
-from grammar.cpp import Runs, SourceLine, preprocess, preprocessor_command
+from grammar.cpp import MacroListing, Runs, SourceLine, preprocess, preprocessor_command
 from grammar.declarations import TreeFacts
 from grammar.limits import Limits
 from grammar.located_toml import read_toml
@@ -277,14 +277,16 @@ def _preprocessed(path: str, options: FrontEndOptions, runs: Runs | None, read: 
     include_dirs, include_files, shims = _search(options)
     nostdinc = shims is None and _tree_mode(options)
 
-    def run(defines: tuple[str, ...], seen: list[str]) -> list[SourceLine]:
+    def run(defines: tuple[str, ...], seen: list[str], listing: MacroListing | None = None) -> list[SourceLine]:
         return preprocess(path, include_dirs, defines, options.undefines, options.configs, options.cpp, shims,
-                          options.limits, runs, seen, include_files, nostdinc=nostdinc)
+                          options.limits, runs, seen, include_files, nostdinc=nostdinc, listing=listing)
     seen: list[str] = []
-    lines = run(options.defines, seen)
+    listing = MacroListing() if shim_layout.may_ask(shims, options.defines, options.undefines) else None
+    lines = run(options.defines, seen, listing)
     command = preprocessor_command(path, include_dirs, options.defines, options.undefines, options.configs,
                                    options.cpp, shims, include_files, nostdinc=nostdinc)
-    chosen = shim_layout.selection(command, seen, shims, options.defines, options.undefines, options.limits, runs)
+    chosen = shim_layout.selection(command, seen, shims, options.defines, options.undefines, options.limits, runs,
+                                   listing)
     if chosen:
         seen = []
         lines = run(options.defines + chosen, seen)

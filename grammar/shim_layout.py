@@ -22,8 +22,13 @@ Decisions:
   form uses nothing else, the twelve-register one needs r8, r9, rdi, rsi,
   rbx, rdx), the file is preprocessed again with the selector defined.
   Other files (nearly all) cost nothing extra; a v5.19 file costs two more
-  runs.  ``-dU`` is not used for the main run: its ``#define`` lines come
-  without line markers and would shift every line number after them.
+  runs.  GCC's preprocessor makes the list in the main run itself
+  (:class:`grammar.cpp.MacroListing`: its ``#define`` lines take the place
+  of lines it counts, so they are blank lines of the file's text, with the
+  same origins as a run without them), and then the question costs no run
+  of its own (a v5.19 file costs one more run: 24 fewer runs of the C
+  preprocessor in the fixture forms' check); another preprocessor gets the
+  ``-dU`` run.
 * **Deterministic from the sources**, so that a replay of a counterexample
   (which preprocesses the same files again) gets the same layout; the
   counterexample also carries the layout its contract was checked with.
@@ -38,7 +43,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from grammar.cpp import Runs, run_preprocessor
+from grammar.cpp import MacroListing, Runs, run_preprocessor
 from grammar.limits import Limits
 
 SELECTOR = "TDXPROOF_HYPERCALL_ARGS_R10_R15"
@@ -46,6 +51,13 @@ SELECTOR = "TDXPROOF_HYPERCALL_ARGS_R10_R15"
 
 SIX_REGISTERS = frozenset({"r10", "r11", "r12", "r13", "r14", "r15"})
 _EXPANDED = re.compile(r"^#define TDX_HYPERCALL_(\w+)\b", re.M)
+
+
+def may_ask(shim_dir: str | None, defines: Sequence[str], undefines: Sequence[str]) -> bool:
+    """Whether a run with these options may need :func:`selection` (the
+    shims are searched, and the command line does not say), so that its
+    preprocessor lists the macros it expands (:class:`MacroListing`)."""
+    return shim_dir is not None and not forced(defines, undefines)
 
 
 def forced(defines: Sequence[str], undefines: Sequence[str]) -> bool:
@@ -89,12 +101,16 @@ def expanded(command: Sequence[str], limits: Limits = Limits(), runs: Runs | Non
 
 def selection(command: Sequence[str], read: Sequence[str], shim_dir: str | None,
               defines: Sequence[str], undefines: Sequence[str], limits: Limits = Limits(),
-              runs: Runs | None = None) -> tuple[str, ...]:
+              runs: Runs | None = None, listing: MacroListing | None = None) -> tuple[str, ...]:
     """The defines that make the shim's layout the one the file uses (empty:
-    the default layout is right, or the question does not arise)."""
-    if shim_dir is None or forced(defines, undefines) or not _mentions(read, shim_dir):
+    the default layout is right, or the question does not arise);
+    ``listing``: the macros the run of ``command`` listed, if it did."""
+    if not may_ask(shim_dir, defines, undefines) or not _mentions(read, shim_dir):
         return ()
-    used = expanded(command, limits, runs)
+    if listing is not None and listing.lines is not None:
+        used = set(_EXPANDED.findall("\n".join(listing.lines)))
+    else:
+        used = expanded(command, limits, runs)
     if used and used <= SIX_REGISTERS:
         return (SELECTOR,)
     return ()

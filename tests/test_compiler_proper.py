@@ -1,7 +1,11 @@
 """GCC's compiler proper, run as its driver would run it (grammar.cpp):
 the same output as the driver's own run, byte for byte, on every fixture
 under both frame-pointer configurations and on a file that fails; any
-driver whose ``-###`` answer is not one ``cc1`` command is run as given."""
+driver whose ``-###`` answer is not one ``cc1`` command is run as given.
+And the macros GCC lists in the main run (``-dU``, for the shims' struct
+layout: grammar.shim_layout): the same lines and origins as a run without
+the listing, and the same layout as the listing run of its own that any
+other preprocessor gets."""
 from __future__ import annotations
 
 import os
@@ -11,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from expectations import FIXTURES, defines_for, include_dirs_for, translation_units
-from grammar import cpp
-from grammar.frontend import SHIM_DIR
+from grammar import cpp, shim_layout
+from grammar.frontend import SHIM_DIR, FrontEndOptions, layout_defines
 from grammar.limits import Limits
 
 
@@ -78,3 +82,43 @@ def test_any_other_answer_runs_the_command_as_given(tmp_path, answer):
     command = _command(path, True, _driver(tmp_path, answer))
     assert cpp._compiler_proper(command, Limits(), None) is None
     assert cpp.run_preprocessor(command, command[-1]) == _as_given(_command(path, True))
+
+
+def _options(path: str, frame_pointer: bool, cpp_command: str | None = None) -> FrontEndOptions:
+    return FrontEndOptions(include_dirs=include_dirs_for(path), defines=defines_for(path),
+                           configs={"CONFIG_FRAME_POINTER": frame_pointer}, cpp=cpp_command)
+
+
+@pytest.mark.parametrize("frame_pointer", [False, True])
+def test_a_listing_run_has_the_lines_and_origins_of_a_plain_one(frame_pointer):
+    for path in translation_units():
+        options = dict(include_dirs=include_dirs_for(path), defines=defines_for(path),
+                       configs={"CONFIG_FRAME_POINTER": frame_pointer}, shim_dir=str(SHIM_DIR))
+        listing = cpp.MacroListing()
+        listed = cpp.preprocess(str(FIXTURES / path), listing=listing, **options)
+        plain = cpp.preprocess(str(FIXTURES / path), **options)
+        assert listing.lines and all(line.startswith(("#define ", "#undef ")) for line in listing.lines)
+        assert [(line.text, line.origin) for line in listed if line.text.strip()] == \
+               [(line.text, line.origin) for line in plain if line.text.strip()], path
+
+
+@pytest.mark.parametrize("frame_pointer", [False, True])
+def test_the_layout_is_chosen_alike_from_the_listing_and_from_a_run_of_its_own(frame_pointer):
+    chosen = {}
+    for path in translation_units():
+        options = _options(path, frame_pointer)
+        command = _command(path, frame_pointer)
+        read: list[str] = []
+        cpp.preprocess(command[-1], include_dirs_for(path), defines_for(path),
+                       configs=options.configs, shim_dir=str(SHIM_DIR), read=read)
+        own_run = shim_layout.selection(command, read, str(SHIM_DIR), options.defines, options.undefines)
+        chosen[path] = layout_defines(command[-1], options)
+        assert chosen[path] == own_run, path
+    assert chosen["v5.19/arch/x86/coco/tdx/tdcall.S"] == (shim_layout.SELECTOR,)   # the six-register form
+    assert chosen["v6.3/arch/x86/coco/tdx/tdcall.S"] == ()
+
+
+def test_another_preprocessor_gets_the_listing_run(tmp_path):
+    path = "v5.19/arch/x86/coco/tdx/tdcall.S"
+    odd = _driver(tmp_path, " /bin/echo not-a-compiler")
+    assert layout_defines(str(FIXTURES / path), _options(path, False, odd)) == (shim_layout.SELECTOR,)
