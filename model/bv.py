@@ -28,6 +28,8 @@ one here, any other when it is made (z3py looks its handler up by name).
 """
 from __future__ import annotations
 
+import ctypes
+
 import z3
 
 from grammar.caches import CACHES
@@ -108,6 +110,44 @@ def value_of(term: BitVec) -> int:
     if not z3.is_bv_value(simple):
         raise ValueError(f"not a constant: {term}")
     return simple.as_long()
+
+
+def value_in(model: z3.ModelRef, term: z3.ExprRef) -> int:
+    """``term``'s value in ``model`` (completed): a bit-vector's number, a
+    Boolean's 0 or 1.  Read through Z3's C API, without the z3py objects of
+    the value and of its number (callgrind of ``check --matrix
+    CONFIG_FRAME_POINTER`` of the hypercall with its flags in the wrong
+    slot, in one process, both from compiled modules: 4.12 -> 4.04 G
+    instructions, the same report).
+
+    >>> solver = z3.Solver(); x = z3.BitVec("x", 64); solver.add(x == 2**64 - 1); solver.check()
+    sat
+    >>> model = solver.model()
+    >>> value_in(model, x), value_in(model, x == 0), value_in(model, z3.BitVec("unset", 8))
+    (18446744073709551615, 0, 0)
+    >>> value_in(model, z3.Concat(x, x)) == 2**128 - 1
+    True
+    """
+    if not isinstance(model, z3.ModelRef):        # a model-like object: model.executor.Reinterpreted
+        value = model.eval(term, model_completion=True)
+        return int(z3.is_true(value)) if z3.is_bool(value) else value.as_long()
+    context, result = term.ctx_ref(), (z3.z3types.Ast * 1)()
+    if not z3.z3core.Z3_model_eval(context, model.model, term.as_ast(), True, result):
+        raise z3.Z3Exception("failed to evaluate expression in the model")
+    value = result[0]
+    z3.z3core.Z3_inc_ref(context, value)
+    try:
+        truth = z3.z3core.Z3_get_bool_value(context, value)
+        if truth != z3.Z3_L_UNDEF:
+            return int(truth == z3.Z3_L_TRUE)
+        number = ctypes.c_ulonglong()
+        if z3.z3core.Z3_get_numeral_uint64(context, value, ctypes.byref(number)):
+            return number.value
+        if z3.z3core.Z3_get_ast_kind(context, value) == z3.Z3_NUMERAL_AST:
+            return int(z3.z3core.Z3_get_numeral_string(context, value))
+        raise z3.Z3Exception(f"the model has no value for {term}")
+    finally:
+        z3.z3core.Z3_dec_ref(context, value)
 
 
 # --- comparisons (Z3 Booleans) --------------------------------------------

@@ -340,8 +340,7 @@ class PathResult:
 
     def path_in(self, model: z3.ModelRef) -> tuple[Origin, ...]:
         """The source lines of the one concrete path that ``model`` takes."""
-        return tuple(origin for origin, guard in zip(self.trace, self.trace_guards)
-                     if z3.is_true(model.eval(guard, model_completion=True)))
+        return tuple(origin for origin, guard in zip(self.trace, self.trace_guards) if bv.value_in(model, guard))
 
 
 @dataclass(frozen=True, eq=False)

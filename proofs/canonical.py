@@ -91,11 +91,9 @@ Decisions recorded here:
 """
 from __future__ import annotations
 
-import ctypes
 from typing import Callable, Iterable, Mapping
 
 import z3
-from z3 import z3core
 
 from model import bv
 from model.executor import Query
@@ -109,31 +107,6 @@ at the last one (module doc)."""
 
 def _is_constant(term: z3.ExprRef) -> bool:
     return z3.is_bv_value(term) or z3.is_true(term) or z3.is_false(term)
-
-
-def _evaluated(model: z3.ModelRef, term: z3.ExprRef) -> int:
-    """``term``'s value in ``model`` (completed), a number (a Boolean's 0
-    or 1), read through Z3's C API without the Python objects z3py makes
-    of the value and of its number (callgrind of ``check --matrix
-    CONFIG_FRAME_POINTER`` of the hypercall with its flags in the wrong
-    slot, in one process: 5.16 -> 4.14 G instructions, the same report)."""
-    context, result = term.ctx_ref(), (z3.z3types.Ast * 1)()
-    if not z3core.Z3_model_eval(context, model.model, term.as_ast(), True, result):
-        raise z3.Z3Exception("failed to evaluate expression in the model")
-    value = result[0]
-    z3core.Z3_inc_ref(context, value)
-    try:
-        truth = z3core.Z3_get_bool_value(context, value)
-        if truth != z3.Z3_L_UNDEF:
-            return int(truth == z3.Z3_L_TRUE)
-        number = ctypes.c_ulonglong()
-        if z3core.Z3_get_numeral_uint64(context, value, ctypes.byref(number)):
-            return number.value
-        if z3core.Z3_get_ast_kind(context, value) == z3.Z3_NUMERAL_AST:
-            return int(z3core.Z3_get_numeral_string(context, value))
-        raise z3.Z3Exception(f"the model has no number for {term}")
-    finally:
-        z3core.Z3_dec_ref(context, value)
 
 
 class _Substitution:
@@ -229,13 +202,13 @@ class Minimiser:
 
     def _value(self, term: z3.ExprRef) -> int:
         """``term``'s value in the current model, a number (a Boolean's 0
-        or 1: :func:`_evaluated`), each term evaluated once per model (a
-        term is looked at again to fix it, and as its own distance)."""
+        or 1: :func:`model.bv.value_in`), each term evaluated once per model
+        (a term is looked at again to fix it, and as its own distance)."""
         if self._evaluated[0] is not self.model:
             self._evaluated = (self.model, {})
         values = self._evaluated[1]
         if term.get_id() not in values:
-            values[term.get_id()] = (term, _evaluated(self.model, term))   # term kept: id not reused
+            values[term.get_id()] = (term, bv.value_in(self.model, term))   # term kept: id not reused
         return values[term.get_id()][1]
 
     def _current(self, term: z3.ExprRef) -> z3.ExprRef:

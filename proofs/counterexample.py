@@ -476,10 +476,6 @@ def native_placement(path, rename=None) -> z3.BoolRef:
     return bv.conjunction(conditions)
 
 
-def _value(model: z3.ModelRef, term) -> int:
-    return model.eval(term, model_completion=True).as_long()
-
-
 def _event_terms(events, rename=None) -> list[tuple[dict, z3.BitVecRef | None]]:
     """Each TDX event's output registers (by name, sorted) and status
     (``rename``: as the independent module of a relational check has them)."""
@@ -498,8 +494,8 @@ def _event_terms(events, rename=None) -> list[tuple[dict, z3.BitVecRef | None]]:
 def _events(model, events, rename=None) -> list[dict]:
     return [{"kind": event.kind, "index": event.index, "outcome": event.outcome.value,
              "source": origin_json(event.origin),
-             "registers": {reg: _hex(_value(model, term)) for reg, term in outputs.items()},
-             "status": None if status is None else _hex(_value(model, status))}
+             "registers": {reg: _hex(bv.value_in(model, term)) for reg, term in outputs.items()},
+             "status": None if status is None else _hex(bv.value_in(model, status))}
             for event, (outputs, status) in zip(events, _event_terms(events, rename))]
 
 
@@ -519,15 +515,15 @@ def scenario_from_model(model: z3.ModelRef, path, varied: bool = False) -> Scena
     """The scenario of ``path`` in ``model`` (``varied``: the independent
     module of a relational check)."""
     entry = path.entry
-    registers = {reg: _value(model, entry.regs[reg]) for reg in GPR64}
-    flags = {flag: _value(model, term) for flag, term in entry.flags.items()}
+    registers = {reg: bv.value_in(model, entry.regs[reg]) for reg in GPR64}
+    flags = {flag: bv.value_in(model, term) for flag, term in entry.flags.items()}
     symbols, callers = {}, {}
     for source, term in _named_values(path):
         if isinstance(source, CalleeResult):
             callers.setdefault(source.target, {}).setdefault(source.serial, {})[source.register] = \
-                _value(model, term)
+                bv.value_in(model, term)
         else:
-            symbols[source.name] = _value(model, term)
+            symbols[source.name] = bv.value_in(model, term)
     external = {target: [calls[serial] for serial in sorted(calls)] for target, calls in callers.items()}
     rename = ModuleRenaming(path.provenance).rename if varied else None
     return Scenario(registers, flags, {}, _events(model, path.events, rename), symbols, external,
@@ -600,7 +596,7 @@ def _byte_reader(model: z3.ModelRef, array: z3.ArrayRef) -> Callable[[int], int]
     if z3.is_const_array(value) and z3.is_bv_value(value.arg(0)):
         default = value.arg(0).as_long()
         return lambda address: stored.get(address, default)
-    return lambda address: _value(model, z3.Select(array, z3.BitVecVal(address, 64)))
+    return lambda address: bv.value_in(model, z3.Select(array, z3.BitVecVal(address, 64)))
 
 
 def _render(value) -> str | None:
@@ -613,7 +609,7 @@ def _render(value) -> str | None:
 
 def _evaluated(model, value):
     if isinstance(value, z3.ExprRef):
-        return _hex(_value(model, value)) if z3.is_bv(value) else str(model.eval(value))
+        return _hex(bv.value_in(model, value)) if z3.is_bv(value) else str(model.eval(value))
     return _render(value)
 
 

@@ -168,7 +168,7 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
                 else:
                     batches += [[item] for item in reversed(batch)]
             elif answer is Verdict.SAT:
-                hit = [item for item in batch if z3.is_true(model.eval(item[0], model_completion=True))]
+                hit = [item for item in batch if bv.value_in(model, item[0])]
                 if not hit:
                     raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
                 if placement is None:
