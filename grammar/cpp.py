@@ -515,18 +515,18 @@ def preprocess(path: str, include_dirs: Sequence[str] = (), defines: Sequence[st
     see :func:`map_lines`).
 
     ``listing``, when given and the preprocessor is GCC's (its driver's
-    plan is known: :func:`_compiler_proper`), gets the macros the run
-    expanded or tested: the run lists them (``-dU``), and their lines,
-    which GCC counts as lines of the output and follows with a line
-    marker where it must, are blank lines here (the same lines and
-    origins as the run without the listing: ``tests/test_compiler_proper.py``).  A
-    listing run that fails is made again without the listing, whose error
-    (or output) is the run's."""
+    plan is known: :func:`_compiler_proper`) and prints line markers (no
+    ``-P``), gets the macros the run expanded or tested: the run lists
+    them (``-dU``), and their lines, which GCC counts as lines of the
+    output and follows with a line marker where it must, are blank lines
+    here (the same lines and origins as the run without the listing:
+    ``tests/test_compiler_proper.py``).  A listing run that fails is made
+    again without the listing, whose error (or output) is the run's."""
     file = os.path.normpath(path)
     check_text(file, read_source(path, limits))
     command = preprocessor_command(path, include_dirs, defines, undefines, configs, cpp, shim_dir,
                                    include_files, nostdinc)
-    if listing is not None and _compiler_proper(command, limits, runs) is not None:
+    if listing is not None and "-P" not in command and _compiler_proper(command, limits, runs) is not None:
         try:
             output = _output([*command[:-1], "-dU", command[-1]], path, limits, runs)
         except SourceError:

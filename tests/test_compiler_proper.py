@@ -122,3 +122,14 @@ def test_another_preprocessor_gets_the_listing_run(tmp_path):
     path = "v5.19/arch/x86/coco/tdx/tdcall.S"
     odd = _driver(tmp_path, " /bin/echo not-a-compiler")
     assert layout_defines(str(FIXTURES / path), _options(path, False, odd)) == (shim_layout.SELECTOR,)
+
+
+def test_a_run_without_line_markers_is_not_listed():
+    # without markers (-P) the listing's lines would move every line after them
+    path = "v6.3/arch/x86/coco/tdx/tdcall.S"
+    options = dict(include_dirs=include_dirs_for(path), defines=defines_for(path), shim_dir=str(SHIM_DIR),
+                   cpp="cc -E -P")
+    listing = cpp.MacroListing()
+    listed = cpp.preprocess(str(FIXTURES / path), listing=listing, **options)
+    assert listing.lines is None
+    assert listed == cpp.preprocess(str(FIXTURES / path), **options)
