@@ -133,3 +133,14 @@ def test_a_run_without_line_markers_is_not_listed():
     listed = cpp.preprocess(str(FIXTURES / path), listing=listing, **options)
     assert listing.lines is None
     assert listed == cpp.preprocess(str(FIXTURES / path), **options)
+
+
+@pytest.mark.parametrize("define", ["X=(1 + 2)", 'X="q\\"uote"', "X=$HOME", "X=a\\b", "X=`date`"])
+def test_options_the_driver_quotes_preprocess_as_under_the_driver(tmp_path, define):
+    (tmp_path / "sp ace").mkdir()
+    (tmp_path / "sp ace" / "h.h").write_text("#define FROM_HEADER 7\n")
+    source = tmp_path / "q.S"
+    source.write_text("#include <h.h>\n\tmovq $FROM_HEADER, %rax\n\tmovq $X, %rbx\n")
+    command = cpp.preprocessor_command(str(source), [str(tmp_path / "sp ace")], [define])
+    direct = cpp.run_preprocessor(command, command[-1])
+    assert direct == _as_given(command) and b"movq $7, %rax" in direct[1]
