@@ -120,9 +120,10 @@ class _Substitution:
         self._made: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}   # by id: the term (kept: its id is not reused), made
 
     def __call__(self, term: z3.ExprRef) -> z3.ExprRef:
-        if term.get_id() not in self._made:
-            self._made[term.get_id()] = (term, self._rounds(term))
-        return self._made[term.get_id()][1]
+        key = term.get_id()
+        if key not in self._made:
+            self._made[key] = (term, self._rounds(term))
+        return self._made[key][1]
 
     def _rounds(self, term: z3.ExprRef) -> z3.ExprRef:
         """``term`` substituted and simplified, again while that changes it
@@ -148,7 +149,7 @@ class _Substitution:
         A term is unchanged by a round once it is made, so the rounds that
         the others take do not change it."""
         terms = list(terms)
-        new = list({term.get_id(): term for term in terms if term.get_id() not in self._made}.values())
+        new = list({key: term for term in terms if (key := term.get_id()) not in self._made}.values())
         if len(new) > 1 and self.values:
             made = self._rounds(bv.apply(z3.Function("made", *[term.sort() for term in new], z3.BoolSort()), new))
             for term, result in zip(new, made.children()):
@@ -187,9 +188,10 @@ class Minimiser:
         default 0), the exclusive or of the two."""
         distances = []
         for term in terms:
-            if term.get_id() not in self._seen and not _is_constant(term) and (z3.is_bv(term) or z3.is_bool(term)):
-                self._seen.add(term.get_id())
-                wanted = preferred.get(term.get_id(), 0)
+            key = term.get_id()
+            if key not in self._seen and not _is_constant(term) and (z3.is_bv(term) or z3.is_bool(term)):
+                self._seen.add(key)
+                wanted = preferred.get(key, 0)
                 distances.append((term, term ^ wanted if wanted else term, wanted))
         self._core_rest = {}
         away = [(term, distance) for term, distance, _ in distances if not self._at_smallest(distance)]
@@ -207,9 +209,10 @@ class Minimiser:
         if self._evaluated[0] is not self.model:
             self._evaluated = (self.model, {})
         values = self._evaluated[1]
-        if term.get_id() not in values:
-            values[term.get_id()] = (term, bv.value_in(self.model, term))   # term kept: id not reused
-        return values[term.get_id()][1]
+        key = term.get_id()
+        if key not in values:
+            values[key] = (term, bv.value_in(self.model, term))   # term kept: id not reused
+        return values[key][1]
 
     def _current(self, term: z3.ExprRef) -> z3.ExprRef:
         """``term``'s value in the current model, as a constant."""
