@@ -31,7 +31,7 @@ Decisions:
 * **GCC's compiler proper, run as its driver would run it.**  ``cc -E`` is
   GCC's driver: it works out the command line of its compiler proper
   (``cc1``) and runs it, which is 2 of the 7 ms of CPU of a run of a
-  wrapper file (a ``check --matrix`` of the fixture forms makes 114).  So
+  wrapper file (a ``check --matrix`` of the fixture forms makes 92).  So
   the driver is asked once per set of options, with ``-###``, what it would
   run for a stand-in input path (:func:`_driver_plan`), and each file's run
   is that command with the file's path where the stand-in was, and the

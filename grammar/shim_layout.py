@@ -26,7 +26,7 @@ Decisions:
   (:class:`grammar.cpp.MacroListing`: its ``#define`` lines take the place
   of lines it counts, so they are blank lines of the file's text, with the
   same origins as a run without them), and then the question costs no run
-  of its own (a v5.19 file costs one more run: 24 fewer runs of the C
+  of its own (a v5.19 file costs one more run: 22 fewer runs of the C
   preprocessor in the fixture forms' check); another preprocessor gets the
   ``-dU`` run.
 * **Deterministic from the sources**, so that a replay of a counterexample
