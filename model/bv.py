@@ -112,6 +112,18 @@ def value_of(term: BitVec) -> int:
     return simple.as_long()
 
 
+def is_value(term: z3.ExprRef) -> bool:
+    """Whether ``term`` is a value: a numeral, true or false (two C calls
+    at most; ``z3.is_bv_value`` and ``z3.is_true`` make a dozen).
+
+    >>> is_value(const(3, 8)), is_value(z3.BoolVal(False)), is_value(variable("x", 8)), is_value(z3.Bool("p"))
+    (True, True, False, False)
+    """
+    context, ast = term.ctx_ref(), term.as_ast()
+    return (z3.z3core.Z3_get_ast_kind(context, ast) == z3.Z3_NUMERAL_AST
+            or z3.z3core.Z3_get_bool_value(context, ast) != z3.Z3_L_UNDEF)
+
+
 def value_in(model: z3.ModelRef, term: z3.ExprRef) -> int:
     """``term``'s value in ``model`` (completed): a bit-vector's number, a
     Boolean's 0 or 1.  Read through Z3's C API, without the z3py objects of
@@ -451,18 +463,19 @@ def apply(declaration: z3.FuncDeclRef, arguments: list[BitVec]) -> z3.ExprRef:
 
 def substitution(pairs: list[tuple[z3.ExprRef, z3.ExprRef]]):
     """A rewrite of terms replacing each pair's first term by its second
-    (what ``z3.substitute(term, *pairs)`` does), with the pairs checked
-    and marshalled once, not once per term (``z3.substitute`` re-checks
-    every pair's sorts through several Python layers on each call).
+    (what ``z3.substitute(term, *pairs)`` does), with the pairs marshalled
+    once, not once per term.  Z3 checks the pairs' sorts at each rewrite
+    (a pair of two sorts is a ``z3.Z3Exception``).
 
     >>> x, y = variable("x", 8), variable("y", 8)
     >>> substitution([(x, y + 1)])(x & y)
     y + 1 & y
+    >>> substitution([(x, variable("z", 16))])(x)
+    Traceback (most recent call last):
+    ...
+    z3.z3types.Z3Exception: b'type error'
     """
     pairs = list(pairs)
-    for source, target in pairs:
-        if not source.sort().eq(target.sort()):
-            raise ValueError(f"substitution of {source} by {target}: the sorts differ")
     count = len(pairs)
     sources = (z3.Ast * count)(*[source.as_ast() for source, _ in pairs])
     targets = (z3.Ast * count)(*[target.as_ast() for _, target in pairs])

@@ -105,34 +105,40 @@ made at a query once there are this many times as many fixed values as
 at the last one (module doc)."""
 
 
-def _is_constant(term: z3.ExprRef) -> bool:
-    return z3.is_bv_value(term) or z3.is_true(term) or z3.is_false(term)
-
-
 class _Substitution:
     """Terms with ``values`` ((term, value)) substituted and simplified
     (again, while that makes progress: an address made constant is then a
-    memory byte that may have a value), each made once (the hint asks the
-    same literals again, one fewer each time)."""
+    memory byte that may have a value), each made once while ``values``
+    stays as it is (the hint asks the same literals again, one fewer each
+    time).  ``values`` may grow (the minimiser's fixed values): what was
+    made is then made again, with all of them."""
 
     def __init__(self, values: list[tuple[z3.ExprRef, z3.ExprRef]]):
         self.values = values
+        self._count = 0                  # of values, when _made and _rewrite were made
         self._made: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}   # by id: the term (kept: its id is not reused), made
+        self._rewrite = bv.substitution([])
+
+    def _current(self) -> dict[int, tuple[z3.ExprRef, z3.ExprRef]]:
+        if self._count != len(self.values):
+            self._count, self._made, self._rewrite = len(self.values), {}, bv.substitution(self.values)
+        return self._made
 
     def __call__(self, term: z3.ExprRef) -> z3.ExprRef:
+        made = self._current()
         key = term.get_id()
-        if key not in self._made:
-            self._made[key] = (term, self._rounds(term))
-        return self._made[key][1]
+        if key not in made:
+            made[key] = (term, self._rounds(term))
+        return made[key][1]
 
     def _rounds(self, term: z3.ExprRef) -> z3.ExprRef:
         """``term`` substituted and simplified, again while that changes it
         (at most three rounds)."""
         made = term
         for _ in range(3):
-            if not self.values or _is_constant(made):
+            if not self.values or bv.is_value(made):
                 break
-            simpler = z3.simplify(z3.substitute(made, *self.values))
+            simpler = z3.simplify(self._rewrite(made))
             if simpler.eq(made):
                 break
             made = simpler
@@ -148,18 +154,18 @@ class _Substitution:
         minimiser's 3.2 profiled seconds went to its literals one by one).
         A term is unchanged by a round once it is made, so the rounds that
         the others take do not change it."""
-        terms = list(terms)
-        new = list({key: term for term in terms if (key := term.get_id()) not in self._made}.values())
+        terms, made = list(terms), self._current()
+        new = list({key: term for term in terms if (key := term.get_id()) not in made}.values())
         if len(new) > 1 and self.values:
-            made = self._rounds(bv.apply(z3.Function("made", *[term.sort() for term in new], z3.BoolSort()), new))
-            for term, result in zip(new, made.children()):
-                self._made[term.get_id()] = (term, result)
+            together = self._rounds(bv.apply(z3.Function("made", *[term.sort() for term in new], z3.BoolSort()), new))
+            for term, result in zip(new, together.children()):
+                made[term.get_id()] = (term, result)
         return [self(term) for term in terms]
 
     def fresh(self, query: Query, constraints: z3.BoolRef) -> Query:
         """The queries of a new solver (:meth:`Query.fresh`) of ``constraints``
         (the substituted ones of ``query``) and the values, as equalities."""
-        return query.fresh((constraints, *(term == value for term, value in self.values)))
+        return query.fresh((constraints, *(bv.eq(term, value) for term, value in self.values)))
 
 
 class Minimiser:
@@ -173,13 +179,13 @@ class Minimiser:
         self.model = model
         self._query = query
         self._fixed: list[z3.BoolRef] = []           # the Booleans the queries assume (module doc)
-        self._pending: list[z3.BoolRef] = []         # values fixed since the last query
+        self._pending: list[tuple[z3.ExprRef, z3.ExprRef]] = []   # values fixed since the last query
         self._values: list[tuple[z3.ExprRef, z3.ExprRef]] = []
         self._seen: set[int] = set()
         self._core_rest: dict[int, list[z3.ExprRef]] = {}    # of one lower(): by distance id (_hint)
         self._core: list[z3.BoolRef] = []           # of the last unsat query: the ones of ``more`` in it
         self._reduced_at = 0                         # values substituted in the query's solver (_reduce)
-        self._known = _Substitution(self._values)    # the fixed values', made again when one is fixed
+        self._known = _Substitution(self._values)    # the fixed values'
         self._evaluated: tuple[z3.ModelRef | None, dict[int, tuple]] = (None, {})   # _value's, of one model
 
     def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
@@ -189,13 +195,13 @@ class Minimiser:
         distances = []
         for term in terms:
             key = term.get_id()
-            if key not in self._seen and not _is_constant(term) and (z3.is_bv(term) or z3.is_bool(term)):
+            if key not in self._seen and (z3.is_bv(term) or z3.is_bool(term)) and not bv.is_value(term):
                 self._seen.add(key)
                 wanted = preferred.get(key, 0)
                 distances.append((term, term ^ wanted if wanted else term, wanted))
         self._core_rest = {}
         away = [(term, distance) for term, distance, _ in distances if not self._at_smallest(distance)]
-        elsewhere = {distance.get_id(): _is_constant(known)
+        elsewhere = {distance.get_id(): bv.is_value(known)
                      for (_, distance), known in zip(away, self._known.all(term for term, _ in away))}
         if not all(elsewhere.values()):
             self._hint([item for item in distances if not elsewhere.get(item[1].get_id())])
@@ -224,7 +230,7 @@ class Minimiser:
 
     @staticmethod
     def _smallest(term: z3.ExprRef) -> z3.BoolRef:
-        return z3.Not(term) if z3.is_bool(term) else term == 0
+        return bv.negation(term) if z3.is_bool(term) else bv.eq(term, bv.const(0, term.size()))
 
     def _try(self, *more: z3.BoolRef) -> bool:
         """Whether the constraints, the fixed values and ``more`` have a
@@ -239,7 +245,7 @@ class Minimiser:
             self._reduce()
         if self._pending:
             proxy = z3.FreshBool("fixed")
-            self._query.add(z3.Implies(proxy, z3.And(self._pending)))
+            self._query.add(z3.Implies(proxy, bv.conjunction([bv.eq(term, value) for term, value in self._pending])))
             self._fixed.append(proxy)
             self._pending = []
         asked = self._known.all(more) if self._reduced_at else list(more)
@@ -321,9 +327,8 @@ class Minimiser:
         return rest is not None and all(self._at_smallest(d) for d in rest)
 
     def _fix(self, term: z3.ExprRef, value: z3.ExprRef) -> None:
-        self._pending.append(term == value)
+        self._pending.append((term, value))
         self._values.append((term, value))
-        self._known = _Substitution(self._values)
 
     def _lower(self, term: z3.ExprRef, distance: z3.ExprRef, wanted: int) -> None:
         """Fix ``term`` where its ``distance`` to the ``wanted`` value is smallest."""
@@ -331,7 +336,7 @@ class Minimiser:
             self._fix(term, self._current(term))
             return
         known = self._known(term)
-        if _is_constant(known):
+        if bv.is_value(known):
             self._fix(term, known)
         elif z3.is_bool(term):
             self._fix(term, z3.BoolVal(self._above_smallest(distance) or not self._try(z3.Not(term))))

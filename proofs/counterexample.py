@@ -78,7 +78,7 @@ from model import abi, bv, concrete, ir
 from model.concrete import ConcreteEnv, ConcreteState
 from model.executor import CALLEE_RESULT_WIDTHS, Query, summands
 from model.extable import Fixup, Location
-from model.memory import place, region_index
+from model.memory import place, region_index, select_bytes
 from model.provenance import CalleeResult, ReturnAddress, Source, SymbolAddress, return_address_name
 from model.native import COUNTEREXAMPLE_RSP_PAGE, DATA_BASE, DATA_SIZE, PAGE
 from model.tdx import ARITHMETIC_FLAGS, Outcome, TdxModel, Transition, outcome_changes
@@ -576,7 +576,7 @@ def canonical_witness(replays: "Replays", contract, pid: str, obligations: list[
         if not new:
             break
         read.update(new)
-        minimiser.lower(z3.Select(path.entry.memory.array, bv.const(address, 64)) for address in new)
+        minimiser.lower(select_bytes(path.entry.memory.array, bv.const(address, 64), 1) for address in new)
     violated = [next((c for c in claims if z3.is_true(minimiser.model.eval(c.violated, model_completion=True))),
                      claims[0]) for _, claims in obligations]
     minimiser.lower(value for claim in violated for value in (claim.expected, claim.actual)

@@ -88,7 +88,7 @@ from grammar.caches import CACHES
 from grammar.frontend import FrontEndOptions, load_program
 from model import bv, concrete
 from model.executor import ExecutorOptions, PathEnd, PathResult, Solver, execute_function
-from model.memory import Memory, place
+from model.memory import Memory, place, select_bytes
 from model.symbolic import SymbolicState
 from model.outcomes import Verdict
 from model.tdx import Outcome, TdxModel
@@ -731,7 +731,7 @@ def _smallest_model(runs: dict[str, _Run], left: PathResult, right: PathResult, 
             if not new:
                 break
             read.update(new)
-            minimiser.lower(z3.Select(_memory_array(LEFT), bv.const(address, 64)) for address in sorted(new))
+            minimiser.lower(select_bytes(_memory_array(LEFT), bv.const(address, 64), 1) for address in sorted(new))
         values = [value for _, _, a, b, _ in observable.bytes for value in (a, b)] if observable.kind == "memory" \
             else [observable.left, observable.right]
         minimiser.lower(value for value in values if isinstance(value, z3.ExprRef))
