@@ -339,7 +339,7 @@ class Minimiser:
         if bv.is_value(known):
             self._fix(term, known)
         elif z3.is_bool(term):
-            self._fix(term, z3.BoolVal(self._above_smallest(distance) or not self._try(z3.Not(term))))
+            self._fix(term, z3.BoolVal(self._above_smallest(distance) or not self._try(self._smallest(term))))
         elif self._at_most_one(distance):
             self._fix(term, self._current(term))
         elif self._try(z3.ULT(distance, self._current(distance))):
