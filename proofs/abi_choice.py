@@ -455,15 +455,28 @@ def choose(program: ast.Program, name: str, contracts: tuple[Contract, ...], era
 def choose_contract(program: ast.Program, name: str, settings: Settings) -> Choice:
     """The contract of ``name`` (:func:`choose`) under the run's ``--abi``,
     ``--variant``, contracts and kernel tree (:class:`proofs.settings.Settings`)."""
-    facts = settings.declarations
-    inputs = (program, settings.contracts, facts.prototypes.get(name) if facts is not None else None,
-              facts.structs if facts is not None else None)
-    key = (*(id(given) for given in inputs), name, settings.era, settings.variants.get(name))
+    inputs, key = _choice_key(program, name, settings)
     kept = _CHOICES.get(key)
     if kept is None or any(old is not given for old, given in zip(kept[0], inputs)):
         kept = _CHOICES[key] = (inputs, choose(program, name, settings.contracts, settings.era,
                                                settings.variants.get(name), *inputs[2:]))
     return kept[1]
+
+
+def remember_choice(program: ast.Program, name: str, settings: Settings, choice: Choice) -> None:
+    """Keep ``choice`` as :func:`choose_contract`'s of these inputs: one made
+    in another process (of the same program and settings, pickled:
+    :mod:`proofs.scheduling` ships a task with its choices)."""
+    inputs, key = _choice_key(program, name, settings)
+    _CHOICES[key] = (inputs, choice)
+
+
+def _choice_key(program: ast.Program, name: str, settings: Settings) -> tuple[tuple, tuple]:
+    """What a choice is made of, and its key in :data:`_CHOICES`."""
+    facts = settings.declarations
+    inputs = (program, settings.contracts, facts.prototypes.get(name) if facts is not None else None,
+              facts.structs if facts is not None else None)
+    return inputs, (*(id(given) for given in inputs), name, settings.era, settings.variants.get(name))
 
 
 _CHOICES = CACHES.cache("contract choices", 4_096)

@@ -2,8 +2,9 @@
 
 A run checks one program under several configurations and, with
 ``--jobs``, in forked children: each child inherits the programs built
-before the fork.  The C preprocessor runs of the programs not built yet
-may have started ahead (:class:`grammar.frontend.Preprocessing`, while
+before the fork, and is sent those built after (:func:`keep_program`).
+The C preprocessor runs of the programs not built yet may have started
+ahead (:class:`grammar.frontend.Preprocessing`, while
 the prover's modules load); :func:`preprocess_programs` collects them
 and :func:`cached_preprocessed` builds each program from its run.
 """
@@ -30,6 +31,15 @@ def cached_program(files: tuple[str, ...], options) -> ast.Program:
     if key not in _PROGRAMS:
         _PROGRAMS[key] = load_program(list(files), options)
     return _PROGRAMS[key]
+
+
+def keep_program(files: tuple[str, ...], options, program: ast.Program) -> None:
+    """Cache ``program`` as :func:`cached_program`'s of ``files`` under
+    ``options``, unless one is cached (a worker given a group's programs
+    built by the parent: :mod:`proofs.scheduling`)."""
+    key = program_key(files, options)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = program
 
 
 def preprocess_programs(requests: list[tuple[tuple[str, ...], Any]], preprocessing) -> dict[tuple, Any]:

@@ -33,14 +33,14 @@ from grammar.frontend import group_configurations
 from grammar.kernel_tree import assumption_texts as tree_assumptions
 from grammar.source import SourceError
 from model.executor import PathResult, execute_function
-from proofs.abi_choice import Choice, choose_contract, describe_layout
+from proofs.abi_choice import Choice, choose_contract, describe_layout, remember_choice
 from proofs.contracts import Contract
 from proofs.counterexample import Replays, build_counterexample, canonical_witness
 from proofs.obligations import Obligation, prove
 from proofs.outcomes import Status, unconfirmed_reason
-from proofs.programs import cached_preprocessed, cached_program, preprocess_programs, program_key
+from proofs.programs import cached_preprocessed, cached_program, keep_program, preprocess_programs, program_key
 from proofs.results import FunctionResult, GroupFailure, ObligationResult, RunResult
-from proofs.scheduling import run_in_forks
+from proofs.scheduling import Shipping, run_in_forks
 from proofs.selectors import SelectorUse, not_a_c_function
 from proofs.settings import Settings, executor_options, row_settings
 
@@ -121,6 +121,37 @@ def task_step(task: tuple) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
     """What a task checks, as :class:`proofs.progress.Progress` reads it:
     (its group's files, the function, its configurations' labels)."""
     return task[0], task[1], tuple(label for _, label in task[2])
+
+
+def _shipping(settings: Settings, groups) -> Shipping:
+    """How a task reaches a worker forked before its group's programs were
+    built: its message is the function, its configurations and the contract
+    choices of its rows (made in this process for the selectors); its
+    supply, the group's files, tree facts and programs.  The worker keeps
+    the programs and the choices as its own (so that its other tasks of the
+    group find them) and runs the task under the run's ``settings``, which it
+    inherited."""
+    runs_of = {group.files: runs for group, runs in groups}
+
+    def pack(task: tuple) -> tuple[tuple[str, ...], tuple]:
+        files, name, runs, _, facts = task
+        choices = [choose_contract(cached_program(files, options), name, row_settings(settings, options, facts))
+                   for options, _ in runs]
+        return files, (name, runs, choices)
+
+    def supply(task: tuple) -> tuple:
+        files, facts = task[0], task[4]
+        return files, facts, {program_key(files, options): cached_program(files, options)
+                              for options, _ in runs_of[files]}
+
+    def unpack(supplied: tuple, message: tuple) -> tuple:
+        files, facts, programs = supplied
+        name, runs, choices = message
+        for (options, _), choice in zip(runs, choices):
+            keep_program(files, options, programs[program_key(files, options)])
+            remember_choice(cached_program(files, options), name, row_settings(settings, options, facts), choice)
+        return files, name, runs, settings, facts
+    return Shipping(pack, supply, unpack)
 
 
 def _toggled(configs: list[dict[str, bool]]) -> list[str]:
@@ -261,7 +292,8 @@ def check_groups(files: Iterable[str], front_end, configs: list[dict[str, bool]]
             raise nothing
         selectors.finish(found if functions else every_name)
 
-    tasks, outcomes = run_in_forks(batches(), _task, max(1, jobs), _task_label, progress)
+    tasks, outcomes = run_in_forks(batches(), _task, max(1, jobs), _task_label, progress,
+                                   _shipping(settings, groups), affinity=lambda task: task[1])
     failed = {failure.files for failure in failures}
     for task, outcome in zip(tasks, outcomes):
         if isinstance(outcome, tuple) and task[0] not in failed:

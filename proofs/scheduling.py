@@ -10,15 +10,23 @@ checks a process that checked other functions first, and ``--jobs``).
 The parent runs no solver itself.
 
 A worker is forked when a task is ready and a slot is free, and then
-runs task after task (their indices come down a pipe; each outcome goes
-back pickled).  A fork per task cost the forms run (``bench/targets.py``,
+runs task after task (each comes down a pipe; each outcome goes back
+pickled).  A fork per task cost the forms run (``bench/targets.py``,
 ``--jobs 2``) 2.2 s of system time on 16 s of CPU, most of it page faults
-of the fresh forks' heaps; workers take 0.85 s (6 forks for 74 tasks).  A
-worker runs only tasks made before it was forked (it inherited them and
-what they need, the programs built by then): one that knows none of the
-ready tasks is retired and a fresh one forked.  A task that raises is a
-bug of ours (:class:`TaskCrashed`, with the worker's traceback), and so
-is a worker that dies without the outcome of its task.
+of the fresh forks' heaps.  A task made before the worker was forked is
+sent as its index (the worker inherited it and what it needs, the
+programs built by then).  One made later is shipped (:class:`Shipping`):
+a message of its own, and once per worker the supply it shares with
+other tasks (for ``check``: its group's programs), pickled; so the
+workers live for the whole run.  (Measured on the forms run, ``--jobs
+2``: workers that ran only the tasks made before their fork, retired and
+forked afresh for later ones, were 6 to 8 forks for 74 tasks, and the
+tasks took about 0.4 CPU-s more than with two workers forked once every
+task was made -- a fresh fork starts with cold caches.)  Without a
+:class:`Shipping`, a worker that knows none of the ready tasks is retired
+and a fresh one forked.  A task that raises is a bug of ours
+(:class:`TaskCrashed`, with the worker's traceback), and so is a worker
+that dies without the outcome of its task.
 
 A ``watch`` (:class:`proofs.progress.Progress`) hears of each task
 planned, started and finished, that no more will come, and, while the
@@ -34,7 +42,7 @@ import signal
 import struct
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 
 class TaskCrashed(RuntimeError):
@@ -46,20 +54,36 @@ class TaskCrashed(RuntimeError):
         self.child_traceback = child_traceback
 
 
-_INDEX = struct.Struct("<Q")
-"""A task index down a worker's command pipe, and an outcome's length up its result pipe."""
+_LENGTH = struct.Struct("<Q")
+"""The length of a pickled command down a worker's pipe, and of an outcome up its result pipe."""
+
+
+@dataclass(frozen=True)
+class Shipping:
+    """How a task made after a worker was forked reaches it: ``pack(task)``
+    is (the key of its supply, its message), ``supply(task)`` the supply of
+    that key (made once, for the first task of the key shipped; sent once
+    to each worker that runs a task of it) and, in the worker,
+    ``unpack(supply, message)`` the task.  All three pickle."""
+
+    pack: Callable[[Any], tuple[Hashable, Any]]
+    supply: Callable[[Any], Any]
+    unpack: Callable[[Any, Any], Any]
 
 
 @dataclass
 class _Worker:
     """A forked worker, as the parent sees it: its pipes' parent ends, how
-    many tasks it knows (those made before it was forked), the task it is
-    running (None: idle) and what it has sent of that task's outcome."""
+    many tasks it knows (those made before it was forked), the keys of the
+    supplies shipped to it, the affinities of the tasks it ran, the task it
+    is running (None: idle) and what it has sent of that task's outcome."""
 
     pid: int
     commands: int
     results: int
     known: int
+    supplied: set = field(default_factory=set)
+    kin: set = field(default_factory=set)
     task: int | None = None
     received: bytearray = field(default_factory=bytearray)
 
@@ -81,7 +105,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], Any], jobs: int,
-                 describe: Callable[[Any], str], watch=None) -> tuple[list, list]:
+                 describe: Callable[[Any], str], watch=None, shipping: Shipping | None = None,
+                 affinity: Callable[[Any], Hashable] | None = None) -> tuple[list, list]:
     """Every task of ``batches`` (lists of (task, cost)), each in a worker
     forked from this process (module doc): (the tasks, ``run``'s outcome
     of each), in order.
@@ -89,20 +114,25 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
     Each outcome is unpickled as it comes in (while the others run); a
     task that raised is an error once the last task is done.  At most
     ``jobs`` workers run at once, the costliest ready tasks first (so
-    that a long task does not start last).  The next batch is
+    that a long task does not start last), but a worker takes the
+    costliest of the same ``affinity`` as a task it ran before, if one is
+    ready (for ``check``, the same function: its other rows make many of
+    the same solver terms, which the worker has cached).  The next batch is
     made (by the caller's generator: for ``check``, the front end of the
     next file group) while the workers run; the generator gives the
     workers a turn (their outcomes collected, the idle ones given ready
     tasks) at each batch, so one that is busy for long yields empty
     batches as it goes.  A worker that dies without
     its task's outcome is an internal error naming the task
-    (``describe``); ``watch`` follows the run (see the module doc).
+    (``describe``); ``watch`` follows the run, and ``shipping`` sends the
+    tasks made after a worker's fork to it (see the module doc).
     """
     tasks: list = []
     outcomes: list = []                                          # ("result" or "crash", its value)
     ready: list[tuple[int, int]] = []                            # (-cost, task index)
     workers: dict[int, _Worker] = {}                             # by the read end of its results
     exiting: list[int] = []                                      # pids of retired workers
+    supplies: dict[Hashable, bytes] = {}                         # shipped ones, pickled, by key
     waiting = selectors.DefaultSelector()
     batches = iter(batches)
     more = True
@@ -116,13 +146,21 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
                 os.close(other.results)
             gc.freeze()       # the inherited heap is never walked (nor copied) by the collector
             gc.enable()
-            while len(message := _read_exactly(commands, _INDEX.size)) == _INDEX.size:
-                index, = _INDEX.unpack(message)
+            received = {}                           # the supplies shipped, by key
+            while len(header := _read_exactly(commands, _LENGTH.size)) == _LENGTH.size:
                 try:
-                    payload = pickle.dumps(("result", run(tasks[index])))
+                    command = pickle.loads(_read_exactly(commands, _LENGTH.unpack(header)[0]))
+                    if command[0] == "index":
+                        task = tasks[command[1]]
+                    else:
+                        _, key, message, supply = command
+                        if supply is not None:
+                            received[key] = pickle.loads(supply)
+                        task = shipping.unpack(received[key], message)
+                    payload = pickle.dumps(("result", run(task)))
                 except BaseException:
                     payload = pickle.dumps(("crash", traceback.format_exc()))
-                _write_all(results, _INDEX.pack(len(payload)) + payload)
+                _write_all(results, _LENGTH.pack(len(payload)) + payload)
         finally:
             os._exit(0)
 
@@ -150,7 +188,21 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
 
     def start(worker: _Worker, index: int) -> None:
         worker.task = index
-        _write_all(worker.commands, _INDEX.pack(index))
+        if affinity:
+            worker.kin.add(affinity(tasks[index]))
+        if index < worker.known:
+            command = ("index", index)
+        else:
+            key, message = shipping.pack(tasks[index])
+            supply = None
+            if key not in worker.supplied:
+                if key not in supplies:
+                    supplies[key] = pickle.dumps(shipping.supply(tasks[index]))
+                supply = supplies[key]
+                worker.supplied.add(key)
+            command = ("shipped", key, message, supply)
+        payload = pickle.dumps(command)
+        _write_all(worker.commands, _LENGTH.pack(len(payload)) + payload)
         if watch:
             watch.started(tasks[index])
 
@@ -163,14 +215,17 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
         exiting.append(worker.pid)
 
     def fill() -> None:
-        """Start the costliest ready tasks on the idle workers that know
-        them, and on fresh workers while there is room."""
+        """Start the costliest ready tasks (of an affinity they have, first)
+        on the idle workers that know them (all, with ``shipping``), and on
+        fresh workers while there is room."""
         while ready:
             idle = next((w for w in workers.values() if w.task is None), None)
             if idle is not None:
-                known = next((position for position, (_, index) in enumerate(ready) if index < idle.known), None)
-                if known is not None:
-                    start(idle, ready.pop(known)[1])
+                known = [position for position, (_, index) in enumerate(ready) if shipping or index < idle.known]
+                if known:
+                    akin = (position for position in known
+                            if affinity and affinity(tasks[ready[position][1]]) in idle.kin)
+                    start(idle, ready.pop(next(akin, known[0]))[1])
                     continue
                 retire(idle)
             if len(workers) >= jobs:
@@ -190,13 +245,13 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
             raise RuntimeError(f"the process checking {describe(tasks[index])} "
                                f"ended without a result (wait status {status})")
         worker.received += chunk
-        if len(worker.received) < _INDEX.size:
+        if len(worker.received) < _LENGTH.size:
             return
-        size, = _INDEX.unpack_from(worker.received)
-        if len(worker.received) < _INDEX.size + size:
+        size, = _LENGTH.unpack_from(worker.received)
+        if len(worker.received) < _LENGTH.size + size:
             return
         index, worker.task = worker.task, None
-        outcomes[index] = pickle.loads(worker.received[_INDEX.size:])     # while the others run
+        outcomes[index] = pickle.loads(worker.received[_LENGTH.size:])     # while the others run
         worker.received = bytearray()
         if watch:
             watch.finished(tasks[index])

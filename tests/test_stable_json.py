@@ -61,6 +61,18 @@ def test_same_bytes_whatever_jobs_and_process(tmp_path):
     assert len(counterexamples) >= len(REFUTED)
 
 
+def test_a_task_shipped_to_a_worker_gives_what_one_it_inherited_gives(tmp_path):
+    """With ``--jobs 1`` the one worker is forked once the first group's
+    programs are built, and the later groups' tasks are shipped to it
+    (:class:`proofs.scheduling.Shipping`); checked alone, each group's
+    tasks are inherited."""
+    files = _groups(tmp_path)
+    together = json.loads(_check(files, tmp_path, "together", "--jobs", "1")[0])["results"]
+    for position, path in enumerate(files):
+        alone = json.loads(_check([path], tmp_path, f"alone{position}", "--jobs", "1")[0])["results"]
+        assert alone == [result for result in together if result["file"] == path]
+
+
 def test_timings_apart(tmp_path):
     files = _groups(tmp_path)[:1]
     timed, _ = _check(files, tmp_path, "timed", "--timings")
