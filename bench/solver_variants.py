@@ -103,8 +103,8 @@ class _Z3WithRecorders:
         return _Recorder(self._traces[-1])
 
 
-def _in_process(batches, run, jobs, describe, watch=None):
-    """:func:`proofs.scheduling.run_in_forks` without the forks."""
+def _in_process(batches, run, jobs, describe, watch=None, shipping=None, affinity=None):
+    """:func:`proofs.scheduling.run_in_forks` without the forks (so nothing is shipped)."""
     tasks, outcomes = [], []
     for batch in batches:
         for task, _cost in batch:

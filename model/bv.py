@@ -133,7 +133,9 @@ def value_in(model: z3.ModelRef, term: z3.ExprRef) -> int:
     instructions, the same report); a constant's value is looked up in the
     model, not evaluated (an evaluation costs about 10 us in the models of
     a ``check``, a look-up under 1 us; one the model lacks is completed to
-    0 or false, as the evaluation completes it).
+    0 or false, as the evaluation completes it); a value (a numeral, true or
+    false) is its own (of the forms check's 16,000 values, 3,700 are of
+    ``true``: 20 ms evaluated, 7 ms so).
 
     >>> solver = z3.Solver(); x = z3.BitVec("x", 64); solver.add(x == 2**64 - 1); solver.check()
     sat
@@ -144,18 +146,35 @@ def value_in(model: z3.ModelRef, term: z3.ExprRef) -> int:
     (0, 1)
     >>> value_in(model, z3.Concat(x, x)) == 2**128 - 1
     True
+    >>> value_in(model, z3.BoolVal(True)), value_in(model, const(2**70 + 1, 72)) == 2**70 + 1
+    (1, True)
     """
     if not isinstance(model, z3.ModelRef):        # a model-like object: model.executor.Reinterpreted
         value = model.eval(term, model_completion=True)
         return int(z3.is_true(value)) if z3.is_bool(value) else value.as_long()
+    known = _without_evaluation(model, term)
+    return _evaluated(model, term) if known is None else known
+
+
+def _without_evaluation(model: z3.ModelRef, term: z3.ExprRef) -> int | None:
+    """``term``'s value in ``model`` if it is a value or a constant (None:
+    it must be evaluated)."""
     core, context, ast = z3.z3core, term.ctx_ref(), term.as_ast()
-    if core.Z3_get_ast_kind(context, ast) == z3.Z3_APP_AST and core.Z3_get_app_num_args(context, ast) == 0:
+    kind = core.Z3_get_ast_kind(context, ast)
+    if kind == z3.Z3_NUMERAL_AST or core.Z3_get_bool_value(context, ast) != z3.Z3_L_UNDEF:
+        return _number(context, ast, term)                  # a value already: nothing to evaluate
+    if kind == z3.Z3_APP_AST and core.Z3_get_app_num_args(context, ast) == 0:
         declaration = core.Z3_get_app_decl(context, ast)
         if core.Z3_get_decl_kind(context, declaration) == z3.Z3_OP_UNINTERPRETED:
             value = core.Z3_model_get_const_interp(context, model.model, declaration)
             return 0 if value.value is None else _number(context, value, term)     # completed: 0, false
+    return None
+
+
+def _evaluated(model: z3.ModelRef, term: z3.ExprRef) -> int:
+    core, context = z3.z3core, term.ctx_ref()
     result = (z3.z3types.Ast * 1)()
-    if not core.Z3_model_eval(context, model.model, ast, True, result):
+    if not core.Z3_model_eval(context, model.model, term.as_ast(), True, result):
         raise z3.Z3Exception("failed to evaluate expression in the model")
     value = result[0]
     core.Z3_inc_ref(context, value)
@@ -163,6 +182,39 @@ def value_in(model: z3.ModelRef, term: z3.ExprRef) -> int:
         return _number(context, value, term)
     finally:
         core.Z3_dec_ref(context, value)
+
+
+def values_in(model: z3.ModelRef, terms: list[z3.ExprRef]) -> list[int]:
+    """Each of ``terms``' :func:`value_in` ``model``, the ones that are
+    neither values nor constants evaluated in one evaluation of their
+    concatenation (a Boolean as one bit).  An evaluation costs Z3 about
+    the same whatever the term: it marks what it visits in a bit set as
+    large as every term the process has made, which it clears first (on
+    the forms check, about 200,000 instructions an evaluation, 8.7% of the
+    run's, of which a third clearing that set).  Completed as
+    :func:`value_in` completes each.
+
+    >>> solver = z3.Solver(); x = z3.BitVec("x", 8); p = z3.Bool("p"); solver.add(x == 5, p); solver.check()
+    sat
+    >>> values_in(solver.model(), [x + 1, z3.Not(p), x, x * 2, p, z3.BitVec("unset", 4) + 1, const(7, 3)])
+    [6, 0, 5, 10, 1, 1, 7]
+    """
+    if not isinstance(model, z3.ModelRef):
+        return [value_in(model, term) for term in terms]
+    values = [_without_evaluation(model, term) for term in terms]
+    asked = [(position, term if z3.is_bv(term) else ite(term, const(1, 1), const(0, 1)))
+             for position, (term, value) in enumerate(zip(terms, values)) if value is None]
+    if len(asked) == 1:
+        values[asked[0][0]] = _evaluated(model, terms[asked[0][0]])
+    elif asked:
+        together = asked[-1][1]
+        for _, term in reversed(asked[:-1]):
+            together = concat(term, together)
+        number = _evaluated(model, together)
+        for position, term in reversed(asked):
+            values[position] = number & ((1 << term.size()) - 1)
+            number >>= term.size()
+    return values
 
 
 def _number(context, value, term: z3.ExprRef) -> int:
@@ -186,7 +238,7 @@ def ult(a: BitVec, b: BitVec) -> Bool:
     >>> z3.simplify(ult(const(1, 8), const(255, 8)))
     True
     """
-    return z3.ULT(a, b)
+    return _relation(z3.Z3_mk_bvult, a, b)
 
 
 def ule(a: BitVec, b: BitVec) -> Bool:
@@ -195,7 +247,7 @@ def ule(a: BitVec, b: BitVec) -> Bool:
     >>> z3.simplify(ule(const(255, 8), const(255, 8)))
     True
     """
-    return z3.ULE(a, b)
+    return _relation(z3.Z3_mk_bvule, a, b)
 
 
 def slt(a: BitVec, b: BitVec) -> Bool:
@@ -204,7 +256,7 @@ def slt(a: BitVec, b: BitVec) -> Bool:
     >>> z3.simplify(slt(const(255, 8), const(1, 8)))
     True
     """
-    return a < b  # Z3's Python "<" is the signed comparison
+    return _relation(z3.Z3_mk_bvslt, a, b)
 
 
 def sle(a: BitVec, b: BitVec) -> Bool:
@@ -213,7 +265,14 @@ def sle(a: BitVec, b: BitVec) -> Bool:
     >>> z3.simplify(sle(const(128, 8), const(127, 8)))
     True
     """
-    return a <= b  # signed, as Z3's Python "<=" is
+    return _relation(z3.Z3_mk_bvsle, a, b)
+
+
+def _relation(make, a: BitVec, b: BitVec) -> Bool:
+    """``make`` of two bit-vectors of one width, a Z3 Boolean (through the
+    C API, as :func:`_binary` is)."""
+    ctx = a.ctx
+    return z3.BoolRef(make(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
 
 
 def eq(a: BitVec, b: BitVec) -> Bool:
@@ -233,8 +292,66 @@ def add(a: BitVec, b: BitVec) -> BitVec:
     >>> value_of(add(const(250, 8), const(10, 8)))
     4
     """
+    return _binary(z3.Z3_mk_bvadd, a, b)
+
+
+def sub(a: BitVec, b: BitVec) -> BitVec:
+    """a - b (modulo 2**width), through the C API.
+
+    >>> value_of(sub(const(3, 8), const(10, 8)))
+    249
+    """
+    return _binary(z3.Z3_mk_bvsub, a, b)
+
+
+def mul(a: BitVec, b: BitVec) -> BitVec:
+    """a * b (modulo 2**width), through the C API.
+
+    >>> value_of(mul(const(16, 8), const(17, 8)))
+    16
+    """
+    return _binary(z3.Z3_mk_bvmul, a, b)
+
+
+def bitand(a: BitVec, b: BitVec) -> BitVec:
+    """a & b, through the C API.
+
+    >>> value_of(bitand(const(0b1100, 4), const(0b1010, 4)))
+    8
+    """
+    return _binary(z3.Z3_mk_bvand, a, b)
+
+
+def bitor(a: BitVec, b: BitVec) -> BitVec:
+    """a | b, through the C API.
+
+    >>> value_of(bitor(const(0b1100, 4), const(0b1010, 4)))
+    14
+    """
+    return _binary(z3.Z3_mk_bvor, a, b)
+
+
+def bitxor(a: BitVec, b: BitVec) -> BitVec:
+    """a ^ b, through the C API.
+
+    >>> value_of(bitxor(const(0b1100, 4), const(0b1010, 4)))
+    6
+    """
+    return _binary(z3.Z3_mk_bvxor, a, b)
+
+
+def _binary(make, a: BitVec, b: BitVec) -> BitVec:
+    """``make`` of two bit-vectors, through the C API (z3py's operators
+    coerce and check their operands in Python first, about five times the
+    cost; Z3 checks the sorts itself and raises as they would).
+
+    >>> add(const(1, 8), const(1, 16))
+    Traceback (most recent call last):
+    ...
+    z3.z3types.Z3Exception: b'Argument #x0001 at position 1 has sort (_ BitVec 16) it does not match declaration (declare-fun bvadd ((_ BitVec 8) (_ BitVec 8)) (_ BitVec 8))'
+    """
     ctx = a.ctx
-    return z3.BitVecRef(z3.Z3_mk_bvadd(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
+    return z3.BitVecRef(make(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
 
 
 # --- Boolean connectives (C API: z3.And/Or/Not re-check every operand in Python) ---
@@ -376,7 +493,7 @@ def concat(high: BitVec, low: BitVec) -> BitVec:
     >>> hex(value_of(concat(const(0x12, 8), const(0x34, 8))))
     '0x1234'
     """
-    return z3.Concat(high, low)
+    return _binary(z3.Z3_mk_concat, high, low)
 
 
 def from_bool(condition: Bool) -> BitVec:
@@ -385,7 +502,7 @@ def from_bool(condition: Bool) -> BitVec:
     >>> value_of(from_bool(z3.BoolVal(True)))
     1
     """
-    return z3.If(condition, const(1, 1), const(0, 1))
+    return ite(condition, const(1, 1), const(0, 1))
 
 
 def to_bool(flag: BitVec) -> Bool:
@@ -396,7 +513,7 @@ def to_bool(flag: BitVec) -> Bool:
     """
     if flag.size() != 1:
         raise ValueError(f"a condition is one bit, not {flag.size()}")
-    return flag == const(1, 1)
+    return eq(flag, const(1, 1))
 
 
 def ite(condition: Bool, then: BitVec, otherwise: BitVec) -> BitVec:

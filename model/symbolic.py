@@ -97,12 +97,12 @@ class SymbolicEnv:
 # --- operators ---------------------------------------------------------------
 
 BINARY: dict[ir.BinOp, Callable[[z3.BitVecRef, z3.BitVecRef], z3.BitVecRef]] = {
-    ir.BinOp.ADD: lambda a, b: a + b,
-    ir.BinOp.SUB: lambda a, b: a - b,
-    ir.BinOp.MUL: lambda a, b: a * b,
-    ir.BinOp.AND: lambda a, b: a & b,
-    ir.BinOp.OR: lambda a, b: a | b,
-    ir.BinOp.XOR: lambda a, b: a ^ b,
+    ir.BinOp.ADD: bv.add,
+    ir.BinOp.SUB: bv.sub,
+    ir.BinOp.MUL: bv.mul,
+    ir.BinOp.AND: bv.bitand,
+    ir.BinOp.OR: bv.bitor,
+    ir.BinOp.XOR: bv.bitxor,
     ir.BinOp.SHL: bv.shl,
     ir.BinOp.LSHR: bv.lshr,
     ir.BinOp.ASHR: bv.ashr,

@@ -187,6 +187,7 @@ class Minimiser:
         self._reduced_at = 0                         # values substituted in the query's solver (_reduce)
         self._known = _Substitution(self._values)    # the fixed values'
         self._evaluated: tuple[z3.ModelRef | None, dict[int, tuple]] = (None, {})   # _value's, of one model
+        self._ahead: list[z3.ExprRef] = []           # the distances lower() has yet to look at (_value)
 
     def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
         """Fix each of ``terms`` (in order) at its smallest value --
@@ -200,24 +201,31 @@ class Minimiser:
                 wanted = preferred.get(key, 0)
                 distances.append((term, term ^ wanted if wanted else term, wanted))
         self._core_rest = {}
+        self._ahead = [distance for _, distance, _ in distances]
         away = [(term, distance) for term, distance, _ in distances if not self._at_smallest(distance)]
         elsewhere = {distance.get_id(): bv.is_value(known)
                      for (_, distance), known in zip(away, self._known.all(term for term, _ in away))}
         if not all(elsewhere.values()):
             self._hint([item for item in distances if not elsewhere.get(item[1].get_id())])
-        for term, distance, wanted in distances:
+        for index, (term, distance, wanted) in enumerate(distances):
+            self._ahead = [later for _, later, _ in distances[index + 1:]]
             self._lower(term, distance, wanted)
+        self._ahead = []
 
     def _value(self, term: z3.ExprRef) -> int:
         """``term``'s value in the current model, a number (a Boolean's 0
         or 1: :func:`model.bv.value_in`), each term evaluated once per model
-        (a term is looked at again to fix it, and as its own distance)."""
+        (a term is looked at again to fix it, and as its own distance) and
+        with the distances :meth:`lower` looks at next, in one evaluation
+        (:func:`model.bv.values_in`: each costs about the same)."""
         if self._evaluated[0] is not self.model:
             self._evaluated = (self.model, {})
         values = self._evaluated[1]
         key = term.get_id()
         if key not in values:
-            values[key] = (term, bv.value_in(self.model, term))   # term kept: id not reused
+            asked = [term] + [later for later in self._ahead if later.get_id() not in values]
+            for asked_term, value in zip(asked, bv.values_in(self.model, asked)):
+                values[asked_term.get_id()] = (asked_term, value)     # term kept: id not reused
         return values[key][1]
 
     def _current(self, term: z3.ExprRef) -> z3.ExprRef:

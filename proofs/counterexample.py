@@ -492,11 +492,14 @@ def _event_terms(events, rename=None) -> list[tuple[dict, z3.BitVecRef | None]]:
 
 
 def _events(model, events, rename=None) -> list[dict]:
-    return [{"kind": event.kind, "index": event.index, "outcome": event.outcome.value,
-             "source": origin_json(event.origin),
-             "registers": {reg: _hex(bv.value_in(model, term)) for reg, term in outputs.items()},
-             "status": None if status is None else _hex(bv.value_in(model, status))}
-            for event, (outputs, status) in zip(events, _event_terms(events, rename))]
+    out = []
+    for event, (outputs, status) in zip(events, _event_terms(events, rename)):
+        values = bv.values_in(model, [*outputs.values(), *([status] if status is not None else [])])
+        out.append({"kind": event.kind, "index": event.index, "outcome": event.outcome.value,
+                    "source": origin_json(event.origin),
+                    "registers": {reg: _hex(value) for reg, value in zip(outputs, values)},
+                    "status": None if status is None else _hex(values[-1])})
+    return out
 
 
 def _named_values(path) -> list[tuple[Source, z3.BitVecRef]]:
@@ -577,8 +580,11 @@ def canonical_witness(replays: "Replays", contract, pid: str, obligations: list[
             break
         read.update(new)
         minimiser.lower(select_bytes(path.entry.memory.array, bv.const(address, 64), 1) for address in new)
-    violated = [next((c for c in claims if z3.is_true(minimiser.model.eval(c.violated, model_completion=True))),
-                     claims[0]) for _, claims in obligations]
+    values = bv.values_in(minimiser.model, [c.violated for _, claims in obligations for c in claims])
+    violated = []
+    for _, claims in obligations:
+        held, values = values[:len(claims)], values[len(claims):]
+        violated.append(next((c for c, value in zip(claims, held) if value), claims[0]))
     minimiser.lower(value for claim in violated for value in (claim.expected, claim.actual)
                     if isinstance(value, z3.ExprRef))
     return minimiser.model, violated

@@ -168,7 +168,7 @@ def _decide(claims: list[tuple[Claim, Obligation, tuple]], context: tuple[z3.Boo
                 else:
                     batches += [[item] for item in reversed(batch)]
             elif answer is Verdict.SAT:
-                hit = [item for item in batch if bv.value_in(model, item[0])]
+                hit = [item for item, value in zip(batch, bv.values_in(model, [item[0] for item in batch])) if value]
                 if not hit:
                     raise RuntimeError("the solver's model satisfies none of the claims it was asked for")
                 if placement is None:
@@ -220,7 +220,7 @@ def _refute(items: list[tuple], model: z3.ModelRef, ask: Callable[..., tuple[Ver
                                               "harness's memory" + (" (solver: unknown)" if answer is Verdict.UNKNOWN
                                                                     else "") + ": tdxproof replay relocates what it can"))
                 break
-            hit = [item for item in pending if z3.is_true(placed.eval(item[0], model_completion=True))]
+            hit = [item for item, value in zip(pending, bv.values_in(placed, [item[0] for item in pending])) if value]
             found.append((hit, placed, ""))
             pending = [item for item in pending if item not in hit]
     refuted = []

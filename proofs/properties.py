@@ -142,16 +142,16 @@ class Ops:
         return bv.ule(a, b)
 
     def add(self, a, b):
-        return a + b
+        return bv.add(a, b)
 
     def sub(self, a, b):
-        return a - b
+        return bv.sub(a, b)
 
     def and_(self, a, b):
-        return a & b
+        return bv.bitand(a, b)
 
     def or_(self, a, b):
-        return a | b
+        return bv.bitor(a, b)
 
     def shl(self, a, count: int):
         return a << count

@@ -78,7 +78,7 @@ def _frame_points(result: PathResult) -> tuple[FramePoint, ...]:
     for p in result.points:
         key = (id(p.memory), p.frame_rsp.get_id())
         if key not in loaded:
-            loaded[key] = p.memory.load(p.frame_rsp - bv.const(8, 64), 8)
+            loaded[key] = p.memory.load(bv.sub(p.frame_rsp, bv.const(8, 64)), 8)
         points.append(FramePoint(p.origin, p.rbp, loaded[key], p.frame_rsp, p.frame_rbp, p.call, p.guard))
     return tuple(points)
 

@@ -763,7 +763,7 @@ def test_accesses_record_address_width_and_rsp():
     # only the store below RSP is under its stack floor
     under = [bv.ult(a.address, a.stack_floor) for a in path.accesses]
     assert [possible(path, u) for u in under] == [False, True, False, False]
-    assert holds(path, z3.Implies(bv.ule(16, rsp0), under[1]))
+    assert holds(path, z3.Implies(bv.ule(bv.const(16, 64), rsp0), under[1]))
 
 
 def test_extable_covers_the_next_instruction_and_rejects_bad_entries():
