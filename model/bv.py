@@ -96,8 +96,12 @@ def width(value: BitVec) -> int:
 
     >>> width(const(3, 16))
     16
+
+    Two C calls (z3py's ``size()`` makes a Python object of the sort
+    first, five times the cost).
     """
-    return value.size()
+    context = value.ctx_ref()
+    return z3.z3core.Z3_get_bv_sort_size(context, z3.z3core.Z3_get_sort(context, value.as_ast()))
 
 
 def value_of(term: BitVec) -> int:
@@ -212,8 +216,9 @@ def values_in(model: z3.ModelRef, terms: list[z3.ExprRef]) -> list[int]:
             together = concat(term, together)
         number = _evaluated(model, together)
         for position, term in reversed(asked):
-            values[position] = number & ((1 << term.size()) - 1)
-            number >>= term.size()
+            size = width(term)
+            values[position] = number & ((1 << size) - 1)
+            number >>= size
     return values
 
 

@@ -187,7 +187,7 @@ class Minimiser:
         self._reduced_at = 0                         # values substituted in the query's solver (_reduce)
         self._known = _Substitution(self._values)    # the fixed values'
         self._evaluated: tuple[z3.ModelRef | None, dict[int, tuple]] = (None, {})   # _value's, of one model
-        self._ahead: list[z3.ExprRef] = []           # the distances lower() has yet to look at (_value)
+        self._ahead: list[tuple[int, z3.ExprRef]] = []   # the distances lower() has yet to look at, by id (_value)
 
     def lower(self, terms: Iterable[z3.ExprRef], preferred: Mapping[int, int] = {}) -> None:
         """Fix each of ``terms`` (in order) at its smallest value --
@@ -201,14 +201,14 @@ class Minimiser:
                 wanted = preferred.get(key, 0)
                 distances.append((term, term ^ wanted if wanted else term, wanted))
         self._core_rest = {}
-        self._ahead = [distance for _, distance, _ in distances]
+        ahead = self._ahead = [(distance.get_id(), distance) for _, distance, _ in distances]
         away = [(term, distance) for term, distance, _ in distances if not self._at_smallest(distance)]
         elsewhere = {distance.get_id(): bv.is_value(known)
                      for (_, distance), known in zip(away, self._known.all(term for term, _ in away))}
         if not all(elsewhere.values()):
             self._hint([item for item in distances if not elsewhere.get(item[1].get_id())])
         for index, (term, distance, wanted) in enumerate(distances):
-            self._ahead = [later for _, later, _ in distances[index + 1:]]
+            self._ahead = ahead[index + 1:]
             self._lower(term, distance, wanted)
         self._ahead = []
 
@@ -223,22 +223,22 @@ class Minimiser:
         values = self._evaluated[1]
         key = term.get_id()
         if key not in values:
-            asked = [term] + [later for later in self._ahead if later.get_id() not in values]
-            for asked_term, value in zip(asked, bv.values_in(self.model, asked)):
-                values[asked_term.get_id()] = (asked_term, value)     # term kept: id not reused
+            asked = [(key, term)] + [(later, distance) for later, distance in self._ahead if later not in values]
+            for (asked_key, asked_term), value in zip(asked, bv.values_in(self.model, [t for _, t in asked])):
+                values[asked_key] = (asked_term, value)     # term kept: id not reused
         return values[key][1]
 
     def _current(self, term: z3.ExprRef) -> z3.ExprRef:
         """``term``'s value in the current model, as a constant."""
         value = self._value(term)
-        return bv.const(value, term.size()) if z3.is_bv(term) else z3.BoolVal(bool(value))
+        return bv.const(value, bv.width(term)) if z3.is_bv(term) else z3.BoolVal(bool(value))
 
     def _at_smallest(self, term: z3.ExprRef) -> bool:
         return self._value(term) == 0
 
     @staticmethod
     def _smallest(term: z3.ExprRef) -> z3.BoolRef:
-        return bv.negation(term) if z3.is_bool(term) else bv.eq(term, bv.const(0, term.size()))
+        return bv.negation(term) if z3.is_bool(term) else bv.eq(term, bv.const(0, bv.width(term)))
 
     def _try(self, *more: z3.BoolRef) -> bool:
         """Whether the constraints, the fixed values and ``more`` have a
