@@ -54,6 +54,16 @@ class TaskCrashed(RuntimeError):
         self.child_traceback = child_traceback
 
 
+WORKER_YOUNG_OBJECTS = 20_000
+"""A worker's collector runs once this many more container objects were
+made than freed (Python's default is 700): a task makes and drops Z3
+term wrappers by the hundred thousand, few of them in cycles (the forms
+run's tasks, serially in one process: 0.19 of 4.7 CPU-s in 396
+collections by default, 0.04 s in 17 so).  (Forms run, ``--jobs 2``, ten
+alternating pairs of runs on the noisy machine: 0.976 of the default's
+wall time on average, 7 of 10 faster; callgrind of the tasks serially in
+one process: 1.1% fewer instructions; the same peak memory, 104 MiB.)"""
+
 _LENGTH = struct.Struct("<Q")
 """The length of a pickled command down a worker's pipe, and of an outcome up its result pipe."""
 
@@ -145,6 +155,7 @@ def run_in_forks(batches: Iterable[list[tuple[Any, int]]], run: Callable[[Any], 
                 os.close(other.commands)
                 os.close(other.results)
             gc.freeze()       # the inherited heap is never walked (nor copied) by the collector
+            gc.set_threshold(WORKER_YOUNG_OBJECTS, *gc.get_threshold()[1:])
             gc.enable()
             received = {}                           # the supplies shipped, by key
             while len(header := _read_exactly(commands, _LENGTH.size)) == _LENGTH.size:
