@@ -22,7 +22,7 @@ against the CPU and counterexample replay are cheap.  Decisions:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from model import ir
 from model.abi import FLAGS
@@ -181,6 +181,10 @@ class _Evaluation:
         self.env = env
         self._cache: dict[int, int | None] = {}
 
+    def known(self, values: Iterable[tuple[ir.Expr, int]]) -> None:
+        """Take each of these expressions to have its value (:func:`fold`)."""
+        self._cache.update((id(expr), value) for expr, value in values)
+
     def value(self, expr: ir.Expr) -> int | None:
         key = id(expr)
         if key not in self._cache:
@@ -276,9 +280,31 @@ def _return_address(ev: _Evaluation, node: ir.ReturnAddress) -> int:
     return ev.env.return_address() & mask(64)
 
 
+_NOTHING_READ = ConcreteState.zero()
+_NOTHING_KNOWN = ConcreteEnv()
+""":func:`fold`'s state and environment, which its evaluations never read
+(every operand's value is given; nothing writes a state as it evaluates)."""
+
+
 def evaluate(expr: ir.Expr, state: ConcreteState, env: ConcreteEnv) -> int | None:
     """The value of ``expr`` in ``state`` (``None`` when undefined)."""
     return _Evaluation(state, env).value(expr)
+
+
+def fold(expr: ir.Expr, operands: Iterable[tuple[ir.Expr, int]]) -> int | None:
+    """The value of ``expr``, an operation on other expressions, when those
+    (``operands``: each with its value) have the values given: as
+    :func:`evaluate` makes it, without a state to read (the evidence pass
+    folds constants thousands of times; it rebuilt each node over constants
+    and evaluated it in a fresh zero state).
+
+    >>> x, y = ir.Reg("rax", 64), ir.Reg("rcx", 64)
+    >>> fold(ir.Binary(ir.BinOp.SUB, x, y), [(x, 1), (y, 2)]) == 2**64 - 1
+    True
+    """
+    evaluation = _Evaluation(_NOTHING_READ, _NOTHING_KNOWN)
+    evaluation.known(operands)
+    return evaluation.value(expr)
 
 
 # --- effects -----------------------------------------------------------------------

@@ -324,9 +324,10 @@ class _Pass:
             return self.load(self.value(expr.address, state, site), expr.width // 8, state, site)
         if kind in (ir.Undefined, ir.Symbol, ir.ReturnAddress):
             return opaque(expr.width, (kind.__name__, next(self._fresh)))
-        parts = [self.value(part, state, site) for part in _operands(expr)]
+        operands = _operands(expr)
+        parts = [self.value(part, state, site) for part in operands]
         if all(part.constant is not None for part in parts):
-            folded = concrete.evaluate(_rebuilt(expr, parts), concrete.ConcreteState.zero(), concrete.ConcreteEnv())
+            folded = concrete.fold(expr, [(operand, part.constant) for operand, part in zip(operands, parts)])
             if folded is not None:
                 return constant(folded, expr.width)
         if kind is ir.Binary:
@@ -601,24 +602,6 @@ def _operands(expr: ir.Expr) -> tuple[ir.Expr, ...]:
     if isinstance(expr, ir.Ite):
         return (expr.condition, expr.then, expr.otherwise)
     raise TypeError(f"no operands for {type(expr).__name__}")
-
-
-def _rebuilt(expr: ir.Expr, parts: list[Val]) -> ir.Expr:
-    """``expr`` with its operands replaced by the constants ``parts``."""
-    consts = [ir.Const(part.constant, part.width) for part in parts]
-    if isinstance(expr, ir.Unary):
-        return ir.Unary(expr.op, consts[0])
-    if isinstance(expr, ir.Binary):
-        return ir.Binary(expr.op, consts[0], consts[1])
-    if isinstance(expr, ir.Extract):
-        return ir.Extract(expr.high, expr.low, consts[0])
-    if isinstance(expr, ir.ZeroExt):
-        return ir.ZeroExt(expr.width, consts[0])
-    if isinstance(expr, ir.SignExt):
-        return ir.SignExt(expr.width, consts[0])
-    if isinstance(expr, ir.Concat):
-        return ir.Concat(consts[0], consts[1])
-    return ir.Ite(consts[0], consts[1], consts[2])
 
 
 def gather(program: ast.Program, name: str) -> Evidence:
