@@ -56,6 +56,11 @@ def skip_quoted(text: str, index: int) -> int:
     return index
 
 
+_SPECIAL = re.compile(r"[\"';#/]")
+"""The characters :func:`split_statements` looks at: quotes, statement
+separators, comments."""
+
+
 def split_statements(text: str) -> list[tuple[int, str]]:
     """A line -> its statements as (0-based column, text), comment removed.
 
@@ -65,22 +70,26 @@ def split_statements(text: str) -> list[tuple[int, str]]:
     [(0, '.ascii "a;#b"'), (16, ".byte ';")]
     >>> split_statements("  / a comment; too"), split_statements("nop; / comment")
     ([], [(0, 'nop')])
+    >>> split_statements("mov $(8/2), %eax; 'a ;x"), split_statements("a 'b")
+    ([(0, 'mov $(8/2), %eax'), (18, "'a"), (22, 'x')], [(0, "a 'b")])
     """
     statements, start, index = [], 0, 0
-    while index < len(text):
+    while (found := _SPECIAL.search(text, index)) is not None:    # the other characters are skipped at once
+        index = found.start()
         char = text[index]
-        if char == "/" and not text[start:index].strip():
+        if char == "/":
+            if text[start:index].strip():
+                index += 1              # inside a statement: a division
+                continue
             char = "#"  # '/' opening a statement starts a line comment
         if char in "\"'":
             index = skip_quoted(text, index)
             continue
-        if char in ";#":
-            statements.append((start, text[start:index]))
-            if char == "#":
-                start = index = len(text)
-                break
-            start = index + 1
-        index += 1
+        statements.append((start, text[start:index]))
+        if char == "#":
+            start = len(text)
+            break
+        start = index = index + 1
     if start < len(text):
         statements.append((start, text[start:]))
     result = []
