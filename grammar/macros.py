@@ -245,6 +245,10 @@ def _bind_arguments(macro: Macro, text: str, origin: Origin) -> dict[str, str]:
     return values
 
 
+_PARAMETER_NAME = re.compile(r"[\w.$]*")
+"""What may follow a backslash in a macro body as a parameter's name."""
+
+
 def substitute(text: str, values: dict[str, str], number: int | None, origin: Origin,
                limit: int | None = None) -> str:
     """Macro body text with ``\\param``, ``\\()`` and ``\\@`` replaced; a
@@ -259,9 +263,10 @@ def substitute(text: str, values: dict[str, str], number: int | None, origin: Or
     """
     out, index, size = [], 0, 0
     while index < len(text):
-        char = text[index]
-        if char != "\\":
-            piece, index = char, index + 1
+        if text[index] != "\\":
+            end = text.find("\\", index)            # the text up to the next backslash, as it is
+            end = len(text) if end < 0 else end
+            piece, index = text[index:end], end
         elif text[index + 1:index + 2] == "(":
             end = text.find(")", index + 1)
             if end < 0:
@@ -270,7 +275,7 @@ def substitute(text: str, values: dict[str, str], number: int | None, origin: Or
         elif text[index + 1:index + 2] == "@" and number is not None:
             piece, index = str(number), index + 2
         else:
-            match = re.compile(r"[\w.$]*").match(text, index + 1)
+            match = _PARAMETER_NAME.match(text, index + 1)
             name = match.group(0)
             piece, index = values[name] if name in values else "\\" + name, match.end()
         out.append(piece)

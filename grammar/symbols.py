@@ -86,14 +86,11 @@ class SymbolTable:
             return numeric_label_name(number, count + 1)
 
         out, index, start = [], 0, 0
-        while index < len(text):
-            if text[index] == '"':
-                out.append(_NUMERIC_REF.sub(replace, text[start:index]))
-                end = skip_quoted(text, index)
-                out.append(text[index:end])
-                start = index = end
-                continue
-            index += 1
+        while (index := text.find('"', index)) >= 0:
+            out.append(_NUMERIC_REF.sub(replace, text[start:index]))
+            end = skip_quoted(text, index)
+            out.append(text[index:end])
+            start = index = end
         out.append(_NUMERIC_REF.sub(replace, text[start:]))
         return "".join(out)
 
