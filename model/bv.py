@@ -206,11 +206,9 @@ def values_in(model: z3.ModelRef, terms: list[z3.ExprRef]) -> list[int]:
     if not isinstance(model, z3.ModelRef):
         return [value_in(model, term) for term in terms]
     values = [_without_evaluation(model, term) for term in terms]
-    asked = [(position, term if z3.is_bv(term) else ite(term, const(1, 1), const(0, 1)))
+    asked = [(position, term if z3.is_bv(term) else from_bool(term))
              for position, (term, value) in enumerate(zip(terms, values)) if value is None]
-    if len(asked) == 1:
-        values[asked[0][0]] = _evaluated(model, terms[asked[0][0]])
-    elif asked:
+    if asked:
         together = asked[-1][1]
         for _, term in reversed(asked[:-1]):
             together = concat(term, together)
@@ -274,8 +272,8 @@ def sle(a: BitVec, b: BitVec) -> Bool:
 
 
 def _relation(make, a: BitVec, b: BitVec) -> Bool:
-    """``make`` of two bit-vectors of one width, a Z3 Boolean (through the
-    C API, as :func:`_binary` is)."""
+    """``make`` of two terms of one sort, a Z3 Boolean (through the C API,
+    as :func:`_binary` is)."""
     ctx = a.ctx
     return z3.BoolRef(make(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
 
@@ -287,8 +285,7 @@ def eq(a: BitVec, b: BitVec) -> Bool:
     >>> z3.simplify(eq(const(2, 4), const(18, 4)))
     True
     """
-    ctx = a.ctx
-    return z3.BoolRef(z3.Z3_mk_eq(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
+    return _relation(z3.Z3_mk_eq, a, b)
 
 
 def add(a: BitVec, b: BitVec) -> BitVec:

@@ -1073,6 +1073,7 @@ def _nearby_witness(conditions: tuple[z3.BoolRef, ...], condition: z3.BoolRef, w
     if witness is None:
         return None
     base = witness if isinstance(witness, Reinterpreted) else Reinterpreted(witness)
+    held = bv.conjunction(list(conditions))
     for symbol, width in _symbols(condition):
         if isinstance(symbol, z3.FuncDeclRef):
             values = (0, 1, (1 << width) - 1)
@@ -1081,7 +1082,7 @@ def _nearby_witness(conditions: tuple[z3.BoolRef, ...], condition: z3.BoolRef, w
             values = tuple(dict.fromkeys(v for v in (now ^ 1, now ^ (1 << (width - 1)), 0, 1) if v != now))
         for value in values:
             candidate = base.changed(symbol, bv.const(value, width))
-            if z3.is_true(candidate.eval(condition)) and z3.is_true(candidate.eval(bv.conjunction(list(conditions)))):
+            if z3.is_true(candidate.eval(condition)) and z3.is_true(candidate.eval(held)):
                 return candidate
     return None
 

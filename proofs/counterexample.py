@@ -580,11 +580,9 @@ def canonical_witness(replays: "Replays", contract, pid: str, obligations: list[
             break
         read.update(new)
         minimiser.lower(select_bytes(path.entry.memory.array, bv.const(address, 64), 1) for address in new)
-    values = bv.values_in(minimiser.model, [c.violated for _, claims in obligations for c in claims])
-    violated = []
-    for _, claims in obligations:
-        held, values = values[:len(claims)], values[len(claims):]
-        violated.append(next((c for c, value in zip(claims, held) if value), claims[0]))
+    values = iter(bv.values_in(minimiser.model, [c.violated for _, claims in obligations for c in claims]))
+    held = [[(claim, next(values)) for claim in claims] for _, claims in obligations]
+    violated = [next((claim for claim, value in pairs if value), pairs[0][0]) for pairs in held]
     minimiser.lower(value for claim in violated for value in (claim.expected, claim.actual)
                     if isinstance(value, z3.ExprRef))
     return minimiser.model, violated

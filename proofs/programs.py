@@ -33,13 +33,14 @@ def cached_program(files: tuple[str, ...], options) -> ast.Program:
     return _PROGRAMS[key]
 
 
-def keep_program(files: tuple[str, ...], options, program: ast.Program) -> None:
+def keep_program(files: tuple[str, ...], options, program: ast.Program) -> ast.Program:
     """Cache ``program`` as :func:`cached_program`'s of ``files`` under
     ``options``, unless one is cached (a worker given a group's programs
-    built by the parent: :mod:`proofs.scheduling`)."""
+    built by the parent: :mod:`proofs.scheduling`): the program cached."""
     key = program_key(files, options)
     if key not in _PROGRAMS:
         _PROGRAMS[key] = program
+    return _PROGRAMS[key]
 
 
 def preprocess_programs(requests: list[tuple[tuple[str, ...], Any]], preprocessing) -> dict[tuple, Any]:

@@ -148,8 +148,8 @@ def _shipping(settings: Settings, groups) -> Shipping:
         files, facts, programs = supplied
         name, runs, choices = message
         for (options, _), choice in zip(runs, choices):
-            keep_program(files, options, programs[program_key(files, options)])
-            remember_choice(cached_program(files, options), name, row_settings(settings, options, facts), choice)
+            program = keep_program(files, options, programs[program_key(files, options)])
+            remember_choice(program, name, row_settings(settings, options, facts), choice)
         return files, name, runs, settings, facts
     return Shipping(pack, supply, unpack)
 
